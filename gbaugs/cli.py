@@ -1,0 +1,175 @@
+"""The ``gbaugs`` command line (typer).
+
+Errors a user can fix (:class:`~gbaugs.errors.GbaugsError`) are printed as one message
+without a traceback and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gbaugs._version import __version__
+from gbaugs.errors import GbaugsError
+
+app = typer.Typer(
+    name="gbaugs",
+    help="Urban green space mapping for whole metropolitan regions (W-SVM on Sentinel-2 "
+         "and OpenStreetMap).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ForceOpt = Annotated[list[str] | None, typer.Option(
+    "--force", help="Re-run this stage even if it is up to date (repeatable).",
+    metavar="STAGE")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gbaugs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")
+                       ] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run folder.")] = Path("gbaugs-demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic region.")] = 42,
+    scale: Annotated[float, typer.Option(help="City side lengths × scale.")] = 1.0,
+    force: ForceOpt = None,
+) -> None:
+    """Generate the synthetic demo region and run every available stage on it."""
+    from gbaugs.demo import demo_region
+
+    _run_and_summarize(demo_region(seed=seed, scale=scale), out, force or [])
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Region configuration (TOML).")],
+    out: Annotated[Path, typer.Option(help="Run folder.")],
+    force: ForceOpt = None,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Run only this stage (repeatable).", metavar="STAGE")] = None,
+) -> None:
+    """Run the pipeline for a region configuration."""
+    from gbaugs.config import Region
+
+    _run_and_summarize(Region.from_toml(config), out, force or [], only)
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="Region configuration (TOML).")],
+) -> None:
+    """Check a region configuration and the input files it names."""
+    from gbaugs.config import Region
+    from gbaugs.errors import ConfigError
+
+    region = Region.from_toml(config)
+    missing = region.missing_inputs() if region.imagery.backend != "synthetic" else []
+    if missing:
+        raise ConfigError("input files are missing:\n  " + "\n  ".join(missing),
+                          where=config, hint="relative paths start at the TOML's folder")
+    start, end = region.date_window
+    typer.echo(f"{config}: valid — region {region.name!r}, {len(region.cities)} cities, "
+               f"backend {region.imagery.backend}, window {start} .. {end}, "
+               f"CRS policy {region.crs}")
+    for city in region.cities:
+        typer.echo(f"  {city.name} ({city.size_class})")
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write the region to.")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    scale: Annotated[float, typer.Option(help="City side lengths × scale.")] = 1.0,
+    dates: Annotated[int, typer.Option(help="Sentinel-2 acquisitions per city.")] = 12,
+) -> None:
+    """Write a synthetic region (inputs and truth) without running the pipeline."""
+    from gbaugs.errors import RunDirError
+    from gbaugs.synthetic import generate_region
+
+    if out.exists() and any(out.iterdir()):
+        raise RunDirError("the folder is not empty", where=out, hint="choose a new folder")
+    region = generate_region(out, seed=seed, scale=scale, n_dates=dates)
+    typer.echo(f"wrote {len(region.cities)} cities to {out}; run them with: "
+               f"gbaugs run {region.region_toml} --out RUN_DIR")
+
+
+@app.command()
+def stages() -> None:
+    """List the pipeline stages and whether this version provides them."""
+    from gbaugs.pipeline import STAGE_ORDER, registered_stages
+
+    available = {s.name: s for s in registered_stages()}
+    for name in STAGE_ORDER:
+        stage = available.get(name)
+        typer.echo(f"{name:12s} {stage.description if stage else '(not in this version)'}")
+
+
+def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | None = None
+                       ) -> None:
+    from rich.table import Table
+
+    from gbaugs.demo import city_summary
+    from gbaugs.pipeline import STAGE_ORDER, registered_stages, run_region
+    from gbaugs.progress import ConsoleReporter
+
+    console = _console()
+    result = run_region(region, out, force=force, only=only,
+                        reporter=ConsoleReporter(console))
+    table = Table(title=f"{result.region.name} — {out}")
+    for col in ("city", "size", "area (ha)", "UGS truth (ha)", "UGS truth density"):
+        table.add_column(col, justify="left" if col in ("city", "size") else "right")
+    for city in result.region.cities:
+        s = city_summary(out, city)
+        table.add_row(s.city, s.size_class, f"{s.valid_ha:,.1f}",
+                      "–" if s.truth_ugs_ha is None else f"{s.truth_ugs_ha:,.1f}",
+                      "–" if s.truth_ugs_density is None else f"{s.truth_ugs_density:.3f}")
+    console.print(table)
+    available = {s.name for s in registered_stages()}
+    pending = [n for n in STAGE_ORDER if n not in available]
+    if pending:
+        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)} — the UGS "
+                      "map and its accuracy against the truth appear in this table with them.")
+    console.print(f"ran {', '.join(result.ran) or 'nothing'}"
+                  + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
+                  + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")
+
+
+def main() -> None:
+    """Entry point of the ``gbaugs`` script."""
+    try:
+        app()
+    except GbaugsError as exc:
+        from rich.text import Text
+
+        _console().print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""Write a whole synthetic region to disk in the formats real inputs come in.
+
+Per city, below ``<out>/cities/<slug>/``:
+
+``boundary.gpkg``     the administrative boundary (EPSG:4326, one polygon, ``name``)
+``osm.gpkg``          OSM polygons in GDAL's ``multipolygons`` schema (EPSG:4326)
+``osm_defects.csv``   per ``osm_id``: the defect drawn and the true land cover (evaluation only)
+``s2/<date>_10m.tif`` B2 B3 B4 B8, uint16, reflectance × 10000, nodata 0, the city's UTM zone
+``s2/<date>_20m.tif`` B5 B11 B12 SCL at 20 m on the same grid origin
+``truth.tif``         uint8 land-cover classes (1 trees … 7 bare soil) with a colour table
+
+and for the region ``<out>/region.toml`` (a ``local``-backend configuration that runs as is)
+and ``<out>/synthetic.json`` (seed, presets, dates, cloud cover, defect counts).
+All files are written atomically and are byte-identical for the same seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gbaugs.config import slugify, utm_epsg
+from gbaugs.io.atomic import atomic_path, write_json, write_text
+from gbaugs.synthetic.landscape import (
+    CLASS_NAMES,
+    UGS_CLASSES,
+    Form,
+    generate_scene,
+    rasterize_scene,
+)
+from gbaugs.synthetic.osm import OsmQuality, derive_osm, to_records
+from gbaugs.synthetic.spectra import BANDS_10M, BANDS_20M, acquisition_times, simulate_acquisition
+
+PIXEL_M = 10.0
+# Colours of the truth classes (RGBA), for the GeoTIFF colour table.
+CLASS_COLOURS = {1: (26, 120, 40, 255), 2: (140, 200, 90, 255), 3: (230, 200, 90, 255),
+                 4: (50, 110, 200, 255), 5: (200, 80, 70, 255), 6: (150, 150, 150, 255),
+                 7: (170, 130, 90, 255)}
+
+
+@dataclass(frozen=True)
+class CityPreset:
+    """A synthetic city: where it lies, its urban form and the quality of its OSM."""
+
+    name: str
+    lon: float
+    lat: float
+    size_class: str
+    form: Form
+    quality: OsmQuality
+
+
+PRESETS: dict[str, CityPreset] = {
+    # A large, dense city with a river and good OSM: most green areas are mapped.
+    "metropolis": CityPreset(
+        "Metropolis", 113.30, 23.12, "large",
+        Form(4800, 4000, core_radius=0.30, block_m=130, river=True, lake=False,
+             park_share=0.10, farmland_share=0.45),
+        OsmQuality(green_completeness=0.9, building_completeness=0.85, other_completeness=0.8,
+                   shifted=0.08, loose=0.05, mislabelled=0.01)),
+    # A sprawling garden city with a lake, farmland at the fringe and patchy OSM.
+    "garden_city": CityPreset(
+        "Garden City", 113.75, 22.80, "large",
+        Form(3200, 3200, core_radius=0.22, block_m=170, river=False, lake=True,
+             park_share=0.08, farmland_share=0.6),
+        OsmQuality(green_completeness=0.55, building_completeness=0.5, other_completeness=0.6,
+                   shifted=0.2, loose=0.15, mislabelled=0.04)),
+    # A small compact river town in rice country, in the next UTM zone, with poor OSM.
+    "river_town": CityPreset(
+        "River Town", 114.42, 23.08, "small",
+        Form(2400, 2400, core_radius=0.18, block_m=110, river=True, lake=False,
+             park_share=0.05, farmland_share=0.75),
+        OsmQuality(green_completeness=0.25, building_completeness=0.3, other_completeness=0.5,
+                   shifted=0.3, loose=0.25, mislabelled=0.08)),
+}
+DEFAULT_PRESETS: tuple[str, ...] = ("metropolis", "garden_city", "river_town")
+
+
+@dataclass(frozen=True)
+class SyntheticCity:
+    """Paths of one generated city."""
+
+    name: str
+    slug: str
+    preset: str
+    size_class: str
+    epsg: int
+    boundary: Path
+    osm: Path
+    osm_defects: Path
+    truth: Path
+    scenes: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class SyntheticRegion:
+    """Paths of a generated region."""
+
+    root: Path
+    region_toml: Path
+    meta: Path
+    cities: tuple[SyntheticCity, ...]
+
+
+def generate_region(
+    out_dir: str | Path,
+    *,
+    seed: int = 42,
+    presets: Sequence[str] = DEFAULT_PRESETS,
+    names: Sequence[str] | None = None,
+    n_dates: int = 12,
+    scale: float = 1.0,
+    year: int = 2020,
+    region_name: str = "Synthetic Delta",
+    progress: Callable[[str], None] | None = None,
+) -> SyntheticRegion:
+    """Generate a synthetic region of several cities, deterministically from ``seed``.
+
+    ``names`` renames the cities (default: the presets' names); ``scale`` multiplies every
+    city's side; ``progress`` is called with a short message after each written city.
+    """
+    out = Path(out_dir)
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown:
+        from gbaugs.errors import ConfigError
+
+        raise ConfigError(f"unknown synthetic preset(s) {', '.join(unknown)}",
+                          hint=f"available presets: {', '.join(PRESETS)}")
+    names = list(names) if names is not None else [PRESETS[p].name for p in presets]
+    seeds = np.random.SeedSequence(seed).spawn(len(presets))
+    cities = []
+    meta_cities = []
+    for preset_name, name, ss in zip(presets, names, seeds, strict=True):
+        city, meta = _write_city(out, PRESETS[preset_name], preset_name, name, ss, n_dates,
+                                 scale, year)
+        cities.append(city)
+        meta_cities.append(meta)
+        if progress:
+            progress(f"synthetic city {name}")
+    meta_path = write_json(out / "synthetic.json", {
+        "generator": "gbaugs.synthetic", "seed": seed, "year": year, "n_dates": n_dates,
+        "scale": scale, "classes": {str(k): v for k, v in CLASS_NAMES.items()},
+        "ugs_classes": list(UGS_CLASSES), "scale_factor": 10000, "cities": meta_cities,
+    })
+    toml_path = write_text(out / "region.toml", _region_toml(region_name, year, seed, cities))
+    return SyntheticRegion(out, toml_path, meta_path, tuple(cities))
+
+
+def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
+                ss: np.random.SeedSequence, n_dates: int, scale: float, year: int
+                ) -> tuple[SyntheticCity, dict]:
+    from pyproj import Transformer
+
+    scene_ss, spec_ss, cloud_ss, osm_ss, date_ss = ss.spawn(5)
+    form = _scaled(preset.form, scale)
+    scene = generate_scene(form, np.random.default_rng(scene_ss))
+    raster = rasterize_scene(scene, pixel=PIXEL_M)
+    rows, cols = raster.truth.shape
+    epsg = utm_epsg(preset.lon, preset.lat)
+    to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
+    ex, ny = to_utm.transform(preset.lon, preset.lat)
+    x0 = 60.0 * round((ex - form.width_m / 2) / 60.0)  # snap to the 60 m S2 tile lattice
+    y0 = 60.0 * round((ny - form.height_m / 2) / 60.0)
+    slug = slugify(name)
+    cdir = out / "cities" / slug
+
+    # Imagery: a time series on the 10 m grid and a 20 m grid with the same origin.
+    spec_rng = np.random.default_rng(spec_ss)
+    texture = np.clip(spec_rng.normal(1.0, 0.04, size=(rows, cols)), 0.85, 1.15)
+    texture = texture.astype(np.float32)
+    cloud_rng = np.random.default_rng(cloud_ss)
+    times = acquisition_times(n_dates, np.random.default_rng(date_ss))
+    scenes, dates = [], []
+    for t in times:
+        acq = simulate_acquisition(raster, t, texture, spec_rng, cloud_rng)
+        date = dt.date(year, 1, 1) + dt.timedelta(days=round(t * 365))
+        stamp = date.strftime("%Y%m%d")
+        p10 = _write_raster(cdir / "s2" / f"{stamp}_10m.tif", acq.bands10, x0, y0, PIXEL_M,
+                            epsg, BANDS_10M, nodata=0,
+                            tags={"DATE": date.isoformat(), "SCALE": "10000"})
+        p20 = _write_raster(cdir / "s2" / f"{stamp}_20m.tif", acq.bands20, x0, y0, 2 * PIXEL_M,
+                            epsg, (*BANDS_20M, "SCL"), nodata=0,
+                            tags={"DATE": date.isoformat(), "SCALE": "10000"})
+        scenes += [p10, p20]
+        dates.append({"date": date.isoformat(), "cloud_cover": round(acq.cloud_cover, 4)})
+    truth = _write_raster(cdir / "truth.tif", raster.truth[None], x0, y0, PIXEL_M, epsg,
+                          ("landcover",), nodata=None, colormap=CLASS_COLOURS,
+                          tags={"CLASSES": json.dumps(CLASS_NAMES),
+                                "UGS_CLASSES": json.dumps(list(UGS_CLASSES))})
+
+    # Vectors: boundary and OSM in WGS 84, as downloaded from OSM or a boundary service.
+    import geopandas as gpd
+    from shapely import affinity
+
+    def to_world(geom):
+        return affinity.translate(geom, x0, y0)
+
+    boundary = gpd.GeoDataFrame({"name": [name]}, geometry=[to_world(scene.boundary)],
+                                crs=epsg).to_crs(4326)
+    boundary_path = _write_vector(cdir / "boundary.gpkg", boundary, layer="boundary")
+    id_base = (sum(map(ord, slug)) % 97 + 1) * 10_000_000
+    features = derive_osm(scene, preset.quality, np.random.default_rng(osm_ss), id_base)
+    records = to_records(features)
+    for r in records:
+        r["geometry"] = to_world(r["geometry"])
+    osm = gpd.GeoDataFrame(records, geometry="geometry", crs=epsg).to_crs(4326)
+    osm_path = _write_vector(cdir / "osm.gpkg", osm, layer="multipolygons")
+    defects_path = _write_defects(cdir / "osm_defects.csv", features)
+
+    ugs = np.isin(raster.truth, UGS_CLASSES)
+    meta = {
+        "name": name, "slug": slug, "preset": preset_name, "size_class": preset.size_class,
+        "epsg": epsg, "rows": rows, "cols": cols, "origin": [x0, y0 + rows * PIXEL_M],
+        "truth": str(truth.relative_to(out)), "dates": dates,
+        "truth_class_share": {CLASS_NAMES[c]: round(float((raster.truth == c).mean()), 5)
+                              for c in CLASS_NAMES},
+        "truth_ugs_share": round(float(ugs.mean()), 5),
+        "osm_features": len(features),
+        "osm_defects": dict(sorted(Counter(f.defect for f in features).items())),
+    }
+    city = SyntheticCity(name, slug, preset_name, preset.size_class, epsg, boundary_path,
+                         osm_path, defects_path, truth, tuple(scenes))
+    return city, meta
+
+
+def _scaled(form: Form, scale: float) -> Form:
+    from dataclasses import replace
+
+    def snap(v: float) -> float:  # whole 20 m pixels so that the 20 m grid nests
+        return max(40.0, 20.0 * round(v * scale / 20.0))
+
+    return replace(form, width_m=snap(form.width_m), height_m=snap(form.height_m))
+
+
+def _write_raster(path: Path, data: np.ndarray, x0: float, y0: float, pixel: float, epsg: int,
+                  names: Sequence[str], nodata: float | None, colormap: dict | None = None,
+                  tags: dict[str, str] | None = None) -> Path:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    count, rows, cols = data.shape
+    top = y0 + rows * pixel
+    profile = {
+        "driver": "GTiff", "width": cols, "height": rows, "count": count,
+        "dtype": data.dtype.name, "crs": f"EPSG:{epsg}",
+        "transform": from_origin(x0, top, pixel, pixel), "compress": "deflate",
+        "tiled": True, "blockxsize": 256, "blockysize": 256, "nodata": nodata,
+    }
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(data)
+        for i, name in enumerate(names, start=1):
+            dst.set_band_description(i, name)
+        if colormap:
+            dst.write_colormap(1, colormap)
+        if tags:
+            dst.update_tags(**tags)
+    return path
+
+
+@contextlib.contextmanager
+def fixed_ogr_date() -> Iterator[None]:
+    """Freeze the timestamp GDAL writes into GeoPackages, so equal content gives equal bytes."""
+    import pyogrio
+
+    key = "OGR_CURRENT_DATE"
+    old = pyogrio.get_gdal_config_option(key)
+    pyogrio.set_gdal_config_options({key: "2000-01-01T00:00:00.000Z"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: old})
+
+
+def _write_vector(path: Path, gdf, layer: str) -> Path:
+    with fixed_ogr_date(), atomic_path(path) as tmp:
+        gdf.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio")
+    return path
+
+
+def _write_defects(path: Path, features) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["osm_id", "defect", "truth_class", "truth_class_name", "kind"])
+    for f in features:
+        writer.writerow([f.osm_id, f.defect, f.truth_cover, CLASS_NAMES[f.truth_cover], f.kind])
+    return write_text(path, buf.getvalue())
+
+
+def _region_toml(name: str, year: int, seed: int, cities: Sequence[SyntheticCity]) -> str:
+    lines = [
+        "# Synthetic region written by gbaugs.synthetic; runs as is with `gbaugs run`.",
+        "[region]",
+        f'name = "{name}"',
+        f"year = {year}",
+        f"seed = {seed}",
+        'crs = "utm"',
+        "",
+        "[imagery]",
+        'backend = "local"',
+        "",
+    ]
+    for c in cities:
+        lines += [
+            "[[cities]]",
+            f'name = "{c.name}"',
+            f'size_class = "{c.size_class}"',
+            f'boundary = "cities/{c.slug}/boundary.gpkg"',
+            f'osm = "cities/{c.slug}/osm.gpkg"',
+            f'imagery = ["cities/{c.slug}/s2"]',
+            "",
+        ]
+    return "\n".join(lines)
