@@ -167,7 +167,8 @@ def main() -> None:
     except GbaugsError as exc:
         from rich.text import Text
 
-        _console().print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False)
+        _console().print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False,
+                         soft_wrap=True)
         sys.exit(2)
 
 

@@ -286,7 +286,8 @@ class Region:
         slugs: dict[str, str] = {}
         for i, city in enumerate(self.cities):
             if not city.name.strip():
-                raise ConfigError("a city has an empty name", where=ctx.where(("cities", i, "name")))
+                raise ConfigError("a city has an empty name",
+                                  where=ctx.where(("cities", i, "name")))
             if city.slug in slugs:
                 raise ConfigError(
                     f"two cities have the same name after normalization: {slugs[city.slug]!r} "

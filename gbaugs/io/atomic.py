@@ -84,7 +84,10 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete temporary files and folders left below ``folder`` by a killed run; return what was removed."""
+    """Delete the temporary files and folders a killed run left below ``folder``.
+
+    Returns what was removed.
+    """
     removed = []
     for path in sorted(Path(folder).rglob(f"*{TMP_MARKER}*")):
         if not path.exists():  # inside a folder removed just before

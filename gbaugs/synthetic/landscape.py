@@ -151,7 +151,7 @@ def _road(strip: Polygon, main: bool, intensity, rng: np.random.Generator) -> li
     # Cut the line into 50 m pieces and keep those where the road exists.
     step = 50.0
     start = None
-    n = int(math.ceil(length / step))
+    n = math.ceil(length / step)
     for k in range(n + 1):
         t = min(k * step, length)
         x, y = (c, miny + t) if vertical else (minx + t, c)
@@ -491,7 +491,7 @@ def rasterize_scene(scene: Scene, pixel: float = 10.0, sub: int = 5,
     from rasterio.features import rasterize
     from rasterio.transform import from_origin
 
-    cols, rows = int(round(scene.width_m / pixel)), int(round(scene.height_m / pixel))
+    cols, rows = round(scene.width_m / pixel), round(scene.height_m / pixel)
     step = pixel / sub
     transform = from_origin(0.0, scene.height_m, step, step)
     shape = (rows * sub, cols * sub)

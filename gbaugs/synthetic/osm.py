@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gbaugs.synthetic.landscape import LandObject, Scene
+from gbaugs.synthetic.landscape import Scene
 
 GREEN_KEYS = {("leisure", "park"), ("landuse", "grass"), ("landuse", "forest"),
               ("natural", "wood"), ("landuse", "meadow"), ("natural", "scrub"),
@@ -60,6 +60,8 @@ class OsmFeature:
     defect: str
     truth_cover: int
     kind: str
+    source: int
+    """Index of the scene object this feature was drawn from."""
 
 
 def derive_osm(scene: Scene, quality: OsmQuality, rng: np.random.Generator,
@@ -67,7 +69,7 @@ def derive_osm(scene: Scene, quality: OsmQuality, rng: np.random.Generator,
     """Draw the OSM features a community would have mapped for this scene."""
     out: list[OsmFeature] = []
     next_id = id_base
-    for obj in scene.objects:
+    for index, obj in enumerate(scene.objects):
         if obj.geometry.is_empty or obj.geometry.area < 20:
             continue
         tags = dict(obj.tags)
@@ -76,7 +78,7 @@ def derive_osm(scene: Scene, quality: OsmQuality, rng: np.random.Generator,
                     rng.random() < quality.mislabelled:
                 tags = {"leisure": "park"} if rng.random() < 0.5 else {"landuse": "grass"}
                 out.append(OsmFeature(next_id, obj.geometry, tags, "mislabelled", obj.cover,
-                                      obj.kind))
+                                      obj.kind, index))
                 next_id += 1
             continue
         is_green = any((k, v) in GREEN_KEYS for k, v in tags.items())
@@ -94,7 +96,7 @@ def derive_osm(scene: Scene, quality: OsmQuality, rng: np.random.Generator,
             geom, defect = _shift(geom, rng), "shifted"
         elif r < quality.shifted + quality.loose and geom.area > 400:
             geom, defect = _loose(geom, rng), "loose"
-        out.append(OsmFeature(next_id, geom, tags, defect, obj.cover, obj.kind))
+        out.append(OsmFeature(next_id, geom, tags, defect, obj.cover, obj.kind, index))
         next_id += 1
     return out
 

@@ -1,0 +1,220 @@
+"""Orchestrator: caching by fingerprint, --force, failures, and resuming a killed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gbaugs import ConfigError, Region, RunDirError, StageError
+from gbaugs import pipeline as pl
+from gbaugs.io.atomic import TMP_MARKER, write_json, write_text
+
+REGION_TOML = """\
+[region]
+name = "Fake"
+[samples]
+max_per_class = 10
+[[cities]]
+name = "Alpha"
+boundary = "b.gpkg"
+osm = "o.gpkg"
+imagery = ["s.tif"]
+"""
+
+
+@pytest.fixture
+def region(tmp_path) -> Region:
+    for name in ("b.gpkg", "o.gpkg", "s.tif"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "r.toml").write_text(REGION_TOML)
+    return Region.from_toml(tmp_path / "r.toml")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Replace the registry with two small stages that record their calls."""
+    log: list[str] = []
+
+    def osm_run(ctx):
+        log.append("osm")
+        out = ctx.run.city("alpha") / "osm.json"
+        write_json(out, {"cap": ctx.region.samples.max_per_class,
+                         "src": Path(ctx.region.cities[0].osm).read_text()})
+        return pl.StageResult([out], {"n": 1})
+
+    def imagery_run(ctx):
+        log.append("imagery")
+        src = json.loads((ctx.run.city("alpha") / "osm.json").read_text())
+        out = ctx.run.city("alpha") / "stack.txt"
+        write_text(out, f"stack from {src['src']}")
+        return pl.StageResult([out])
+
+    registry = {
+        "osm": pl.Stage("osm", "fake osm", osm_run,
+                        params=lambda r: {"cap": r.samples.max_per_class},
+                        inputs=lambda ctx: [ctx.region.cities[0].osm]),
+        "imagery": pl.Stage("imagery", "fake imagery", imagery_run, params=lambda r: {},
+                            inputs=lambda ctx: [ctx.run.city("alpha") / "osm.json"]),
+    }
+    monkeypatch.setattr(pl, "_REGISTRY", registry)
+    monkeypatch.setattr(pl, "_load_builtin_stages", lambda: None)
+    return log
+
+
+def test_second_run_skips_and_manifest_records_everything(tmp_path, region, calls):
+    out = tmp_path / "run"
+    first = pl.run_region(region, out)
+    assert first.ran == ["osm", "imagery"] and calls == ["osm", "imagery"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    rec = manifest["stages"]["osm"]
+    assert rec["status"] == "done" and rec["params"] == {"cap": 10}
+    assert set(rec["inputs"]) == {str(tmp_path / "o.gpkg")}
+    assert list(rec["outputs"]) == ["cities/alpha/osm.json"]
+    assert rec["summary"] == {"n": 1} and "numpy" in rec["versions"] and rec["seconds"] >= 0
+    assert (out / "config.json").exists()
+    second = pl.run_region(region, out)
+    assert second.ran == [] and second.skipped == ["osm", "imagery"]
+    assert calls == ["osm", "imagery"]
+
+
+def test_changed_parameter_input_or_output_reruns(tmp_path, region, calls):
+    import dataclasses
+
+    out = tmp_path / "run"
+    pl.run_region(region, out)
+    calls.clear()
+    bigger = dataclasses.replace(region, samples=dataclasses.replace(region.samples,
+                                                                     max_per_class=20))
+    pl.run_region(bigger, out)
+    calls.clear()
+    (tmp_path / "o.gpkg").write_text("edited source")  # a changed input file
+    assert pl.run_region(bigger, out).ran == ["osm", "imagery"]
+    calls.clear()
+    (out / "cities/alpha/stack.txt").write_text("tampered")  # a changed output
+    assert pl.run_region(bigger, out).ran == ["imagery"]
+    calls.clear()
+    assert pl.run_region(bigger, out, force=["osm"]).ran == ["osm"]
+
+
+def test_downstream_reruns_only_when_upstream_output_bytes_change(tmp_path, region, calls):
+    import dataclasses
+
+    out = tmp_path / "run"
+    pl.run_region(region, out)
+    calls.clear()
+    bigger = dataclasses.replace(region, samples=dataclasses.replace(region.samples,
+                                                                     max_per_class=20))
+    result = pl.run_region(bigger, out)
+    # osm.json now holds cap 20: its hash changed, so imagery's fingerprint changed too.
+    assert result.ran == ["osm", "imagery"]
+
+
+def test_failed_stage_is_recorded_and_rerun(tmp_path, region, calls, monkeypatch):
+    out = tmp_path / "run"
+    original = pl._REGISTRY["imagery"]
+
+    def broken(ctx):
+        from gbaugs.io.atomic import atomic_path
+
+        with atomic_path(ctx.run.city("alpha") / "stack.txt") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk on fire")
+
+    pl._REGISTRY["imagery"] = pl.Stage("imagery", "broken", broken, params=lambda r: {})
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        pl.run_region(region, out)
+    rec = json.loads((out / "manifest.json").read_text())["stages"]["imagery"]
+    assert rec["status"] == "failed" and "disk on fire" in rec["error"]
+    assert not (out / "cities/alpha/stack.txt").exists()  # nothing half-written
+    assert not list(out.rglob(f"*{TMP_MARKER}*"))
+    pl._REGISTRY["imagery"] = original
+    result = pl.run_region(region, out)
+    assert result.ran == ["imagery"] and result.skipped == ["osm"]
+
+
+def test_unknown_or_unavailable_stage_names(tmp_path, region, calls):
+    with pytest.raises(StageError, match="unknown stage 'osmm'"):
+        pl.run_region(region, tmp_path / "run", force=["osmm"])
+    with pytest.raises(StageError, match="not available"):
+        pl.run_region(region, tmp_path / "run", only=["report"])
+
+
+def test_only_runs_the_named_stage(tmp_path, region, calls):
+    pl.run_region(region, tmp_path / "run", only=["osm"])
+    assert calls == ["osm"]
+
+
+def test_missing_inputs_fail_before_anything_is_written(tmp_path, region, calls):
+    (tmp_path / "s.tif").unlink()
+    with pytest.raises(ConfigError, match=r"s\.tif does not exist"):
+        pl.run_region(region, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_folder_guards(tmp_path, region, calls):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.docx").write_text("precious")
+    with pytest.raises(RunDirError, match="not empty"):
+        pl.run_region(region, foreign)
+    assert (foreign / "thesis.docx").read_text() == "precious"
+    out = tmp_path / "run"
+    pl.run_region(region, out)
+    import dataclasses
+
+    with pytest.raises(RunDirError, match="holds a run of region 'Fake'"):
+        pl.run_region(dataclasses.replace(region, name="Other"), out)
+    (out / "manifest.json").write_text("{broken")
+    with pytest.raises(RunDirError, match="cannot be read"):
+        pl.run_region(region, out)
+
+
+def _demo_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "gbaugs.cli", "demo", "--out", str(out), "--scale", "0.5"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_outputs(tmp_path):
+    """Kill `gbaugs demo` mid-stage, re-run it, and compare with an uninterrupted run."""
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_demo_cmd(killed), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    staging = killed / f"inputs{TMP_MARKER}staging"
+    deadline = time.time() + 120
+    state = None
+    while time.time() < deadline and proc.poll() is None:
+        manifest = killed / "manifest.json"
+        if manifest.exists() and staging.is_dir() and any(staging.rglob("*.tif")):
+            state = json.loads(manifest.read_text())["stages"].get("synthetic", {}).get("status")
+            if state == "running":
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        time.sleep(0.01)
+    proc.wait(timeout=30)
+    assert state == "running", "the run finished before it could be killed mid-stage"
+    # What the kill left: a readable manifest saying `running`, no published inputs.
+    assert json.loads((killed / "manifest.json").read_text())["stages"]["synthetic"][
+        "status"] == "running"
+    assert not (killed / "inputs").exists()
+    # Re-run: it must finish and leave no temporary behind.
+    subprocess.run(_demo_cmd(killed), env=env, check=True, capture_output=True)
+    assert not list(killed.rglob(f"*{TMP_MARKER}*"))
+    clean = tmp_path / "clean"
+    subprocess.run(_demo_cmd(clean), env=env, check=True, capture_output=True)
+    a = json.loads((killed / "manifest.json").read_text())["stages"]["synthetic"]
+    b = json.loads((clean / "manifest.json").read_text())["stages"]["synthetic"]
+    assert a["status"] == b["status"] == "done"
+    assert a["outputs"] == b["outputs"] and len(a["outputs"]) > 10
+    # and every file really is what the manifest says
+    from gbaugs.io.atomic import sha256_file
+
+    for rel, digest in a["outputs"].items():
+        assert sha256_file(killed / rel) == digest
