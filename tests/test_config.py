@@ -194,3 +194,32 @@ def test_helpers():
     assert utm_epsg(114.4, 23.1) == 32650
     assert utm_epsg(-76.6, 7.9) == 32618
     assert utm_epsg(12.5, -33.0) == 32733
+
+
+def test_every_configuration_key_is_documented():
+    import re
+    from pathlib import Path
+
+    from gbaugs import config
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"\| `([a-z_.A-Z0-9]+)` \|", doc))
+    classes = {
+        "": config.Region, "city": config.CityConfig, "osm": config.OsmParams,
+        "samples": config.SampleParams, "train": config.TrainParams,
+        "postprocess": config.PostprocessParams, "analysis": config.AnalysisParams,
+        "imagery": config.ImageryConfig, "gee": config.GeeOptions,
+        "synthetic": config.SyntheticOptions,
+    }
+    missing = []
+    for prefix, cls in classes.items():
+        for f in dataclasses.fields(cls):
+            if f.name in {"cities", "source", "imagery", "osm", "samples", "train",
+                          "postprocess", "analysis"} and cls is config.Region:
+                continue
+            if cls is config.ImageryConfig and f.name in ("gee", "synthetic"):
+                continue
+            key = f"{prefix}.{f.name}" if prefix in ("gee", "synthetic") else f.name
+            if key not in documented:
+                missing.append(key)
+    assert not missing, f"undocumented keys: {missing}"
