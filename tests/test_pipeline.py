@@ -68,6 +68,13 @@ def calls(monkeypatch):
     return log
 
 
+def _with_cap(region: Region, cap: int) -> Region:
+    import dataclasses
+
+    return dataclasses.replace(
+        region, samples=dataclasses.replace(region.samples, max_per_class=cap))
+
+
 def test_second_run_skips_and_manifest_records_everything(tmp_path, region, calls):
     out = tmp_path / "run"
     first = pl.run_region(region, out)
@@ -85,13 +92,10 @@ def test_second_run_skips_and_manifest_records_everything(tmp_path, region, call
 
 
 def test_changed_parameter_input_or_output_reruns(tmp_path, region, calls):
-    import dataclasses
-
     out = tmp_path / "run"
     pl.run_region(region, out)
     calls.clear()
-    bigger = dataclasses.replace(region, samples=dataclasses.replace(region.samples,
-                                                                     max_per_class=20))
+    bigger = _with_cap(region, 20)
     pl.run_region(bigger, out)
     calls.clear()
     (tmp_path / "o.gpkg").write_text("edited source")  # a changed input file
@@ -104,13 +108,10 @@ def test_changed_parameter_input_or_output_reruns(tmp_path, region, calls):
 
 
 def test_downstream_reruns_only_when_upstream_output_bytes_change(tmp_path, region, calls):
-    import dataclasses
-
     out = tmp_path / "run"
     pl.run_region(region, out)
     calls.clear()
-    bigger = dataclasses.replace(region, samples=dataclasses.replace(region.samples,
-                                                                     max_per_class=20))
+    bigger = _with_cap(region, 20)
     result = pl.run_region(bigger, out)
     # osm.json now holds cap 20: its hash changed, so imagery's fingerprint changed too.
     assert result.ran == ["osm", "imagery"]
