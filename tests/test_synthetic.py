@@ -97,7 +97,7 @@ def test_files_are_readable_with_standard_readers(small_region):
     assert set(np.unique(truth)) <= set(range(1, 8))
     osm = gpd.read_file(city.osm)
     assert osm.crs.to_epsg() == 4326
-    for col in ("osm_id", "building", "landuse", "leisure", "natural", "other_tags"):
+    for col in ("osm_id", "osm_way_id", "building", "landuse", "leisure", "natural", "other_tags"):
         assert col in osm.columns
     assert set(osm.geom_type) == {"MultiPolygon"}
     boundary = gpd.read_file(city.boundary)
@@ -194,14 +194,14 @@ def test_osm_defects_differ_by_city_and_are_real(small_region):
     coverage = []
     for city in small_region.cities:
         osm = gpd.read_file(city.osm)
-        defects = pd.read_csv(city.osm_defects, dtype={"osm_id": str})
-        assert set(defects["osm_id"]) == set(osm["osm_id"])
+        defects = pd.read_csv(city.osm_defects, dtype={"osm_way_id": str})
+        assert set(defects["osm_way_id"]) == set(osm["osm_way_id"])
         assert (osm["building"].notna()).sum() > 0
         assert (osm["landuse"] == "farmland").sum() > 0
         # mislabelled polygons carry a vegetation tag but lie on built land
         mis = defects[defects["defect"] == "mislabelled"]
         assert not mis["truth_class"].isin(UGS_CLASSES).any()
-        merged = osm.merge(defects, on="osm_id")
+        merged = osm.merge(defects, on="osm_way_id")
         assert ((merged["defect"] == "mislabelled")
                 <= (merged["leisure"].eq("park") | merged["landuse"].eq("grass"))).all()
         # share of true UGS pixels covered by a green OSM polygon = completeness

@@ -131,8 +131,9 @@ def to_records(features: list[OsmFeature]) -> list[dict[str, object]]:
     rows = []
     for f in features:
         row: dict[str, object] = {c: None for c in SCHEMA_COLUMNS}
-        row["osm_id"] = str(f.osm_id)
-        row["osm_way_id"] = None
+        # Closed ways: GDAL puts their id in osm_way_id (osm_id is for relations).
+        row["osm_id"] = None
+        row["osm_way_id"] = str(f.osm_id)
         row["type"] = None
         for key in KEY_COLUMNS:
             row[key] = f.tags.get(key)

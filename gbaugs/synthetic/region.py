@@ -289,7 +289,7 @@ def _write_vector(path: Path, gdf, layer: str) -> Path:
 def _write_defects(path: Path, features) -> Path:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["osm_id", "defect", "truth_class", "truth_class_name", "kind"])
+    writer.writerow(["osm_way_id", "defect", "truth_class", "truth_class_name", "kind"])
     for f in features:
         writer.writerow([f.osm_id, f.defect, f.truth_cover, CLASS_NAMES[f.truth_cover], f.kind])
     return write_text(path, buf.getvalue())

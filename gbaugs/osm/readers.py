@@ -1,0 +1,187 @@
+"""Read OSM polygons from any supported source into one standard frame.
+
+Every reader returns a GeoDataFrame with exactly three columns — ``osm_id`` (``"way/123"``
+or ``"relation/456"``; ``"osm/123"`` where the source does not say which), ``tags`` (a dict
+of the OSM tags the source carries) and ``geometry`` — in the source's CRS. A source
+without a CRS is an error, not a guess.
+
+Supported here:
+
+- vector files (GeoPackage, GeoJSON, Shapefile, FlatGeobuf via GDAL; GeoParquet via pyarrow)
+  in GDAL's OSM ``multipolygons`` schema (tag columns + an ``other_tags`` hstore) or the
+  Geofabrik free-shapefile schema (``fclass``, mapped to tags by
+  ``tables/geofabrik_fclass.csv``);
+- ``.osm.pbf`` extracts through pyrosm.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from gbaugs.errors import InputDataError
+from gbaugs.osm.classes import ClassTable
+from gbaugs.resources import table_path
+
+GDAL_TAG_COLUMNS = ("aeroway", "amenity", "barrier", "boundary", "building", "craft",
+                    "geological", "historic", "landuse", "leisure", "man_made", "military",
+                    "natural", "office", "place", "shop", "sport", "tourism", "water",
+                    "waterway", "highway")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet", ".geoparquet")
+_HSTORE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
+
+
+def parse_hstore(text: str | None) -> dict[str, str]:
+    """Parse GDAL's ``other_tags`` (``"k"=>"v","k2"=>"v2"``, backslash escapes) into a dict."""
+    if not text or not isinstance(text, str):
+        return {}
+    return {k.replace('\\"', '"').replace("\\\\", "\\"): v.replace('\\"', '"')
+            .replace("\\\\", "\\") for k, v in _HSTORE.findall(text)}
+
+
+def read_osm(path: str | Path, table: ClassTable, *, bbox_wgs84: tuple[float, ...] | None = None
+             ) -> gpd.GeoDataFrame:
+    """Read an OSM source file into the standard frame (see the module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError("OSM file not found", where=path)
+    name = path.name.lower()
+    if name.endswith(".osm.pbf") or name.endswith(".pbf"):
+        return read_pbf(path, table, bbox_wgs84=bbox_wgs84)
+    if path.suffix.lower() in VECTOR_SUFFIXES:
+        return read_vector(path)
+    raise InputDataError(
+        f"unsupported OSM file type {path.suffix!r}", where=path,
+        hint="use .osm.pbf, or a GeoPackage/GeoJSON/Shapefile/GeoParquet in the GDAL OSM "
+             "or Geofabrik schema")
+
+
+def read_vector(path: str | Path) -> gpd.GeoDataFrame:
+    """Read a vector file in the GDAL OSM schema or the Geofabrik schema."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".geoparquet"):
+            gdf = gpd.read_parquet(path)
+        else:
+            gdf = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
+        raise InputDataError(f"cannot read the OSM file ({type(exc).__name__}: {exc})",
+                             where=path, hint="check that the file is complete and valid"
+                             ) from None
+    if gdf.crs is None:
+        raise InputDataError("the OSM file has no CRS", where=path,
+                             hint="set one (OSM data is EPSG:4326), e.g. with "
+                                  "`ogr2ogr -a_srs EPSG:4326`")
+    if len(gdf) == 0:
+        raise InputDataError("the OSM file holds no features", where=path)
+    cols = set(gdf.columns)
+    if "fclass" in cols:
+        return _from_geofabrik(gdf, path)
+    if "other_tags" in cols or cols & {"building", "landuse", "leisure", "natural"}:
+        return _from_gdal(gdf)
+    raise InputDataError(
+        "unknown OSM schema: no `other_tags`/tag columns (GDAL) and no `fclass` (Geofabrik)",
+        where=path, hint=f"columns found: {', '.join(sorted(cols - {'geometry'}))}")
+
+
+def _from_gdal(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    tag_cols = [c for c in GDAL_TAG_COLUMNS if c in gdf.columns]
+    ids = []
+    tags = []
+    way = gdf["osm_way_id"] if "osm_way_id" in gdf.columns else pd.Series(None, index=gdf.index)
+    rel = gdf["osm_id"] if "osm_id" in gdf.columns else pd.Series(None, index=gdf.index)
+    other = gdf["other_tags"] if "other_tags" in gdf.columns else pd.Series(None, index=gdf.index)
+    for i, idx in enumerate(gdf.index):
+        w, r = way.loc[idx], rel.loc[idx]
+        if _present(w):
+            ids.append(f"way/{_int_str(w)}")
+        elif _present(r):
+            ids.append(f"relation/{_int_str(r)}")
+        else:
+            ids.append(f"row/{i}")
+        t = parse_hstore(other.loc[idx])
+        for c in tag_cols:
+            v = gdf.at[idx, c]
+            if _present(v):
+                t[c] = str(v)
+        tags.append(t)
+    return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=gdf.geometry.values,
+                            crs=gdf.crs)
+
+
+def _load_fclass() -> dict[str, tuple[str, str]]:
+    with open(table_path("geofabrik_fclass.csv"), newline="", encoding="utf-8") as f:
+        return {r["fclass"]: (r["key"], r["value"]) for r in csv.DictReader(f)}
+
+
+def _from_geofabrik(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
+    crosswalk = _load_fclass()
+    ids, tags = [], []
+    unknown: set[str] = set()
+    for i, idx in enumerate(gdf.index):
+        fclass = gdf.at[idx, "fclass"]
+        raw_id = gdf.at[idx, "osm_id"] if "osm_id" in gdf.columns else None
+        ids.append(f"osm/{_int_str(raw_id)}" if _present(raw_id) else f"row/{i}")
+        if fclass in crosswalk:
+            key, value = crosswalk[fclass]
+            if key == "building" and "type" in gdf.columns and _present(gdf.at[idx, "type"]):
+                value = str(gdf.at[idx, "type"])
+            tags.append({key: value})
+        else:
+            unknown.add(str(fclass))
+            tags.append({"fclass": str(fclass)})
+    gdf_out = gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=gdf.geometry.values,
+                               crs=gdf.crs)
+    gdf_out.attrs["unknown_fclass"] = sorted(unknown)
+    return gdf_out
+
+
+def read_pbf(path: str | Path, table: ClassTable, *,
+             bbox_wgs84: tuple[float, ...] | None = None) -> gpd.GeoDataFrame:
+    """Read the polygons carrying any key of the class table from a PBF extract (pyrosm)."""
+    import pyrosm
+
+    path = Path(path)
+    try:
+        osm = pyrosm.OSM(str(path), bounding_box=list(bbox_wgs84) if bbox_wgs84 else None)
+        data = osm.get_data_by_custom_criteria(
+            custom_filter=table.osm_filter(), filter_type="keep", keep_nodes=False,
+            keep_ways=True, keep_relations=True)
+    except Exception as exc:  # pyrosm raises bare errors on damaged files
+        raise InputDataError(f"cannot read the PBF file ({type(exc).__name__}: {exc})",
+                             where=path) from None
+    if data is None or len(data) == 0:
+        raise InputDataError("the PBF file holds no polygons with the class table's keys",
+                             where=path, hint=f"keys looked for: {', '.join(table.keys)}")
+    tag_cols = [c for c in data.columns if c not in ("id", "osm_type", "geometry", "tags",
+                                                      "timestamp", "version", "changeset",
+                                                      "visible")]
+    ids, tags = [], []
+    for idx in data.index:
+        ids.append(f"{data.at[idx, 'osm_type']}/{_int_str(data.at[idx, 'id'])}")
+        extra = data.at[idx, "tags"] if "tags" in data.columns else None
+        t = json.loads(extra) if isinstance(extra, str) and extra else {}
+        for c in tag_cols:
+            v = data.at[idx, c]
+            if _present(v):
+                t[c] = str(v)
+        tags.append(t)
+    crs = data.crs or "EPSG:4326"
+    return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=data.geometry.values,
+                            crs=crs)
+
+
+def _present(v) -> bool:
+    return v is not None and not (isinstance(v, float) and pd.isna(v)) and str(v) != ""
+
+
+def _int_str(v) -> str:
+    try:
+        return str(int(float(v)))
+    except (TypeError, ValueError):
+        return str(v)
