@@ -119,6 +119,51 @@ def synth(
                f"gbaugs run {region.region_toml} --out RUN_DIR")
 
 
+@app.command("osm")
+def osm_command(
+    source: Annotated[Path, typer.Argument(help="OSM file: .osm.pbf, .osm, GeoPackage, "
+                                                "GeoJSON, Shapefile or GeoParquet.")],
+    boundary: Annotated[Path, typer.Option(help="City boundary (any vector file).")],
+    out: Annotated[Path, typer.Option(help="Folder for osm.parquet and osm.json.")],
+    crs: Annotated[str, typer.Option(help='"utm" (the boundary\'s zone) or an EPSG code.')
+                   ] = "utm",
+    buffer: Annotated[float, typer.Option(help="Inward buffer, metres.")] = 10.0,
+    class_table: Annotated[Path | None, typer.Option(help="Class table CSV (default: the "
+                                                          "shipped one).")] = None,
+    name: Annotated[str | None, typer.Option(help="City name (default: the file's stem).")
+                    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs in --out.")
+                         ] = False,
+) -> None:
+    """Standardize one OSM file for one city boundary."""
+    from gbaugs.config import CityConfig, OsmParams, Region, check_crs
+    from gbaugs.errors import ConfigError, RunDirError
+    from gbaugs.osm.classes import ClassTable
+    from gbaugs.osm.stage import standardize_city, write_city
+    from gbaugs.osm.standardize import completeness_levels
+
+    targets = [out / "osm.parquet", out / "osm.json"]
+    if not overwrite and any(t.exists() for t in targets):
+        raise RunDirError("outputs already exist", where=out,
+                          hint="pass --overwrite or choose another --out")
+    city = CityConfig(name=name or source.name.split(".")[0], boundary=boundary, osm=source,
+                      crs=None if crs == "utm" else crs)
+    if buffer < 0:
+        raise ConfigError(f"--buffer {buffer} must be ≥ 0", where="--buffer")
+    if crs != "utm":
+        check_crs(crs, "--crs")
+    region = Region(name="gbaugs osm", cities=(city,), crs=crs,
+                    osm=OsmParams(inward_buffer_m=buffer, class_table=class_table))
+    result = standardize_city(region, city, ClassTable.load(class_table))
+    levels, cuts = completeness_levels({city.slug: result.report["completeness_index"]})
+    write_city(result, out, levels[city.slug], cuts)
+    counts = ", ".join(f"{k} {v}" for k, v in result.report["counts"].items())
+    typer.echo(f"{city.name}: {counts}; completeness {result.report['completeness_index']:.2f}"
+               f" ({levels[city.slug]}) → {out}")
+    for w in result.report["warnings"]:
+        typer.echo(f"warning: {w}", err=True)
+
+
 @app.command()
 def stages() -> None:
     """List the pipeline stages and whether this version provides them."""
@@ -142,13 +187,15 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     result = run_region(region, out, force=force, only=only,
                         reporter=ConsoleReporter(console))
     table = Table(title=f"{result.region.name} — {out}")
-    for col in ("city", "size", "area (ha)", "UGS truth (ha)", "UGS truth density"):
+    for col in ("city", "size", "area (ha)", "UGS truth (ha)", "UGS truth density",
+                "OSM completeness"):
         table.add_column(col, justify="left" if col in ("city", "size") else "right")
     for city in result.region.cities:
         s = city_summary(out, city)
         table.add_row(s.city, s.size_class, f"{s.valid_ha:,.1f}",
                       "–" if s.truth_ugs_ha is None else f"{s.truth_ugs_ha:,.1f}",
-                      "–" if s.truth_ugs_density is None else f"{s.truth_ugs_density:.3f}")
+                      "–" if s.truth_ugs_density is None else f"{s.truth_ugs_density:.3f}",
+                      s.osm_completeness or "–")
     console.print(table)
     available = {s.name for s in registered_stages()}
     pending = [n for n in STAGE_ORDER if n not in available]

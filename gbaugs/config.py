@@ -297,10 +297,10 @@ class Region:
                 )
             slugs[city.slug] = city.name
             if city.crs is not None:
-                _check_crs(city.crs, ctx.where(("cities", i, "crs")))
+                check_crs(city.crs, ctx.where(("cities", i, "crs")))
             self._check_city_sources(i, city, ctx)
         if self.crs != "utm":
-            _check_crs(self.crs, ctx.where(("region", "crs")))
+            check_crs(self.crs, ctx.where(("region", "crs")))
         if self.resolution_m <= 0:
             raise ConfigError("resolution_m must be positive",
                               where=ctx.where(("region", "resolution_m")))
@@ -445,7 +445,8 @@ def utm_epsg(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
-def _check_crs(value: str, where: str) -> None:
+def check_crs(value: str, where: str) -> None:
+    """Raise a ConfigError unless ``value`` names a known projected CRS."""
     from pyproj import CRS
     from pyproj.exceptions import CRSError
 

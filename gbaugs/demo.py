@@ -46,6 +46,8 @@ class CitySummary:
     """UGS area of the synthetic truth (``None`` for real regions)."""
     truth_ugs_density: float | None
     """UGS pixels / pixels inside the boundary, of the truth."""
+    osm_completeness: str | None = None
+    """OSM completeness level and index from the osm stage, e.g. ``"high (0.81)"``."""
 
 
 def ugs_area_density(ugs: np.ndarray, valid: np.ndarray, pixel_area_m2: float
@@ -67,9 +69,14 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     from rasterio.features import geometry_mask
 
     run_root = Path(run_root)
+    osm_level = None
+    osm_json = run_root / "cities" / city.slug / "osm.json"
+    if osm_json.exists():
+        rep = json.loads(osm_json.read_text(encoding="utf-8"))
+        osm_level = f"{rep['completeness_level']} ({rep['completeness_index']:.2f})"
     meta_path = run_root / "inputs" / "synthetic.json"
     if not meta_path.exists() or not isinstance(city.boundary, Path):
-        return CitySummary(city.name, city.size_class, float("nan"), None, None)
+        return CitySummary(city.name, city.size_class, float("nan"), None, None, osm_level)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     entry = next((c for c in meta["cities"] if c["name"] == city.name), None)
     if entry is None:
@@ -84,4 +91,4 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     ugs = np.isin(truth, meta["ugs_classes"])
     area, density = ugs_area_density(ugs, inside, pixel_area)
     return CitySummary(city.name, city.size_class, float(inside.sum()) * pixel_area / 1e4,
-                       area, density)
+                       area, density, osm_level)

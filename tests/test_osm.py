@@ -181,9 +181,11 @@ def test_completeness_index_and_levels():
     assert completeness_index(0.25, 10, 1.0) == 1.0
     assert completeness_index(0.0, 0, 1.0) == 0.0
     assert completeness_index(0.125, 5, 1.0) == pytest.approx(0.5)
-    levels = completeness_levels({"a": 0.9, "b": 0.5, "c": 0.1})
+    levels, cuts = completeness_levels({"a": 0.9, "b": 0.5, "c": 0.1})
     assert levels == {"a": "high", "b": "medium", "c": "low"}
-    assert completeness_levels({"a": 0.5}, (0.2, 0.6)) == {"a": "medium"}
+    assert cuts[0] == pytest.approx(0.1 + 0.8 / 3)
+    assert completeness_levels({"a": 0.5}, (0.2, 0.6))[0] == {"a": "medium"}
+    assert completeness_levels({"a": 0.5, "b": 0.9})[0] == {"a": "medium", "b": "high"}
 
 
 # ------------------------------------------------------------------ real and synthetic data
@@ -238,6 +240,176 @@ def test_synthetic_city_levels_follow_osm_quality(small_region):
         res = standardize(osm, b, TABLE, city.epsg, city=city.name)
         indices[city.name] = res.report["completeness_index"]
         assert res.report["counts"]["non_ugs"] > 0  # farmland tagged as farmland
-    levels = completeness_levels(indices)
+    levels, _ = completeness_levels(indices)
     names = [c.name for c in small_region.cities]
     assert [levels[n] for n in names] == ["high", "medium", "low"]
+
+
+# ------------------------------------------------------------------ every format, one answer
+@pytest.fixture(scope="module")
+def one_city_many_formats(small_region, tmp_path_factory):
+    """The synthetic Metropolis OSM written as GPKG, GeoJSON, GeoParquet, OSM XML and PBF."""
+    import osmium
+
+    from gbaugs.synthetic.osm import to_osm_xml
+
+    city = small_region.cities[0]
+    out = tmp_path_factory.mktemp("formats")
+    gdal = gpd.read_file(city.osm)
+    paths = {"gpkg": city.osm, "geojson": out / "osm.geojson", "parquet": out / "osm.parquet",
+             "xml": out / "osm.osm", "pbf": out / "osm.osm.pbf"}
+    gdal.to_file(paths["geojson"])
+    gdal.to_parquet(paths["parquet"])
+    paths["xml"].write_bytes(to_osm_xml(gdal))
+    with osmium.SimpleWriter(str(paths["pbf"])) as writer:
+        for obj in osmium.FileProcessor(str(paths["xml"])):
+            writer.add(obj)
+    return city, paths
+
+
+def test_every_reader_gives_identical_standardized_output(one_city_many_formats):
+    city, paths = one_city_many_formats
+    b = gpd.read_file(city.boundary)
+    results = {}
+    for fmt, path in paths.items():
+        res = standardize(read_osm(path, TABLE), b, TABLE, city.epsg, city=city.name)
+        results[fmt] = res.polygons.sort_values("osm_id").reset_index(drop=True)
+    ref = results["gpkg"]
+    assert len(ref) > 100 and (ref["osm_id"].str.startswith("relation/")).any()
+    for fmt, got in results.items():
+        assert list(got["osm_id"]) == list(ref["osm_id"]), fmt
+        for col in ("label", "category", "tags", "repaired"):
+            assert list(got[col]) == list(ref[col]), (fmt, col)
+        np.testing.assert_allclose(got["area_m2"], ref["area_m2"], rtol=1e-9, err_msg=fmt)
+        sym = shapely.area(shapely.symmetric_difference(got.geometry.values,
+                                                        ref.geometry.values))
+        assert sym.max() < 1e-6, fmt
+
+
+def test_incomplete_ways_are_dropped_and_counted(tmp_path):
+    from gbaugs.osm.readers import read_xml
+
+    xml = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="23.0" lon="113.0"/><node id="2" lat="23.001" lon="113.0"/>
+ <node id="3" lat="23.001" lon="113.001"/><node id="4" lat="23.0" lon="113.001"/>
+ <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>
+  <tag k="leisure" v="park"/></way>
+ <way id="11"><nd ref="1"/><nd ref="98"/><nd ref="99"/><nd ref="1"/>
+  <tag k="landuse" v="grass"/></way>
+ <way id="12"><nd ref="2"/><nd ref="97"/><nd ref="3"/><nd ref="2"/></way>
+ <relation id="20"><member type="way" ref="12" role="outer"/>
+  <tag k="type" v="multipolygon"/><tag k="landuse" v="forest"/></relation>
+</osm>"""
+    path = tmp_path / "clipped.osm"
+    path.write_text(xml)
+    got = read_xml(path)
+    assert list(got["osm_id"]) == ["way/10"] and got["tags"][0] == {"leisure": "park"}
+    assert got.attrs["incomplete"] == {"ways_dropped": 2, "relations_dropped": 1}
+    (tmp_path / "bad.osm").write_text("<osm><node id='1'")
+    with pytest.raises(InputDataError, match="not valid OSM XML"):
+        read_xml(tmp_path / "bad.osm")
+
+
+def test_online_uses_osmnx_with_the_table_keys(monkeypatch):
+    import osmnx as ox
+
+    from gbaugs import BackendError
+    from gbaugs.osm.readers import read_online
+
+    seen = {}
+
+    def fake(polygon, tags):
+        seen["tags"] = tags
+        idx = gpd.pd.MultiIndex.from_tuples([("way", 5), ("relation", 6), ("node", 7)],
+                                            names=["element", "id"])
+        return gpd.GeoDataFrame({"leisure": ["park", None, None],
+                                 "landuse": [None, "forest", None],
+                                 "type": [None, "multipolygon", None]},
+                                geometry=[box(0, 0, 1, 1), box(2, 2, 3, 3),
+                                          shapely.Point(0, 0)], index=idx, crs=4326)
+
+    monkeypatch.setattr(ox, "features_from_polygon", fake)
+    got = read_online(box(0, 0, 3, 3), TABLE)
+    assert set(seen["tags"]) == set(TABLE.keys) and all(v is True for v in seen["tags"].values())
+    assert list(got["osm_id"]) == ["way/5", "relation/6"]
+    assert list(got["tags"]) == [{"leisure": "park"}, {"landuse": "forest"}]
+
+    def offline(polygon, tags):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(ox, "features_from_polygon", offline)
+    with pytest.raises(BackendError, match="Overpass download failed"):
+        read_online(box(0, 0, 1, 1), TABLE, where="city X")
+
+
+# ------------------------------------------------------------------ the stage and the CLI
+def _local_region(small_region, tmp_path, extra=""):
+    from gbaugs import Region
+
+    text = small_region.region_toml.read_text() + extra
+    path = small_region.root / f"region_{tmp_path.name}.toml"
+    path.write_text(text)
+    return Region.from_toml(path)
+
+
+def test_osm_stage_writes_every_city(small_region, tmp_path):
+    from gbaugs.pipeline import run_region
+
+    region = _local_region(small_region, tmp_path)
+    out = tmp_path / "run"
+    result = run_region(region, out, only=["osm"])
+    assert result.ran == ["osm"]
+    levels = []
+    for city, generated in zip(region.cities, small_region.cities, strict=True):
+        polys = gpd.read_parquet(out / "cities" / city.slug / "osm.parquet")
+        report = json.loads((out / "cities" / city.slug / "osm.json").read_text())
+        assert polys.crs.to_epsg() == generated.epsg  # each city in its own UTM zone
+        assert {"osm_id", "label", "category", "tags", "area_m2", "perimeter_m",
+                "shape_index", "refined_area_m2", "repaired"} <= set(polys.columns)
+        assert report["counts"]["ugs"] == (polys["label"] == "ugs").sum()
+        levels.append(report["completeness_level"])
+    assert levels == ["high", "medium", "low"]
+    assert run_region(region, out, only=["osm"]).skipped == ["osm"]
+
+
+def test_osm_stage_with_fixed_thresholds_and_urban_mask(small_region, tmp_path):
+    import dataclasses
+
+    from gbaugs.pipeline import run_region
+
+    discs = []
+    for city in small_region.cities:
+        b = gpd.read_file(city.boundary).to_crs(city.epsg)
+        disc = b.geometry.iloc[0].centroid.buffer(300)
+        discs.append(gpd.GeoSeries([disc], crs=city.epsg).to_crs(4326).iloc[0])
+    region = _local_region(small_region, tmp_path,
+                           "\n[osm]\ncompleteness_thresholds = [0.0, 0.01]\n")
+    # a mask that misses a city is an error naming that city
+    gpd.GeoDataFrame(geometry=discs[2:], crs=4326).to_file(tmp_path / "partial.gpkg")
+    partial = dataclasses.replace(region, urban_mask=tmp_path / "partial.gpkg")
+    with pytest.raises(InputDataError, match="'Metropolis' is empty after intersecting"):
+        run_region(partial, tmp_path / "run_partial", only=["osm"])
+    gpd.GeoDataFrame(geometry=discs, crs=4326).to_file(tmp_path / "urban.gpkg")
+    region = dataclasses.replace(region, urban_mask=tmp_path / "urban.gpkg")
+    out = tmp_path / "run"
+    run_region(region, out, only=["osm"])
+    for city in small_region.cities:
+        rep = json.loads((out / "cities" / city.slug / "osm.json").read_text())
+        assert rep["completeness_thresholds"] == [0, 0.01]
+        assert rep["city_area_km2"] == pytest.approx(np.pi * 0.3**2, rel=0.02)  # the disc
+
+
+def test_cli_osm(small_region, tmp_path):
+    from typer.testing import CliRunner
+
+    from gbaugs.cli import app
+
+    city = small_region.cities[1]
+    args = ["osm", str(city.osm), "--boundary", str(city.boundary), "--out",
+            str(tmp_path / "o")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o" / "osm.parquet").exists() and "completeness" in result.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code != 0 and "already exist" in str(again.exception)

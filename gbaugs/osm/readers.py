@@ -11,7 +11,11 @@ Supported here:
   in GDAL's OSM ``multipolygons`` schema (tag columns + an ``other_tags`` hstore) or the
   Geofabrik free-shapefile schema (``fclass``, mapped to tags by
   ``tables/geofabrik_fclass.csv``);
-- ``.osm.pbf`` extracts through pyrosm.
+- ``.osm.pbf`` extracts through pyrosm;
+- ``.osm`` XML through osmnx ``features_from_xml``, after removing ways that reference
+  nodes missing from the file (clipped extracts have them, and osmnx fails on them) and
+  relations that lose a member that way — both counted;
+- ``online``: Overpass through osmnx ``features_from_polygon`` with the class table's keys.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from gbaugs.errors import InputDataError
+from gbaugs.errors import BackendError, InputDataError
 from gbaugs.osm.classes import ClassTable
 from gbaugs.resources import table_path
 
@@ -33,6 +37,9 @@ GDAL_TAG_COLUMNS = ("aeroway", "amenity", "barrier", "boundary", "building", "cr
                     "natural", "office", "place", "shop", "sport", "tourism", "water",
                     "waterway", "highway")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet", ".geoparquet")
+STRUCTURAL = {"members", "type"}
+"""Keys that describe OSM structure, not land use: ``type=multipolygon`` of relations and
+pyrosm's ``members`` list. Readers drop them so every source yields the same tags."""
 _HSTORE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 
@@ -53,32 +60,43 @@ def read_osm(path: str | Path, table: ClassTable, *, bbox_wgs84: tuple[float, ..
     name = path.name.lower()
     if name.endswith(".osm.pbf") or name.endswith(".pbf"):
         return read_pbf(path, table, bbox_wgs84=bbox_wgs84)
+    if name.endswith(".osm") or name.endswith(".xml"):
+        return read_xml(path)
     if path.suffix.lower() in VECTOR_SUFFIXES:
         return read_vector(path)
     raise InputDataError(
         f"unsupported OSM file type {path.suffix!r}", where=path,
-        hint="use .osm.pbf, or a GeoPackage/GeoJSON/Shapefile/GeoParquet in the GDAL OSM "
-             "or Geofabrik schema")
+        hint="use .osm.pbf, .osm (XML), or a GeoPackage/GeoJSON/Shapefile/GeoParquet in "
+             "the GDAL OSM or Geofabrik schema")
 
 
-def read_vector(path: str | Path) -> gpd.GeoDataFrame:
-    """Read a vector file in the GDAL OSM schema or the Geofabrik schema."""
+def read_vector_file(path: str | Path, *, what: str = "OSM") -> gpd.GeoDataFrame:
+    """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features."""
     path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{what} file not found", where=path)
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             gdf = gpd.read_parquet(path)
         else:
             gdf = gpd.read_file(path, engine="pyogrio")
     except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
-        raise InputDataError(f"cannot read the OSM file ({type(exc).__name__}: {exc})",
+        raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
                              where=path, hint="check that the file is complete and valid"
                              ) from None
     if gdf.crs is None:
-        raise InputDataError("the OSM file has no CRS", where=path,
+        raise InputDataError(f"the {what} file has no CRS", where=path,
                              hint="set one (OSM data is EPSG:4326), e.g. with "
                                   "`ogr2ogr -a_srs EPSG:4326`")
     if len(gdf) == 0:
-        raise InputDataError("the OSM file holds no features", where=path)
+        raise InputDataError(f"the {what} file holds no features", where=path)
+    return gdf
+
+
+def read_vector(path: str | Path) -> gpd.GeoDataFrame:
+    """Read a vector file in the GDAL OSM schema or the Geofabrik schema."""
+    path = Path(path)
+    gdf = read_vector_file(path)
     cols = set(gdf.columns)
     if "fclass" in cols:
         return _from_geofabrik(gdf, path)
@@ -109,7 +127,7 @@ def _from_gdal(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             v = gdf.at[idx, c]
             if _present(v):
                 t[c] = str(v)
-        tags.append(t)
+        tags.append(_clean(t))
     return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=gdf.geometry.values,
                             crs=gdf.crs)
 
@@ -170,10 +188,15 @@ def read_pbf(path: str | Path, table: ClassTable, *,
             v = data.at[idx, c]
             if _present(v):
                 t[c] = str(v)
-        tags.append(t)
+        tags.append(_clean(t))
     crs = data.crs or "EPSG:4326"
     return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=data.geometry.values,
                             crs=crs)
+
+
+def _clean(tags: dict[str, str]) -> dict[str, str]:
+    """Drop structural keys (see :data:`STRUCTURAL`)."""
+    return {k: v for k, v in tags.items() if k not in STRUCTURAL}
 
 
 def _present(v) -> bool:
@@ -185,3 +208,126 @@ def _int_str(v) -> str:
         return str(int(float(v)))
     except (TypeError, ValueError):
         return str(v)
+
+
+def drop_incomplete_ways(src: str | Path, dst: str | Path) -> dict[str, int]:
+    """Copy an OSM XML file without the ways that reference missing nodes.
+
+    Relations whose member ways were dropped (or are absent) are dropped too, since their
+    rings cannot be closed. Two streaming passes with :mod:`xml.etree.ElementTree`, so
+    memory holds only the node ids. Written by hand because the one library that does this
+    (pyosmium) would be a compiled dependency for a ten-line filter. Returns the counts.
+    """
+    import xml.etree.ElementTree as ET
+
+    node_ids: set[str] = set()
+    way_ids: set[str] = set()
+    bad_ways: set[str] = set()
+    for _, el in ET.iterparse(str(src), events=("end",)):
+        if el.tag == "node":
+            node_ids.add(el.get("id", ""))
+            el.clear()
+        elif el.tag == "way":
+            wid = el.get("id", "")
+            way_ids.add(wid)
+            if any(nd.get("ref") not in node_ids for nd in el.iter("nd")):
+                bad_ways.add(wid)
+            el.clear()
+    counts = {"ways_dropped": len(bad_ways), "relations_dropped": 0}
+    root_attrib: dict[str, str] = {}
+    with open(dst, "wb") as out:
+        out.write(b'<?xml version="1.0" encoding="UTF-8"?>\n')
+        depth = 0
+        for event, el in ET.iterparse(str(src), events=("start", "end")):
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    root_attrib = dict(el.attrib)
+                    attrs = "".join(f' {k}="{_xml_escape(v)}"' for k, v in root_attrib.items())
+                    out.write(f"<osm{attrs}>\n".encode())
+                continue
+            depth -= 1
+            if depth != 1:
+                continue
+            keep = True
+            if el.tag == "way":
+                keep = el.get("id") not in bad_ways
+            elif el.tag == "relation":
+                members = [m for m in el.iter("member") if m.get("type") == "way"]
+                keep = all(m.get("ref") in way_ids and m.get("ref") not in bad_ways
+                           for m in members)
+                if not keep:
+                    counts["relations_dropped"] += 1
+            if keep:
+                out.write(ET.tostring(el, encoding="utf-8"))
+            el.clear()
+        out.write(b"</osm>\n")
+    return counts
+
+
+def _xml_escape(v: str) -> str:
+    return (v.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+            .replace(">", "&gt;"))
+
+
+def read_xml(path: str | Path) -> gpd.GeoDataFrame:
+    """Read the polygons of an OSM XML file (osmnx), dropping incomplete ways first.
+
+    The counts of dropped ways and relations are in ``frame.attrs["incomplete"]``.
+    """
+    import tempfile
+    import xml.etree.ElementTree as ET
+
+    import osmnx as ox
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = Path(tmp) / "clean.osm"
+        try:
+            counts = drop_incomplete_ways(path, clean)
+        except ET.ParseError as exc:
+            raise InputDataError(f"not valid OSM XML ({exc})", where=path) from None
+        try:
+            gdf = ox.features_from_xml(clean)
+        except Exception as exc:  # osmnx raises its own and shapely's errors
+            raise InputDataError(f"osmnx cannot build features ({type(exc).__name__}: {exc})",
+                                 where=path) from None
+    frame = _from_osmnx(gdf, path)
+    frame.attrs["incomplete"] = counts
+    return frame
+
+
+def read_online(polygon_wgs84, table: ClassTable, *, where: str = "online") -> gpd.GeoDataFrame:
+    """Download the polygons inside ``polygon_wgs84`` (a shapely geometry in EPSG:4326) from
+    Overpass with osmnx, asking for every key of the class table."""
+    import osmnx as ox
+
+    try:
+        gdf = ox.features_from_polygon(polygon_wgs84, tags=table.osm_filter())
+    except Exception as exc:  # network, Overpass and osmnx errors alike
+        raise BackendError(f"Overpass download failed ({type(exc).__name__}: {exc})",
+                           where=where,
+                           hint="check the network, or download an extract (e.g. from "
+                                "Geofabrik) and give its path as `osm`") from None
+    return _from_osmnx(gdf, where)
+
+
+_OSMNX_NON_TAGS = {"geometry", "nodes", "ways", "members"}
+
+
+def _from_osmnx(gdf: gpd.GeoDataFrame, where) -> gpd.GeoDataFrame:
+    if gdf is None or len(gdf) == 0:
+        raise InputDataError("no OSM features found", where=where)
+    poly = gdf.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    gdf = gdf[poly]
+    if len(gdf) == 0:
+        raise InputDataError("no OSM polygons found", where=where)
+    tag_cols = [c for c in gdf.columns if c not in _OSMNX_NON_TAGS]
+    ids, tags = [], []
+    for idx in gdf.index:
+        element, osm_id = idx if isinstance(idx, tuple) else ("way", idx)
+        ids.append(f"{element}/{_int_str(osm_id)}")
+        row = gdf.loc[idx]
+        tags.append(_clean({c: str(row[c]) for c in tag_cols if _present(row[c])}))
+    return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=gdf.geometry.values,
+                            crs=gdf.crs or "EPSG:4326")

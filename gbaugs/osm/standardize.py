@@ -63,23 +63,26 @@ def completeness_index(coverage: float, n_vegetation: int, area_km2: float) -> f
 
 
 def completeness_levels(indices: dict[str, float],
-                        thresholds: tuple[float, float] | None = None) -> dict[str, str]:
-    """Map each city's index to ``low``/``medium``/``high``.
+                        thresholds: tuple[float, float] | None = None
+                        ) -> tuple[dict[str, str], tuple[float, float]]:
+    """Map each city's index to ``low``/``medium``/``high``; also return the cut points.
 
     With ``thresholds=None`` the cut points are the region's tertiles (so a multi-city
-    region always spreads over the three levels, as the paper's relative grouping does);
-    with fewer than three cities the fixed cut points 1/3 and 2/3 are used.
+    region spreads over the three levels, as the paper's relative grouping of cities does);
+    with fewer than three cities the fixed cut points 1/3 and 2/3 are used. An index equal
+    to a cut point goes to the upper level.
     """
     values = np.array(list(indices.values()), dtype=float)
     if thresholds is None:
         if len(values) >= 3:
-            lo, hi = np.quantile(values, [1 / 3, 2 / 3])
+            lo, hi = (float(q) for q in np.quantile(values, [1 / 3, 2 / 3]))
         else:
             lo, hi = 1 / 3, 2 / 3
     else:
-        lo, hi = thresholds
-    return {c: ("low" if v < lo else "medium" if v < hi else "high")
-            for c, v in indices.items()}
+        lo, hi = (float(t) for t in thresholds)
+    levels = {c: ("low" if v < lo else "medium" if v < hi else "high")
+              for c, v in indices.items()}
+    return levels, (lo, hi)
 
 
 def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassTable,

@@ -131,14 +131,16 @@ def to_records(features: list[OsmFeature]) -> list[dict[str, object]]:
     rows = []
     for f in features:
         row: dict[str, object] = {c: None for c in SCHEMA_COLUMNS}
-        # Closed ways: GDAL puts their id in osm_way_id (osm_id is for relations).
-        row["osm_id"] = None
-        row["osm_way_id"] = str(f.osm_id)
-        row["type"] = None
+        parts = _polygons(f.geometry)
+        relation = len(parts) > 1 or any(p.interiors for p in parts)
+        # GDAL puts a closed way's id in osm_way_id and a multipolygon relation's in osm_id.
+        row["osm_id"] = str(f.osm_id) if relation else None
+        row["osm_way_id"] = None if relation else str(f.osm_id)
+        row["type"] = "multipolygon" if relation else None
         for key in KEY_COLUMNS:
             row[key] = f.tags.get(key)
         row["other_tags"] = hstore(f.tags)
-        row["geometry"] = shapely.MultiPolygon(_polygons(f.geometry))
+        row["geometry"] = shapely.MultiPolygon(parts)
         rows.append(row)
     return rows
 
@@ -149,3 +151,67 @@ def _polygons(geom: BaseGeometry) -> list[shapely.Polygon]:
     if hasattr(geom, "geoms"):
         return [p for g in geom.geoms for p in _polygons(g)]
     return []
+
+
+def round_to_osm_precision(geoms):
+    """Round WGS 84 coordinates to 1e-7 degrees, the precision OSM stores (about 1 cm)."""
+    return shapely.transform(geoms, lambda xy: np.round(xy, 7))
+
+
+def to_osm_xml(gdf) -> bytes:
+    """OSM XML (API 0.6) for a GDAL-``multipolygons``-schema layer in EPSG:4326.
+
+    A feature with an ``osm_way_id`` becomes a closed way; one with an ``osm_id`` a
+    ``type=multipolygon`` relation whose untagged member ways carry ids from 10^12 up.
+    Node ids count from 1; every ring has its own nodes. Tags: the key columns plus the
+    ``other_tags`` hstore. Used to write the same synthetic OSM as XML (and, through
+    pyosmium, as PBF) for the cross-format tests.
+    """
+    from xml.sax.saxutils import quoteattr
+
+    from gbaugs.osm.readers import parse_hstore
+
+    nodes: list[str] = []
+    ways: list[str] = []
+    relations: list[str] = []
+    next_node = 1
+    next_ring_way = 10**12
+
+    def ring_way(coords, wid: int, tag_xml: str) -> str:
+        nonlocal next_node
+        refs = []
+        first = next_node
+        for x, y in coords[:-1]:
+            nodes.append(f'<node id="{next_node}" lat="{y:.7f}" lon="{x:.7f}" version="1"/>')
+            refs.append(next_node)
+            next_node += 1
+        refs.append(first)
+        nds = "".join(f'<nd ref="{r}"/>' for r in refs)
+        return f'<way id="{wid}" version="1">{nds}{tag_xml}</way>'
+
+    for _, row in gdf.iterrows():
+        tags = parse_hstore(row.get("other_tags"))
+        for key in KEY_COLUMNS:
+            v = row.get(key)
+            if isinstance(v, str) and v:
+                tags[key] = v
+        tag_xml = "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>"
+                          for k, v in sorted(tags.items()))
+        parts = _polygons(row.geometry)
+        if isinstance(row.get("osm_way_id"), str) and row.get("osm_way_id"):
+            ways.append(ring_way(list(parts[0].exterior.coords), int(row["osm_way_id"]),
+                                 tag_xml))
+            continue
+        members = []
+        for poly in parts:
+            for role, ring in [("outer", poly.exterior), *[("inner", r) for r in
+                                                            poly.interiors]]:
+                ways.append(ring_way(list(ring.coords), next_ring_way, ""))
+                members.append(f'<member type="way" ref="{next_ring_way}" role="{role}"/>')
+                next_ring_way += 1
+        relations.append(f'<relation id="{int(row["osm_id"])}" version="1">{"".join(members)}'
+                         f'<tag k="type" v="multipolygon"/>{tag_xml}</relation>')
+    body = "\n".join(["<?xml version='1.0' encoding='UTF-8'?>",
+                      '<osm version="0.6" generator="gbaugs.synthetic">', *nodes, *ways,
+                      *relations, "</osm>", ""])
+    return body.encode("utf-8")

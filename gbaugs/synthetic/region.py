@@ -37,7 +37,7 @@ from gbaugs.synthetic.landscape import (
     generate_scene,
     rasterize_scene,
 )
-from gbaugs.synthetic.osm import OsmQuality, derive_osm, to_records
+from gbaugs.synthetic.osm import OsmQuality, derive_osm, round_to_osm_precision, to_records
 from gbaugs.synthetic.spectra import BANDS_10M, BANDS_20M, acquisition_times, simulate_acquisition
 
 PIXEL_M = 10.0
@@ -213,6 +213,7 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
     for r in records:
         r["geometry"] = to_world(r["geometry"])
     osm = gpd.GeoDataFrame(records, geometry="geometry", crs=epsg).to_crs(4326)
+    osm = osm.set_geometry(round_to_osm_precision(osm.geometry.values))
     osm_path = _write_vector(cdir / "osm.gpkg", osm, layer="multipolygons")
     defects_path = _write_defects(cdir / "osm_defects.csv", features)
 
