@@ -194,14 +194,18 @@ def test_osm_defects_differ_by_city_and_are_real(small_region):
     coverage = []
     for city in small_region.cities:
         osm = gpd.read_file(city.osm)
-        defects = pd.read_csv(city.osm_defects, dtype={"osm_way_id": str})
-        assert set(defects["osm_way_id"]) == set(osm["osm_way_id"])
+        from gbaugs.osm.readers import read_vector
+
+        defects = pd.read_csv(city.osm_defects)
+        std = read_vector(city.osm)
+        assert list(defects["osm_id"]) == list(std["osm_id"])
+        osm["osm_id"] = std["osm_id"].values
         assert (osm["building"].notna()).sum() > 0
         assert (osm["landuse"] == "farmland").sum() > 0
         # mislabelled polygons carry a vegetation tag but lie on built land
         mis = defects[defects["defect"] == "mislabelled"]
         assert not mis["truth_class"].isin(UGS_CLASSES).any()
-        merged = osm.merge(defects, on="osm_way_id")
+        merged = osm.merge(defects, on="osm_id")
         assert ((merged["defect"] == "mislabelled")
                 <= (merged["leisure"].eq("park") | merged["landuse"].eq("grass"))).all()
         # share of true UGS pixels covered by a green OSM polygon = completeness

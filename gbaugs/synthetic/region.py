@@ -215,7 +215,7 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
     osm = gpd.GeoDataFrame(records, geometry="geometry", crs=epsg).to_crs(4326)
     osm = osm.set_geometry(round_to_osm_precision(osm.geometry.values))
     osm_path = _write_vector(cdir / "osm.gpkg", osm, layer="multipolygons")
-    defects_path = _write_defects(cdir / "osm_defects.csv", features)
+    defects_path = _write_defects(cdir / "osm_defects.csv", features, records)
 
     ugs = np.isin(raster.truth, UGS_CLASSES)
     meta = {
@@ -287,12 +287,15 @@ def _write_vector(path: Path, gdf, layer: str) -> Path:
     return path
 
 
-def _write_defects(path: Path, features) -> Path:
+def _write_defects(path: Path, features, records) -> Path:
+    """Per feature: its standardized id (``way/…`` or ``relation/…``, as the readers of
+    :mod:`gbaugs.osm.readers` give it), the drawn defect and the true land cover."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["osm_way_id", "defect", "truth_class", "truth_class_name", "kind"])
-    for f in features:
-        writer.writerow([f.osm_id, f.defect, f.truth_cover, CLASS_NAMES[f.truth_cover], f.kind])
+    writer.writerow(["osm_id", "defect", "truth_class", "truth_class_name", "kind"])
+    for f, r in zip(features, records, strict=True):
+        ref = f"relation/{r['osm_id']}" if r["osm_id"] else f"way/{r['osm_way_id']}"
+        writer.writerow([ref, f.defect, f.truth_cover, CLASS_NAMES[f.truth_cover], f.kind])
     return write_text(path, buf.getvalue())
 
 
