@@ -107,24 +107,31 @@ def read_vector(path: str | Path) -> gpd.GeoDataFrame:
         where=path, hint=f"columns found: {', '.join(sorted(cols - {'geometry'}))}")
 
 
+def _column(gdf: gpd.GeoDataFrame, name: str) -> list:
+    """A column as a plain list (None where absent): row loops over lists are ~50× faster
+    than ``.at`` lookups on 100k-row frames."""
+    if name not in gdf.columns:
+        return [None] * len(gdf)
+    return gdf[name].astype(object).where(gdf[name].notna(), None).tolist()
+
+
 def _from_gdal(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     tag_cols = [c for c in GDAL_TAG_COLUMNS if c in gdf.columns]
-    ids = []
-    tags = []
-    way = gdf["osm_way_id"] if "osm_way_id" in gdf.columns else pd.Series(None, index=gdf.index)
-    rel = gdf["osm_id"] if "osm_id" in gdf.columns else pd.Series(None, index=gdf.index)
-    other = gdf["other_tags"] if "other_tags" in gdf.columns else pd.Series(None, index=gdf.index)
-    for i, idx in enumerate(gdf.index):
-        w, r = way.loc[idx], rel.loc[idx]
+    columns = {c: _column(gdf, c) for c in tag_cols}
+    ways, rels, other = (_column(gdf, "osm_way_id"), _column(gdf, "osm_id"),
+                         _column(gdf, "other_tags"))
+    ids, tags = [], []
+    for i in range(len(gdf)):
+        w, r = ways[i], rels[i]
         if _present(w):
             ids.append(f"way/{_int_str(w)}")
         elif _present(r):
             ids.append(f"relation/{_int_str(r)}")
         else:
             ids.append(f"row/{i}")
-        t = parse_hstore(other.loc[idx])
+        t = parse_hstore(other[i])
         for c in tag_cols:
-            v = gdf.at[idx, c]
+            v = columns[c][i]
             if _present(v):
                 t[c] = str(v)
         tags.append(_clean(t))
@@ -141,14 +148,14 @@ def _from_geofabrik(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     crosswalk = _load_fclass()
     ids, tags = [], []
     unknown: set[str] = set()
-    for i, idx in enumerate(gdf.index):
-        fclass = gdf.at[idx, "fclass"]
-        raw_id = gdf.at[idx, "osm_id"] if "osm_id" in gdf.columns else None
+    fclasses, raw_ids, types = (_column(gdf, "fclass"), _column(gdf, "osm_id"),
+                                _column(gdf, "type"))
+    for i, (fclass, raw_id, btype) in enumerate(zip(fclasses, raw_ids, types, strict=True)):
         ids.append(f"osm/{_int_str(raw_id)}" if _present(raw_id) else f"row/{i}")
         if fclass in crosswalk:
             key, value = crosswalk[fclass]
-            if key == "building" and "type" in gdf.columns and _present(gdf.at[idx, "type"]):
-                value = str(gdf.at[idx, "type"])
+            if key == "building" and _present(btype):
+                value = str(btype)
             tags.append({key: value})
         else:
             unknown.add(str(fclass))
@@ -180,12 +187,15 @@ def read_pbf(path: str | Path, table: ClassTable, *,
                                                       "timestamp", "version", "changeset",
                                                       "visible")]
     ids, tags = [], []
-    for idx in data.index:
-        ids.append(f"{data.at[idx, 'osm_type']}/{_int_str(data.at[idx, 'id'])}")
-        extra = data.at[idx, "tags"] if "tags" in data.columns else None
+    columns = {c: _column(data, c) for c in tag_cols}
+    extras = _column(data, "tags")
+    for i, (kind, osm_id) in enumerate(zip(_column(data, "osm_type"), _column(data, "id"),
+                                           strict=True)):
+        ids.append(f"{kind}/{_int_str(osm_id)}")
+        extra = extras[i]
         t = json.loads(extra) if isinstance(extra, str) and extra else {}
         for c in tag_cols:
-            v = data.at[idx, c]
+            v = columns[c][i]
             if _present(v):
                 t[c] = str(v)
         tags.append(_clean(t))
@@ -323,11 +333,12 @@ def _from_osmnx(gdf: gpd.GeoDataFrame, where) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
         raise InputDataError("no OSM polygons found", where=where)
     tag_cols = [c for c in gdf.columns if c not in _OSMNX_NON_TAGS]
+    columns = {c: _column(gdf, c) for c in tag_cols}
     ids, tags = [], []
-    for idx in gdf.index:
+    for i, idx in enumerate(gdf.index):
         element, osm_id = idx if isinstance(idx, tuple) else ("way", idx)
         ids.append(f"{element}/{_int_str(osm_id)}")
-        row = gdf.loc[idx]
-        tags.append(_clean({c: str(row[c]) for c in tag_cols if _present(row[c])}))
+        tags.append(_clean({c: str(columns[c][i]) for c in tag_cols
+                            if _present(columns[c][i])}))
     return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=gdf.geometry.values,
                             crs=gdf.crs or "EPSG:4326")
