@@ -65,8 +65,11 @@ def test_demo_leaves_a_run_folder_with_a_manifest_and_summary(tmp_path):
     assert manifest["region"] == "Synthetic Delta"
     assert manifest["stages"]["synthetic"]["status"] == "done"
     assert manifest["stages"]["synthetic"]["params"]["seed"] == 5
+    assert manifest["stages"]["osm"]["status"] == "done"
     for city in ("metropolis", "garden_city", "river_town"):
         assert (out / "inputs" / "cities" / city / "truth.tif").exists()
+        assert (out / "cities" / city / "osm.parquet").exists()
+        assert (out / "cities" / city / "osm.json").exists()
     assert "Metropolis" in proc.stderr and "UGS truth" in proc.stderr
     again = gbaugs("demo", "--out", str(out), "--scale", "0.4", "--seed", "5")
     assert again.returncode == 0 and "up to date" in again.stderr
