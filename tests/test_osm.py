@@ -229,6 +229,7 @@ def test_helsinki_pbf():
     c = res.report["counts"]
     assert c["building"] > 50 and c["ugs"] > 20
     assert res.report["dropped"]["vanished_by_buffer"] > 100  # many narrow polygons
+    assert (res.polygons["refined_area_m2"] < res.polygons["area_m2"]).all()
     json.dumps(res.report)  # the report is JSON-serializable
 
 
