@@ -1,0 +1,169 @@
+"""Feature registry (bands, indices, GLCM definition) and the fast GLCM against
+scikit-image's graycomatrix/graycoprops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gbaugs import InputDataError
+from gbaugs.features.glcm import glcm_features, glcm_levels
+from gbaugs.features.registry import (
+    BANDS,
+    GLCM,
+    INDICES,
+    GlcmSpec,
+    compute_indices,
+    feature_names,
+    required_bands,
+)
+
+ANGLES = [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4]
+SKIMAGE_PROPS = {"asm": "ASM", "contrast": "contrast", "corr": "correlation",
+                 "var": "variance", "idm": "homogeneity", "ent": "entropy"}
+
+
+def reference(window: np.ndarray, levels: int = 32, nodata: bool = False) -> dict[str, float]:
+    """scikit-image's statistics of one window, averaged over the four directions.
+
+    With ``nodata``, level −1 marks missing pixels: they get an extra gray level whose
+    pairs are removed from the matrix before normalizing.
+    """
+    from skimage.feature import graycomatrix, graycoprops
+
+    w = window.astype(np.int64)
+    n_levels = levels + 1 if nodata else levels
+    w = np.where(w < 0, levels, w).astype(np.uint8)
+    P = graycomatrix(w, [1], ANGLES, levels=n_levels, symmetric=True, normed=False)
+    P = P.astype(np.float64)
+    if nodata:
+        P[levels, :] = 0
+        P[:, levels] = 0
+    P /= P.sum(axis=(0, 1), keepdims=True)
+    return {k: float(graycoprops(P, p).mean()) for k, p in SKIMAGE_PROPS.items()}
+
+
+def check(out, q, r, c, radius=3, nodata=False, atol=1e-12):
+    window = q[max(r - radius, 0): r + radius + 1, max(c - radius, 0): c + radius + 1]
+    ref = reference(window, nodata=nodata)
+    for stat, value in ref.items():
+        got = out[f"B8_{stat}"][r, c]
+        assert got == pytest.approx(value, abs=atol, rel=1e-12), (stat, r, c)
+
+
+# ------------------------------------------------------------------ registry
+def test_registry_declares_the_papers_indices_and_bands():
+    assert {n: (i.a, i.b) for n, i in INDICES.items()} == {
+        "NDVI": ("B8", "B4"), "NDVIre": ("B8", "B5"), "NDWI": ("B3", "B8"),
+        "MNDWI": ("B3", "B11"), "NDTI": ("B11", "B12")}
+    assert set(required_bands()) == {"B3", "B4", "B5", "B8", "B11", "B12"}
+    assert BANDS["B8"].resolution_m == 10 and BANDS["B11"].resolution_m == 20
+    assert feature_names() == ("NDVI", "NDVIre", "NDWI", "MNDWI", "NDTI", "B8_asm",
+                               "B8_contrast", "B8_corr", "B8_var", "B8_idm", "B8_ent")
+
+
+def test_indices_by_hand_and_nodata():
+    bands = {b: np.array([[0.0, 1000.0, np.nan]]) for b in required_bands()}
+    bands["B8"] = np.array([[0.0, 3000.0, 2000.0]])
+    bands["B4"] = np.array([[0.0, 500.0, 400.0]])
+    out = compute_indices(bands)
+    ndvi = out["NDVI"][0]
+    assert np.isnan(ndvi[0])  # 0/0
+    assert ndvi[1] == pytest.approx((3000 - 500) / 3500)
+    assert ndvi[2] == pytest.approx(1600 / 2400)
+    assert np.isnan(out["NDWI"][0, 2])  # NaN input
+    with pytest.raises(InputDataError, match="B11, B12"):
+        compute_indices({"B3": bands["B3"], "B4": bands["B4"], "B5": bands["B5"],
+                         "B8": bands["B8"]})
+
+
+@pytest.mark.shared
+def test_indices_on_real_havelland_pixels(shared_data):
+    import rasterio
+    from rasterio.enums import Resampling
+
+    img = shared_data / "havelland_s2l1c_t33uuu" / "IMG_DATA"
+    with rasterio.open(img / "T33UUU_20170216T102101_B08.jp2") as s8, \
+            rasterio.open(img / "T33UUU_20170216T102101_B04.jp2") as s4, \
+            rasterio.open(img / "T33UUU_20170216T102101_B11.jp2") as s11:
+        b8, b4 = s8.read(1).astype(float), s4.read(1).astype(float)
+        b11 = s11.read(1, out_shape=b8.shape, resampling=Resampling.nearest).astype(float)
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, b8.shape[0], 20), rng.integers(0, b8.shape[1], 20)
+    ndvi = INDICES["NDVI"].compute(b8, b4)
+    mndwi = INDICES["MNDWI"].compute(np.ones_like(b8) * 1000.0, b11)
+    for r, c in zip(rows, cols, strict=True):
+        assert ndvi[r, c] == pytest.approx((b8[r, c] - b4[r, c]) / (b8[r, c] + b4[r, c]))
+        assert mndwi[r, c] == pytest.approx((1000 - b11[r, c]) / (1000 + b11[r, c]))
+
+
+def test_quantization():
+    spec = GlcmSpec(low=0, high=3200, levels=32)
+    q = spec.quantize(np.array([-5.0, 0.0, 99.9, 100.0, 3199.0, 3200.0, 9999.0, np.nan]))
+    assert q.tolist() == [0, 0, 0, 1, 31, 31, 31, -1]
+
+
+# ------------------------------------------------------------------ GLCM
+def test_glcm_matches_scikit_image_inside_and_at_borders():
+    rng = np.random.default_rng(1)
+    q = (rng.random((60, 70)) ** 2 * 32).astype(np.int16)
+    out = glcm_levels(q)
+    for r, c in zip(rng.integers(3, 57, 60), rng.integers(3, 67, 60), strict=True):
+        check(out, q, r, c)
+    for r, c in [(0, 0), (0, 35), (59, 69), (2, 68), (30, 0)]:  # clipped windows
+        check(out, q, r, c)
+
+
+def test_glcm_with_nodata_matches_scikit_image_without_those_pairs():
+    rng = np.random.default_rng(2)
+    q = (rng.random((40, 40)) * 32).astype(np.int16)
+    q[rng.random(q.shape) < 0.2] = -1
+    q[10:20, 10:20] = -1  # a hole larger than the window
+    out = glcm_levels(q)
+    assert np.isnan(out["B8_asm"][15, 15])  # no valid pair in its window
+    checked = 0
+    for r, c in zip(rng.integers(0, 40, 60), rng.integers(0, 40, 60), strict=True):
+        if np.isnan(out["B8_asm"][r, c]):
+            continue
+        check(out, q, r, c, nodata=True)
+        checked += 1
+    assert checked > 40
+
+
+def test_glcm_special_cases_and_symmetry():
+    flat = np.full((15, 15), 7, dtype=np.int16)
+    out = glcm_levels(flat)
+    assert np.allclose(out["B8_asm"], 1) and np.allclose(out["B8_contrast"], 0)
+    assert np.allclose(out["B8_corr"], 1) and np.allclose(out["B8_ent"], 0)
+    rng = np.random.default_rng(3)
+    q = (rng.random((30, 30)) * 32).astype(np.int16)
+    a, b = glcm_levels(q), glcm_levels(np.ascontiguousarray(q.T))
+    for k in a:  # the four directions map onto themselves under transposition
+        np.testing.assert_allclose(a[k], b[k].T, rtol=1e-12, atol=1e-12)
+    wide = glcm_levels(q, GlcmSpec(radius=1))
+    check(wide, q, 10, 10, radius=1)
+
+
+def test_glcm_features_quantizes_reflectance_and_rejects_bad_levels():
+    refl = np.array([[100.0, 5000.0], [np.nan, 2500.0]])
+    out = glcm_features(refl)
+    assert set(out) == set(GLCM.feature_names)
+    with pytest.raises(ValueError, match="gray levels"):
+        glcm_levels(np.full((3, 3), 40, dtype=np.int16))
+
+
+@pytest.mark.shared
+def test_glcm_on_real_havelland_b08_matches_scikit_image(shared_data):
+    import rasterio
+
+    img = shared_data / "havelland_s2l1c_t33uuu" / "IMG_DATA"
+    path = img / "T33UUU_20170216T102101_B08.jp2"
+    with rasterio.open(path) as src:
+        b8 = src.read(1, window=((200, 520), (300, 700))).astype(float)
+    q = GLCM.quantize(b8)
+    assert len(np.unique(q)) > 5  # real texture, not a flat patch
+    out = glcm_levels(q)
+    rng = np.random.default_rng(4)
+    for r, c in zip(rng.integers(0, q.shape[0], 150), rng.integers(0, q.shape[1], 150),
+                    strict=True):
+        check(out, q, r, c)
