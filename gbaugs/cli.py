@@ -164,6 +164,53 @@ def osm_command(
         typer.echo(f"warning: {w}", err=True)
 
 
+@app.command("imagery")
+def imagery_command(
+    sources: Annotated[list[Path], typer.Argument(help="Band files, scene folders, or one "
+                                                       "feature stack.")],
+    boundary: Annotated[Path, typer.Option(help="City boundary (any vector file).")],
+    out: Annotated[Path, typer.Option(help="Folder for stack.tif and stack.json.")],
+    crs: Annotated[str, typer.Option(help='"utm" (the boundary\'s zone) or an EPSG code.')
+                   ] = "utm",
+    band_map: Annotated[list[str] | None, typer.Option(
+        "--band-map", help="DESCRIPTION=NAME for a stack band with another name "
+                           "(repeatable).")] = None,
+    feature: Annotated[list[str] | None, typer.Option(
+        "--feature", help="Keep only these features (repeatable; default: all).")] = None,
+    name: Annotated[str, typer.Option(help="City name.")] = "city",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs in --out.")
+                         ] = False,
+) -> None:
+    """Build one city's feature stack from local Sentinel-2 files."""
+    import dataclasses
+
+    from gbaugs.config import CityConfig, ImageryConfig, Region, check_crs
+    from gbaugs.errors import ConfigError, RunDirError
+    from gbaugs.imagery.stage import build_city_stack
+
+    if not overwrite and any((out / f).exists() for f in ("stack.tif", "stack.json")):
+        raise RunDirError("outputs already exist", where=out,
+                          hint="pass --overwrite or choose another --out")
+    mapping = {}
+    for item in band_map or []:
+        if "=" not in item:
+            raise ConfigError(f"--band-map {item!r} is not DESCRIPTION=NAME",
+                              where="--band-map")
+        k, v = item.split("=", 1)
+        mapping[k.strip()] = v.strip()
+    if crs != "utm":
+        check_crs(crs, "--crs")
+    city = CityConfig(name=name, boundary=boundary, osm="online", imagery=tuple(sources),
+                      band_map=mapping, crs=None if crs == "utm" else crs)
+    region = Region(name="gbaugs imagery", cities=(city,),
+                    imagery=ImageryConfig(features=tuple(feature) if feature else None))
+    region = dataclasses.replace(region, source=None)
+    region.validate()
+    report = build_city_stack(region, city, out)
+    typer.echo(f"{name}: {report['source']} → {len(report['features'])} features, "
+               f"{report['valid_pixels']:,} valid pixels, {report['crs']} → {out}")
+
+
 @app.command()
 def stages() -> None:
     """List the pipeline stages and whether this version provides them."""

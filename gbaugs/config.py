@@ -154,11 +154,29 @@ class SyntheticOptions:
     """Multiplies every city's side length (0.5 gives a four times smaller region)."""
 
 
+WaterMask = Literal["scl", "mndwi", "jrc", "none"]
+
+
 @dataclass(frozen=True)
 class ImageryConfig:
-    """Where the Sentinel-2 feature stacks come from."""
+    """Where the Sentinel-2 feature stacks come from, and how they are made."""
 
     backend: Backend = "local"
+    features: tuple[str, ...] | None = None
+    """Model features; ``None``: every registry feature (5 indices + 6 GLCM statistics).
+    A reduced set must be chosen explicitly, e.g. for a pre-made stack without texture."""
+    scl_mask_classes: tuple[int, ...] = (3, 8, 9, 10, 11)
+    """SCL classes masked per scene: cloud shadow, cloud medium/high, cirrus, snow."""
+    water_mask: WaterMask = "scl"
+    """``scl``: water in the majority of a pixel's valid observations; ``mndwi``: composite
+    MNDWI above ``mndwi_water_threshold``; ``jrc``: JRC Global Surface Water occurrence
+    (Earth Engine only); ``none``. Without an SCL band, ``scl`` falls back to ``mndwi``."""
+    mndwi_water_threshold: float = 0.0
+    """MNDWI above which a composite pixel is water (Xu 2006 uses 0)."""
+    jrc_occurrence_threshold: float = 50.0
+    """JRC occurrence (%) from which a pixel is water (``water_mask = "jrc"``)."""
+    block_rows: int = 512
+    """Rows per processing block of the local backend (memory bound)."""
     gee: GeeOptions = GeeOptions()
     synthetic: SyntheticOptions = SyntheticOptions()
 
@@ -178,6 +196,8 @@ class CityConfig:
     ``"online"`` (Overpass through osmnx)."""
     imagery: tuple[Path, ...] = ()
     """Local imagery: a feature stack, band files, or a time series of scenes."""
+    band_map: Mapping[str, str] = field(default_factory=dict)
+    """Pre-made stacks: band description → registry name, for names that differ."""
     crs: str | None = None
     """Working CRS of this city, overriding the region's policy (e.g. ``"EPSG:32650"``)."""
     preset: str | None = None
@@ -348,6 +368,25 @@ class Region:
         _check_range(ctx, ("analysis", "mspa_edge_width"), self.analysis.mspa_edge_width, lo=1)
         _check_range(ctx, ("imagery", "synthetic", "n_dates"), self.imagery.synthetic.n_dates,
                      lo=3)
+        _check_range(ctx, ("imagery", "block_rows"), self.imagery.block_rows, lo=16)
+        if self.imagery.features is not None:
+            from gbaugs.features.registry import feature_names
+
+            known = feature_names()
+            for k, name in enumerate(self.imagery.features):
+                if name not in known:
+                    close = difflib.get_close_matches(name, known, n=1)
+                    raise ConfigError(
+                        f"unknown feature {name!r}", where=ctx.where(("imagery", "features", k)),
+                        hint=(f"did you mean {close[0]!r}? " if close else "")
+                        + f"features: {', '.join(known)}")
+            if not self.imagery.features:
+                raise ConfigError("imagery.features is empty",
+                                  where=ctx.where(("imagery", "features")))
+        if self.imagery.water_mask == "jrc" and self.imagery.backend != "gee":
+            raise ConfigError('water_mask = "jrc" needs the gee backend',
+                              where=ctx.where(("imagery", "water_mask")),
+                              hint='use "scl" or "mndwi" with local imagery')
         if not 0.2 <= self.imagery.synthetic.scale <= 4:
             raise ConfigError("synthetic.scale must lie in [0.2, 4]",
                               where=ctx.where(("imagery", "synthetic", "scale")))
@@ -614,6 +653,11 @@ def _convert(value: Any, tp: Any, keypath: tuple[str | int, ...], ctx: _Ctx) -> 
         return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, _table(value, keypath, ctx), keypath, ctx)
+    if origin is Mapping:
+        table = _table(value, keypath, ctx)
+        key_t, val_t = args
+        return {_convert(k, key_t, (*keypath, k), ctx): _convert(v, val_t, (*keypath, k), ctx)
+                for k, v in table.items()}
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"expected a list, got {value!r}", where=where)

@@ -70,6 +70,8 @@ def test_demo_leaves_a_run_folder_with_a_manifest_and_summary(tmp_path):
         assert (out / "inputs" / "cities" / city / "truth.tif").exists()
         assert (out / "cities" / city / "osm.parquet").exists()
         assert (out / "cities" / city / "osm.json").exists()
+        assert (out / "cities" / city / "stack.tif").exists()
+    assert manifest["stages"]["imagery"]["status"] == "done"
     assert "Metropolis" in proc.stderr and "UGS truth" in proc.stderr
     again = gbaugs("demo", "--out", str(out), "--scale", "0.4", "--seed", "5")
     assert again.returncode == 0 and "up to date" in again.stderr
@@ -91,3 +93,19 @@ def test_synth_then_run_the_written_config(tmp_path):
     result = runner.invoke(app, ["validate", str(out / "region.toml")])
     assert result.exit_code == 0 and "3 cities" in result.output and "backend local" in \
         result.output
+
+
+def test_cli_imagery_and_errors(small_region, tmp_path):
+    city = small_region.cities[2]
+    args = ["imagery", str(city.scenes[0].parent), "--boundary", str(city.boundary), "--out",
+            str(tmp_path / "s"), "--feature", "NDVI", "--feature", "B8_ent"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 features" in result.output
+    import rasterio
+
+    with rasterio.open(tmp_path / "s" / "stack.tif") as src:
+        assert "NDVI" in src.descriptions and "B8_ent" in src.descriptions
+        assert "NDWI" not in src.descriptions
+    bad = runner.invoke(app, [*args[:-4], "--feature", "NDVII", "--overwrite"])
+    assert bad.exit_code != 0 and "did you mean 'NDVI'" in str(bad.exception)

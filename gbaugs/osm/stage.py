@@ -22,58 +22,21 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-import shapely
-
-from gbaugs.config import CityConfig, EarthEngineFilter, Region, utm_epsg
-from gbaugs.errors import BackendError, GbaugsWarning, InputDataError
+from gbaugs.boundaries import city_boundary, working_crs
+from gbaugs.config import CityConfig, Region
+from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.osm.classes import ClassTable
-from gbaugs.osm.readers import read_online, read_osm, read_vector_file
+from gbaugs.osm.readers import read_online, read_osm
 from gbaugs.osm.standardize import StandardizedCity, completeness_levels, standardize
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 
 
-def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "city"
-                  ) -> gpd.GeoDataFrame:
-    """Read a boundary file as one dissolved polygon, intersected with an urban mask."""
-    gdf = read_vector_file(path, what="boundary")
-    geom = shapely.union_all(shapely.make_valid(gdf.geometry.values))
-    if urban_mask is not None:
-        mask = read_vector_file(urban_mask, what="urban mask").to_crs(gdf.crs)
-        geom = shapely.intersection(geom, shapely.union_all(mask.geometry.values))
-    if geom.is_empty or geom.area == 0:
-        raise InputDataError(f"the boundary of city {city!r} is empty"
-                             + (" after intersecting it with the urban mask" if urban_mask
-                                else ""), where=path)
-    return gpd.GeoDataFrame({"name": [city]}, geometry=[geom], crs=gdf.crs)
-
-
-def working_crs(region: Region, city: CityConfig, boundary: gpd.GeoDataFrame) -> str:
-    """The city's CRS: its own ``crs``, the region's EPSG, or its UTM zone (``"utm"``)."""
-    if city.crs:
-        return city.crs
-    if region.crs != "utm":
-        return region.crs
-    c = boundary.to_crs(4326).geometry.union_all().centroid
-    return f"EPSG:{utm_epsg(c.x, c.y)}"
-
-
 def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> StandardizedCity:
     """Read and standardize one city of a region."""
-    if isinstance(city.boundary, EarthEngineFilter) or isinstance(region.urban_mask,
-                                                                   EarthEngineFilter):
-        raise BackendError(
-            f"city {city.name!r}: the osm stage needs the boundary as a local file, and "
-            "Earth Engine boundaries are not fetched by this version",
-            where=region.source,
-            hint="export the boundary (e.g. `ee.batch.Export.table.toDrive`) and set "
-                 "`boundary = \"path/to/file.gpkg\"`")
-    if city.boundary is None or city.osm is None:
-        raise InputDataError(f"city {city.name!r} needs `boundary` and `osm`",
-                             where=region.source)
-    mask = region.urban_mask if isinstance(region.urban_mask, Path) else None
-    boundary = load_boundary(city.boundary, urban_mask=mask, city=city.name)
+    if city.osm is None:
+        raise InputDataError(f"city {city.name!r} needs `osm`", where=region.source)
+    boundary = city_boundary(region, city)
     crs = working_crs(region, city, boundary)
     wgs = boundary.to_crs(4326)
     if city.osm == "online":

@@ -1,0 +1,162 @@
+"""Find out what local imagery a city has: a pre-made feature stack, or scenes of bands.
+
+``city.imagery`` lists files and folders. They are read as one of:
+
+* a **feature stack** — one GeoTIFF whose band descriptions name features (registry names,
+  or names mapped by ``band_map``), e.g. an Earth Engine export;
+* **scenes** — Sentinel-2 bands grouped by acquisition date: single-band files whose names
+  carry the band (``T33UUU_20170216T102101_B08.jp2``, ``…_B11_20m.jp2``, a SAFE folder's
+  ``IMG_DATA``), or multi-band GeoTIFFs whose band descriptions are band names (``B8`` or
+  ``B08``) and optionally ``SCL``. One date is a single scene; several dates with an SCL
+  band are a time series to mask and composite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gbaugs.errors import InputDataError
+from gbaugs.features.registry import BANDS, SCL_BAND, feature_names
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
+_BAND_TOKEN = re.compile(r"(?:^|[_.-])(B(?:0?[1-9]|1[0-2]|8A))(?:[_.-]|$)", re.IGNORECASE)
+_SCL_TOKEN = re.compile(r"(?:^|[_.-])SCL(?:[_.-]|$)", re.IGNORECASE)
+_DATE_TOKEN = re.compile(r"(20\d{2})(\d{2})(\d{2})")
+
+
+def normalize_band(name: str) -> str | None:
+    """``"B08"``/``"b8"`` → ``"B8"``, ``"B8A"`` → ``"B8A"``, ``"SCL"``; None otherwise."""
+    n = name.strip().upper()
+    if n == SCL_BAND:
+        return SCL_BAND
+    m = re.fullmatch(r"B0?([1-9]|1[0-2]|8A)", n)  # Sentinel-2 MSI: B1–B12 and B8A
+    if not m:
+        return None
+    return f"B{m.group(1)}"
+
+
+@dataclass(frozen=True)
+class BandRef:
+    """One band of one file (1-based band index)."""
+
+    path: Path
+    index: int = 1
+
+
+@dataclass
+class Scene:
+    """The bands of one acquisition."""
+
+    date: str
+    bands: dict[str, BandRef] = field(default_factory=dict)
+    scl: BandRef | None = None
+
+
+@dataclass(frozen=True)
+class StackSource:
+    """A pre-made feature stack and the registry name of each of its bands it provides."""
+
+    path: Path
+    names: dict[str, int]
+    """Registry name → 1-based band index."""
+    unmatched: tuple[str, ...]
+    """Descriptions that are neither registry names nor mapped."""
+    lookalikes: dict[str, str] = field(default_factory=dict)
+    """Unmatched descriptions equal to a registry name but for case (``ndvi`` → ``NDVI``):
+    never taken silently, only suggested for ``band_map``."""
+
+
+def _raster_files(paths: tuple[Path, ...]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in RASTER_SUFFIXES
+                            and q.is_file())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputDataError("imagery path does not exist", where=p)
+    if not files:
+        raise InputDataError("no raster files (.tif, .jp2) found in the imagery paths",
+                             where=", ".join(map(str, paths)))
+    return files
+
+
+def _descriptions(path: Path) -> tuple[str | None, ...]:
+    import rasterio
+
+    try:
+        with rasterio.open(path) as src:
+            return src.descriptions
+    except rasterio.RasterioIOError as exc:
+        raise InputDataError(f"cannot read the raster ({exc})", where=path) from None
+
+
+def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource | None:
+    """The stack source if ``paths`` is one GeoTIFF describing features, else None."""
+    files = _raster_files(paths)
+    if len(files) != 1:
+        return None
+    desc = _descriptions(files[0])
+    known = set(feature_names())
+    names: dict[str, int] = {}
+    unmatched = []
+    for i, d in enumerate(desc, start=1):
+        if d is None:
+            continue
+        name = band_map.get(d, d)
+        if name in known or normalize_band(name) in BANDS:
+            names[normalize_band(name) or name] = i
+        else:
+            unmatched.append(d)
+    lookalikes = {d: f for d in unmatched for f in known if d.lower() == f.lower()}
+    if not any(n in known for n in names) and not lookalikes:
+        return None
+    for key in band_map:
+        if key not in desc:
+            raise InputDataError(f"band_map names a band {key!r} the stack does not have",
+                                 where=files[0], hint=f"its bands: {', '.join(map(str, desc))}")
+    return StackSource(files[0], names, tuple(unmatched), lookalikes)
+
+
+def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
+    """Group band files by date into scenes (sorted by date)."""
+    files = _raster_files(paths)
+    scenes: dict[str, Scene] = {}
+    for f in files:
+        m = _DATE_TOKEN.search(f.name)
+        date = "-".join(m.groups()) if m else "undated"
+        scene = scenes.setdefault(date, Scene(date))
+        token = _BAND_TOKEN.search(f.stem)
+        if _SCL_TOKEN.search(f.stem):
+            scene.scl = BandRef(f, 1)
+            continue
+        if token and normalize_band(token.group(1)):
+            name = normalize_band(token.group(1))
+            if name in BANDS:
+                _add(scene, name, BandRef(f, 1), f)
+            continue
+        for i, d in enumerate(_descriptions(f), start=1):
+            name = normalize_band(d or "")
+            if name == SCL_BAND:
+                scene.scl = BandRef(f, i)
+            elif name in BANDS:
+                _add(scene, name, BandRef(f, i), f)
+    out = [s for s in sorted(scenes.values(), key=lambda s: s.date) if s.bands]
+    if not out:
+        raise InputDataError(
+            "no Sentinel-2 bands recognized in the imagery files",
+            where=", ".join(map(str, paths)),
+            hint="band files need a band in their name (…_B08.jp2) or band descriptions "
+                 "(B8/B08, SCL); a feature stack needs feature names as descriptions")
+    return out
+
+
+def _add(scene: Scene, name: str, ref: BandRef, f: Path) -> None:
+    if name in scene.bands and scene.bands[name] != ref:
+        raise InputDataError(f"band {name} of {scene.date} appears twice",
+                             where=f"{scene.bands[name].path} and {f}",
+                             hint="give each date's bands once")
+    scene.bands[name] = ref

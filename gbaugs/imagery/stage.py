@@ -1,0 +1,108 @@
+"""The ``imagery`` pipeline stage: one feature stack per city.
+
+Writes ``cities/<city>/stack.tif`` (float32 GeoTIFF on the city's 10 m grid; band
+descriptions are registry names: reflectance bands × 10000, the selected features,
+``valid_obs``; NaN = nodata) and ``cities/<city>/stack.json`` (what was read, the dates,
+the masks, the feature set, pixel counts, index checks of pre-made stacks).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from gbaugs.boundaries import city_boundary, working_crs
+from gbaugs.config import CityConfig, Region
+from gbaugs.errors import BackendError, InputDataError
+from gbaugs.imagery.local import Grid, composite_stack, copy_stack
+from gbaugs.imagery.sources import _raster_files, as_stack, find_scenes
+from gbaugs.io.atomic import TMP_MARKER, write_json
+from gbaugs.pipeline import RunContext, Stage, StageResult, register
+
+
+def build_city_stack(region: Region, city: CityConfig, folder: Path,
+                     advance=lambda n: None) -> dict[str, Any]:
+    """Build one city's feature stack from its local imagery into ``folder``."""
+    if region.imagery.backend == "gee":
+        raise BackendError(
+            "the gee backend exports stacks from Earth Engine; the local stage cannot make "
+            "them", where=region.source,
+            hint="run the Earth Engine export (gbaugs.imagery.gee) and point `imagery` at "
+                 "the exported stacks with backend = \"local\"")
+    if not city.imagery:
+        raise InputDataError(f"city {city.name!r} has no imagery", where=region.source)
+    boundary = city_boundary(region, city)
+    crs = working_crs(region, city, boundary)
+    geom = boundary.to_crs(crs).geometry.iloc[0]
+    grid = Grid.around(geom, crs, region.resolution_m)
+    out = folder / "stack.tif"
+    # Built under a temporary name and published only once it is known to be usable.
+    staging = folder / f".stack{TMP_MARKER}build.tif"
+    try:
+        stack = as_stack(city.imagery, dict(city.band_map))
+        if stack is not None:
+            report = copy_stack(stack, geom, grid, staging, region.imagery, advance)
+        else:
+            report = composite_stack(find_scenes(city.imagery), geom, grid, staging,
+                                     region.imagery, advance)
+        if report["valid_pixels"] == 0:
+            raise InputDataError(f"city {city.name!r}: the feature stack has no valid pixel",
+                                 where=", ".join(map(str, city.imagery)),
+                                 hint="check that the imagery covers the city boundary")
+        report.update({"city": city.name, "crs": crs, "width": grid.width,
+                       "height": grid.height, "resolution_m": region.resolution_m,
+                       "nodata": "NaN outside the city, on water, and without valid "
+                                 "observation"})
+        os.replace(staging, out)
+    finally:
+        staging.unlink(missing_ok=True)
+    write_json(folder / "stack.json", report)
+    return report
+
+
+def _params(region: Region) -> dict[str, Any]:
+    opts = region.imagery
+    return {"features": opts.features, "scl_mask_classes": opts.scl_mask_classes,
+            "water_mask": opts.water_mask, "mndwi": opts.mndwi_water_threshold,
+            "block_rows": opts.block_rows, "resolution": region.resolution_m,
+            "crs": region.crs,
+            "cities": [[c.name, c.crs, [str(p) for p in c.imagery], dict(c.band_map)]
+                       for c in region.cities]}
+
+
+def _inputs(ctx: RunContext) -> list[Path]:
+    paths: list[Path] = []
+    for city in ctx.region.cities:
+        if isinstance(city.boundary, Path):
+            paths.append(city.boundary)
+        if city.imagery:
+            paths += _raster_files(city.imagery)
+    if isinstance(ctx.region.urban_mask, Path):
+        paths.append(ctx.region.urban_mask)
+    return paths
+
+
+def _run(ctx: RunContext) -> StageResult:
+    region = ctx.region
+    outputs: list[Path] = []
+    summary = {}
+    n_blocks = sum(1 for _ in region.cities)
+    with ctx.reporter.task("building feature stacks", total=n_blocks) as advance:
+        for city in region.cities:
+            folder = ctx.run.city(city.slug)
+            report = build_city_stack(region, city, folder)
+            outputs += [folder / "stack.tif", folder / "stack.json"]
+            summary[city.slug] = {k: report[k] for k in ("source", "valid_pixels")}
+            advance(1)
+    return StageResult(outputs, summary)
+
+
+IMAGERY = register(Stage(
+    name="imagery",
+    description="build feature stacks (median composite, 5 indices, GLCM texture)",
+    run=_run,
+    params=_params,
+    inputs=_inputs,
+    applies=lambda region: region.imagery.backend != "gee",
+))

@@ -1,0 +1,222 @@
+"""Local imagery backend: scenes → masked median composite → features; pre-made stacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+
+from gbaugs import GbaugsWarning, InputDataError, Region
+from gbaugs.config import CityConfig, ImageryConfig
+from gbaugs.features.registry import VALID_OBS, feature_names
+from gbaugs.imagery.sources import find_scenes, normalize_band
+from gbaugs.imagery.stage import build_city_stack
+from gbaugs.synthetic.landscape import FARMLAND, GRASS, PAVED, ROOF, TREES, WATER
+
+
+def read_stack(path: Path) -> tuple[dict[str, np.ndarray], rasterio.Affine, object]:
+    with rasterio.open(path) as src:
+        return ({n: src.read(i + 1) for i, n in enumerate(src.descriptions)}, src.transform,
+                src.crs)
+
+
+@pytest.fixture(scope="module")
+def synthetic_stacks(small_region, tmp_path_factory):
+    region = Region.from_toml(small_region.region_toml)
+    out = tmp_path_factory.mktemp("stacks")
+    reports = {c.slug: build_city_stack(region, c, out / c.slug) for c in region.cities}
+    return region, out, reports
+
+
+def test_normalize_band_and_scene_discovery(small_region):
+    assert [normalize_band(n) for n in ("B08", "b8", "B8A", "SCL", "NDVI", "B13")] == \
+        ["B8", "B8", "B8A", "SCL", None, None]
+    scenes = find_scenes((small_region.cities[0].scenes[0].parent,))
+    assert len(scenes) == 6 and all(s.scl is not None for s in scenes)
+    assert set(scenes[0].bands) == {"B2", "B3", "B4", "B5", "B8", "B11", "B12"}
+
+
+def test_synthetic_stack_layout_and_nodata(synthetic_stacks, small_region):
+    region, out, _ = synthetic_stacks
+    city, generated = region.cities[0], small_region.cities[0]
+    data, transform, crs = read_stack(out / city.slug / "stack.tif")
+    assert list(data) == ["B2", "B3", "B4", "B5", "B8", "B11", "B12", *feature_names(),
+                          VALID_OBS]
+    assert crs.to_epsg() == generated.epsg and transform.a == 10.0
+    boundary = gpd.read_file(city.boundary).to_crs(crs).geometry.iloc[0]
+    rows, cols = np.indices(data["NDVI"].shape)
+    xs, ys = rasterio.transform.xy(transform, rows.ravel(), cols.ravel())
+    inside = shapely.contains_xy(boundary, xs, ys).reshape(rows.shape)
+    assert np.isnan(data["NDVI"][~inside]).all()  # outside the city: NaN
+    assert np.isnan(data[VALID_OBS][~inside]).all()
+    assert np.nanmax(data[VALID_OBS]) <= 6 and np.nanmin(data[VALID_OBS]) >= 0
+    report = json.loads((out / city.slug / "stack.json").read_text())
+    assert report["scl"] and report["water_mask"] == "scl" and report["valid_pixels"] > 1000
+
+
+def _truth_on(stack_path: Path, truth_path: Path) -> np.ndarray:
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    with rasterio.open(stack_path) as s, rasterio.open(truth_path) as t, \
+            WarpedVRT(t, crs=s.crs, transform=s.transform, width=s.width, height=s.height,
+                      resampling=Resampling.nearest) as v:
+        return v.read(1)
+
+
+def test_composite_removes_clouds_and_water_and_orders_classes(synthetic_stacks, small_region):
+    region, out, _ = synthetic_stacks
+    for city, generated in zip(region.cities, small_region.cities, strict=True):
+        path = out / city.slug / "stack.tif"
+        data, _, _ = read_stack(path)
+        truth = _truth_on(path, generated.truth)
+        # Clouds (B2 ~ 5000) do not survive the masked median; what stays bright (haze that
+        # SCL missed, as Sen2Cor does) is rare and only where one observation was valid.
+        bright = data["B2"] > 2500
+        assert bright.sum() < 0.002 * np.isfinite(data["B2"]).sum()
+        assert (data[VALID_OBS][bright] <= 2).all()
+        water = truth == WATER
+        if water.sum() > 20:
+            assert np.isnan(data["NDVI"][water]).mean() > 0.6  # water removed
+        med = {c: np.nanmedian(data["NDVI"][truth == c]) for c in
+               (TREES, GRASS, FARMLAND, PAVED, ROOF)}
+        assert med[TREES] > med[GRASS] > med[FARMLAND] > max(med[PAVED], med[ROOF])
+
+
+def test_cloud_masking_matters(small_region, tmp_path):
+    region = Region.from_toml(small_region.region_toml)
+    city = region.cities[1]
+    masked = build_city_stack(region, city, tmp_path / "masked")
+    no_mask = dataclasses.replace(region, imagery=dataclasses.replace(
+        region.imagery, scl_mask_classes=()))
+    build_city_stack(no_mask, city, tmp_path / "unmasked")
+    a, _, _ = read_stack(tmp_path / "masked" / "stack.tif")
+    b, _, _ = read_stack(tmp_path / "unmasked" / "stack.tif")
+    assert np.nanmean(b["B2"]) > np.nanmean(a["B2"]) + 50  # clouds brighten the median
+    assert np.nanmax(b[VALID_OBS]) == 6 and np.nanmax(a[VALID_OBS]) <= 6
+    assert masked["valid_pixels"] > 0
+
+
+def test_blocks_join_exactly(small_region, tmp_path):
+    region = Region.from_toml(small_region.region_toml)
+    city = region.cities[2]
+    small = dataclasses.replace(region, imagery=dataclasses.replace(region.imagery,
+                                                                    block_rows=16))
+    build_city_stack(region, city, tmp_path / "big")
+    build_city_stack(small, city, tmp_path / "small")
+    a, _, _ = read_stack(tmp_path / "big" / "stack.tif")
+    b, _, _ = read_stack(tmp_path / "small" / "stack.tif")
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_bad_imagery_inputs(small_region, tmp_path):
+    region = Region.from_toml(small_region.region_toml)
+    city = region.cities[0]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputDataError, match="no raster files"):
+        build_city_stack(region, dataclasses.replace(city, imagery=(empty,)), tmp_path / "o")
+    only10 = tuple(p for p in small_region.cities[0].scenes if p.name.endswith("_10m.tif"))
+    with pytest.raises(InputDataError, match="lacks band"):
+        build_city_stack(region, dataclasses.replace(city, imagery=only10), tmp_path / "o")
+    far = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 0.01, 0.01)], crs=4326)
+    far.to_file(tmp_path / "far.gpkg")
+    with pytest.raises(InputDataError, match="no valid pixel"):
+        build_city_stack(region, dataclasses.replace(city, boundary=tmp_path / "far.gpkg",
+                                                     crs="EPSG:32649"), tmp_path / "o")
+    assert not (tmp_path / "o" / "stack.json").exists()
+    assert not list((tmp_path / "o").glob("*.tif"))  # nothing published, nothing left
+
+
+# ------------------------------------------------------------------ real data
+@pytest.mark.shared
+def test_havelland_raw_bands_to_stack(shared_data, tmp_path):
+    img = shared_data / "havelland_s2l1c_t33uuu" / "IMG_DATA"
+    box = shapely.box(330000, 5814360, 345360, 5822040)
+    gpd.GeoDataFrame(geometry=[box], crs=32633).to_file(tmp_path / "b.gpkg")
+    city = CityConfig(name="Havelland", boundary=tmp_path / "b.gpkg", osm="online",
+                      imagery=(img,))
+    region = Region(name="h", cities=(city,))
+    report = build_city_stack(region, city, tmp_path / "out")
+    assert report["dates"] == ["2017-02-16"] and not report["scl"]
+    assert report["water_mask"] == "mndwi"  # no SCL in L1C: MNDWI fallback
+    data, transform, crs = read_stack(tmp_path / "out" / "stack.tif")
+    assert crs.to_epsg() == 32633 and (transform.c, transform.f) == (330000, 5822040)
+    with rasterio.open(img / "T33UUU_20170216T102101_B08.jp2") as src:
+        b8 = src.read(1).astype(np.float32)
+    valid = np.isfinite(data["B8"])
+    np.testing.assert_array_equal(data["B8"][valid], b8[valid])  # same 10 m grid: exact
+    # 20 m → 10 m is bilinear: compare with GDAL's own bilinear reprojection
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    with rasterio.open(img / "T33UUU_20170216T102101_B11.jp2") as src:
+        b11 = np.zeros(b8.shape, dtype=np.float64)
+        reproject(src.read(1).astype(np.float64), b11, src_transform=src.transform,
+                  src_crs=src.crs, dst_transform=transform, dst_crs=crs,
+                  resampling=Resampling.bilinear, src_nodata=0)
+    np.testing.assert_allclose(data["B11"][valid], b11[valid], rtol=1e-6)
+    rng = np.random.default_rng(0)
+    rows, cols = np.nonzero(valid)
+    for k in rng.integers(0, len(rows), 25):
+        r, c = rows[k], cols[k]
+        b = {n: float(data[n][r, c]) for n in ("B3", "B4", "B5", "B8", "B11", "B12")}
+        assert data["NDVI"][r, c] == pytest.approx((b["B8"] - b["B4"]) / (b["B8"] + b["B4"]),
+                                                   abs=1e-6)
+        assert data["NDTI"][r, c] == pytest.approx(
+            (b["B11"] - b["B12"]) / (b["B11"] + b["B12"]), abs=1e-6)
+    assert np.isnan(data["NDVI"]).sum() > 0  # lakes removed by MNDWI
+    assert np.nanmax(data[VALID_OBS]) == 1
+
+
+@pytest.mark.shared
+def test_apartado_premade_stack(shared_data, tmp_path):
+    tif = shared_data / "apartado_co001" / "Sample_image" / "CO_001.tif"
+    with rasterio.open(tif) as src:
+        gpd.GeoDataFrame(geometry=[shapely.box(*src.bounds)], crs=src.crs).to_file(
+            tmp_path / "b.gpkg")
+    city = CityConfig(name="Apartadó", boundary=tmp_path / "b.gpkg", osm="online",
+                      imagery=(tif,))
+    region = Region(name="a", cities=(city,))
+    with pytest.raises(InputDataError, match='ndvi = "NDVI"') as err:
+        build_city_stack(region, city, tmp_path / "o")
+    assert "ndre" not in str(err.value).split("band_map =")[1].split("}")[0]  # not NDVIre
+    mapped = dataclasses.replace(city, band_map={"ndvi": "NDVI", "ndwi": "NDWI",
+                                                 "mndwi": "MNDWI", "ndti": "NDTI"})
+    with pytest.raises(InputDataError, match="lacks feature"):
+        build_city_stack(dataclasses.replace(region, cities=(mapped,)), mapped,
+                         tmp_path / "o")
+    four = ImageryConfig(features=("NDVI", "NDWI", "MNDWI", "NDTI"))
+    region4 = dataclasses.replace(region, cities=(mapped,), imagery=four)
+    with pytest.warns(GbaugsWarning) as caught:
+        report = build_city_stack(region4, mapped, tmp_path / "o")
+    import re
+
+    declared = sorted(m.group(1) for w in caught if issubclass(w.category, GbaugsWarning)
+                      for m in [re.search(r"(\w+) is taken as declared", str(w.message))] if m)
+    assert declared == ["MNDWI", "NDTI"]
+    assert report["index_checks"]["NDVI"].startswith("consistent")
+    assert report["index_checks"]["MNDWI"].startswith("unverified")
+    data, _, crs = read_stack(tmp_path / "o" / "stack.tif")
+    assert crs.to_epsg() == 32618 and list(data) == ["B2", "B3", "B4", "B8", "NDVI", "NDWI",
+                                                     "MNDWI", "NDTI"]
+    assert 70_000 < np.isfinite(data["NDVI"]).sum() < 90_000  # ~83k valid in the source
+    # a wrong mapping is caught by the formula check
+    wrong = dataclasses.replace(city, band_map={"ndwi": "NDVI"})
+    ndvi_only = dataclasses.replace(region, cities=(wrong,),
+                                    imagery=ImageryConfig(features=("NDVI",)))
+    with pytest.raises(InputDataError, match="'ndwi' taken as NDVI does not match"):
+        build_city_stack(ndvi_only, wrong, tmp_path / "w")
+    # an index that cannot be checked is taken as declared, with a warning
+    ndre = dataclasses.replace(city, band_map={"ndre": "NDVIre"})
+    re_only = dataclasses.replace(region, cities=(ndre,),
+                                  imagery=ImageryConfig(features=("NDVIre",)))
+    with pytest.warns(GbaugsWarning, match="NDVIre is taken as declared"):
+        build_city_stack(re_only, ndre, tmp_path / "r")
