@@ -211,6 +211,33 @@ def imagery_command(
                f"{report['valid_pixels']:,} valid pixels, {report['crs']} → {out}")
 
 
+@app.command("gee-export")
+def gee_export(
+    config: Annotated[Path, typer.Argument(help="Region configuration (gee backend).")],
+    city: Annotated[list[str] | None, typer.Option(
+        "--city", help="Export only this city (repeatable).")] = None,
+    wait: Annotated[bool, typer.Option(help="Poll the tasks until they finish.")] = False,
+) -> None:
+    """Start Earth Engine batch exports of the cities' feature stacks (Drive or GCS).
+
+    For cities too large for the tiled download of `gbaugs run`: export, download the
+    GeoTIFFs, then run the region with backend "local" and `imagery` pointing at them.
+    """
+    from gbaugs.config import Region
+    from gbaugs.errors import ConfigError
+    from gbaugs.imagery.gee import export_region
+
+    region = Region.from_toml(config)
+    if region.imagery.backend != "gee":
+        raise ConfigError('gee-export needs [imagery] backend = "gee"', where=config)
+    cities = [region.city(c) for c in city] if city else None
+    tasks = export_region(region, cities, wait=wait,
+                          on_status=lambda st: typer.echo(
+                              f"  {st.get('description')}: {st.get('state')}", err=True))
+    for task in tasks:
+        typer.echo(f"started {task.id}: {task.config.get('description', '')}")
+
+
 @app.command()
 def stages() -> None:
     """List the pipeline stages and whether this version provides them."""

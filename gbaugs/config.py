@@ -135,6 +135,10 @@ class AnalysisParams:
     """MSPA EdgeWidth, pixels (GuidosToolbox default 1)."""
 
 
+CloudMask = Literal["scl", "qa60", "cs_plus"]
+ExportTarget = Literal["download", "drive", "gcs"]
+
+
 @dataclass(frozen=True)
 class GeeOptions:
     """Earth Engine options (used by the ``gee`` backend)."""
@@ -142,6 +146,17 @@ class GeeOptions:
     project: str | None = None
     """Cloud project passed to ``ee.Initialize(project=...)``; credentials never go in here."""
     collection: str = "COPERNICUS/S2_SR_HARMONIZED"
+    cloud_masks: tuple[CloudMask, ...] = ("scl",)
+    """Per-scene masks, combined: SCL classes, QA60 bits 10/11, Cloud Score+ ``cs_cdf``."""
+    cs_plus_threshold: float = 0.6
+    """Cloud Score+ ``cs_cdf`` below which a pixel is masked (Google's suggested 0.5–0.65)."""
+    export: ExportTarget = "download"
+    """``download``: tiled computePixels requests into the run folder; ``drive``/``gcs``:
+    batch export tasks (for large cities), polled until done."""
+    drive_folder: str = "gbaugs"
+    gcs_bucket: str | None = None
+    max_request_bytes: int = 40_000_000
+    """Byte budget of one computePixels request (Earth Engine's limit is 48 MB)."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +398,17 @@ class Region:
             if not self.imagery.features:
                 raise ConfigError("imagery.features is empty",
                                   where=ctx.where(("imagery", "features")))
+        gee = self.imagery.gee
+        if gee.export == "gcs" and not gee.gcs_bucket:
+            raise ConfigError('export = "gcs" needs gcs_bucket',
+                              where=ctx.where(("imagery", "gee", "export")))
+        if not 0 < gee.cs_plus_threshold < 1:
+            raise ConfigError("cs_plus_threshold must lie in (0, 1)",
+                              where=ctx.where(("imagery", "gee", "cs_plus_threshold")))
+        if not 1_000_000 <= gee.max_request_bytes <= 48 * 2**20:
+            raise ConfigError("max_request_bytes must lie between 1 MB and Earth Engine's "
+                              "48 MB limit", where=ctx.where(("imagery", "gee",
+                                                              "max_request_bytes")))
         if self.imagery.water_mask == "jrc" and self.imagery.backend != "gee":
             raise ConfigError('water_mask = "jrc" needs the gee backend',
                               where=ctx.where(("imagery", "water_mask")),

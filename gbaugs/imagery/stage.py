@@ -1,5 +1,11 @@
 """The ``imagery`` pipeline stage: one feature stack per city.
 
+With the ``local`` (and resolved ``synthetic``) backend the stack is built from files by
+:mod:`gbaugs.imagery.local`; with ``gee`` it is computed in Earth Engine and downloaded by
+tiles (:mod:`gbaugs.imagery.gee`; tiles are kept in ``cities/<city>/ee_tiles`` until the
+stack is complete, so an interrupted download resumes). Large cities are better exported
+as batch tasks (``gbaugs gee-export``) and then read with the local backend.
+
 Writes ``cities/<city>/stack.tif`` (float32 GeoTIFF on the city's 10 m grid; band
 descriptions are registry names: reflectance bands × 10000, the selected features,
 ``valid_obs``; NaN = nodata) and ``cities/<city>/stack.json`` (what was read, the dates,
@@ -9,12 +15,13 @@ the masks, the feature set, pixel counts, index checks of pre-made stacks).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from gbaugs.boundaries import city_boundary, working_crs
 from gbaugs.config import CityConfig, Region
-from gbaugs.errors import BackendError, InputDataError
+from gbaugs.errors import InputDataError
 from gbaugs.imagery.local import Grid, composite_stack, copy_stack
 from gbaugs.imagery.sources import _raster_files, as_stack, find_scenes
 from gbaugs.io.atomic import TMP_MARKER, write_json
@@ -25,11 +32,7 @@ def build_city_stack(region: Region, city: CityConfig, folder: Path,
                      advance=lambda n: None) -> dict[str, Any]:
     """Build one city's feature stack from its local imagery into ``folder``."""
     if region.imagery.backend == "gee":
-        raise BackendError(
-            "the gee backend exports stacks from Earth Engine; the local stage cannot make "
-            "them", where=region.source,
-            hint="run the Earth Engine export (gbaugs.imagery.gee) and point `imagery` at "
-                 "the exported stacks with backend = \"local\"")
+        return _build_with_earth_engine(region, city, folder, advance)
     if not city.imagery:
         raise InputDataError(f"city {city.name!r} has no imagery", where=region.source)
     boundary = city_boundary(region, city)
@@ -61,9 +64,34 @@ def build_city_stack(region: Region, city: CityConfig, folder: Path,
     return report
 
 
+def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, advance
+                             ) -> dict[str, Any]:
+    from gbaugs.imagery import gee
+
+    staging = folder / f".stack{TMP_MARKER}build.tif"
+    tiles = folder / "ee_tiles"  # kept until the stack is complete: a re-run resumes
+    try:
+        report = gee.build_city_stack(region, city, staging, tiles, advance)
+        if report["valid_pixels"] == 0:
+            raise InputDataError(f"city {city.name!r}: the Earth Engine stack has no valid "
+                                 "pixel", where=region.source,
+                                 hint="check the boundary filter and the date window")
+        report.update({"city": city.name, "resolution_m": region.resolution_m,
+                       "nodata": "NaN outside the city, on water, and without valid "
+                                 "observation"})
+        os.replace(staging, folder / "stack.tif")
+    finally:
+        staging.unlink(missing_ok=True)
+    shutil.rmtree(tiles, ignore_errors=True)
+    write_json(folder / "stack.json", report)
+    return report
+
+
 def _params(region: Region) -> dict[str, Any]:
     opts = region.imagery
-    return {"features": opts.features, "scl_mask_classes": opts.scl_mask_classes,
+    return {"backend": opts.backend, "gee": opts.gee if opts.backend == "gee" else None,
+            "window": [d.isoformat() for d in region.date_window],
+            "features": opts.features, "scl_mask_classes": opts.scl_mask_classes,
             "water_mask": opts.water_mask, "mndwi": opts.mndwi_water_threshold,
             "block_rows": opts.block_rows, "resolution": region.resolution_m,
             "crs": region.crs,
@@ -104,5 +132,4 @@ IMAGERY = register(Stage(
     run=_run,
     params=_params,
     inputs=_inputs,
-    applies=lambda region: region.imagery.backend != "gee",
 ))
