@@ -27,7 +27,7 @@ class Reporter:
         log.info("stage %s: done in %.1f s", name, seconds)
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
         """Context for a task of ``total`` steps; yields ``advance(n)``."""
         yield lambda n=1: None
 
@@ -57,7 +57,7 @@ class ConsoleReporter(Reporter):
         self.console.print(f"[bold]{name}[/bold]: done in {seconds:.1f} s")
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+    def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
         with Progress("  {task.description}", BarColumn(), MofNCompleteColumn(),

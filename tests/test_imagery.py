@@ -220,3 +220,65 @@ def test_apartado_premade_stack(shared_data, tmp_path):
                                   imagery=ImageryConfig(features=("NDVIre",)))
     with pytest.warns(GbaugsWarning, match="NDVIre is taken as declared"):
         build_city_stack(re_only, ndre, tmp_path / "r")
+
+
+def test_safe_folder_with_baseline_offset(small_region, tmp_path):
+    """A miniature L2A SAFE: bands at several resolutions (the finest is used) and DNs with
+    the +1000 of processing baseline 04.00, removed by BOA_ADD_OFFSET."""
+    generated = small_region.cities[2]
+    p10, p20 = generated.scenes[0], generated.scenes[1]
+    stamp = p10.name[:8]
+    safe = tmp_path / f"S2A_MSIL2A_{stamp}T030111_N0509_R032_T50QKM_{stamp}T050000.SAFE"
+    img = safe / "GRANULE" / "L2A_T50QKM" / "IMG_DATA"
+    offsets = "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>'
+                      for i in range(13))
+    safe.mkdir(parents=True)
+    (safe / "MTD_MSIL2A.xml").write_text(
+        f"<n1:Level-2A_User_Product xmlns:n1='x'><General_Info><Product_Image_Characteristics>"
+        f"<BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST>"
+        f"</Product_Image_Characteristics></General_Info></n1:Level-2A_User_Product>")
+
+    def write(src_path, index, name, res, shift):
+        with rasterio.open(src_path) as src:
+            data = src.read(index).astype(np.uint16)
+            profile = {**src.profile, "count": 1}
+        if shift:
+            data = np.where(data > 0, data + 1000, 0).astype(np.uint16)
+        out = img / f"R{res}m" / f"T50QKM_{stamp}T030111_{name}_{res}m.tif"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(out, "w", **profile) as dst:
+            dst.write(data, 1)
+
+    for i, band in enumerate(["B02", "B03", "B04", "B08"], start=1):
+        write(p10, i, band, 10, True)
+    for i, band in enumerate(["B05", "B11", "B12"], start=1):
+        write(p20, i, band, 20, True)
+    write(p20, 4, "SCL", 20, False)
+    # the 20 m copy of B02 (as in a real SAFE) must not be taken instead of the 10 m one
+    from rasterio.enums import Resampling
+
+    with rasterio.open(p10) as src:
+        coarse = src.read(1, out_shape=(src.height // 2, src.width // 2),
+                          resampling=Resampling.average)
+        profile = {**src.profile, "count": 1, "width": src.width // 2,
+                   "height": src.height // 2, "transform": src.transform * src.transform.scale(2)}
+    with rasterio.open(img / "R20m" / f"T50QKM_{stamp}T030111_B02_20m.tif", "w",
+                       **profile) as dst:
+        dst.write((coarse + 1000).astype(np.uint16), 1)
+
+    scenes = find_scenes((safe,))
+    assert len(scenes) == 1 and scenes[0].bands["B2"].path.parent.name == "R10m"
+    assert scenes[0].offsets["B2"] == -1000 and scenes[0].offsets["B8A"] == -1000
+    region = Region.from_toml(small_region.region_toml)
+    city = region.cities[2]
+    safe_city = dataclasses.replace(city, imagery=(safe,))
+    plain_city = dataclasses.replace(city, imagery=(p10, p20))
+    one_date = dataclasses.replace(region, cities=(safe_city,))
+    build_city_stack(one_date, safe_city, tmp_path / "safe")
+    build_city_stack(one_date, plain_city, tmp_path / "plain")
+    a, _, _ = read_stack(tmp_path / "safe" / "stack.tif")
+    b, _, _ = read_stack(tmp_path / "plain" / "stack.tif")
+    for name in ("B2", "B8", "B11", "NDVI", "B8_contrast", VALID_OBS):
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-6, err_msg=name)
+    report = json.loads((tmp_path / "safe" / "stack.json").read_text())
+    assert report["offsets_applied"]

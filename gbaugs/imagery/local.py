@@ -77,9 +77,10 @@ def selected_features(opts: ImageryConfig) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None
-            ) -> Iterator[Callable[[int, int], np.ndarray]]:
-    """A reader of row ranges of ``ref`` warped onto ``grid`` (float64, NaN = no data)."""
+def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
+            offset: float = 0.0) -> Iterator[Callable[[int, int], np.ndarray]]:
+    """A reader of row ranges of ``ref`` warped onto ``grid`` (float64, NaN = no data),
+    with ``offset`` added to valid values (the L2A/L1C +1000 of baseline ≥ 04.00)."""
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -102,6 +103,8 @@ def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None
                 a = vrt.read(ref.index, window=Window(0, r0, grid.width, r1 - r0))
                 if src_nodata is not None and not np.isnan(src_nodata):
                     a[a == src_nodata] = np.nan
+                if offset:
+                    a += offset
                 return a
 
             yield read
@@ -154,7 +157,8 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
     import rasterio
 
     with contextlib.ExitStack() as stack:
-        readers = [{b: stack.enter_context(_warped(s.bands[b], grid, "bilinear", 0))
+        readers = [{b: stack.enter_context(_warped(s.bands[b], grid, "bilinear", 0,
+                                                   s.offsets.get(b, 0.0)))
                     for b in bands} for s in scenes]
         scl_readers = [stack.enter_context(_warped(s.scl, grid, "nearest", 0))
                        if s.scl is not None else None for s in scenes]
@@ -188,6 +192,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
                 stats["no_observation_pixels"] += int((inside & (n_obs == 0))[crop].sum())
                 advance(1)
     return {"source": "scenes", "dates": [s.date for s in scenes], "bands": bands,
+            "offsets_applied": {s.date: s.offsets for s in scenes if s.offsets},
             "features": list(features), "scl": has_scl, "water_mask": water_rule, **stats}
 
 

@@ -52,6 +52,9 @@ class Scene:
     date: str
     bands: dict[str, BandRef] = field(default_factory=dict)
     scl: BandRef | None = None
+    offsets: dict[str, float] = field(default_factory=dict)
+    """Per band, the value to add to the stored numbers (``BOA_ADD_OFFSET`` of L2A products
+    of processing baseline ≥ 04.00: −1000); empty when the product has none."""
 
 
 @dataclass(frozen=True)
@@ -122,16 +125,26 @@ def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource |
 
 
 def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
-    """Group band files by date into scenes (sorted by date)."""
+    """Group band files by date into scenes (sorted by date).
+
+    A band present at several resolutions (a SAFE folder's R10m/R20m/R60m) is taken at the
+    finest. Inside a ``.SAFE`` folder, the product metadata's ``BOA_ADD_OFFSET`` /
+    ``RADIO_ADD_OFFSET`` per band (processing baseline ≥ 04.00) is read into
+    :attr:`Scene.offsets`.
+    """
     files = _raster_files(paths)
     scenes: dict[str, Scene] = {}
     for f in files:
         m = _DATE_TOKEN.search(f.name)
         date = "-".join(m.groups()) if m else "undated"
         scene = scenes.setdefault(date, Scene(date))
+        safe = next((p for p in f.parents if p.suffix.upper() == ".SAFE"), None)
+        if safe is not None and not scene.offsets:
+            scene.offsets = safe_offsets(safe)
         token = _BAND_TOKEN.search(f.stem)
         if _SCL_TOKEN.search(f.stem):
-            scene.scl = BandRef(f, 1)
+            if scene.scl is None or _pixel_size(f) < _pixel_size(scene.scl.path):
+                scene.scl = BandRef(f, 1)
             continue
         if token and normalize_band(token.group(1)):
             name = normalize_band(token.group(1))
@@ -154,9 +167,51 @@ def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
     return out
 
 
+def _pixel_size(path: Path) -> float:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return abs(src.transform.a)
+
+
 def _add(scene: Scene, name: str, ref: BandRef, f: Path) -> None:
-    if name in scene.bands and scene.bands[name] != ref:
-        raise InputDataError(f"band {name} of {scene.date} appears twice",
-                             where=f"{scene.bands[name].path} and {f}",
-                             hint="give each date's bands once")
+    old = scene.bands.get(name)
+    if old is not None and old != ref:
+        a, b = _pixel_size(old.path), _pixel_size(f)
+        if a == b:
+            raise InputDataError(f"band {name} of {scene.date} appears twice",
+                                 where=f"{old.path} and {f}",
+                                 hint="give each date's bands once")
+        if b > a:  # keep the finer resolution
+            return
     scene.bands[name] = ref
+
+
+def safe_offsets(safe: Path) -> dict[str, float]:
+    """Per-band additive offsets from a SAFE product's metadata (empty if none).
+
+    Since processing baseline 04.00 (January 2022) L1C and L2A digital numbers carry
+    +1000: reflectance × 10000 = DN + offset, with ``RADIO_ADD_OFFSET`` (L1C) or
+    ``BOA_ADD_OFFSET`` (L2A) = −1000, listed per ``band_id`` (0–12 in the order B1 … B12
+    with B8A after B8) in ``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml``.
+    """
+    import xml.etree.ElementTree as ET
+
+    order = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11",
+             "B12"]
+    for name in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml"):
+        path = safe / name
+        if not path.exists():
+            continue
+        try:
+            root = ET.parse(path).getroot()
+        except ET.ParseError as exc:
+            raise InputDataError(f"cannot parse the product metadata ({exc})",
+                                 where=path) from None
+        out = {}
+        for el in root.iter():
+            tag = el.tag.rsplit("}", 1)[-1]
+            if tag in ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET") and el.get("band_id"):
+                out[order[int(el.get("band_id"))]] = float(el.text)
+        return out
+    return {}

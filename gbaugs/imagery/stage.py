@@ -26,19 +26,29 @@ from gbaugs.imagery.local import Grid, composite_stack, copy_stack
 from gbaugs.imagery.sources import _raster_files, as_stack, find_scenes
 from gbaugs.io.atomic import TMP_MARKER, write_json
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.progress import Reporter
 
 
 def build_city_stack(region: Region, city: CityConfig, folder: Path,
-                     advance=lambda n: None) -> dict[str, Any]:
-    """Build one city's feature stack from its local imagery into ``folder``."""
+                     reporter: Reporter | None = None) -> dict[str, Any]:
+    """Build one city's feature stack into ``folder`` (progress per block of rows)."""
+    reporter = reporter or Reporter()
     if region.imagery.backend == "gee":
-        return _build_with_earth_engine(region, city, folder, advance)
+        with reporter.task(f"{city.name}: Earth Engine tiles", total=None) as advance:
+            return _build_with_earth_engine(region, city, folder, advance)
     if not city.imagery:
         raise InputDataError(f"city {city.name!r} has no imagery", where=region.source)
     boundary = city_boundary(region, city)
     crs = working_crs(region, city, boundary)
     geom = boundary.to_crs(crs).geometry.iloc[0]
     grid = Grid.around(geom, crs, region.resolution_m)
+    n_blocks = -(-grid.height // region.imagery.block_rows)
+    with reporter.task(f"{city.name}: feature stack", total=n_blocks) as advance:
+        return _build_local(region, city, folder, geom, grid, crs, advance)
+
+
+def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Grid, crs: str,
+                 advance) -> dict[str, Any]:
     out = folder / "stack.tif"
     # Built under a temporary name and published only once it is known to be usable.
     staging = folder / f".stack{TMP_MARKER}build.tif"
@@ -115,14 +125,11 @@ def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
     outputs: list[Path] = []
     summary = {}
-    n_blocks = sum(1 for _ in region.cities)
-    with ctx.reporter.task("building feature stacks", total=n_blocks) as advance:
-        for city in region.cities:
-            folder = ctx.run.city(city.slug)
-            report = build_city_stack(region, city, folder)
-            outputs += [folder / "stack.tif", folder / "stack.json"]
-            summary[city.slug] = {k: report[k] for k in ("source", "valid_pixels")}
-            advance(1)
+    for city in region.cities:
+        folder = ctx.run.city(city.slug)
+        report = build_city_stack(region, city, folder, ctx.reporter)
+        outputs += [folder / "stack.tif", folder / "stack.json"]
+        summary[city.slug] = {k: report[k] for k in ("source", "valid_pixels")}
     return StageResult(outputs, summary)
 
 
