@@ -94,7 +94,18 @@ class SampleParams:
     city_factors: LevelWeights = LevelWeights(high=1.0, medium=0.8, low=0.6)
     """Factor per city OSM completeness level (paper 2.3.5)."""
     equal_city_weight: bool = True
-    """Rescale weights so that every city's total training weight is the same (paper 2.3.5)."""
+    """Rescale weights so that every city's total training weight is the same before the
+    city factor is applied (paper 2.3.5)."""
+    lof_max_samples: int = 20000
+    """LOF is fitted on at most this many random candidates per class and city (ours: bounds
+    the cost; LOF compares local densities, which a uniform subsample preserves)."""
+    boundary_distance_ref_m: float = 20.0
+    """Distance to the polygon boundary from which a sample counts as fully interior (ours:
+    two pixels)."""
+    ndvi_std_ref: float = 0.15
+    """NDVI standard deviation inside a polygon at which homogeneity reaches 0 (ours)."""
+    score_thresholds: tuple[float, float] | None = None
+    """Composite score cut points (low|medium, medium|high); ``None``: the region's tertiles."""
 
 
 @dataclass(frozen=True)
@@ -353,6 +364,14 @@ class Region:
         s = self.samples
         _check_range(ctx, ("samples", "max_per_class"), s.max_per_class, lo=1)
         _check_range(ctx, ("samples", "lof_neighbors"), s.lof_neighbors, lo=1)
+        _check_range(ctx, ("samples", "lof_max_samples"), s.lof_max_samples, lo=100)
+        for key in ("boundary_distance_ref_m", "ndvi_std_ref"):
+            if getattr(s, key) <= 0:
+                raise ConfigError(f"{key} must be positive", where=ctx.where(("samples", key)))
+        if s.score_thresholds is not None and not 0 <= s.score_thresholds[0] <= \
+                s.score_thresholds[1] <= 1:
+            raise ConfigError("score_thresholds must be two increasing values in [0, 1]",
+                              where=ctx.where(("samples", "score_thresholds")))
         for group in ("reliability_weights", "city_factors"):
             levels: LevelWeights = getattr(s, group)
             for level in ("high", "medium", "low"):

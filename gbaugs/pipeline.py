@@ -70,6 +70,9 @@ class Stage:
     after: Callable[[RunContext], RunContext] | None = None
     """Optional hook that updates the context for the following stages (e.g. resolving
     the synthetic region's generated files); it also runs when the stage is skipped."""
+    version: int = 1
+    """Bumped whenever the stage's algorithm changes its outputs, so cached results of the
+    previous algorithm are recomputed (part of the fingerprint with the gbaugs version)."""
 
 
 _REGISTRY: dict[str, Stage] = {}
@@ -93,6 +96,7 @@ def _load_builtin_stages() -> None:
     # Importing a stage module registers its stage.
     from gbaugs.imagery import stage as _imagery_stage  # noqa: F401
     from gbaugs.osm import stage as _osm_stage  # noqa: F401
+    from gbaugs.samples import stage as _samples_stage  # noqa: F401
     from gbaugs.synthetic import stage as _synthetic_stage  # noqa: F401
 
 
@@ -155,7 +159,7 @@ def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
     params = _jsonable(stage.params(ctx.region))
     input_files = _expand(stage.inputs(ctx))
     input_hashes = {_rel(p, root): manifest.file_hash(p) for p in input_files}
-    fingerprint = _fingerprint(stage.name, params, input_hashes)
+    fingerprint = _fingerprint(stage.name, stage.version, params, input_hashes)
     record = manifest.stage(stage.name)
     if not forced and record and _up_to_date(record, fingerprint, root, manifest):
         ctx.reporter.stage_skipped(stage.name)
@@ -201,9 +205,9 @@ def _up_to_date(record: dict[str, Any], fingerprint: str, root: Path, manifest: 
     return True
 
 
-def _fingerprint(name: str, params: Any, inputs: dict[str, str]) -> str:
-    blob = json.dumps({"stage": name, "params": params, "inputs": inputs,
-                       "gbaugs": __version__}, sort_keys=True)
+def _fingerprint(name: str, version: int, params: Any, inputs: dict[str, str]) -> str:
+    blob = json.dumps({"stage": name, "version": version, "params": params,
+                       "inputs": inputs, "gbaugs": __version__}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

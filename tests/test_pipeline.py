@@ -219,3 +219,12 @@ def test_killed_run_resumes_to_identical_outputs(tmp_path):
 
     for rel, digest in a["outputs"].items():
         assert sha256_file(killed / rel) == digest
+
+
+def test_a_new_stage_algorithm_version_reruns_it(tmp_path, region, calls):
+    import dataclasses
+
+    out = tmp_path / "run"
+    pl.run_region(region, out)
+    pl._REGISTRY["osm"] = dataclasses.replace(pl._REGISTRY["osm"], version=2)
+    assert pl.run_region(region, out).ran == ["osm"]  # same bytes out: imagery stays

@@ -1,0 +1,160 @@
+"""From candidates to the balanced multi-city training pool (paper 2.3.3–2.3.5).
+
+Per city: screening, then the reliability indicators and composite score
+(:mod:`gbaugs.samples.quality`). Across cities:
+
+1. levels ``low``/``medium``/``high`` from the region's score distribution (or fixed
+   thresholds) → reliability weights 0.9 / 0.6 / 0.2;
+2. a cap of ``max_per_class`` samples per class and city, drawn at random (seeded); all are
+   kept where fewer exist;
+3. the city factor from the city's OSM completeness level (0.6 / 0.8 / 1.0);
+4. final weight. The paper multiplies by the city factor and then normalizes every city's
+   total to the same target — but a factor that is constant within a city cancels in that
+   normalization. gbaugs therefore normalizes first and applies the factor after::
+
+       w_i = r_i · T / Σ_{j ∈ city} r_j · f_city,     T = (pool size) / (number of cities)
+
+   Every city's total is then T · f_city: sample counts no longer matter (a data-rich city
+   cannot dominate) and the completeness factor keeps its bounded discount. With
+   ``equal_city_weight = false``, ``w_i = r_i · f_city``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gbaugs.config import SampleParams
+from gbaugs.errors import InputDataError
+from gbaugs.samples.extract import Candidates
+from gbaugs.samples.quality import INDICATORS, indicators, level_weight, score_levels, screen
+
+
+@dataclass
+class CitySamples:
+    """All candidates of a city with their screening, indicators, level, cap and weight."""
+
+    name: str
+    slug: str
+    frame: pd.DataFrame
+    crs: Any
+    completeness_level: str
+    counts: dict[str, Any]
+
+
+def assess_city(name: str, slug: str, candidates: Candidates, features: list[str],
+                params: SampleParams, completeness_level: str,
+                rng: np.random.Generator) -> CitySamples:
+    """Screen a city's candidates and compute their indicators and scores."""
+    frame = candidates.frame.copy()
+    frame.insert(0, "city", name)
+    frame["status"] = screen(frame, params.ndvi_min_vegetation)
+    ok = frame["status"] == "ok"
+    for col in (*INDICATORS, "score"):
+        frame[col] = np.nan
+    if ok.any():
+        ind = indicators(frame.loc[ok], features, n_neighbors=params.lof_neighbors,
+                         max_samples=params.lof_max_samples,
+                         distance_ref=params.boundary_distance_ref_m,
+                         ndvi_std_ref=params.ndvi_std_ref, rng=rng)
+        frame.loc[ok, list(ind.columns)] = ind
+    counts = dict(candidates.counts)
+    counts["screened_low_ndvi"] = int((frame["status"] == "low_ndvi").sum())
+    counts["screened_high_ndvi"] = int((frame["status"] == "high_ndvi").sum())
+    for label, key in ((1, "vegetation"), (0, "non_vegetation")):
+        counts[f"after_screening_{key}"] = int((ok & (frame["label"] == label)).sum())
+    warnings = []
+    if counts["candidates_vegetation"] == 0:
+        warnings.append("no vegetation samples: the city has no usable ugs polygon pixel")
+    elif counts["after_screening_vegetation"] == 0:
+        warnings.append("no vegetation samples left after the NDVI screening")
+    counts["warnings"] = warnings
+    return CitySamples(name, slug, frame, candidates.crs, completeness_level, counts)
+
+
+def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
+               ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Levels, cap, city factors and weights; returns the pool and the region summary.
+
+    Each city's ``frame`` gets the columns ``level``, ``reliability_weight``,
+    ``city_factor``, ``weight`` and its ``status`` becomes ``kept`` or ``capped`` for
+    screened-in samples.
+    """
+    scores = np.concatenate([c.frame.loc[c.frame["status"] == "ok", "score"].to_numpy()
+                             for c in cities]) if cities else np.array([])
+    if scores.size == 0:
+        raise InputDataError("no sample is left in any city after screening",
+                             hint="check the OSM polygons and the feature stacks")
+    _, cuts = score_levels(scores, params.score_thresholds)
+    factors = {"high": params.city_factors.high, "medium": params.city_factors.medium,
+               "low": params.city_factors.low}
+    seeds = np.random.SeedSequence([seed, 5]).spawn(len(cities))
+    kept_frames = []
+    for city, ss in zip(cities, seeds, strict=True):
+        f = city.frame
+        ok = (f["status"] == "ok").to_numpy()
+        levels, _ = score_levels(f["score"].to_numpy(), cuts)
+        f["level"] = np.where(ok, levels, None)
+        f["reliability_weight"] = np.where(ok, level_weight(levels,
+                                                            params.reliability_weights), np.nan)
+        rng = np.random.default_rng(ss)
+        for label in (0, 1):
+            idx = np.flatnonzero(ok & (f["label"].to_numpy() == label))
+            if len(idx) > params.max_per_class:
+                drop = np.setdiff1d(idx, rng.choice(idx, params.max_per_class, replace=False))
+                f.iloc[drop, f.columns.get_loc("status")] = "capped"
+        f.loc[f["status"] == "ok", "status"] = "kept"
+        f["city_factor"] = factors[city.completeness_level]
+        f["weight"] = np.nan
+        kept_frames.append(f.index[f["status"] == "kept"])
+    n_kept = sum(len(k) for k in kept_frames)
+    target = n_kept / max(1, sum(1 for k in kept_frames if len(k)))
+    for city, kept in zip(cities, kept_frames, strict=True):
+        f = city.frame
+        r = f.loc[kept, "reliability_weight"].to_numpy()
+        if len(r) == 0:
+            continue
+        scale = target / r.sum() if params.equal_city_weight else 1.0
+        f.loc[kept, "weight"] = r * scale * factors[city.completeness_level]
+    pool = pd.concat([c.frame.loc[k] for c, k in zip(cities, kept_frames, strict=True)],
+                     ignore_index=True)
+    if pool["label"].nunique() < 2:
+        raise InputDataError(
+            "the pool has a single class: "
+            + ("no vegetation" if (pool["label"] == 0).all() else "no non-vegetation")
+            + " samples in any city", hint="check the OSM class table and the polygons")
+    summary = _summary(cities, pool, cuts, target, params)
+    return pool, summary
+
+
+def _summary(cities: list[CitySamples], pool: pd.DataFrame, cuts: tuple[float, float],
+             target: float, params: SampleParams) -> dict[str, Any]:
+    out: dict[str, Any] = {"score_thresholds": list(cuts), "target_city_weight": target,
+                           "equal_city_weight": params.equal_city_weight, "cities": {}}
+    for c in cities:
+        f = c.frame
+        kept = f[f["status"] == "kept"]
+        out["cities"][c.slug] = {
+            **c.counts,
+            "capped": int((f["status"] == "capped").sum()),
+            "kept": {"vegetation": int((kept["label"] == 1).sum()),
+                     "non_vegetation": int((kept["label"] == 0).sum())},
+            "levels": {lv: int((kept["level"] == lv).sum()) for lv in ("high", "medium",
+                                                                        "low")},
+            "completeness_level": c.completeness_level,
+            "city_factor": float(f["city_factor"].iloc[0]) if len(f) else None,
+            "total_weight": float(kept["weight"].sum()),
+            "mean_indicators": {k: float(kept[k].mean()) if len(kept) else None
+                                for k in (*INDICATORS, "score")},
+        }
+    out["pool"] = {
+        "samples": int(len(pool)),
+        "vegetation": int((pool["label"] == 1).sum()),
+        "non_vegetation": int((pool["label"] == 0).sum()),
+        "levels": {lv: int((pool["level"] == lv).sum()) for lv in ("high", "medium", "low")},
+        "total_weight": float(pool["weight"].sum()),
+    }
+    return out

@@ -1,0 +1,106 @@
+"""The ``samples`` pipeline stage: weighted samples per city and the balanced pool.
+
+Reads ``cities/<city>/osm.parquet``, ``osm.json`` (completeness level) and ``stack.tif``;
+writes
+
+``samples/<city>.parquet``  GeoParquet (the city's CRS): every candidate with a valid
+                            feature vector — pixel centre, city, polygon and ``osm_id``,
+                            source label and category, ``label`` (1 UGS, 0 non-UGS), the
+                            features, the raw indicators (boundary distance, shape index,
+                            NDVI standard deviation), the normalized ones, ``score``,
+                            ``level``, weights, and ``status``: ``kept``, ``capped``,
+                            ``low_ndvi`` or ``high_ndvi`` (screened out: kept in the file
+                            so a user can see why);
+``samples/pool.parquet``    GeoParquet (EPSG:4326 points; ``x``/``y`` in each city's CRS and
+                            ``crs`` beside them): the ``kept`` samples of every city;
+``samples/summary.json``    counts per step, class and level per city and for the pool,
+                            city factors and total weights, score thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gbaugs.config import Region
+from gbaugs.errors import GbaugsWarning, StageError
+from gbaugs.imagery.local import selected_features
+from gbaugs.io.atomic import atomic_path, write_json
+from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.samples.extract import extract_candidates
+from gbaugs.samples.pool import CitySamples, assess_city, build_pool
+
+
+def _city_inputs(ctx: RunContext, slug: str) -> tuple[Path, Path, Path]:
+    folder = ctx.run.city(slug)
+    return folder / "osm.parquet", folder / "osm.json", folder / "stack.tif"
+
+
+def _inputs(ctx: RunContext) -> list[Path]:
+    return [p for c in ctx.region.cities for p in _city_inputs(ctx, c.slug)]
+
+
+def _params(region: Region) -> dict[str, Any]:
+    return {"samples": region.samples, "features": list(selected_features(region.imagery)),
+            "seed": region.seed, "cities": [c.name for c in region.cities]}
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path, xs, ys, crs) -> Path:
+    gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xs, ys), crs=crs)
+    with atomic_path(path) as tmp:
+        gdf.to_parquet(tmp, index=False)
+    return path
+
+
+def _run(ctx: RunContext) -> StageResult:
+    region = ctx.region
+    features = list(selected_features(region.imagery))
+    seeds = np.random.SeedSequence([region.seed, 4]).spawn(len(region.cities))
+    cities: list[CitySamples] = []
+    with ctx.reporter.task("sampling cities", total=len(region.cities)) as advance:
+        for city, ss in zip(region.cities, seeds, strict=True):
+            osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
+            if not osm_path.exists() or not stack.exists():
+                raise StageError(f"city {city.name!r}: the osm and imagery outputs are missing",
+                                 where=ctx.run.city(city.slug),
+                                 hint="run the osm and imagery stages first")
+            level = json.loads(osm_json.read_text(encoding="utf-8"))["completeness_level"]
+            candidates = extract_candidates(stack, gpd.read_parquet(osm_path), features,
+                                            city.name)
+            cities.append(assess_city(city.name, city.slug, candidates, features,
+                                      region.samples, level, np.random.default_rng(ss)))
+            advance(1)
+    pool, summary = build_pool(cities, region.samples, region.seed)
+    outputs = []
+    lon_lat = []
+    for c in cities:
+        for w in c.counts["warnings"]:
+            warnings.warn(f"city {c.name!r}: {w}", GbaugsWarning, stacklevel=2)
+        outputs.append(_write_parquet(c.frame, ctx.run / "samples" / f"{c.slug}.parquet",
+                                      c.frame["x"], c.frame["y"], c.crs))
+        kept = c.frame[c.frame["status"] == "kept"]
+        pts = gpd.GeoSeries(gpd.points_from_xy(kept["x"], kept["y"]), crs=c.crs).to_crs(4326)
+        lon_lat.append(pd.DataFrame({"lon": pts.x.to_numpy(), "lat": pts.y.to_numpy(),
+                                     "crs": str(c.crs)}))
+    coords = pd.concat(lon_lat, ignore_index=True)
+    pool = pool.assign(crs=coords["crs"].to_numpy())
+    outputs.append(_write_parquet(pool, ctx.run / "samples" / "pool.parquet", coords["lon"],
+                                  coords["lat"], "EPSG:4326"))
+    outputs.append(write_json(ctx.run / "samples" / "summary.json", summary))
+    return StageResult(outputs, {"pool": summary["pool"]})
+
+
+SAMPLES = register(Stage(
+    name="samples",
+    description="weighted training samples per city and the balanced multi-city pool",
+    run=_run,
+    params=_params,
+    inputs=_inputs,
+    version=2,  # 2: spectral consistency also at the polygon scale
+))

@@ -1,0 +1,299 @@
+"""Training samples: every rule on hand-made cases, defects on the synthetic region, and
+Apartadó end to end."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+from gbaugs import InputDataError, Region
+from gbaugs.config import LevelWeights, SampleParams
+from gbaugs.samples.extract import Candidates, extract_candidates
+from gbaugs.samples.pool import assess_city, build_pool
+from gbaugs.samples.quality import (
+    indicators,
+    level_weight,
+    lof_consistency,
+    score_levels,
+    screen,
+)
+
+
+# ------------------------------------------------------------------ rules, by hand
+def test_ndvi_screening_rules():
+    frame = pd.DataFrame({"label": [1, 1, 1, 1, 0, 0, 0],
+                          "NDVI": [0.05, 0.5, 0.6, 0.7, 0.2, 0.59, 0.65]})
+    status = screen(frame, 0.1)
+    # vegetation below 0.1 goes; the median of the remaining vegetation is 0.6, and
+    # non-vegetation above it goes
+    assert list(status) == ["low_ndvi", "ok", "ok", "ok", "ok", "ok", "high_ndvi"]
+
+
+def test_lof_normalization():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, size=(300, 3)), [[12.0, 12.0, 12.0]]])
+    c = lof_consistency(x, 20, 10_000, rng)
+    assert c.shape == (301,) and (c > 0).all() and (c <= 1).all()
+    assert c[-1] < 0.3  # a far outlier
+    assert np.median(c[:-1]) > 0.9  # inliers near 1
+    # fitted on a subset, the others scored as new points: the same picture
+    c2 = lof_consistency(x, 20, 150, np.random.default_rng(1))
+    assert c2[-1] < 0.3 and np.median(c2[:-1]) > 0.85
+    assert (lof_consistency(x[:2], 20, 100, rng) == 1).all()  # too few to judge
+
+
+def test_polygon_scale_catches_a_mislabelled_polygon():
+    """A dense cluster of similar pixels (one mislabelled polygon) looks normal pixel-wise;
+    its polygon mean is an outlier among the class's polygons."""
+    rng = np.random.default_rng(2)
+    good = [pd.DataFrame({"f": rng.normal(0.7, 0.05, 40), "g": rng.normal(0.3, 0.05, 40),
+                          "polygon": p}) for p in range(30)]
+    bad = pd.DataFrame({"f": rng.normal(0.1, 0.01, 200), "g": rng.normal(0.9, 0.01, 200),
+                        "polygon": 99})
+    frame = pd.concat([*good, bad], ignore_index=True)
+    frame["label"] = 1
+    frame["NDVI"] = frame["f"]
+    frame["boundary_distance_m"] = 30.0
+    frame["shape_index"] = 1.2
+    frame["ndvi_std"] = 0.02
+    ind = indicators(frame, ["f", "g"], n_neighbors=20, max_samples=10_000,
+                     distance_ref=20, ndvi_std_ref=0.15, rng=rng)
+    cons = ind["spectral_consistency"]
+    assert cons[frame["polygon"] == 99].max() < 0.5
+    assert cons[frame["polygon"] != 99].median() > 0.85
+
+
+def test_indicator_normalizations():
+    frame = pd.DataFrame({"label": [1, 1, 1], "f": [0.1, 0.2, 0.3], "NDVI": [0.5] * 3,
+                          "polygon": [0, 1, 2], "boundary_distance_m": [5.0, 20.0, 40.0],
+                          "shape_index": [1.0, 2.0, 0.5], "ndvi_std": [0.0, 0.075, 0.3]})
+    ind = indicators(frame, ["f"], n_neighbors=20, max_samples=100, distance_ref=20,
+                     ndvi_std_ref=0.15, rng=np.random.default_rng(0))
+    assert list(ind["boundary_reliability"]) == [0.25, 1.0, 1.0]
+    assert list(ind["shape_reliability"]) == [1.0, 0.5, 1.0]
+    assert list(ind["homogeneity"]) == [1.0, 0.5, 0.0]
+    expect = ind[["spectral_consistency", "boundary_reliability", "shape_reliability",
+                  "homogeneity"]].mean(axis=1)
+    np.testing.assert_allclose(ind["score"], expect)
+
+
+def test_levels_and_weights():
+    scores = np.arange(9) / 8
+    levels, cuts = score_levels(scores, None)
+    assert list(levels) == ["low"] * 3 + ["medium"] * 3 + ["high"] * 3
+    assert cuts == pytest.approx((8 / 3 / 8, 16 / 3 / 8))
+    levels, _ = score_levels(np.array([0.2, 0.6, 0.9]), (0.5, 0.8))
+    assert list(levels) == ["low", "medium", "high"]
+    w = level_weight(levels, LevelWeights(high=0.9, medium=0.6, low=0.2))
+    assert list(w) == [0.2, 0.6, 0.9]
+
+
+def _city(name: str, n_veg: int, n_non: int, level: str, seed: int = 0,
+          params: SampleParams | None = None):
+    rng = np.random.default_rng(seed)
+    n = n_veg + n_non
+    frame = pd.DataFrame({
+        "row": np.arange(n), "col": 0, "x": np.arange(n) * 10.0, "y": 0.0,
+        "polygon": np.arange(n) // 10, "osm_id": [f"way/{i // 10}" for i in range(n)],
+        "source_label": ["ugs"] * n_veg + ["building"] * n_non, "category": "x",
+        "label": np.r_[np.ones(n_veg), np.zeros(n_non)].astype(np.int8),
+        "NDVI": np.r_[rng.uniform(0.4, 0.8, n_veg), rng.uniform(0.0, 0.2, n_non)],
+        "NDWI": rng.normal(size=n), "boundary_distance_m": rng.uniform(0, 40, n),
+        "shape_index": rng.uniform(1, 2, n), "ndvi_std": rng.uniform(0, 0.2, n)})
+    cand = Candidates(frame, "EPSG:32650", {"candidates": n, "candidates_vegetation": n_veg})
+    return assess_city(name, name.lower(), cand, ["NDVI", "NDWI"], params or SampleParams(),
+                       level, rng)
+
+
+def test_cap_per_class_and_city_is_seeded():
+    params = SampleParams(max_per_class=20)
+    pool, summary = build_pool([_city("A", 50, 10, "high", params=params)], params, seed=3)
+    assert (pool["label"] == 1).sum() == 20 and (pool["label"] == 0).sum() == 10
+    assert summary["cities"]["a"]["capped"] == 30
+    again, _ = build_pool([_city("A", 50, 10, "high", params=params)], params, seed=3)
+    assert list(again["row"]) == list(pool["row"])
+    other, _ = build_pool([_city("A", 50, 10, "high", params=params)], params, seed=4)
+    assert list(other["row"]) != list(pool["row"])
+
+
+def test_equal_city_totals_then_city_factor():
+    """A data-rich city cannot dominate: totals are equal up to the completeness factor."""
+    params = SampleParams()
+    big, small = _city("Big", 1500, 1500, "high"), _city("Small", 100, 80, "high", seed=1)
+    pool, summary = build_pool([big, small], params, seed=0)
+    totals = pool.groupby("city")["weight"].sum()
+    assert totals["Big"] == pytest.approx(totals["Small"])
+    pool, _ = build_pool([_city("Big", 1500, 1500, "high"),
+                          _city("Small", 100, 80, "low", seed=1)], params, seed=0)
+    totals = pool.groupby("city")["weight"].sum()
+    assert totals["Small"] / totals["Big"] == pytest.approx(0.6)
+    assert pool["weight"].sum() == pytest.approx(len(pool) / 2 * 1.6)
+    plain = SampleParams(equal_city_weight=False)
+    pool, _ = build_pool([_city("Big", 1500, 1500, "high", params=plain),
+                          _city("Small", 100, 80, "high", seed=1, params=plain)], plain, 0)
+    totals = pool.groupby("city")["weight"].sum()
+    assert totals["Big"] > 10 * totals["Small"]  # without balancing, counts dominate
+    within = pool[pool["city"] == "Big"]
+    assert set(np.round(within["weight"], 6)) <= {0.9, 0.6, 0.2}
+
+
+def test_single_class_pool_and_empty_city_are_reported():
+    params = SampleParams()
+    only_veg = _city("A", 30, 0, "high")
+    with pytest.raises(InputDataError, match="single class: no non-vegetation"):
+        build_pool([only_veg], params, seed=0)
+    no_veg = _city("B", 0, 30, "low")
+    assert "no vegetation samples" in no_veg.counts["warnings"][0]
+    pool, summary = build_pool([only_veg, no_veg], params, seed=0)
+    assert set(pool["label"]) == {0, 1}
+    assert summary["cities"]["b"]["kept"]["vegetation"] == 0
+
+
+def _tiny_stack(path, values: dict[str, np.ndarray], transform, crs="EPSG:32650"):
+    names = list(values)
+    h, w = next(iter(values.values())).shape
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=len(names),
+                       dtype="float32", crs=crs, transform=transform) as dst:
+        for i, n in enumerate(names, start=1):
+            dst.write(values[n].astype(np.float32), i)
+            dst.set_band_description(i, n)
+
+
+def test_extraction_skips_missing_features_and_measures_polygons(tmp_path):
+    t = from_origin(0, 100, 10, 10)
+    ndvi = np.full((10, 10), 0.6)
+    ndvi[5, 5] = np.nan
+    ndwi = np.zeros((10, 10))
+    ndwi[2, 2] = np.inf
+    _tiny_stack(tmp_path / "s.tif", {"NDVI": ndvi, "NDWI": ndwi}, t)
+    polys = gpd.GeoDataFrame({"osm_id": ["way/1", "way/2", "way/3"],
+                              "label": ["ugs", "building", "ignore"],
+                              "category": ["park", "building", "wetland"],
+                              "shape_index": [1.13, 1.2, 1.0]},
+                             geometry=[shapely.box(0, 40, 60, 100), shapely.box(60, 0, 100, 40),
+                                       shapely.box(0, 0, 40, 40)], crs="EPSG:32650")
+    cand = extract_candidates(tmp_path / "s.tif", polys, ["NDVI", "NDWI"], "T")
+    f = cand.frame
+    assert cand.counts["pixels_in_polygons"] == 36 + 16  # the ignore polygon is not sampled
+    # the NaN NDVI at (5, 5) — centre (55, 45) — and the inf NDWI at (2, 2) are both in the park
+    assert cand.counts["skipped_missing_feature"] == 2
+    assert (f["label"] == 1).sum() == 34 and (f["label"] == 0).sum() == 16
+    corner = f[(f["row"] == 0) & (f["col"] == 0)].iloc[0]
+    assert corner["boundary_distance_m"] == pytest.approx(5.0)  # pixel centre 5 m in
+    centre = f[(f["row"] == 3) & (f["col"] == 3)].iloc[0]
+    assert centre["boundary_distance_m"] == pytest.approx(25.0)
+    with pytest.raises(InputDataError, match="no pixel centre"):
+        far = polys.set_geometry([shapely.box(5000, 5000, 5100, 5100)] * 3)
+        extract_candidates(tmp_path / "s.tif", far, ["NDVI"], "Far City")
+
+
+# ------------------------------------------------------------------ synthetic and real
+@pytest.fixture(scope="module")
+def synthetic_samples(small_region, tmp_path_factory):
+    from gbaugs.pipeline import run_region
+
+    region = Region.from_toml(small_region.region_toml)
+    out = tmp_path_factory.mktemp("samples_run")
+    run_region(region, out)
+    return region, out
+
+
+def test_samples_stage_outputs(synthetic_samples):
+    region, out = synthetic_samples
+    pool = gpd.read_parquet(out / "samples" / "pool.parquet")
+    summary = json.loads((out / "samples" / "summary.json").read_text())
+    assert pool.crs.to_epsg() == 4326 and set(pool["city"]) == {c.name for c in region.cities}
+    for col in ("osm_id", "label", "NDVI", "B8_ent", "spectral_consistency",
+                "boundary_distance_m", "score", "level", "reliability_weight",
+                "city_factor", "weight", "x", "y", "crs"):
+        assert col in pool.columns, col
+    assert (pool["status"] == "kept").all() and np.isfinite(pool["weight"]).all()
+    per_city = pool.groupby("city").size()
+    assert (per_city <= 2 * 2000).all()
+    totals = pool.groupby("city")["weight"].sum()
+    factors = pool.groupby("city")["city_factor"].first()
+    np.testing.assert_allclose(totals / factors, (totals / factors).iloc[0])
+    for c in region.cities:
+        city = gpd.read_parquet(out / "samples" / f"{c.slug}.parquet")
+        assert set(city["status"]) <= {"kept", "capped", "low_ndvi", "high_ndvi"}
+        s = summary["cities"][c.slug]
+        assert s["screened_low_ndvi"] == (city["status"] == "low_ndvi").sum()
+        assert (city["label"][city["status"] == "low_ndvi"] == 1).all()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The demo region (seed 42, full size) through osm, imagery and samples."""
+    from gbaugs.demo import demo_region
+    from gbaugs.pipeline import run_region
+
+    out = tmp_path_factory.mktemp("demo_run")
+    result = run_region(demo_region(), out)
+    return result.region, out
+
+
+@pytest.mark.slow
+def test_defective_osm_gets_lower_weights_than_clean(demo_run):
+    """Within every city, vegetation samples from shifted, loosely traced and mislabelled
+    polygons score lower, and get a lower mean reliability weight (screened-out samples
+    count as 0), than samples from clean polygons. Compared within cities: pooled means
+    would mix cities of different OSM quality."""
+    region, out = demo_run
+    checked = 0
+    for city in region.cities:
+        samples = pd.read_parquet(out / "samples" / f"{city.slug}.parquet")
+        defects = pd.read_csv(out / "inputs" / "cities" / city.slug / "osm_defects.csv")
+        veg = samples[samples["label"] == 1].merge(defects[["osm_id", "defect"]],
+                                                   on="osm_id", how="left")
+        veg["rel"] = veg["reliability_weight"].where(veg["status"].isin(["kept", "capped"]),
+                                                     0.0)
+        by = veg.groupby("defect").agg(n=("rel", "size"), rel=("rel", "mean"),
+                                       score=("score", "mean"))
+        for defect in ("shifted", "loose", "mislabelled"):
+            if defect in by.index and by.loc[defect, "n"] >= 50:
+                assert by.loc[defect, "score"] < by.loc["none", "score"], (city.name, defect)
+                assert by.loc[defect, "rel"] < by.loc["none", "rel"], (city.name, defect)
+                checked += 1
+    assert checked >= 6  # every city, several defect kinds
+
+
+@pytest.mark.shared
+def test_apartado_end_to_end(shared_data, tmp_path):
+    from gbaugs.pipeline import run_region
+
+    data = shared_data / "apartado_co001"
+    with rasterio.open(data / "Sample_image" / "CO_001.tif") as src:
+        gpd.GeoDataFrame(geometry=[shapely.box(*src.bounds)], crs=src.crs).to_file(
+            tmp_path / "boundary.gpkg")
+    (tmp_path / "apartado.toml").write_text(f"""
+[region]
+name = "Apartado"
+year = 2017
+[imagery]
+backend = "local"
+features = ["NDVI", "NDWI"]
+[[cities]]
+name = "Apartadó"
+boundary = "boundary.gpkg"
+osm = "{data / 'OSM' / 'CO_001.shp'}"
+imagery = ["{data / 'Sample_image' / 'CO_001.tif'}"]
+band_map = {{ ndvi = "NDVI", ndwi = "NDWI" }}
+""")
+    region = Region.from_toml(tmp_path / "apartado.toml")
+    result = run_region(region, tmp_path / "run")
+    assert result.ran == ["osm", "imagery", "samples"]
+    summary = json.loads((tmp_path / "run" / "samples" / "summary.json").read_text())
+    s = summary["cities"]["apartado"]
+    assert 300 < s["kept"]["vegetation"] <= 2000 and 300 < s["kept"]["non_vegetation"] <= 2000
+    assert s["screened_low_ndvi"] + s["screened_high_ndvi"] > 0
+    pool = gpd.read_parquet(tmp_path / "run" / "samples" / "pool.parquet")
+    veg, non = pool[pool["label"] == 1], pool[pool["label"] == 0]
+    # Apartadó's contrast is small (parks ~0.25, buildings ~0.17 in the data's README)
+    assert veg["NDVI"].median() > non["NDVI"].median()
