@@ -127,7 +127,7 @@ def test_equal_city_totals_then_city_factor():
     """A data-rich city cannot dominate: totals are equal up to the completeness factor."""
     params = SampleParams()
     big, small = _city("Big", 1500, 1500, "high"), _city("Small", 100, 80, "high", seed=1)
-    pool, summary = build_pool([big, small], params, seed=0)
+    pool, _summary = build_pool([big, small], params, seed=0)
     totals = pool.groupby("city")["weight"].sum()
     assert totals["Big"] == pytest.approx(totals["Small"])
     pool, _ = build_pool([_city("Big", 1500, 1500, "high"),

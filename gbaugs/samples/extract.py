@@ -78,7 +78,7 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
         raise InputDataError(f"the stack of city {city!r} has no NDVI band", where=stack_path,
                              hint="NDVI is needed for the spectral screening")
     finite = np.all([np.isfinite(values[f]) for f in features], axis=0) & np.isfinite(ndvi)
-    counts = {"pixels_in_polygons": int(len(rows)),
+    counts = {"pixels_in_polygons": len(rows),
               "skipped_missing_feature": int((~finite).sum())}
     rows, cols = rows[finite], cols[finite]
     poly = index[rows, cols]
@@ -98,7 +98,7 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
         shapely.points(xs, ys), shapely.boundary(polys.geometry.to_numpy()[poly]))
     frame["shape_index"] = polys["shape_index"].to_numpy()[poly]
     frame["ndvi_std"] = frame.groupby("polygon")["NDVI"].transform("std", ddof=0)
-    counts["candidates"] = int(len(frame))
+    counts["candidates"] = len(frame)
     counts["candidates_vegetation"] = int((frame["label"] == 1).sum())
     counts["candidates_non_vegetation"] = int((frame["label"] == 0).sum())
     return Candidates(frame, crs, counts)

@@ -151,7 +151,7 @@ def _summary(cities: list[CitySamples], pool: pd.DataFrame, cuts: tuple[float, f
                                 for k in (*INDICATORS, "score")},
         }
     out["pool"] = {
-        "samples": int(len(pool)),
+        "samples": len(pool),
         "vegetation": int((pool["label"] == 1).sum()),
         "non_vegetation": int((pool["label"] == 0).sum()),
         "levels": {lv: int((pool["level"] == lv).sum()) for lv in ("high", "medium", "low")},
