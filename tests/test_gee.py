@@ -21,6 +21,7 @@ from gbaugs.imagery.gee import (
     download_stack,
     export_task,
     feature_stack,
+    iter_calls,
     lint,
     offline_session,
     plan_tiles,
@@ -66,22 +67,7 @@ def _strings(arg: dict) -> list[str] | None:
 
 
 def _calls(graph: dict) -> list[tuple[str, dict]]:
-    out = []
-    graph = _resolve(graph)
-
-    def walk(node):
-        if isinstance(node, dict):
-            call = node.get("functionInvocationValue")
-            if isinstance(call, dict):
-                out.append((call["functionName"], call.get("arguments", {})))
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(graph)
-    return out
+    return list(iter_calls(_resolve(graph)))
 
 
 @pytest.mark.parametrize("variant", ["default", "all_masks_jrc"])

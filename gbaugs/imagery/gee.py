@@ -133,33 +133,31 @@ def lint(obj: Any) -> list[str]:
     """
     ee = _ee()
     algorithms = ee.data.getAlgorithms()
-    graph = json.loads(obj.serialize(for_cloud_api=True))
     problems: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            call = node.get("functionInvocationValue")
-            if isinstance(call, dict) and "functionName" in call:
-                name = call["functionName"]
-                args = set(call.get("arguments", {}))
-                sig = algorithms.get(name)
-                if sig is None:
-                    problems.append(f"unknown algorithm {name}")
-                else:
-                    params = {a["name"]: a for a in sig.get("args", [])}
-                    for a in sorted(args - set(params)):
-                        problems.append(f"{name}: unknown argument {a!r}")
-                    for p, spec in params.items():
-                        if not spec.get("optional") and p not in args:
-                            problems.append(f"{name}: missing required argument {p!r}")
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(graph)
+    for name, arguments in iter_calls(json.loads(obj.serialize(for_cloud_api=True))):
+        args = set(arguments)
+        sig = algorithms.get(name)
+        if sig is None:
+            problems.append(f"unknown algorithm {name}")
+            continue
+        params = {a["name"]: a for a in sig.get("args", [])}
+        problems += [f"{name}: unknown argument {a!r}" for a in sorted(args - set(params))]
+        problems += [f"{name}: missing required argument {p!r}" for p, spec in params.items()
+                     if not spec.get("optional") and p not in args]
     return problems
+
+
+def iter_calls(node: Any) -> Iterator[tuple[str, dict]]:
+    """Every ``(functionName, arguments)`` of a serialized graph (any JSON node), depth first."""
+    if isinstance(node, dict):
+        call = node.get("functionInvocationValue")
+        if isinstance(call, dict) and "functionName" in call:
+            yield call["functionName"], call.get("arguments", {})
+        for v in node.values():
+            yield from iter_calls(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from iter_calls(v)
 
 
 # --------------------------------------------------------------------------- the graph
