@@ -122,6 +122,14 @@ class TrainParams:
     """Candidate RBF gamma values (features are z-scored first)."""
     spatial_block_m: float = 1000.0
     """Block size for spatially separated validation, metres (beyond the paper)."""
+    feature_counts: tuple[int, ...] | None = None
+    """Numbers of features mutual-information selection may keep (tuned with C and gamma);
+    ``None``: half of the features (rounded up) and all of them."""
+    search: Literal["halving", "grid"] = "halving"
+    """``halving``: successive halving over the grid (cheap on hopeless cells); ``grid``:
+    the paper's exhaustive grid search."""
+    baselines: bool = True
+    """Also train random forest, gradient boosting and MLP baselines (paper Table 4)."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +395,10 @@ class Region:
         if not 0 < t.test_fraction < 1:
             raise ConfigError("test_fraction must lie strictly between 0 and 1",
                               where=ctx.where(("train", "test_fraction")))
+        if t.feature_counts is not None and (not t.feature_counts
+                                             or min(t.feature_counts) < 1):
+            raise ConfigError("feature_counts must be positive integers",
+                              where=ctx.where(("train", "feature_counts")))
         for key in ("C", "gamma"):
             values = getattr(t, key)
             if not values or any(v <= 0 for v in values):

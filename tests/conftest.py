@@ -24,3 +24,14 @@ def small_region(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("synthetic")
     return generate_region(out, seed=7, n_dates=6, scale=0.5)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The demo region (seed 42, full size) through every available stage (~1 minute)."""
+    from gbaugs.demo import demo_region
+    from gbaugs.pipeline import run_region
+
+    out = tmp_path_factory.mktemp("demo_run")
+    result = run_region(demo_region(), out)
+    return result.region, out

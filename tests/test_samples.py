@@ -228,17 +228,6 @@ def test_samples_stage_outputs(synthetic_samples):
         assert (city["label"][city["status"] == "low_ndvi"] == 1).all()
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """The demo region (seed 42, full size) through osm, imagery and samples."""
-    from gbaugs.demo import demo_region
-    from gbaugs.pipeline import run_region
-
-    out = tmp_path_factory.mktemp("demo_run")
-    result = run_region(demo_region(), out)
-    return result.region, out
-
-
 @pytest.mark.slow
 def test_defective_osm_gets_lower_weights_than_clean(demo_run):
     """Within every city, vegetation samples from shifted, loosely traced and mislabelled

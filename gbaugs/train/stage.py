@@ -1,0 +1,195 @@
+"""The ``train`` pipeline stage: one weighted RBF-SVM for the whole region.
+
+Reads ``samples/pool.parquet``. Holds out ``test_fraction`` of the pool (stratified by
+city and class, seeded), tunes on the rest by stratified k-fold CV
+(:mod:`gbaugs.train.search`), fits the tuned pipeline on the training part with the
+sample weights — this is the model saved — and evaluates it on the hold-out. For
+comparison it also reports: the same parameters fitted without weights; spatially
+separated validations (whole polygons, whole blocks held out; the tuned parameters refit on
+their training parts); the baselines; and, where the run has a synthetic truth, the
+accuracy of the weighted and unweighted models on every valid pixel of each city.
+
+Writes ``model/model.npz`` and ``model/card.json`` (:class:`gbaugs.train.model.SvmModel`),
+``model/validation.json`` (all of the above), ``model/validation.csv`` (one row per
+validation, model and city) and, with baselines, ``model/baselines.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gbaugs.config import Region
+from gbaugs.errors import InputDataError, StageError
+from gbaugs.features.registry import GLCM, INDICES
+from gbaugs.imagery.local import selected_features
+from gbaugs.io.atomic import atomic_path, sha256_file, write_json
+from gbaugs.pipeline import RunContext, Stage, StageResult, package_versions, register
+from gbaugs.train.baselines import run_baselines
+from gbaugs.train.model import SvmModel
+from gbaugs.train.search import fit_pipeline, tune
+from gbaugs.train.validation import block_ids, group_holdout, per_city, random_holdout
+
+
+def feature_definitions(features: list[str]) -> dict[str, str]:
+    """How each feature is computed, from the registry (for the model card)."""
+    out = {}
+    for f in features:
+        if f in INDICES:
+            out[f] = f"ND({INDICES[f].a}, {INDICES[f].b})"
+        else:
+            out[f] = (f"GLCM {f.split('_', 1)[1]} of {GLCM.band} quantized to {GLCM.levels} "
+                      f"levels over [{GLCM.low:g}, {GLCM.high:g}], "
+                      f"{2 * GLCM.radius + 1}×{2 * GLCM.radius + 1} window, "
+                      f"offsets {list(GLCM.offsets)} averaged, symmetric")
+    return out
+
+
+def truth_accuracy(model: SvmModel, stack: Path, truth: Path, ugs_classes: list[int]
+                   ) -> dict[str, Any]:
+    """Metrics of ``model`` on every valid pixel of a stack against a truth raster."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    from gbaugs.train.validation import metrics
+
+    with rasterio.open(stack) as s:
+        names = list(s.descriptions)
+        model.check_features(names, stack)
+        x = np.stack([s.read(names.index(f) + 1) for f in model.features], axis=-1)
+        with rasterio.open(truth) as t, WarpedVRT(t, crs=s.crs, transform=s.transform,
+                                                  width=s.width, height=s.height,
+                                                  resampling=Resampling.nearest) as v:
+            ugs = np.isin(v.read(1), ugs_classes)
+    valid = np.isfinite(x).all(axis=-1)
+    pred = model.predict(x[valid]).astype(int)
+    return metrics(ugs[valid].astype(int), pred)
+
+
+def _params(region: Region) -> dict[str, Any]:
+    return {"train": region.train, "features": list(selected_features(region.imagery)),
+            "seed": region.seed}
+
+
+def _inputs(ctx: RunContext) -> list[Path]:
+    paths = [ctx.run / "samples" / "pool.parquet"]
+    meta = ctx.run.inputs / "synthetic.json"
+    if meta.exists():
+        paths.append(meta)
+        paths += [ctx.run.city(c.slug) / "stack.tif" for c in ctx.region.cities]
+    return paths
+
+
+def _run(ctx: RunContext) -> StageResult:
+    region, params, seed = ctx.region, ctx.region.train, ctx.region.seed
+    pool_path = ctx.run / "samples" / "pool.parquet"
+    if not pool_path.exists():
+        raise StageError("the training pool is missing", where=pool_path,
+                         hint="run the samples stage first")
+    features = list(selected_features(region.imagery))
+    pool = gpd.read_parquet(pool_path)
+    missing = [f for f in features if f not in pool.columns]
+    if missing:
+        raise InputDataError(f"the pool lacks feature(s) {', '.join(missing)}",
+                             where=pool_path, hint="re-run the samples stage")
+    x = pool[features].to_numpy(np.float64)
+    y = pool["label"].to_numpy(np.int64)
+    w = pool["weight"].to_numpy(np.float64)
+    city = pool["city"].to_numpy(str)
+    tr, te = random_holdout(city, y, params.test_fraction, seed)
+    with ctx.reporter.task("training the W-SVM", total=None):
+        search = tune(x[tr], y[tr], w[tr], params, seed)
+        weighted = fit_pipeline(x[tr], y[tr], w[tr], search.best_params, seed)
+        unweighted = fit_pipeline(x[tr], y[tr], np.ones(len(tr)), search.best_params, seed)
+    model = SvmModel.from_pipeline(weighted, features)
+    if not np.array_equal(model.predict(x[te]), weighted.predict(x[te])):
+        raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
+    validation: dict[str, Any] = {
+        "holdout_fraction": params.test_fraction, "n_train": len(tr),
+        "n_test": len(te), "search": {
+            "strategy": search.strategy, "best": search.best_params,
+            "best_cv_weighted_f1": search.best_score, "seconds": round(search.seconds, 2),
+            "cells": search.cells},
+        "random": {"weighted": per_city(y[te], weighted.predict(x[te]), city[te]),
+                   "unweighted": per_city(y[te], unweighted.predict(x[te]), city[te])},
+    }
+    groups = {"polygons": np.char.add(np.char.add(city, "|"),
+                                      pool["osm_id"].to_numpy(str)),
+              "blocks": block_ids(pool["x"].to_numpy(), pool["y"].to_numpy(), city,
+                                  params.spatial_block_m)}
+    for kind, g in groups.items():
+        s_tr, s_te = group_holdout(g, city, params.test_fraction, seed)
+        pipe = fit_pipeline(x[s_tr], y[s_tr], w[s_tr], search.best_params, seed)
+        validation[kind] = {"weighted": per_city(y[s_te], pipe.predict(x[s_te]), city[s_te]),
+                            "n_train": len(s_tr), "n_test": len(s_te)}
+    meta_path = ctx.run.inputs / "synthetic.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        unweighted_model = SvmModel.from_pipeline(unweighted, features)
+        truth: dict[str, Any] = {}
+        for c in region.cities:
+            entry = next(e for e in meta["cities"] if e["name"] == c.name)
+            stack = ctx.run.city(c.slug) / "stack.tif"
+            t = ctx.run.inputs / entry["truth"]
+            truth[c.slug] = {
+                "weighted": truth_accuracy(model, stack, t, meta["ugs_classes"]),
+                "unweighted": truth_accuracy(unweighted_model, stack, t,
+                                             meta["ugs_classes"])}
+        validation["synthetic_truth"] = truth
+    outputs: list[Path] = []
+    if params.baselines:
+        baselines = run_baselines(x[tr], y[tr], w[tr], x[te], y[te], seed)
+        baselines["w_svm"] = {"params": search.best_params,
+                              "cv_f1": search.best_score,
+                              "holdout": validation["random"]["weighted"]["overall"]}
+        outputs.append(write_json(ctx.run / "model" / "baselines.json", baselines))
+    card = {"features_definitions": feature_definitions(features),
+            "parameters": {**search.best_params, "kernel": "rbf"},
+            "search": {k: v for k, v in validation["search"].items() if k != "cells"},
+            "validation": {k: validation[k]["weighted"]["overall"] for k in
+                           ("random", "polygons", "blocks")},
+            "training_pool_sha256": sha256_file(pool_path), "n_train": len(tr),
+            "sample_weights": True, "seed": seed, "versions": package_versions()}
+    outputs += list(model.save(ctx.run / "model", card))
+    outputs.append(write_json(ctx.run / "model" / "validation.json", validation))
+    outputs.append(_write_csv(ctx.run / "model" / "validation.csv", validation))
+    return StageResult(outputs, {"best": search.best_params,
+                                 "random_f1": validation["random"]["weighted"]["overall"]["f1"],
+                                 "blocks_f1": validation["blocks"]["weighted"]["overall"]["f1"]})
+
+
+def _write_csv(path: Path, validation: dict[str, Any]) -> Path:
+    rows = []
+    for split in ("random", "polygons", "blocks", "synthetic_truth"):
+        if split not in validation:
+            continue
+        block = validation[split]
+        if split == "synthetic_truth":
+            items = [(m, c, block[c][m]) for c in block for m in block[c]]
+        else:
+            items = [(m, c, block[m][c]) for m in ("weighted", "unweighted") if m in block
+                     for c in block[m]]
+        for model, city, m in items:
+            (tn, fp), (fn, tp) = m["confusion"]
+            rows.append({"validation": split, "model": model, "city": city, "n": m["n"],
+                         "oa": m["oa"], "precision": m["precision"], "recall": m["recall"],
+                         "f1": m["f1"], "iou": m["iou"], "kappa": m["kappa"], "tn": tn,
+                         "fp": fp, "fn": fn, "tp": tp})
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    return path
+
+
+TRAIN = register(Stage(
+    name="train",
+    description="tune and train the weighted RBF-SVM; validate (random, spatial, truth)",
+    run=_run,
+    params=_params,
+    inputs=_inputs,
+))

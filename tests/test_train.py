@@ -1,0 +1,160 @@
+"""Weighted RBF-SVM: weights really used, exported model equals scikit-learn, honest
+validation, baselines, bad input, and the stage on the demo region."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gbaugs import InputDataError
+from gbaugs.config import TrainParams
+from gbaugs.train.model import SvmModel, make_pipeline, routing
+from gbaugs.train.search import fit_pipeline, tune
+from gbaugs.train.validation import (
+    block_ids,
+    group_holdout,
+    metrics,
+    per_city,
+    random_holdout,
+)
+
+SMALL = TrainParams(cv_folds=3, C=(1.0, 10.0), gamma=(0.1, 1.0), feature_counts=(2, 3))
+
+
+def _data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.7, n) > 0).astype(int)
+    # noisy labels carry small weights: the weights matter
+    flip = rng.random(n) < 0.15
+    y_noisy = np.where(flip, 1 - y, y)
+    w = np.where(flip, 0.05, 1.0)
+    return x, y_noisy, w, y
+
+
+def test_weights_change_the_fit_and_the_cv_score():
+    x, y, w, _ = _data()
+    best = {"k": 3, "C": 10.0, "gamma": 0.5}
+    weighted = fit_pipeline(x, y, w, best, 0)
+    plain = fit_pipeline(x, y, np.ones(len(y)), best, 0)
+    assert not np.allclose(weighted.decision_function(x), plain.decision_function(x))
+    a = tune(x, y, w, SMALL, seed=1, strategy="grid", n_jobs=1)
+    b = tune(x, y, np.ones(len(y)), SMALL, seed=1, strategy="grid", n_jobs=1)
+    assert [c["mean_f1"] for c in a.cells] != [c["mean_f1"] for c in b.cells]
+
+
+def test_weighted_model_recovers_the_clean_labels_better():
+    x, y_noisy, w, y_clean = _data(n=800, seed=3)
+    xt, _, _, yt = _data(n=2000, seed=4)
+    best = {"k": 3, "C": 100.0, "gamma": 1.0}
+    weighted = fit_pipeline(x, y_noisy, w, best, 0)
+    plain = fit_pipeline(x, y_noisy, np.ones(len(w)), best, 0)
+    assert (weighted.predict(xt) == yt).mean() > (plain.predict(xt) == yt).mean()
+    del y_clean
+
+
+def test_both_search_strategies_and_their_records():
+    x, y, w, _ = _data()
+    for strategy in ("grid", "halving"):
+        res = tune(x, y, w, SMALL, seed=0, strategy=strategy, n_jobs=1)
+        assert res.strategy == strategy and set(res.best_params) == {"k", "C", "gamma"}
+        assert 0.5 < res.best_score <= 1 and len(res.cells) >= 8
+        assert all({"C", "gamma", "k", "mean_f1", "n_samples"} <= set(c) for c in res.cells)
+    halving = tune(x, y, w, SMALL, seed=0, strategy="halving", n_jobs=1)
+    assert min(c["n_samples"] for c in halving.cells) < len(y)  # small first rounds
+
+
+def test_bad_training_input():
+    x, y, w, _ = _data()
+    with pytest.raises(InputDataError, match="single class"):
+        tune(x, np.zeros(len(y), dtype=int), w, SMALL, 0)
+    with pytest.raises(InputDataError, match="for 3-fold"):
+        tune(x[:5], np.array([0, 0, 0, 1, 1]), w[:5], SMALL, 0)
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(InputDataError, match="NaN"):
+        tune(bad, y, w, SMALL, 0)
+    with pytest.raises(InputDataError, match="every cell"):
+        tune(x, y, np.zeros(len(y)), SMALL, 0, n_jobs=1)
+
+
+def test_exported_model_equals_scikit_learn(tmp_path):
+    x, y, w, _ = _data(n=600, seed=5)
+    pipe = fit_pipeline(x, y, w, {"k": 2, "C": 10.0, "gamma": 0.3}, 0)
+    model = SvmModel.from_pipeline(pipe, ["a", "b", "c"])
+    assert len(model.selected) == 2
+    xt = np.random.default_rng(9).normal(size=(5000, 3))
+    np.testing.assert_allclose(model.decision_function(xt, block=777),
+                               pipe.decision_function(xt), atol=1e-9)
+    assert np.array_equal(model.predict(xt), pipe.predict(xt))
+    model.save(tmp_path, {"note": "test"})
+    loaded = SvmModel.load(tmp_path / "model.npz")
+    assert np.array_equal(loaded.predict(xt), pipe.predict(xt))
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["selected_features"] == model.selected and card["note"] == "test"
+    with pytest.raises(InputDataError, match="needs feature"):
+        loaded.check_features(["a", "c"], "stack.tif")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputDataError, match="cannot read the model"):
+        SvmModel.load(tmp_path / "bad.npz")
+    with routing():
+        assert make_pipeline(3, k=5).named_steps["select"].k == 3
+
+
+def test_metrics_by_hand():
+    m = metrics(np.array([1, 1, 1, 0, 0, 0, 0, 1]), np.array([1, 1, 0, 0, 0, 1, 0, 1]))
+    assert m["confusion"] == [[3, 1], [1, 3]] and m["non_ugs_to_ugs"] == 1
+    assert m["oa"] == 0.75 and m["precision"] == 0.75 and m["recall"] == 0.75
+    assert m["f1"] == 0.75 and m["iou"] == pytest.approx(0.6)
+    assert m["kappa"] == pytest.approx(0.5)  # (0.75 − 0.5) / (1 − 0.5)
+    out = per_city(np.array([1, 0, 1, 0]), np.array([1, 0, 0, 0]), np.array(list("aabb")))
+    assert out["a"]["oa"] == 1.0 and out["b"]["oa"] == 0.5 and out["overall"]["n"] == 4
+
+
+def test_holdouts():
+    rng = np.random.default_rng(0)
+    city = np.repeat(["A", "B"], [300, 100])
+    label = rng.integers(0, 2, 400)
+    tr, te = random_holdout(city, label, 0.25, 0)
+    assert len(te) == 100 and len(np.intersect1d(tr, te)) == 0
+    assert abs((city[te] == "B").mean() - 0.25) < 0.03  # stratified by city
+    groups = np.array([f"{c}{i // 10}" for i, c in enumerate(city)])
+    tr, te = group_holdout(groups, city, 0.25, 0)
+    assert not set(groups[tr]) & set(groups[te])  # whole groups on one side
+    assert len(set(groups[te] [city[te] == "A"])) == round(0.25 * 30)
+    b = block_ids(np.array([10.0, 990.0, 1010.0]), np.array([5.0, 5.0, 5.0]),
+                  np.array(["A"] * 3), 1000.0)
+    assert b[0] == b[1] != b[2]
+
+
+@pytest.mark.slow
+def test_train_stage_on_the_demo_region(demo_run):
+    region, out = demo_run
+    model = SvmModel.load(out / "model" / "model.npz")
+    card = json.loads((out / "model" / "card.json").read_text())
+    validation = json.loads((out / "model" / "validation.json").read_text())
+    assert card["sample_weights"] and card["training_pool_sha256"]
+    assert set(card["features_definitions"]) == set(model.features)
+    assert card["features_definitions"]["NDVI"] == "ND(B8, B4)"
+    for split in ("random", "polygons", "blocks"):
+        overall = validation[split]["weighted"]["overall"]
+        assert 0.7 < overall["f1"] <= 1 and overall["confusion"]
+    # the paper's random split is the optimistic one
+    assert validation["random"]["weighted"]["overall"]["f1"] >= \
+        validation["polygons"]["weighted"]["overall"]["f1"]
+    baselines = json.loads((out / "model" / "baselines.json").read_text())
+    assert {"random_forest", "mlp", "w_svm"} <= set(baselines)
+    assert "hist_gradient_boosting" in baselines or "xgboost" in baselines
+    # against the synthetic truth, the weighted model beats the unweighted one on the city
+    # with the worst OSM (a test that can fail)
+    levels = {c.slug: json.loads((out / "cities" / c.slug / "osm.json").read_text())
+              ["completeness_level"] for c in region.cities}
+    worst = next(s for s, lv in levels.items() if lv == "low")
+    truth = validation["synthetic_truth"][worst]
+    assert truth["weighted"]["f1"] > truth["unweighted"]["f1"]
+    import pandas as pd
+
+    table = pd.read_csv(out / "model" / "validation.csv")
+    assert set(table["validation"]) == {"random", "polygons", "blocks", "synthetic_truth"}
