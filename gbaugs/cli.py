@@ -239,6 +239,57 @@ def gee_export(
 
 
 @app.command()
+def sensitivity(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with samples and a model.")],
+    combo: Annotated[list[str] | None, typer.Option(
+        "--combo", help="HIGH,MEDIUM,LOW weights (repeatable; default: ten combinations "
+                        "including the unweighted 1,1,1).")] = None,
+    retune: Annotated[bool, typer.Option(help="Tune C, gamma and k again for every "
+                                              "combination.")] = False,
+) -> None:
+    """Re-weight the run's pool with weight combinations and retrain (paper Table 2)."""
+    import json
+
+    import geopandas as gpd
+
+    from gbaugs.config import TrainParams, section_from_dict
+    from gbaugs.errors import ConfigError, StageError
+    from gbaugs.features.registry import feature_names
+    from gbaugs.io.atomic import atomic_path
+    from gbaugs.train.sensitivity import DEFAULT_COMBINATIONS, weight_sensitivity
+
+    pool_path, card_path = run_dir / "samples" / "pool.parquet", run_dir / "model" / "card.json"
+    config_path = run_dir / "config.json"
+    for p in (pool_path, card_path, config_path):
+        if not p.exists():
+            raise StageError("the run has no training pool or model yet", where=p,
+                             hint="run the samples and train stages first (gbaugs run)")
+    combos = []
+    for item in combo or []:
+        try:
+            h, m, lo = (float(v) for v in item.split(","))
+        except ValueError:
+            raise ConfigError(f"--combo {item!r} is not HIGH,MEDIUM,LOW",
+                              where="--combo") from None
+        if not all(0 < v <= 1 for v in (h, m, lo)):
+            raise ConfigError(f"--combo {item!r}: weights must lie in (0, 1]", where="--combo")
+        combos.append((h, m, lo))
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    train = section_from_dict(TrainParams, config["train"])
+    features = config["imagery"]["features"] or list(feature_names())
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
+    table = weight_sensitivity(gpd.read_parquet(pool_path), train, config["seed"], features,
+                               best, tuple(combos) or DEFAULT_COMBINATIONS, retune=retune,
+                               equal_city_weight=config["samples"]["equal_city_weight"])
+    out = run_dir / "model" / "sensitivity.csv"
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo(f"→ {out}")
+
+
+@app.command()
 def stages() -> None:
     """List the pipeline stages and whether this version provides them."""
     from gbaugs.pipeline import STAGE_ORDER, registered_stages
@@ -262,20 +313,22 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
                         reporter=ConsoleReporter(console))
     table = Table(title=f"{result.region.name} — {out}")
     for col in ("city", "size", "area (ha)", "UGS truth (ha)", "UGS truth density",
-                "OSM completeness"):
+                "OSM completeness", "W-SVM vs truth OA / F1"):
         table.add_column(col, justify="left" if col in ("city", "size") else "right")
     for city in result.region.cities:
         s = city_summary(out, city)
         table.add_row(s.city, s.size_class, f"{s.valid_ha:,.1f}",
                       "–" if s.truth_ugs_ha is None else f"{s.truth_ugs_ha:,.1f}",
                       "–" if s.truth_ugs_density is None else f"{s.truth_ugs_density:.3f}",
-                      s.osm_completeness or "–")
+                      s.osm_completeness or "–",
+                      "–" if s.truth_f1 is None else f"{s.truth_oa:.3f} / {s.truth_f1:.3f}")
     console.print(table)
     available = {s.name for s in registered_stages()}
     pending = [n for n in STAGE_ORDER if n not in available]
     if pending:
-        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)} — the UGS "
-                      "map and its accuracy against the truth appear in this table with them.")
+        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)}. The "
+                      "accuracy above is the classifier's on every valid pixel, before "
+                      "post-processing.")
     console.print(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
                   + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")

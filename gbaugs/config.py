@@ -524,6 +524,14 @@ class Region:
 
 
 # --------------------------------------------------------------------------- helpers
+def section_from_dict(cls: type, table: Mapping[str, Any]) -> Any:
+    """One parameter dataclass (e.g. :class:`TrainParams`) from a plain mapping, such as a
+    section of a run's ``config.json``; the same checks as in a TOML file apply."""
+    clean = {k: v for k, v in table.items() if v is not None}
+    return _build(cls, clean, (cls.__name__,), _Ctx(base_dir=Path("."), source=None,
+                                                      text=None))
+
+
 def slugify(name: str) -> str:
     """ASCII, lower-case, underscore-separated form of a name (``"Hong Kong"`` → ``hong_kong``)."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()

@@ -48,6 +48,10 @@ class CitySummary:
     """UGS pixels / pixels inside the boundary, of the truth."""
     osm_completeness: str | None = None
     """OSM completeness level and index from the osm stage, e.g. ``"high (0.81)"``."""
+    truth_f1: float | None = None
+    """F1 of the trained W-SVM against the synthetic truth on every valid pixel of the city
+    (before post-processing), from ``model/validation.json``."""
+    truth_oa: float | None = None
 
 
 def ugs_area_density(ugs: np.ndarray, valid: np.ndarray, pixel_area_m2: float
@@ -74,9 +78,17 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     if osm_json.exists():
         rep = json.loads(osm_json.read_text(encoding="utf-8"))
         osm_level = f"{rep['completeness_level']} ({rep['completeness_index']:.2f})"
+    truth_f1 = truth_oa = None
+    validation = run_root / "model" / "validation.json"
+    if validation.exists():
+        truth = json.loads(validation.read_text(encoding="utf-8")).get("synthetic_truth", {})
+        if city.slug in truth:
+            truth_f1 = truth[city.slug]["weighted"]["f1"]
+            truth_oa = truth[city.slug]["weighted"]["oa"]
     meta_path = run_root / "inputs" / "synthetic.json"
     if not meta_path.exists() or not isinstance(city.boundary, Path):
-        return CitySummary(city.name, city.size_class, float("nan"), None, None, osm_level)
+        return CitySummary(city.name, city.size_class, float("nan"), None, None, osm_level,
+                           truth_f1, truth_oa)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     entry = next((c for c in meta["cities"] if c["name"] == city.name), None)
     if entry is None:
@@ -91,4 +103,4 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     ugs = np.isin(truth, meta["ugs_classes"])
     area, density = ugs_area_density(ugs, inside, pixel_area)
     return CitySummary(city.name, city.size_class, float(inside.sum()) * pixel_area / 1e4,
-                       area, density, osm_level)
+                       area, density, osm_level, truth_f1, truth_oa)

@@ -277,7 +277,7 @@ band_map = {{ ndvi = "NDVI", ndwi = "NDWI" }}
 """)
     region = Region.from_toml(tmp_path / "apartado.toml")
     result = run_region(region, tmp_path / "run")
-    assert result.ran == ["osm", "imagery", "samples"]
+    assert result.ran == ["osm", "imagery", "samples", "train"]
     summary = json.loads((tmp_path / "run" / "samples" / "summary.json").read_text())
     s = summary["cities"]["apartado"]
     assert 300 < s["kept"]["vegetation"] <= 2000 and 300 < s["kept"]["non_vegetation"] <= 2000
@@ -286,3 +286,9 @@ band_map = {{ ndvi = "NDVI", ndwi = "NDWI" }}
     veg, non = pool[pool["label"] == 1], pool[pool["label"] == 0]
     # Apartadó's contrast is small (parks ~0.25, buildings ~0.17 in the data's README)
     assert veg["NDVI"].median() > non["NDVI"].median()
+    # training on real data reports both the paper's random split and spatial hold-outs
+    validation = json.loads((tmp_path / "run" / "model" / "validation.json").read_text())
+    for split in ("random", "polygons", "blocks"):
+        f1 = validation[split]["weighted"]["overall"]["f1"]
+        assert 0.3 < f1 <= 1, split
+    assert "synthetic_truth" not in validation

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gbaugs import InputDataError
@@ -147,6 +148,9 @@ def test_train_stage_on_the_demo_region(demo_run):
     baselines = json.loads((out / "model" / "baselines.json").read_text())
     assert {"random_forest", "mlp", "w_svm"} <= set(baselines)
     assert "hist_gradient_boosting" in baselines or "xgboost" in baselines
+    comparison = pd.read_csv(out / "model" / "baselines.csv")
+    assert "w_svm" in set(comparison["model"]) and (comparison["fp_non_ugs_to_ugs"] >= 0).all()
+    assert len(card["search"]["cells"]) >= 9
     # against the synthetic truth, the weighted model beats the unweighted one on the city
     # with the worst OSM (a test that can fail)
     levels = {c.slug: json.loads((out / "cities" / c.slug / "osm.json").read_text())
@@ -154,7 +158,33 @@ def test_train_stage_on_the_demo_region(demo_run):
     worst = next(s for s, lv in levels.items() if lv == "low")
     truth = validation["synthetic_truth"][worst]
     assert truth["weighted"]["f1"] > truth["unweighted"]["f1"]
-    import pandas as pd
-
     table = pd.read_csv(out / "model" / "validation.csv")
     assert set(table["validation"]) == {"random", "polygons", "blocks", "synthetic_truth"}
+
+
+@pytest.mark.slow
+def test_weight_sensitivity_table(demo_run):
+    import geopandas as gpd
+    from typer.testing import CliRunner
+
+    from gbaugs.cli import app
+    from gbaugs.train.sensitivity import reweight
+
+    _, out = demo_run
+    pool = gpd.read_parquet(out / "samples" / "pool.parquet")
+    # the paper's weights reproduce the pool's own weights exactly
+    np.testing.assert_allclose(reweight(pool, 0.9, 0.6, 0.2), pool["weight"], rtol=1e-12)
+    unweighted = reweight(pool, 1, 1, 1)
+    totals = pd.Series(unweighted).groupby(pool["city"].to_numpy()).sum()
+    factors = pool.groupby("city")["city_factor"].first()
+    np.testing.assert_allclose(totals / factors, (totals / factors).iloc[0])
+    result = CliRunner().invoke(app, ["sensitivity", str(out), "--combo", "1,1,1",
+                                      "--combo", "0.9,0.6,0.2"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "model" / "sensitivity.csv")
+    assert list(table["w_low"]) == [1.0, 0.2]
+    for col in ("oa", "precision", "recall", "f1", "blocks_f1"):
+        assert table[col].between(0.5, 1).all(), col
+    assert table["f1"].iloc[0] != table["f1"].iloc[1]  # the weights change the model
+    bad = CliRunner().invoke(app, ["sensitivity", str(out), "--combo", "1,2"])
+    assert bad.exit_code != 0 and "HIGH,MEDIUM,LOW" in str(bad.exception)

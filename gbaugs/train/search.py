@@ -5,10 +5,13 @@ sample weights are routed both to fitting and to scoring, so they really act (a 
 if they are dropped). Strategies:
 
 * ``grid``: the paper's exhaustive grid (``GridSearchCV``);
-* ``halving`` (default): successive halving (``HalvingGridSearchCV``, factor 3, samples as
-  the resource): every cell is first tried on a small subsample and only the best third
-  goes on to three times more data. Cells in the slow corner of an RBF-SVM (large C,
-  where one fit can take minutes) are dropped while they are still cheap.
+* ``halving`` (default): successive halving in two rounds (``HalvingGridSearchCV``, samples
+  as the resource, factor 5): every cell is tried on a fifth of the data, and the best
+  fifth of the cells on all of it. An RBF-SVM fit costs roughly the square of the sample
+  count, so the first round costs about 40/25 full fits for a 40-cell grid, and cells in
+  the slow corner (large C, where one fit can take minutes) are dropped while they are
+  cheap. With three rounds of factor 3 the first round ran on so few samples that it
+  dropped the best feature count (``benchmarks/bench_tuning.py``, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -74,9 +77,12 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
             search = GridSearchCV(pipe, grid, scoring=weighted_f1_scorer(), cv=cv,
                                   error_score=np.nan, n_jobs=n_jobs, refit=False)
         else:
+            factor = 5
+            min_resources = max(len(y) // factor, 2 * params.cv_folds * len(classes))
             search = HalvingGridSearchCV(pipe, grid, scoring=weighted_f1_scorer(), cv=cv,
-                                         factor=3, error_score=np.nan, n_jobs=n_jobs,
-                                         refit=False, random_state=seed)
+                                         factor=factor, min_resources=min_resources,
+                                         error_score=np.nan, n_jobs=n_jobs, refit=False,
+                                         random_state=seed)
         t0 = time.perf_counter()
         import warnings
 
