@@ -48,9 +48,10 @@ def _main(
 
 
 def _console():
+    """Console on stderr; off a terminal (logs, pipes) wide enough for the summary table."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 @app.command()
