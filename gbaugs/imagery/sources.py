@@ -71,7 +71,7 @@ class StackSource:
     never taken silently, only suggested for ``band_map``."""
 
 
-def _raster_files(paths: tuple[Path, ...]) -> list[Path]:
+def raster_files(paths: tuple[Path, ...]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
@@ -99,7 +99,7 @@ def _descriptions(path: Path) -> tuple[str | None, ...]:
 
 def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource | None:
     """The stack source if ``paths`` is one GeoTIFF describing features, else None."""
-    files = _raster_files(paths)
+    files = raster_files(paths)
     if len(files) != 1:
         return None
     desc = _descriptions(files[0])
@@ -132,7 +132,7 @@ def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
     ``RADIO_ADD_OFFSET`` per band (processing baseline ≥ 04.00) is read into
     :attr:`Scene.offsets`.
     """
-    files = _raster_files(paths)
+    files = raster_files(paths)
     scenes: dict[str, Scene] = {}
     for f in files:
         m = _DATE_TOKEN.search(f.name)

@@ -23,7 +23,7 @@ from gbaugs.boundaries import city_boundary, working_crs
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import InputDataError
 from gbaugs.imagery.local import Grid, composite_stack, copy_stack
-from gbaugs.imagery.sources import _raster_files, as_stack, find_scenes
+from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
 from gbaugs.io.atomic import TMP_MARKER, write_json
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.progress import Reporter
@@ -115,7 +115,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
         if isinstance(city.boundary, Path):
             paths.append(city.boundary)
         if city.imagery:
-            paths += _raster_files(city.imagery)
+            paths += raster_files(city.imagery)
     if isinstance(ctx.region.urban_mask, Path):
         paths.append(ctx.region.urban_mask)
     return paths
