@@ -277,7 +277,7 @@ band_map = {{ ndvi = "NDVI", ndwi = "NDWI" }}
 """)
     region = Region.from_toml(tmp_path / "apartado.toml")
     result = run_region(region, tmp_path / "run")
-    assert result.ran == ["osm", "imagery", "samples", "train"]
+    assert result.ran == ["osm", "imagery", "samples", "train", "map"]
     summary = json.loads((tmp_path / "run" / "samples" / "summary.json").read_text())
     s = summary["cities"]["apartado"]
     assert 300 < s["kept"]["vegetation"] <= 2000 and 300 < s["kept"]["non_vegetation"] <= 2000
@@ -292,3 +292,7 @@ band_map = {{ ndvi = "NDVI", ndwi = "NDWI" }}
         f1 = validation[split]["weighted"]["overall"]["f1"]
         assert 0.3 < f1 <= 1, split
     assert "synthetic_truth" not in validation
+    # the real map equals scikit-learn's labels on every valid pixel
+    from test_mapping import assert_map_equals_sklearn
+
+    assert assert_map_equals_sklearn(tmp_path / "run", "apartado", region.seed) > 70_000

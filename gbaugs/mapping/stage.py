@@ -1,0 +1,70 @@
+"""The ``map`` pipeline stage: the raw UGS map of every city.
+
+Reads ``model/model.npz`` and ``cities/<city>/stack.tif``; writes ``maps/<city>_raw.tif``
+(uint8, the stack's grid and CRS: 1 UGS, 0 non-UGS, 255 no data) and
+``maps/<city>_raw.json`` (valid and UGS pixel counts, UGS area in ha, density = UGS /
+valid pixels, seconds, pixels per second).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from gbaugs.config import Region
+from gbaugs.errors import StageError
+from gbaugs.io.atomic import write_json
+from gbaugs.mapping.predict import predict_stack
+from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.train.model import SvmModel
+
+
+def _inputs(ctx: RunContext) -> list[Path]:
+    return [ctx.run / "model" / "model.npz",
+            *(ctx.run.city(c.slug) / "stack.tif" for c in ctx.region.cities)]
+
+
+def _params(region: Region) -> dict[str, Any]:
+    return {"block_rows": region.imagery.block_rows, "resolution": region.resolution_m}
+
+
+def _run(ctx: RunContext) -> StageResult:
+    model_path = ctx.run / "model" / "model.npz"
+    if not model_path.exists():
+        raise StageError("the trained model is missing", where=model_path,
+                         hint="run the train stage first")
+    model = SvmModel.load(model_path)
+    outputs: list[Path] = []
+    summary = {}
+    for city in ctx.region.cities:
+        stack = ctx.run.city(city.slug) / "stack.tif"
+        out = ctx.run / "maps" / f"{city.slug}_raw.tif"
+        import rasterio
+
+        with rasterio.open(stack) as src:
+            n_blocks = -(-src.height // ctx.region.imagery.block_rows)
+            pixel_area = abs(src.transform.a * src.transform.e)
+        with ctx.reporter.task(f"{city.name}: predicting", total=n_blocks) as advance:
+            t0 = time.perf_counter()
+            report = predict_stack(model, stack, out, block_rows=ctx.region.imagery.block_rows,
+                                   advance=advance)
+            seconds = time.perf_counter() - t0
+        report.update({"city": city.name, "seconds": round(seconds, 3),
+                       "pixels_per_second": round(report["valid_pixels"] / seconds)
+                       if seconds else None,
+                       "ugs_area_ha": report["ugs_pixels"] * pixel_area / 1e4,
+                       "ugs_density": report["ugs_pixels"] / report["valid_pixels"]
+                       if report["valid_pixels"] else None})
+        outputs += [out, write_json(ctx.run / "maps" / f"{city.slug}_raw.json", report)]
+        summary[city.slug] = {k: report[k] for k in ("ugs_area_ha", "ugs_density")}
+    return StageResult(outputs, summary)
+
+
+MAP = register(Stage(
+    name="map",
+    description="predict the raw UGS map of every city (exact block-wise RBF-SVM)",
+    run=_run,
+    params=_params,
+    inputs=_inputs,
+))
