@@ -313,12 +313,14 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     result = run_region(region, out, force=force, only=only,
                         reporter=ConsoleReporter(console))
     table = Table(title=f"{result.region.name} — {out}")
-    for col in ("city", "size", "area (ha)", "UGS truth (ha)", "UGS truth density",
-                "OSM completeness", "W-SVM vs truth OA / F1"):
+    for col in ("city", "size", "area (ha)", "UGS map (ha)", "map density", "UGS truth (ha)",
+                "truth density", "OSM completeness", "W-SVM vs truth OA / F1"):
         table.add_column(col, justify="left" if col in ("city", "size") else "right")
     for city in result.region.cities:
         s = city_summary(out, city)
         table.add_row(s.city, s.size_class, f"{s.valid_ha:,.1f}",
+                      "–" if s.map_ugs_ha is None else f"{s.map_ugs_ha:,.1f}",
+                      "–" if s.map_density is None else f"{s.map_density:.3f}",
                       "–" if s.truth_ugs_ha is None else f"{s.truth_ugs_ha:,.1f}",
                       "–" if s.truth_ugs_density is None else f"{s.truth_ugs_density:.3f}",
                       s.osm_completeness or "–",
@@ -327,9 +329,10 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     available = {s.name for s in registered_stages()}
     pending = [n for n in STAGE_ORDER if n not in available]
     if pending:
-        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)}. The "
-                      "accuracy above is the classifier's on every valid pixel, before "
-                      "post-processing.")
+        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)}. Map "
+                      "figures are the raw (not post-processed) maps; map density = UGS / "
+                      "valid pixels (water and pixels without observation excluded); the "
+                      "accuracy is the classifier's on every valid pixel.")
     console.print(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
                   + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")

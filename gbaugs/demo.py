@@ -52,6 +52,9 @@ class CitySummary:
     """F1 of the trained W-SVM against the synthetic truth on every valid pixel of the city
     (before post-processing), from ``model/validation.json``."""
     truth_oa: float | None = None
+    map_ugs_ha: float | None = None
+    """UGS area of the latest map of the city (raw until post-processing exists), ha."""
+    map_density: float | None = None
 
 
 def ugs_area_density(ugs: np.ndarray, valid: np.ndarray, pixel_area_m2: float
@@ -85,10 +88,15 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
         if city.slug in truth:
             truth_f1 = truth[city.slug]["weighted"]["f1"]
             truth_oa = truth[city.slug]["weighted"]["oa"]
+    map_ha = map_density = None
+    map_json = run_root / "maps" / f"{city.slug}_raw.json"
+    if map_json.exists():
+        rep = json.loads(map_json.read_text(encoding="utf-8"))
+        map_ha, map_density = rep["ugs_area_ha"], rep["ugs_density"]
     meta_path = run_root / "inputs" / "synthetic.json"
     if not meta_path.exists() or not isinstance(city.boundary, Path):
         return CitySummary(city.name, city.size_class, float("nan"), None, None, osm_level,
-                           truth_f1, truth_oa)
+                           truth_f1, truth_oa, map_ha, map_density)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     entry = next((c for c in meta["cities"] if c["name"] == city.name), None)
     if entry is None:
@@ -103,4 +111,4 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     ugs = np.isin(truth, meta["ugs_classes"])
     area, density = ugs_area_density(ugs, inside, pixel_area)
     return CitySummary(city.name, city.size_class, float(inside.sum()) * pixel_area / 1e4,
-                       area, density, osm_level, truth_f1, truth_oa)
+                       area, density, osm_level, truth_f1, truth_oa, map_ha, map_density)
