@@ -329,10 +329,10 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     available = {s.name for s in registered_stages()}
     pending = [n for n in STAGE_ORDER if n not in available]
     if pending:
-        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)}. Map "
-                      "figures are the raw (not post-processed) maps; map density = UGS / "
-                      "valid pixels (water and pixels without observation excluded); the "
-                      "accuracy is the classifier's on every valid pixel.")
+        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)}.")
+    console.print("Map density = UGS / valid pixels of the post-processed map (water and "
+                  "pixels without observation excluded); the accuracy is the classifier's on "
+                  "every valid pixel, before post-processing.")
     console.print(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
                   + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")

@@ -53,7 +53,7 @@ class CitySummary:
     (before post-processing), from ``model/validation.json``."""
     truth_oa: float | None = None
     map_ugs_ha: float | None = None
-    """UGS area of the latest map of the city (raw until post-processing exists), ha."""
+    """UGS area of the city's post-processed map (the raw map if not post-processed), ha."""
     map_density: float | None = None
 
 
@@ -89,7 +89,9 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
             truth_f1 = truth[city.slug]["weighted"]["f1"]
             truth_oa = truth[city.slug]["weighted"]["oa"]
     map_ha = map_density = None
-    map_json = run_root / "maps" / f"{city.slug}_raw.json"
+    map_json = run_root / "maps" / f"{city.slug}_postprocess.json"
+    if not map_json.exists():
+        map_json = run_root / "maps" / f"{city.slug}_raw.json"
     if map_json.exists():
         rep = json.loads(map_json.read_text(encoding="utf-8"))
         map_ha, map_density = rep["ugs_area_ha"], rep["ugs_density"]

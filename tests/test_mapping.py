@@ -86,3 +86,82 @@ def test_model_stack_feature_mismatch(tmp_path):
     with pytest.raises(InputDataError, match="B8_ent"):
         predict_stack(model, tmp_path / "s.tif", tmp_path / "m.tif")
     assert not (tmp_path / "m.tif").exists()
+
+
+# ------------------------------------------------------------------ post-processing
+from gbaugs.config import PostprocessParams  # noqa: E402
+from gbaugs.mapping.postprocess import postprocess_array, postprocess_raster  # noqa: E402
+
+OFF = PostprocessParams(majority_size=0, opening_size=0, closing_size=0, min_patch_area_m2=0)
+
+
+def test_majority_by_hand():
+    m = np.zeros((5, 5), dtype=np.uint8)
+    m[2, 2] = 1  # a lone UGS pixel: 1 of 9 → removed
+    m[0, 0:2] = 1
+    m[1, 0] = 1  # corner: 3 of 4 valid in its window → stays
+    m[4, 4] = NODATA
+    p = PostprocessParams(majority_size=3, opening_size=0, closing_size=0,
+                          min_patch_area_m2=0)
+    out, changed = postprocess_array(m, p, 100.0)
+    assert out[2, 2] == 0 and out[0, 0] == 1 and out[4, 4] == NODATA
+    assert changed["majority"].sum() == int((out != m).sum())
+
+
+def test_opening_closing_and_small_patches_by_hand():
+    m = np.zeros((12, 12), dtype=np.uint8)
+    m[2:8, 2:8] = 1
+    m[4, 4] = 0  # a one-pixel hole: closing fills it
+    m[5, 8:11] = 1  # a one-pixel-wide spur sticking out of the block: opening removes it
+    m[10, 10:12] = 1  # a two-pixel patch
+    closing = PostprocessParams(majority_size=0, opening_size=0, closing_size=3,
+                                min_patch_area_m2=0)
+    assert postprocess_array(m, closing, 100.0)[0][4, 4] == 1
+    opening = PostprocessParams(majority_size=0, opening_size=3, closing_size=0,
+                                min_patch_area_m2=0)
+    out = postprocess_array(m, opening, 100.0)[0]
+    assert out[5, 9] == 0 and out[5, 10] == 0 and out[6, 6] == 1  # (3, 3) touches the hole
+    patches = PostprocessParams(majority_size=0, opening_size=0, closing_size=0,
+                                min_patch_area_m2=300)  # 3 pixels at 10 m
+    out, changed = postprocess_array(m, patches, 100.0)
+    assert out[10, 10] == 0 and out[3, 3] == 1 and changed["small_patches"].sum() == 2
+    assert np.array_equal(postprocess_array(m, OFF, 100.0)[0], m)
+
+
+def test_windows_equal_the_whole_map(tmp_path):
+    from rasterio.transform import from_origin
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    field = ndimage.gaussian_filter(rng.normal(size=(300, 260)), 2)
+    m = (field > 0.05).astype(np.uint8)
+    m[rng.random(m.shape) < 0.03] ^= 1  # salt and pepper
+    m[100:140, 50:90] = NODATA
+    profile = {"driver": "GTiff", "width": 260, "height": 300, "count": 1, "dtype": "uint8",
+               "crs": "EPSG:32650", "transform": from_origin(0, 3000, 10, 10),
+               "nodata": NODATA}
+    with rasterio.open(tmp_path / "raw.tif", "w", **profile) as dst:
+        dst.write(m, 1)
+    for params in (PostprocessParams(), PostprocessParams(min_patch_area_m2=3000,
+                                                          opening_size=0)):
+        whole, changed = postprocess_array(m, params, 100.0)
+        report = postprocess_raster(tmp_path / "raw.tif", tmp_path / "pp.tif", params,
+                                    block_rows=17)
+        with rasterio.open(tmp_path / "pp.tif") as src:
+            assert np.array_equal(src.read(1), whole)
+        assert report["changed_pixels"] == {k: int(v.sum()) for k, v in changed.items()} \
+            | {k: 0 for k in ("majority", "opening", "closing", "small_patches")
+               if k not in changed}
+        assert sum(report["changed_pixels"].values()) > 0
+
+
+@pytest.mark.slow
+def test_postprocess_stage_on_the_demo(demo_run):
+    region, out = demo_run
+    for c in region.cities:
+        report = json.loads((out / "maps" / f"{c.slug}_postprocess.json").read_text())
+        assert report["changed_pixels"]["majority"] > 0
+        assert report["ugs_pixels_after"] < report["ugs_pixels_before"]
+        with rasterio.open(out / "maps" / f"{c.slug}.tif") as a, \
+                rasterio.open(out / "maps" / f"{c.slug}_raw.tif") as b:
+            assert ((a.read(1) == NODATA) == (b.read(1) == NODATA)).all()

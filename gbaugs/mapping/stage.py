@@ -1,4 +1,6 @@
-"""The ``map`` pipeline stage: the raw UGS map of every city.
+"""The ``map`` and ``postprocess`` pipeline stages.
+
+``map``: the raw UGS map of every city.
 
 Reads ``model/model.npz`` and ``cities/<city>/stack.tif``; writes ``maps/<city>_raw.tif``
 (uint8, the stack's grid and CRS: 1 UGS, 0 non-UGS, 255 no data) and
@@ -8,6 +10,7 @@ valid pixels, seconds, pixels per second).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -67,4 +70,51 @@ MAP = register(Stage(
     run=_run,
     params=_params,
     inputs=_inputs,
+))
+
+
+def _pp_inputs(ctx: RunContext) -> list[Path]:
+    return [ctx.run / "maps" / f"{c.slug}_raw.tif" for c in ctx.region.cities]
+
+
+def _pp_params(region: Region) -> dict[str, Any]:
+    return {"postprocess": region.postprocess, "block_rows": region.imagery.block_rows}
+
+
+def _pp_run(ctx: RunContext) -> StageResult:
+    import rasterio
+
+    from gbaugs.mapping.postprocess import postprocess_raster
+
+    outputs: list[Path] = []
+    summary = {}
+    for city in ctx.region.cities:
+        raw = ctx.run / "maps" / f"{city.slug}_raw.tif"
+        if not raw.exists():
+            raise StageError(f"the raw map of city {city.name!r} is missing", where=raw,
+                             hint="run the map stage first")
+        out = ctx.run / "maps" / f"{city.slug}.tif"
+        with rasterio.open(raw) as src:
+            n_blocks = -(-src.height // ctx.region.imagery.block_rows)
+            pixel_area = abs(src.transform.a * src.transform.e)
+        with ctx.reporter.task(f"{city.name}: post-processing", total=n_blocks) as advance:
+            report = postprocess_raster(raw, out, ctx.region.postprocess,
+                                        ctx.region.imagery.block_rows, advance)
+        raw_report = json.loads((ctx.run / "maps" / f"{city.slug}_raw.json").read_text())
+        valid = raw_report["valid_pixels"]
+        report.update({"city": city.name, "valid_pixels": valid,
+                       "ugs_area_ha": report["ugs_pixels_after"] * pixel_area / 1e4,
+                       "ugs_density": report["ugs_pixels_after"] / valid if valid else None})
+        outputs += [out, write_json(ctx.run / "maps" / f"{city.slug}_postprocess.json",
+                                    report)]
+        summary[city.slug] = report["changed_pixels"]
+    return StageResult(outputs, summary)
+
+
+POSTPROCESS = register(Stage(
+    name="postprocess",
+    description="clean the maps (majority, opening, closing, small patches)",
+    run=_pp_run,
+    params=_pp_params,
+    inputs=_pp_inputs,
 ))
