@@ -1,0 +1,190 @@
+"""The published dataset: per-city COGs with STAC metadata, checksums and statistics.
+
+Per city: ``<region>_<city>_ugs_<year>_10m.tif`` — a Cloud-Optimized GeoTIFF (GDAL's COG
+driver: 256 × 256 internal tiles, DEFLATE, overviews built with MODE resampling, which
+keeps the classes categorical), uint8 with 1 = UGS, 0 = non-UGS, 255 = no data (outside
+the city, water, no valid observation), a colour table, the city's CRS at 10 m — beside it
+a STAC Item (``.json``; STAC 1.0 with the projection and raster extensions) and a SHA-256
+checksum (``.sha256``, ``sha256sum`` format).
+
+For the release: a STAC Collection (``collection.json``), a data record (``README.md``:
+what, how, accuracy, licence, citation), ``city_statistics.csv`` (per city and region:
+valid area, UGS area in ha, UGS density = UGS / valid pixels) and a bar chart of area and
+density (``city_statistics.png``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gbaugs._version import __version__
+from gbaugs.io.atomic import atomic_path, sha256_file, write_text
+
+COLOURS = {0: (230, 228, 210, 255), 1: (34, 139, 34, 255), 255: (0, 0, 0, 0)}
+STAC_VERSION = "1.0.0"
+EXTENSIONS = ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+              "https://stac-extensions.github.io/raster/v1.1.0/schema.json"]
+
+
+def product_name(region: str, city: str, year: int) -> str:
+    return f"{region}_{city}_ugs_{year}_10m"
+
+
+def write_cog(src_map: Path, out: Path) -> dict[str, Any]:
+    """Copy a 1/0/255 map GeoTIFF to a COG with the colour table; returns its statistics."""
+    import rasterio
+    from rasterio.shutil import copy as raster_copy
+
+    with rasterio.open(src_map) as src:
+        data = src.read(1)
+        profile = {**src.profile, "driver": "GTiff", "tiled": True, "blockxsize": 256,
+                   "blockysize": 256, "compress": "deflate", "nodata": 255}
+        transform, crs = src.transform, src.crs
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.stem}.gbaugs-tmp-staging.tif")
+    try:
+        with rasterio.open(staging, "w", **profile) as dst:
+            dst.write(data, 1)
+            dst.write_colormap(1, COLOURS)
+            dst.set_band_description(1, "ugs")
+            dst.update_tags(1, CLASSES=json.dumps({"0": "non-UGS", "1": "UGS",
+                                                   "255": "no data"}))
+        with atomic_path(out) as tmp:
+            raster_copy(staging, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=256,
+                        OVERVIEW_RESAMPLING="MODE")
+    finally:
+        staging.unlink(missing_ok=True)
+    valid = data != 255
+    area = abs(transform.a * transform.e)
+    return {"valid_pixels": int(valid.sum()), "ugs_pixels": int((data == 1).sum()),
+            "pixel_area_m2": area, "shape": list(data.shape), "transform": list(transform)[:6],
+            "crs": crs, "footprint": _footprint(valid, transform, crs)}
+
+
+def _footprint(valid: np.ndarray, transform, crs) -> tuple[dict, list[float]]:
+    """GeoJSON footprint of the valid pixels and its bbox, in WGS 84."""
+    import shapely
+    from rasterio.features import shapes
+    from shapely.geometry import mapping, shape
+
+    polys = [shape(g) for g, v in shapes(valid.astype(np.uint8), mask=valid,
+                                         transform=transform) if v == 1]
+    geom = shapely.union_all(polys).simplify(transform.a, preserve_topology=True)
+    import geopandas as gpd
+
+    wgs = gpd.GeoSeries([geom], crs=crs).to_crs(4326).iloc[0]
+    wgs = shapely.set_precision(wgs, 1e-7)
+    return mapping(wgs), [round(v, 7) for v in wgs.bounds]
+
+
+def stac_item(name: str, cog: Path, stats: dict[str, Any], window: tuple[dt.date, dt.date],
+              card_sha256: str, accuracy: dict[str, Any], history: dict[str, Any],
+              collection: str) -> dict[str, Any]:
+    geometry, bbox = stats["footprint"]
+    return {
+        "type": "Feature", "stac_version": STAC_VERSION, "stac_extensions": EXTENSIONS,
+        "id": name, "collection": collection, "geometry": geometry, "bbox": bbox,
+        "properties": {
+            "datetime": None, "start_datetime": f"{window[0].isoformat()}T00:00:00Z",
+            "end_datetime": f"{(window[1] - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
+            "proj:epsg": stats["crs"].to_epsg(), "proj:shape": stats["shape"],
+            "proj:transform": stats["transform"],
+            "gbaugs:version": __version__, "gbaugs:model_card_sha256": card_sha256,
+            "gbaugs:accuracy": accuracy, "gbaugs:processing": history,
+            "gbaugs:ugs_area_ha": stats["ugs_pixels"] * stats["pixel_area_m2"] / 1e4,
+            "gbaugs:ugs_density": stats["ugs_pixels"] / stats["valid_pixels"]
+            if stats["valid_pixels"] else None,
+        },
+        "links": [{"rel": "collection", "href": "./collection.json",
+                   "type": "application/json"},
+                  {"rel": "parent", "href": "./collection.json", "type": "application/json"}],
+        "assets": {"data": {
+            "href": f"./{cog.name}", "type": "image/tiff; application=geotiff; "
+                                              "profile=cloud-optimized",
+            "roles": ["data"], "title": "urban green space (1), other (0), no data (255)",
+            "gbaugs:sha256": sha256_file(cog),
+            "raster:bands": [{"data_type": "uint8", "nodata": 255,
+                              "spatial_resolution": abs(stats["transform"][0])}]}},
+    }
+
+
+def write_checksum(path: Path) -> Path:
+    return write_text(path.with_suffix(path.suffix + ".sha256"),
+                      f"{sha256_file(path)}  {path.name}\n")
+
+
+def collection(items: list[dict[str, Any]], region: str, window, description: str
+               ) -> dict[str, Any]:
+    boxes = np.array([i["bbox"] for i in items])
+    bbox = [float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()),
+            float(boxes[:, 3].max())]
+    return {
+        "type": "Collection", "stac_version": STAC_VERSION, "stac_extensions": [],
+        "id": f"{region}-ugs", "title": f"Urban green space of {region}, 10 m",
+        "description": description, "license": "CC-BY-4.0",
+        "extent": {"spatial": {"bbox": [bbox]},
+                   "temporal": {"interval": [[items[0]["properties"]["start_datetime"],
+                                              items[0]["properties"]["end_datetime"]]]}},
+        "links": [{"rel": "item", "href": f"./{i['id']}.json", "type": "application/json"}
+                  for i in items],
+        "providers": [{"name": "gbaugs", "roles": ["processor"]}],
+    }
+
+
+def statistics_chart(rows: list[dict[str, Any]], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cities = [r["city"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    axes[0].bar(cities, [r["ugs_area_ha"] for r in rows], color="#228b22")
+    axes[0].set_ylabel("UGS area (ha)")
+    axes[1].bar(cities, [r["ugs_density"] for r in rows], color="#6aa84f")
+    axes[1].set_ylabel("UGS density (UGS / valid pixels)")
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return out
+
+
+def data_record(region: str, year: int, rows: list[dict[str, Any]],
+                accuracy: dict[str, Any]) -> str:
+    lines = [f"# Urban green space of {region}, {year}, 10 m", "",
+             "Binary maps of urban green space (UGS: vegetation entities of the urban area — "
+             "parks, green buffers, square and attached green space, other green space), one "
+             "Cloud-Optimized GeoTIFF per city: 1 = UGS, 0 = non-UGS, 255 = no data "
+             "(outside the city, water, no valid observation).", "",
+             "## How", "",
+             "gbaugs (W-SVM method): OpenStreetMap polygons standardized by a class table and "
+             "shrunk by a 10 m inward buffer label samples on an annual median Sentinel-2 "
+             "composite (5 spectral indices and GLCM texture); samples are weighted by "
+             "reliability (LOF, boundary distance, shape index, NDVI heterogeneity) and city "
+             "OSM completeness, cities are balanced, one RBF-SVM is trained for the region "
+             "and applied to every city; maps are cleaned by a 3 × 3 majority filter, "
+             "opening and closing and small-patch removal.", "",
+             "## Accuracy (agreement with OSM-derived labels on held-out samples)", "",
+             "| validation | OA | precision | recall | F1 | kappa |", "|---|---|---|---|---|---|"]
+    for split, m in accuracy.items():
+        lines.append(f"| {split} | {m['oa']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} "
+                     f"| {m['f1']:.3f} | {m['kappa']:.3f} |")
+    lines += ["", "`random` is the paper's pixel split (optimistic); `polygons` and `blocks` "
+              "hold out whole OSM polygons or 1 km blocks.", "", "## Cities", "",
+              "| city | UGS area (ha) | UGS density |", "|---|---|---|"]
+    lines += [f"| {r['city']} | {r['ugs_area_ha']:,.1f} | {r['ugs_density']:.3f} |"
+              for r in rows]
+    lines += ["", "## Licence and citation", "",
+              "Maps: CC BY 4.0. Derived from Copernicus Sentinel-2 data and from "
+              "OpenStreetMap (© OpenStreetMap contributors, ODbL) used as training labels. "
+              "Cite the W-SVM method paper (Remote Sensing, 2026) and gbaugs " + __version__
+              + ".", ""]
+    return "\n".join(lines)

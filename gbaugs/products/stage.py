@@ -1,0 +1,98 @@
+"""The ``products`` pipeline stage: the citable per-city dataset in ``products/``.
+
+See :mod:`gbaugs.products.publish` for the files. Inputs: every city's post-processed map
+(``maps/<city>.tif``), the model card and the validation report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gbaugs.config import Region, slugify
+from gbaugs.errors import StageError
+from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text
+from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.products.publish import (
+    collection,
+    data_record,
+    product_name,
+    stac_item,
+    statistics_chart,
+    write_checksum,
+    write_cog,
+)
+
+
+def _inputs(ctx: RunContext) -> list[Path]:
+    return [ctx.run / "model" / "card.json", ctx.run / "model" / "validation.json",
+            *(ctx.run / "maps" / f"{c.slug}.tif" for c in ctx.region.cities)]
+
+
+def _params(region: Region) -> dict[str, Any]:
+    return {"region": region.name, "year": region.year,
+            "window": [d.isoformat() for d in region.date_window],
+            "cities": [[c.name, c.size_class] for c in region.cities]}
+
+
+def _run(ctx: RunContext) -> StageResult:
+    region = ctx.region
+    folder = ctx.run / "products"
+    card_path = ctx.run / "model" / "card.json"
+    for p in _inputs(ctx):
+        if not p.exists():
+            raise StageError("an input of the products stage is missing", where=p,
+                             hint="run the train, map and postprocess stages first")
+    validation = json.loads((ctx.run / "model" / "validation.json").read_text())
+    accuracy = {k: validation[k]["weighted"]["overall"] for k in ("random", "polygons",
+                                                                   "blocks")}
+    short = {k: {m: v[m] for m in ("oa", "precision", "recall", "f1", "kappa")}
+             for k, v in accuracy.items()}
+    manifest_stages = ctx.manifest.data["stages"]
+    history = {name: {"version": rec.get("gbaugs_version"), "fingerprint":
+                      rec.get("fingerprint", "")[:16]} for name, rec in manifest_stages.items()
+               if rec.get("status") == "done"}
+    outputs: list[Path] = []
+    items = []
+    rows = []
+    reg = slugify(region.name)
+    for city in region.cities:
+        name = product_name(reg, city.slug, region.year)
+        cog = folder / f"{name}.tif"
+        stats = write_cog(ctx.run / "maps" / f"{city.slug}.tif", cog)
+        item = stac_item(name, cog, stats, region.date_window, sha256_file(card_path),
+                         short, history, f"{reg}-ugs")
+        outputs += [cog, write_checksum(cog), write_json(folder / f"{name}.json", item)]
+        items.append(item)
+        rows.append({"city": city.name, "size_class": city.size_class,
+                     "valid_ha": stats["valid_pixels"] * stats["pixel_area_m2"] / 1e4,
+                     "ugs_area_ha": item["properties"]["gbaugs:ugs_area_ha"],
+                     "ugs_density": item["properties"]["gbaugs:ugs_density"]})
+    table = pd.DataFrame(rows)
+    total = {"city": "region", "size_class": "",
+             "valid_ha": table["valid_ha"].sum(), "ugs_area_ha": table["ugs_area_ha"].sum()}
+    total["ugs_density"] = total["ugs_area_ha"] / total["valid_ha"] if total["valid_ha"] else None
+    csv = folder / "city_statistics.csv"
+    with atomic_path(csv) as tmp:
+        pd.concat([table, pd.DataFrame([total])], ignore_index=True).to_csv(
+            tmp, index=False, float_format="%.6g")
+    description = (f"Urban green space of {region.name} in {region.year} at 10 m, one map "
+                   "per city, mapped by gbaugs (W-SVM on Sentinel-2 and OpenStreetMap).")
+    outputs += [csv, statistics_chart(rows, folder / "city_statistics.png"),
+                write_json(folder / "collection.json",
+                           collection(items, reg, region.date_window, description)),
+                write_text(folder / "README.md",
+                           data_record(region.name, region.year, rows, short))]
+    return StageResult(outputs, {"cities": len(rows), "ugs_area_ha": total["ugs_area_ha"]})
+
+
+PRODUCTS = register(Stage(
+    name="products",
+    description="publish COGs, STAC items and collection, checksums, city statistics",
+    run=_run,
+    params=_params,
+    inputs=_inputs,
+))

@@ -1,0 +1,64 @@
+"""Published products: valid COG layout, STAC metadata, checksums, statistics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from gbaugs.io.atomic import sha256_file
+
+pytestmark = pytest.mark.slow
+
+
+def test_cogs_are_valid_and_equal_the_maps(demo_run):
+    region, out = demo_run
+    for city in region.cities:
+        name = f"synthetic_delta_{city.slug}_ugs_2020_10m"
+        cog = out / "products" / f"{name}.tif"
+        with rasterio.open(cog) as src, rasterio.open(out / "maps" / f"{city.slug}.tif") as m:
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert src.block_shapes == [(256, 256)] and src.compression.name == "deflate"
+            assert src.nodata == 255 and src.dtypes[0] == "uint8"
+            assert src.colormap(1)[1][:3] == (34, 139, 34)
+            assert src.crs == m.crs and src.transform == m.transform
+            data = src.read(1)
+            assert np.array_equal(data, m.read(1))
+            assert set(np.unique(data)) <= {0, 1, 255}
+            if max(src.width, src.height) > 256:
+                assert src.overviews(1) == [2]
+        line = (out / "products" / f"{name}.tif.sha256").read_text()
+        assert line == f"{sha256_file(cog)}  {name}.tif\n"
+
+
+def test_stac_items_collection_and_statistics(demo_run):
+    region, out = demo_run
+    folder = out / "products"
+    collection = json.loads((folder / "collection.json").read_text())
+    assert collection["type"] == "Collection" and len(collection["links"]) == 3
+    table = pd.read_csv(folder / "city_statistics.csv")
+    assert list(table["city"]) == [c.name for c in region.cities] + ["region"]
+    region_row = table.iloc[-1]
+    assert region_row["ugs_area_ha"] == pytest.approx(table["ugs_area_ha"][:-1].sum(),
+                                                      rel=1e-4)
+    for city, row in zip(region.cities, table.itertuples(), strict=False):
+        item = json.loads((folder / f"synthetic_delta_{city.slug}_ugs_2020_10m.json")
+                          .read_text())
+        p = item["properties"]
+        assert item["stac_version"] == "1.0.0" and p["datetime"] is None
+        assert p["start_datetime"].startswith("2020-01-01")
+        assert p["end_datetime"].startswith("2020-12-31")
+        lon0, lat0, lon1, lat1 = item["bbox"]
+        assert 113 < lon0 < lon1 < 115 and 22 < lat0 < lat1 < 24
+        assert p["proj:epsg"] in (32649, 32650) and len(p["proj:transform"]) == 6
+        assert p["gbaugs:ugs_area_ha"] == pytest.approx(row.ugs_area_ha, rel=1e-4)
+        assert set(p["gbaugs:accuracy"]) == {"random", "polygons", "blocks"}
+        asset = item["assets"]["data"]
+        assert asset["gbaugs:sha256"] == sha256_file(folder / asset["href"][2:])
+        assert item["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    readme = (folder / "README.md").read_text()
+    assert "| random |" in readme and "CC BY 4.0" in readme and "OpenStreetMap" in readme
+    assert (folder / "city_statistics.png").stat().st_size > 10_000
