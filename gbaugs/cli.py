@@ -291,6 +291,26 @@ def sensitivity(
 
 
 @app.command()
+def compare(
+    map_path: Annotated[Path, typer.Argument(help="A UGS map GeoTIFF (1 UGS, 0, 255).")],
+    reference: Annotated[Path, typer.Argument(help="A reference land-cover GeoTIFF.")],
+    product: Annotated[str, typer.Option(help="worldcover, dynamic_world, esri_lulc, clcd, "
+                                              "globeland30 or glc_fcs30.")],
+) -> None:
+    """Compare a UGS map with a reference land-cover product (crosswalked to UGS)."""
+    from gbaugs.products.reference import compare_with_reference
+
+    r = compare_with_reference(map_path, reference, product)
+    (tn, fp), (fn, tp) = r["confusion_map_vs_reference"]
+    typer.echo(f"{product}: {r['compared_pixels']:,} pixels compared ({r['resampling']}); "
+               f"UGS map {r['map_ugs_ha']:,.1f} ha vs reference {r['reference_ugs_ha']:,.1f}"
+               f" ha; agreement {r['agreement']:.3f}, kappa {r['kappa']:.3f}; "
+               f"map non-UGS/UGS × reference non-UGS/UGS: [[{tn}, {fp}], [{fn}, {tp}]]"
+               + (f"; {r['unknown_code_pixels']:,} pixels with codes not in the crosswalk"
+                  if r["unknown_code_pixels"] else ""))
+
+
+@app.command()
 def stages() -> None:
     """List the pipeline stages and whether this version provides them."""
     from gbaugs.pipeline import STAGE_ORDER, registered_stages

@@ -232,6 +232,9 @@ class CityConfig:
     """Local imagery: a feature stack, band files, or a time series of scenes."""
     band_map: Mapping[str, str] = field(default_factory=dict)
     """Pre-made stacks: band description → registry name, for names that differ."""
+    references: Mapping[str, Path] = field(default_factory=dict)
+    """Reference land-cover rasters to compare the map with, by product (``worldcover``,
+    ``dynamic_world``, ``esri_lulc``, ``clcd``, ``globeland30``, ``glc_fcs30``)."""
     crs: str | None = None
     """Working CRS of this city, overriding the region's policy (e.g. ``"EPSG:32650"``)."""
     preset: str | None = None
@@ -353,6 +356,18 @@ class Region:
             if city.crs is not None:
                 check_crs(city.crs, ctx.where(("cities", i, "crs")))
             self._check_city_sources(i, city, ctx)
+            if city.references:
+                from gbaugs.products.reference import crosswalks
+
+                known = crosswalks()
+                for product in city.references:
+                    if product not in known:
+                        close = difflib.get_close_matches(product, list(known), n=1)
+                        raise ConfigError(
+                            f"unknown reference product {product!r}",
+                            where=ctx.where(("cities", i, "references", product)),
+                            hint=(f"did you mean {close[0]!r}? " if close else "")
+                            + f"products: {', '.join(sorted(known))}")
         if self.crs != "utm":
             check_crs(self.crs, ctx.where(("region", "crs")))
         if self.resolution_m <= 0:
@@ -491,6 +506,7 @@ class Region:
             if isinstance(city.osm, Path):
                 paths.append(("osm", city.osm))
             paths += [("imagery", p) for p in city.imagery]
+            paths += [(f"references.{k}", p) for k, p in city.references.items()]
             missing += [f"city {city.name!r}: {key} file {p} does not exist"
                         for key, p in paths if not p.exists()]
         if self.osm.class_table is not None and not self.osm.class_table.exists():

@@ -25,17 +25,19 @@ from gbaugs.products.publish import (
     write_checksum,
     write_cog,
 )
+from gbaugs.products.reference import compare_with_reference
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
     return [ctx.run / "model" / "card.json", ctx.run / "model" / "validation.json",
-            *(ctx.run / "maps" / f"{c.slug}.tif" for c in ctx.region.cities)]
+            *(ctx.run / "maps" / f"{c.slug}.tif" for c in ctx.region.cities),
+            *(p for c in ctx.region.cities for p in c.references.values())]
 
 
 def _params(region: Region) -> dict[str, Any]:
     return {"region": region.name, "year": region.year,
             "window": [d.isoformat() for d in region.date_window],
-            "cities": [[c.name, c.size_class] for c in region.cities]}
+            "cities": [[c.name, c.size_class, sorted(c.references)] for c in region.cities]}
 
 
 def _run(ctx: RunContext) -> StageResult:
@@ -86,7 +88,22 @@ def _run(ctx: RunContext) -> StageResult:
                            collection(items, reg, region.date_window, description)),
                 write_text(folder / "README.md",
                            data_record(region.name, region.year, rows, short))]
-    return StageResult(outputs, {"cities": len(rows), "ugs_area_ha": total["ugs_area_ha"]})
+    comparisons = []
+    for city in region.cities:
+        for product, ref in sorted(city.references.items()):
+            result = compare_with_reference(ctx.run / "maps" / f"{city.slug}.tif", ref,
+                                            product)
+            comparisons.append({"city": city.name, **result})
+    if comparisons:
+        outputs.append(write_json(folder / "reference_comparison.json", comparisons))
+        flat = pd.DataFrame([{k: v for k, v in c.items()
+                              if k != "confusion_map_vs_reference"} for c in comparisons])
+        ref_csv = folder / "reference_comparison.csv"
+        with atomic_path(ref_csv) as tmp:
+            flat.to_csv(tmp, index=False, float_format="%.6g")
+        outputs.append(ref_csv)
+    return StageResult(outputs, {"cities": len(rows), "ugs_area_ha": total["ugs_area_ha"],
+                                 "reference_comparisons": len(comparisons)})
 
 
 PRODUCTS = register(Stage(

@@ -8,6 +8,8 @@ Per city, below ``<out>/cities/<slug>/``:
 ``s2/<date>_10m.tif`` B2 B3 B4 B8, uint16, reflectance × 10000, nodata 0, the city's UTM zone
 ``s2/<date>_20m.tif`` B5 B11 B12 SCL at 20 m on the same grid origin
 ``truth.tif``         uint8 land-cover classes (1 trees … 7 bare soil) with a colour table
+``reference_worldcover.tif``, ``reference_clcd.tif``  generated reference products (10 m
+                      WorldCover codes with 5 % noise; 30 m CLCD codes, 3 × 3 majority)
 
 and for the region ``<out>/region.toml`` (a ``local``-backend configuration that runs as is)
 and ``<out>/synthetic.json`` (seed, presets, dates, cloud cover, defect counts).
@@ -99,6 +101,7 @@ class SyntheticCity:
     osm_defects: Path
     truth: Path
     scenes: tuple[Path, ...]
+    references: dict[str, Path]
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
                 ) -> tuple[SyntheticCity, dict]:
     from pyproj import Transformer
 
-    scene_ss, spec_ss, cloud_ss, osm_ss, date_ss = ss.spawn(5)
+    scene_ss, spec_ss, cloud_ss, osm_ss, date_ss, ref_ss = ss.spawn(6)
     form = _scaled(preset.form, scale)
     scene = generate_scene(form, np.random.default_rng(scene_ss))
     raster = rasterize_scene(scene, pixel=PIXEL_M)
@@ -197,6 +200,9 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
                           tags={"CLASSES": json.dumps(CLASS_NAMES),
                                 "UGS_CLASSES": json.dumps(list(UGS_CLASSES))})
 
+    references = _write_references(cdir, raster.truth, x0, y0, epsg,
+                                    np.random.default_rng(ref_ss))
+
     # Vectors: boundary and OSM in WGS 84, as downloaded from OSM or a boundary service.
     import geopandas as gpd
     from shapely import affinity
@@ -229,8 +235,36 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
         "osm_defects": dict(sorted(Counter(f.defect for f in features).items())),
     }
     city = SyntheticCity(name, slug, preset_name, preset.size_class, epsg, boundary_path,
-                         osm_path, defects_path, truth, tuple(scenes))
+                         osm_path, defects_path, truth, tuple(scenes), references)
     return city, meta
+
+
+# Truth classes → reference product codes (trees, grass, farmland, water, roof, paved, bare).
+_WORLDCOVER = np.array([0, 10, 30, 40, 80, 50, 50, 60], dtype=np.uint8)
+_CLCD = np.array([0, 2, 4, 1, 5, 8, 8, 7], dtype=np.uint8)
+
+
+def _write_references(cdir: Path, truth: np.ndarray, x0: float, y0: float, epsg: int,
+                      rng: np.random.Generator) -> dict[str, Path]:
+    """Two generated reference products: a WorldCover-like 10 m map (the truth with 5 % of
+    pixels relabelled at random, as another product's errors) and a CLCD-like 30 m map (the
+    majority class of 3 × 3 truth pixels)."""
+    wc = _WORLDCOVER[truth]
+    noise = rng.random(truth.shape) < 0.05
+    wc[noise] = rng.choice(_WORLDCOVER[1:], size=int(noise.sum()))
+    rows, cols = truth.shape
+    r3, c3 = rows // 3, cols // 3
+    blocks = truth[:r3 * 3, :c3 * 3].reshape(r3, 3, c3, 3).transpose(0, 2, 1, 3)
+    blocks = blocks.reshape(r3, c3, 9)
+    counts = np.stack([(blocks == c).sum(axis=2) for c in range(8)], axis=-1)
+    clcd = _CLCD[np.argmax(counts, axis=-1)]
+    top = y0 + rows * PIXEL_M
+    wc_path = _write_raster(cdir / "reference_worldcover.tif", wc[None], x0, y0, PIXEL_M,
+                            epsg, ("Map",), nodata=0)
+    clcd_path = _write_raster(cdir / "reference_clcd.tif", clcd[None], x0,
+                              top - r3 * 3 * PIXEL_M, 3 * PIXEL_M, epsg, ("landcover",),
+                              nodata=0)
+    return {"worldcover": wc_path, "clcd": clcd_path}
 
 
 def _scaled(form: Form, scale: float) -> Form:
@@ -320,6 +354,8 @@ def _region_toml(name: str, year: int, seed: int, cities: Sequence[SyntheticCity
             f'boundary = "cities/{c.slug}/boundary.gpkg"',
             f'osm = "cities/{c.slug}/osm.gpkg"',
             f'imagery = ["cities/{c.slug}/s2"]',
+            "references = { " + ", ".join(
+                f'{k} = "cities/{c.slug}/{p.name}"' for k, p in c.references.items()) + " }",
             "",
         ]
     return "\n".join(lines)

@@ -72,7 +72,8 @@ def resolve(ctx: RunContext) -> RunContext:
     by_name = {c.name: c for c in generated.cities}
     cities = tuple(
         dataclasses.replace(by_name[c.name], size_class=c.size_class, preset=c.preset,
-                            crs=c.crs)
+                            crs=c.crs, references={**by_name[c.name].references,
+                                                   **c.references})
         for c in ctx.region.cities
     )
     imagery = dataclasses.replace(ctx.region.imagery, backend="local")
