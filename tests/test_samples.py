@@ -277,7 +277,12 @@ band_map = {{ ndvi = "NDVI", ndwi = "NDWI" }}
 """)
     region = Region.from_toml(tmp_path / "apartado.toml")
     result = run_region(region, tmp_path / "run")
-    assert result.ran == ["osm", "imagery", "samples", "train", "map"]
+    assert result.ran == ["osm", "imagery", "samples", "train", "map", "postprocess",
+                          "products"]
+    product = tmp_path / "run" / "products" / "apartado_apartado_ugs_2017_10m.tif"
+    with rasterio.open(product) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.crs.to_epsg() == 32618
     summary = json.loads((tmp_path / "run" / "samples" / "summary.json").read_text())
     s = summary["cities"]["apartado"]
     assert 300 < s["kept"]["vegetation"] <= 2000 and 300 < s["kept"]["non_vegetation"] <= 2000
