@@ -147,6 +147,21 @@ class PostprocessParams:
 
 
 @dataclass(frozen=True)
+class MapParams:
+    """Prediction of the maps (the map stage)."""
+
+    dtype: Literal["float64", "float32"] = "float64"
+    """float64: labels equal scikit-learn's; float32: about twice as fast, may flip pixels at
+    the margin (the stage reports how many on a check sample)."""
+    decision: bool = False
+    """Also write the float32 decision value of every pixel."""
+    dask: bool = False
+    """Predict windows on a Dask cluster (extra ``dask``) instead of in this process."""
+    dask_scheduler: str | None = None
+    """Address of a running Dask scheduler; ``None`` starts a local cluster."""
+
+
+@dataclass(frozen=True)
 class AnalysisParams:
     """Landscape metrics and MSPA (paper 2.4)."""
 
@@ -269,6 +284,7 @@ class Region:
     train: TrainParams = TrainParams()
     postprocess: PostprocessParams = PostprocessParams()
     analysis: AnalysisParams = AnalysisParams()
+    map: MapParams = MapParams()
     source: Path | None = field(default=None, compare=False)
     """The TOML file this region was read from (``None`` when built in Python)."""
 
@@ -304,7 +320,7 @@ class Region:
         ctx = _Ctx(base_dir=Path(base_dir), source=source, text=text)
         data = dict(data)
         top_keys = {"region", "imagery", "osm", "samples", "train", "postprocess", "analysis",
-                    "cities"}
+                    "map", "cities"}
         ctx.check_keys(data, top_keys, ())
         region_table = dict(_table(data.get("region", {}), ("region",), ctx))
         cities_raw = data.get("cities")
@@ -319,7 +335,8 @@ class Region:
             for i, c in enumerate(cities_raw)
         )
         hints = typing.get_type_hints(cls)
-        section_fields = {"imagery", "osm", "samples", "train", "postprocess", "analysis"}
+        section_fields = {"imagery", "osm", "samples", "train", "postprocess", "analysis",
+                          "map"}
         region_fields = {f.name for f in dataclasses.fields(cls)} - {"cities", "source"}
         ctx.check_keys(region_table, region_fields - section_fields, ("region",))
         if "name" not in region_table:

@@ -208,6 +208,7 @@ def test_every_configuration_key_is_documented():
         "": config.Region, "city": config.CityConfig, "osm": config.OsmParams,
         "samples": config.SampleParams, "train": config.TrainParams,
         "postprocess": config.PostprocessParams, "analysis": config.AnalysisParams,
+        "map": config.MapParams,
         "imagery": config.ImageryConfig, "gee": config.GeeOptions,
         "synthetic": config.SyntheticOptions,
     }
@@ -215,11 +216,13 @@ def test_every_configuration_key_is_documented():
     for prefix, cls in classes.items():
         for f in dataclasses.fields(cls):
             if f.name in {"cities", "source", "imagery", "osm", "samples", "train",
-                          "postprocess", "analysis"} and cls is config.Region:
+                          "postprocess", "analysis", "map"} and cls is config.Region:
                 continue
             if cls is config.ImageryConfig and f.name in ("gee", "synthetic"):
                 continue
             key = f"{prefix}.{f.name}" if prefix in ("gee", "synthetic") else f.name
+            if cls is config.MapParams and f.name == "dtype":
+                key = "dtype"
             if key not in documented:
                 missing.append(key)
     assert not missing, f"undocumented keys: {missing}"

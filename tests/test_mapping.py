@@ -165,3 +165,95 @@ def test_postprocess_stage_on_the_demo(demo_run):
         with rasterio.open(out / "maps" / f"{c.slug}.tif") as a, \
                 rasterio.open(out / "maps" / f"{c.slug}_raw.tif") as b:
             assert ((a.read(1) == NODATA) == (b.read(1) == NODATA)).all()
+
+
+# ------------------------------------------------------------------ Dask and bad input
+@pytest.mark.slow
+def test_dask_path_equals_the_local_map(demo_run, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from gbaugs.mapping.predict import predict_stack_dask
+
+    _, out = demo_run
+    model = SvmModel.load(out / "model" / "model.npz")
+    stack = out / "cities" / "metropolis" / "stack.tif"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        report = predict_stack_dask(model, stack, tmp_path / "m.tif", block_rows=37,
+                                    decision=tmp_path / "d.tif", client=client)
+    assert report["dask_windows"] == -(-rasterio.open(stack).height // 37)
+    with rasterio.open(tmp_path / "m.tif") as a, \
+            rasterio.open(out / "maps" / "metropolis_raw.tif") as b:
+        assert np.array_equal(a.read(1), b.read(1))
+    with rasterio.open(tmp_path / "d.tif") as d:
+        dec = d.read(1)
+    with rasterio.open(out / "maps" / "metropolis_raw.tif") as b:
+        labels = b.read(1)
+    assert ((dec > 0) == (labels == 1))[labels != NODATA].all()
+
+
+@pytest.mark.slow
+def test_map_stage_on_a_local_dask_cluster_and_grid_checks(demo_run, tmp_path):
+    import dataclasses
+    import shutil
+
+    pytest.importorskip("distributed")
+    from gbaugs.pipeline import run_region
+
+    region, out = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    dask_region = dataclasses.replace(region, map=dataclasses.replace(region.map, dask=True))
+    result = run_region(dask_region, copy, only=["map"], force=["map"])
+    assert result.ran == ["map"]
+    for c in region.cities:
+        with rasterio.open(copy / "maps" / f"{c.slug}_raw.tif") as a, \
+                rasterio.open(out / "maps" / f"{c.slug}_raw.tif") as b:
+            assert np.array_equal(a.read(1), b.read(1))
+    # a stack in another CRS, or at another resolution, is refused before predicting
+    from gbaugs.mapping.stage import check_stack_grid
+
+    stack = copy / "cities" / "river_town" / "stack.tif"
+    wrong = dataclasses.replace(region, cities=(dataclasses.replace(
+        region.cities[2], crs="EPSG:32649"),))
+    with pytest.raises(InputDataError, match=r"River Town.*EPSG:32650.*EPSG:32649"):
+        check_stack_grid(wrong, wrong.cities[0], stack)
+    coarse = dataclasses.replace(region, resolution_m=20.0)
+    with pytest.raises(InputDataError, match="10 m, the region maps at 20 m"):
+        check_stack_grid(coarse, region.cities[2], stack)
+
+
+@pytest.mark.slow
+def test_a_full_disk_leaves_no_half_written_product(demo_run, tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    from gbaugs import RunDirError
+    from gbaugs.io import atomic
+    from gbaugs.io.atomic import TMP_MARKER, sha256_file
+    from gbaugs.pipeline import run_region
+
+    region, out = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    before = {p.name: sha256_file(p) for p in (copy / "products").glob("*.tif")}
+    real_replace = atomic.os.replace
+    calls = {"n": 0}
+
+    def full_after_two(src, dst):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", full_after_two)
+    with pytest.raises(RunDirError, match="no space left"):
+        run_region(region, copy, only=["products"], force=["products"])
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert not list((copy / "products").glob(f"*{TMP_MARKER}*"))
+    for p in (copy / "products").glob("*.tif"):  # every product is complete: old or new
+        with rasterio.open(p) as src:
+            assert src.read(1).shape == (src.height, src.width)
+    assert set(before) == {p.name for p in (copy / "products").glob("*.tif")}
+    # the run recovers once there is space again
+    assert run_region(region, copy, only=["products"]).ran == ["products"]

@@ -8,6 +8,10 @@ float64 by default — the labels equal scikit-learn's (tested on synthetic and 
 stacks). ``float32`` is an explicit option, about twice as fast; it can flip labels of
 pixels near the margin, so it reports how many it changed on a check sample.
 
+The same window function runs in this process (:func:`predict_stack`) or on a Dask
+cluster (:func:`predict_stack_dask`; a local cluster by default, or a scheduler address),
+which writes the windows to the output as they arrive.
+
 Only valid pixels (every model feature finite) are classified; memory is bounded by
 ``block_rows`` rows of the stack and ``chunk`` pixels per matrix product. The matrix
 products use every BLAS thread (both cores here). Output: uint8 GeoTIFF on the stack's
@@ -48,65 +52,167 @@ def decision_values(model: SvmModel, x: np.ndarray, dtype: str = "float64",
     return out
 
 
+def _profile(src) -> dict[str, Any]:
+    return {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1,
+            "dtype": "uint8", "crs": src.crs, "transform": src.transform,
+            "nodata": NODATA, "tiled": True, "blockxsize": 256, "blockysize": 256,
+            "compress": "deflate"}
+
+
+def predict_window(model: SvmModel, stack: Path, r0: int, h: int, dtype: str = "float64",
+                   check: int = 0, seed: int = 0) -> dict[str, Any]:
+    """Classify rows ``[r0, r0 + h)`` of a stack: labels (uint8), decision values (float32,
+    NaN = no data), counts, and — in float32 with ``check`` > 0 — how many of ``check``
+    random valid pixels changed label against float64. Opens the file itself, so it runs
+    unchanged in this process or on a Dask worker."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(stack) as src:
+        names = list(src.descriptions)
+        model.check_features(names, stack)
+        win = Window(0, r0, src.width, h)
+        x = np.stack([src.read(names.index(f) + 1, window=win) for f in model.features],
+                     axis=-1).reshape(-1, len(model.features)).astype(np.float64)
+        width = src.width
+    valid = np.isfinite(x).all(axis=1)
+    values = decision_values(model, x[valid], dtype)
+    labels = np.full(len(x), NODATA, dtype=np.uint8)
+    labels[valid] = (values > 0).astype(np.uint8)
+    decision = np.full(len(x), np.nan, dtype=np.float32)
+    decision[valid] = values
+    checked = flips = 0
+    if dtype == "float32" and check and valid.any():
+        take = min(check, int(valid.sum()))
+        idx = np.random.default_rng([seed, r0]).choice(int(valid.sum()), take, replace=False)
+        exact = model.decision_function(x[valid][idx]) > 0
+        flips = int(((values[idx] > 0) != exact).sum())
+        checked = take
+    return {"r0": r0, "labels": labels.reshape(h, width),
+            "decision": decision.reshape(h, width), "valid": int(valid.sum()),
+            "ugs": int(labels[valid].sum()), "checked": checked, "flips": flips}
+
+
+def _windows(height: int, block_rows: int) -> list[tuple[int, int]]:
+    return [(r0, min(block_rows, height - r0)) for r0 in range(0, height, block_rows)]
+
+
+def write_results(stack: Path, out: Path, decision: Path | None, results) -> dict[str, Any]:
+    """Write window results (in any order) to the map and, optionally, the decision raster;
+    both atomically. Returns the summed counts."""
+    import contextlib
+
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(stack) as src:
+        profile = _profile(src)
+    totals = {"valid_pixels": 0, "ugs_pixels": 0, "checked": 0, "flips": 0}
+    with contextlib.ExitStack() as stack_ctx:
+        tmp = stack_ctx.enter_context(atomic_path(out))
+        dst = stack_ctx.enter_context(rasterio.open(tmp, "w", **profile))
+        dec_dst = None
+        if decision is not None:
+            dtmp = stack_ctx.enter_context(atomic_path(decision))
+            dec_dst = stack_ctx.enter_context(rasterio.open(
+                dtmp, "w", **{**profile, "dtype": "float32", "nodata": float("nan"),
+                              "predictor": 3}))
+        for r in results:
+            h = r["labels"].shape[0]
+            win = Window(0, r["r0"], profile["width"], h)
+            dst.write(r["labels"], 1, window=win)
+            if dec_dst is not None:
+                dec_dst.write(r["decision"], 1, window=win)
+            totals["valid_pixels"] += r["valid"]
+            totals["ugs_pixels"] += r["ugs"]
+            totals["checked"] += r["checked"]
+            totals["flips"] += r["flips"]
+    return totals
+
+
+def _report(totals: dict[str, Any], dtype: str) -> dict[str, Any]:
+    report: dict[str, Any] = {"dtype": dtype, "valid_pixels": totals["valid_pixels"],
+                              "ugs_pixels": totals["ugs_pixels"]}
+    if dtype == "float32":
+        report["float32_check"] = {"pixels": totals["checked"],
+                                   "labels_changed": totals["flips"]}
+    return report
+
+
 def predict_stack(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 512,
                   dtype: str = "float64", decision: Path | None = None,
                   check_sample: int = 100_000, seed: int = 0,
                   advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
-    """Classify every valid pixel of ``stack`` and write the UGS map to ``out``."""
+    """Classify every valid pixel of ``stack`` in this process; write the map to ``out``."""
     import rasterio
-    from rasterio.windows import Window
 
     if dtype not in ("float64", "float32"):
         raise ValueError("dtype must be float64 or float32")
     with rasterio.open(stack) as src:
-        names = list(src.descriptions)
-        model.check_features(names, stack)
-        bands = [names.index(f) + 1 for f in model.features]
-        profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1,
-                   "dtype": "uint8", "crs": src.crs, "transform": src.transform,
-                   "nodata": NODATA, "tiled": True, "blockxsize": 256, "blockysize": 256,
-                   "compress": "deflate"}
-        counts = {"valid": 0, "ugs": 0}
-        flips_checked, flips = 0, 0
-        rng = np.random.default_rng(seed)
-        dec_ctx = atomic_path(decision) if decision else None
-        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-            dec_dst = None
-            if dec_ctx is not None:
-                dec_tmp = dec_ctx.__enter__()
-                dec_dst = rasterio.open(dec_tmp, "w", **{**profile, "dtype": "float32",
-                                                         "nodata": float("nan"),
-                                                         "predictor": 3})
-            try:
-                for r0 in range(0, src.height, block_rows):
-                    h = min(block_rows, src.height - r0)
-                    win = Window(0, r0, src.width, h)
-                    x = np.stack([src.read(b, window=win) for b in bands], axis=-1)
-                    x = x.reshape(-1, len(bands)).astype(np.float64)
-                    valid = np.isfinite(x).all(axis=1)
-                    values = decision_values(model, x[valid], dtype)
-                    labels = np.full(len(x), NODATA, dtype=np.uint8)
-                    labels[valid] = (values > 0).astype(np.uint8)
-                    if dtype == "float32" and flips_checked < check_sample and valid.any():
-                        take = min(check_sample - flips_checked, int(valid.sum()))
-                        idx = rng.choice(int(valid.sum()), take, replace=False)
-                        exact = model.decision_function(x[valid][idx]) > 0
-                        flips += int(((values[idx] > 0) != exact).sum())
-                        flips_checked += take
-                    dst.write(labels.reshape(h, src.width), 1, window=win)
-                    if dec_dst is not None:
-                        d = np.full(len(x), np.nan, dtype=np.float32)
-                        d[valid] = values
-                        dec_dst.write(d.reshape(h, src.width), 1, window=win)
-                    counts["valid"] += int(valid.sum())
-                    counts["ugs"] += int(labels[valid].sum())
-                    advance(1)
-            finally:
-                if dec_dst is not None:
-                    dec_dst.close()
-                    dec_ctx.__exit__(None, None, None)
-    report: dict[str, Any] = {"dtype": dtype, "valid_pixels": counts["valid"],
-                              "ugs_pixels": counts["ugs"]}
-    if dtype == "float32":
-        report["float32_check"] = {"pixels": flips_checked, "labels_changed": flips}
-    return report
+        model.check_features(list(src.descriptions), stack)
+        windows = _windows(src.height, block_rows)
+
+    def results():
+        left = check_sample
+        for r0, h in windows:
+            r = predict_window(model, stack, r0, h, dtype, check=left, seed=seed)
+            left -= r["checked"]
+            advance(1)
+            yield r
+
+    return _report(write_results(stack, out, decision, results()), dtype)
+
+
+def predict_stack_dask(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 512,
+                       dtype: str = "float64", decision: Path | None = None,
+                       scheduler: str | None = None, client=None, check_per_window: int = 2000,
+                       seed: int = 0, advance: Callable[[int], None] = lambda n: None
+                       ) -> dict[str, Any]:
+    """The same map, with the windows computed on a Dask cluster (extra ``dask``).
+
+    ``client``: an existing ``distributed.Client``; else ``scheduler`` (an address) or, by
+    default, a local cluster started here and closed afterwards. Workers read their window
+    from ``stack`` themselves (the path must be readable by them); results are written here
+    as they arrive, in any order.
+    """
+    import rasterio
+
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        from gbaugs.errors import BackendError
+
+        raise BackendError("the Dask path needs dask.distributed",
+                           hint='install it with: pip install "gbaugs[dask]"') from None
+    with rasterio.open(stack) as src:
+        model.check_features(list(src.descriptions), stack)
+        windows = _windows(src.height, block_rows)
+    own = client is None
+    cluster = None
+    if own:
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+    try:
+        shared = client.scatter(model, broadcast=True)
+        futures = [client.submit(predict_window, shared, str(stack), r0, h, dtype,
+                                 check_per_window if dtype == "float32" else 0, seed,
+                                 pure=False) for r0, h in windows]
+
+        def results():
+            for fut in as_completed(futures):
+                r = fut.result()
+                advance(1)
+                yield r
+
+        report = _report(write_results(stack, out, decision, results()), dtype)
+        report["dask_windows"] = len(windows)
+        return report
+    finally:
+        if own:
+            client.close()
+            if cluster is not None:
+                cluster.close()

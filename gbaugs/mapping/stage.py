@@ -1,6 +1,8 @@
 """The ``map`` and ``postprocess`` pipeline stages.
 
-``map``: the raw UGS map of every city.
+``map``: the raw UGS map of every city (``[map]``: float64 or float32, optional decision
+raster ``maps/<city>_decision.tif``, in this process or on Dask). Each stack must be in its
+city's working CRS at the region's resolution.
 
 Reads ``model/model.npz`` and ``cities/<city>/stack.tif``; writes ``maps/<city>_raw.tif``
 (uint8, the stack's grid and CRS: 1 UGS, 0 non-UGS, 255 no data) and
@@ -18,7 +20,7 @@ from typing import Any
 from gbaugs.config import Region
 from gbaugs.errors import StageError
 from gbaugs.io.atomic import write_json
-from gbaugs.mapping.predict import predict_stack
+from gbaugs.mapping.predict import predict_stack, predict_stack_dask
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.train.model import SvmModel
 
@@ -29,7 +31,33 @@ def _inputs(ctx: RunContext) -> list[Path]:
 
 
 def _params(region: Region) -> dict[str, Any]:
-    return {"block_rows": region.imagery.block_rows, "resolution": region.resolution_m}
+    return {"block_rows": region.imagery.block_rows, "resolution": region.resolution_m,
+            "dtype": region.map.dtype, "decision": region.map.decision}
+
+
+def check_stack_grid(region: Region, city, stack: Path) -> None:
+    """The stack must be in the city's working CRS at the region's resolution."""
+    import rasterio
+    from pyproj import CRS
+
+    from gbaugs.boundaries import city_boundary, working_crs
+    from gbaugs.config import EarthEngineFilter
+    from gbaugs.errors import InputDataError
+
+    with rasterio.open(stack) as src:
+        res, crs = src.res, src.crs
+    if abs(res[0] - region.resolution_m) > 1e-6 or abs(res[1] - region.resolution_m) > 1e-6:
+        raise InputDataError(f"city {city.name!r}: the stack's pixels are {res[0]:g} m, "
+                             f"the region maps at {region.resolution_m:g} m", where=stack,
+                             hint="rebuild the stack (gbaugs run --force imagery)")
+    if isinstance(city.boundary, EarthEngineFilter) or isinstance(region.urban_mask,
+                                                                   EarthEngineFilter):
+        return  # the city's CRS is decided by the server for Earth Engine boundaries
+    expected = CRS.from_user_input(working_crs(region, city, city_boundary(region, city)))
+    if crs is None or CRS.from_user_input(crs) != expected:
+        raise InputDataError(f"city {city.name!r}: the stack is in {crs}, the city's working "
+                             f"CRS is {expected.to_string()}", where=stack,
+                             hint="rebuild the stack (gbaugs run --force imagery)")
 
 
 def _run(ctx: RunContext) -> StageResult:
@@ -48,11 +76,23 @@ def _run(ctx: RunContext) -> StageResult:
         with rasterio.open(stack) as src:
             n_blocks = -(-src.height // ctx.region.imagery.block_rows)
             pixel_area = abs(src.transform.a * src.transform.e)
+        check_stack_grid(ctx.region, city, stack)
+        opts = ctx.region.map
+        decision = ctx.run / "maps" / f"{city.slug}_decision.tif" if opts.decision else None
         with ctx.reporter.task(f"{city.name}: predicting", total=n_blocks) as advance:
             t0 = time.perf_counter()
-            report = predict_stack(model, stack, out, block_rows=ctx.region.imagery.block_rows,
-                                   advance=advance)
+            if opts.dask:
+                report = predict_stack_dask(model, stack, out,
+                                            block_rows=ctx.region.imagery.block_rows,
+                                            dtype=opts.dtype, decision=decision,
+                                            scheduler=opts.dask_scheduler, advance=advance)
+            else:
+                report = predict_stack(model, stack, out,
+                                       block_rows=ctx.region.imagery.block_rows,
+                                       dtype=opts.dtype, decision=decision, advance=advance)
             seconds = time.perf_counter() - t0
+        if decision is not None:
+            outputs.append(decision)
         report.update({"city": city.name, "seconds": round(seconds, 3),
                        "pixels_per_second": round(report["valid_pixels"] / seconds)
                        if seconds else None,
