@@ -16,7 +16,6 @@ density (``city_statistics.png``).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from gbaugs._version import __version__
 from gbaugs.io.atomic import atomic_path, sha256_file, write_text
+from gbaugs.io.cog import write_categorical_cog
 
 COLOURS = {0: (230, 228, 210, 255), 1: (34, 139, 34, 255), 255: (0, 0, 0, 0)}
 STAC_VERSION = "1.0.0"
@@ -38,27 +38,13 @@ def product_name(region: str, city: str, year: int) -> str:
 def write_cog(src_map: Path, out: Path) -> dict[str, Any]:
     """Copy a 1/0/255 map GeoTIFF to a COG with the colour table; returns its statistics."""
     import rasterio
-    from rasterio.shutil import copy as raster_copy
 
     with rasterio.open(src_map) as src:
         data = src.read(1)
-        profile = {**src.profile, "driver": "GTiff", "tiled": True, "blockxsize": 256,
-                   "blockysize": 256, "compress": "deflate", "nodata": 255}
         transform, crs = src.transform, src.crs
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.stem}.gbaugs-tmp-staging.tif")
-    try:
-        with rasterio.open(staging, "w", **profile) as dst:
-            dst.write(data, 1)
-            dst.write_colormap(1, COLOURS)
-            dst.set_band_description(1, "ugs")
-            dst.update_tags(1, CLASSES=json.dumps({"0": "non-UGS", "1": "UGS",
-                                                   "255": "no data"}))
-        with atomic_path(out) as tmp:
-            raster_copy(staging, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=256,
-                        OVERVIEW_RESAMPLING="MODE")
-    finally:
-        staging.unlink(missing_ok=True)
+    write_categorical_cog(data, out, crs=crs, transform=transform, nodata=255,
+                          colours=COLOURS, description="ugs",
+                          classes={0: "non-UGS", 1: "UGS", 255: "no data"})
     valid = data != 255
     area = abs(transform.a * transform.e)
     return {"valid_pixels": int(valid.sum()), "ugs_pixels": int((data == 1).sum()),

@@ -1,0 +1,43 @@
+"""Cloud-Optimized GeoTIFF output of single-band categorical rasters.
+
+GDAL's COG driver: 256 × 256 internal tiles, DEFLATE, overviews resampled with MODE (the
+classes stay categorical), a colour table and the class names in the band's metadata.
+Written to a staging GeoTIFF, converted, then renamed into place (never half-written).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gbaugs.io.atomic import atomic_path
+
+
+def write_categorical_cog(data: np.ndarray, out: Path, *, crs, transform, nodata: int,
+                          colours: dict[int, tuple[int, int, int, int]], description: str,
+                          classes: dict[int, str]) -> Path:
+    """Write a uint8 class raster as a COG with its colour table; returns ``out``."""
+    import rasterio
+    from rasterio.shutil import copy as raster_copy
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "height": data.shape[0], "width": data.shape[1],
+               "count": 1, "dtype": "uint8", "crs": crs, "transform": transform,
+               "nodata": nodata, "tiled": True, "blockxsize": 256, "blockysize": 256,
+               "compress": "deflate"}
+    staging = out.with_name(f".{out.stem}.gbaugs-tmp-staging.tif")
+    try:
+        with rasterio.open(staging, "w", **profile) as dst:
+            dst.write(data.astype(np.uint8, copy=False), 1)
+            dst.write_colormap(1, colours)
+            dst.set_band_description(1, description)
+            dst.update_tags(1, CLASSES=json.dumps({str(k): v for k, v in classes.items()}))
+        with atomic_path(out) as tmp:
+            raster_copy(staging, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=256,
+                        OVERVIEW_RESAMPLING="MODE")
+    finally:
+        staging.unlink(missing_ok=True)
+    return out
