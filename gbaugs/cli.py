@@ -311,6 +311,66 @@ def compare(
 
 
 @app.command()
+def metrics(
+    map_path: Annotated[Path, typer.Argument(help="A binary (or categorical) GeoTIFF.")],
+    value: Annotated[int, typer.Option(help="Class of interest (UGS = 1).")] = 1,
+    nodata: Annotated[int | None, typer.Option(help="No-data value (default: the file's, "
+                                                     "else 255).")] = None,
+    zones: Annotated[Path | None, typer.Option(help="Vector file of zones (any CRS); "
+                                                    "metrics per zone too.")] = None,
+    zone_field: Annotated[str | None, typer.Option(help="Zone id column (default: the "
+                                                        "row number).")] = None,
+    engine: Annotated[str, typer.Option(help="pylandstats or gbaugs.")] = "pylandstats",
+    out: Annotated[Path | None, typer.Option(help="Write the table as CSV.")] = None,
+) -> None:
+    """Landscape metrics (NP, LPI, LSI, COHESION, AI, FRAC_AM) of a class of a GeoTIFF."""
+    from gbaugs.analysis.cli_support import metrics_table
+
+    table = metrics_table(map_path, value=value, nodata=nodata, zones=zones,
+                          zone_field=zone_field, engine=engine)
+    _echo_table(table, out)
+
+
+@app.command("mspa")
+def mspa_command(
+    map_path: Annotated[Path, typer.Argument(help="A binary (or categorical) GeoTIFF.")],
+    out: Annotated[Path, typer.Option(help="The MSPA GeoTIFF (COG) to write.")],
+    value: Annotated[int, typer.Option(help="Foreground class (UGS = 1).")] = 1,
+    nodata: Annotated[int | None, typer.Option(help="Missing-data value (default: the "
+                                                     "file's, else 255).")] = None,
+    edge_width: Annotated[int, typer.Option(help="EdgeWidth, pixels.")] = 1,
+    connectivity: Annotated[int, typer.Option(help="Foreground connectivity, 8 or 4.")] = 8,
+    transition: Annotated[bool, typer.Option(help="Bridges/loops cross the edge.")] = True,
+    intext: Annotated[bool, typer.Option(help="Internal/external distinction.")] = True,
+    table: Annotated[Path | None, typer.Option(help="Write the class table as CSV.")] = None,
+) -> None:
+    """MSPA (Core, Islet, Perforation, Edge, Loop, Bridge, Branch) of a GeoTIFF."""
+    from gbaugs.analysis.cli_support import mspa_table
+
+    _echo_table(mspa_table(map_path, out, value=value, nodata=nodata,
+                           edge_width=edge_width, connectivity=connectivity,
+                           transition=transition, intext=intext), table)
+    typer.echo(f"MSPA written to {out}")
+
+
+def _echo_table(table, out: Path | None) -> None:
+    from rich.table import Table
+
+    from gbaugs.io.atomic import atomic_path
+
+    view = Table()
+    for col in table.columns:
+        view.add_column(str(col), justify="left" if table[col].dtype == object else "right")
+    for row in table.itertuples(index=False):
+        view.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+    _console().print(view)
+    if out is not None:
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        typer.echo(f"table written to {out}")
+
+
+@app.command()
 def stages() -> None:
     """List the pipeline stages and whether this version provides them."""
     from gbaugs.pipeline import STAGE_ORDER, registered_stages

@@ -167,6 +167,17 @@ class AnalysisParams:
 
     mspa_edge_width: int = 1
     """MSPA EdgeWidth, pixels (GuidosToolbox default 1)."""
+    mspa_connectivity: Literal[8, 4] = 8
+    """Foreground connectivity of MSPA (the background takes the other one)."""
+    mspa_transition: bool = True
+    """Edge/perforation pixels where a bridge or loop enters its core take its class."""
+    mspa_intext: bool = True
+    """Mark foreground inside holes as internal (+100) and classify enclosed background."""
+    metrics_engine: Literal["pylandstats", "gbaugs"] = "pylandstats"
+    """Who delineates and measures the patches (same numbers; gbaugs is faster)."""
+    park_categories: tuple[str, ...] = ("park",)
+    """OSM categories (``tables/osm_ugs_classes.csv``) whose polygons are the urban-park
+    zones of the "urban parks" subsystem."""
 
 
 CloudMask = Literal["scl", "qa60", "cs_plus"]
@@ -444,6 +455,12 @@ class Region:
                                   where=ctx.where(("postprocess", key)))
         _check_range(ctx, ("postprocess", "min_patch_area_m2"), p.min_patch_area_m2, lo=0.0)
         _check_range(ctx, ("analysis", "mspa_edge_width"), self.analysis.mspa_edge_width, lo=1)
+        if self.analysis.mspa_edge_width > 100:
+            raise ConfigError("mspa_edge_width above 100 pixels is not supported",
+                              where=ctx.where(("analysis", "mspa_edge_width")))
+        if not self.analysis.park_categories:
+            raise ConfigError("park_categories must name at least one OSM category",
+                              where=ctx.where(("analysis", "park_categories")))
         _check_range(ctx, ("imagery", "synthetic", "n_dates"), self.imagery.synthetic.n_dates,
                      lo=3)
         _check_range(ctx, ("imagery", "block_rows"), self.imagery.block_rows, lo=16)

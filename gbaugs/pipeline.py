@@ -94,6 +94,7 @@ def registered_stages() -> list[Stage]:
 
 def _load_builtin_stages() -> None:
     # Importing a stage module registers its stage.
+    from gbaugs.analysis import stage as _analysis_stage  # noqa: F401
     from gbaugs.imagery import stage as _imagery_stage  # noqa: F401
     from gbaugs.mapping import stage as _map_stage  # noqa: F401
     from gbaugs.osm import stage as _osm_stage  # noqa: F401

@@ -1,0 +1,18 @@
+"""Pattern analysis of the UGS maps (paper 2.4): landscape metrics, zonal metrics, MSPA.
+
+- :mod:`gbaugs.analysis.landscape` — NP, LPI, LSI, COHESION, AI, FRAC_AM of the UGS class,
+  from per-patch statistics that pool exactly across cities and zones;
+- :mod:`gbaugs.analysis.zonal` — the same metrics inside zones (e.g. urban parks), one
+  bounding-box window per zone, never a copy of the whole raster;
+- :mod:`gbaugs.analysis.mspa` — Morphological Spatial Pattern Analysis (Soille & Vogt 2009)
+  with GuidosToolbox's byte codes;
+- :mod:`gbaugs.analysis.stage` — the ``analysis`` pipeline stage.
+"""
+
+from gbaugs.analysis.landscape import METRICS, ClassStats, class_stats, metrics
+from gbaugs.analysis.mspa import CLASSES, MspaParams, class_areas, mspa
+from gbaugs.analysis.rasters import geotiff_class_stats, mspa_geotiff
+from gbaugs.analysis.zonal import zonal_class_stats
+
+__all__ = ["CLASSES", "METRICS", "ClassStats", "MspaParams", "class_areas", "class_stats",
+           "geotiff_class_stats", "metrics", "mspa", "mspa_geotiff", "zonal_class_stats"]

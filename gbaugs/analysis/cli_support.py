@@ -1,0 +1,60 @@
+"""Tables behind ``gbaugs metrics`` and ``gbaugs mspa`` (any GeoTIFF, no run folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gbaugs.analysis.landscape import METRICS, metrics
+from gbaugs.analysis.mspa import MspaParams
+from gbaugs.analysis.rasters import geotiff_class_stats, mspa_geotiff, mspa_row
+from gbaugs.analysis.zonal import zonal_class_stats
+from gbaugs.errors import ConfigError, InputDataError
+from gbaugs.osm.readers import read_vector_file
+
+
+def read_zones(path: Path, field: str | None):
+    """Zones of a vector file as a GeoSeries indexed by ``field`` (dissolved by it)."""
+    frame = read_vector_file(path, what="zones")
+    if field is None:
+        frame["zone"] = range(len(frame))
+        field = "zone"
+    elif field not in frame.columns:
+        raise InputDataError(f"the zones have no column {field!r}", where=path,
+                             hint=f"columns: {', '.join(map(str, frame.columns))}")
+    return frame[[field, "geometry"]].dissolve(by=field).geometry
+
+
+def metrics_table(map_path: Path, *, value: int = 1, nodata: int | None = None,
+                  zones: Path | None = None, zone_field: str | None = None,
+                  engine: str = "pylandstats") -> pd.DataFrame:
+    """One row for the whole map, then one per zone."""
+    if engine not in ("pylandstats", "gbaugs"):
+        raise ConfigError(f"unknown metrics engine {engine!r}", hint="pylandstats or gbaugs")
+    whole = geotiff_class_stats(map_path, value=value, nodata=nodata, engine=engine)
+    rows = [{"zone": "(whole map)", "class_ha": whole.class_cells * whole.cell_size ** 2 / 1e4,
+             "landscape_ha": whole.cells * whole.cell_size ** 2 / 1e4, **metrics(whole)}]
+    if zones is not None:
+        for zone_id, st in zonal_class_stats(map_path, read_zones(zones, zone_field),
+                                             value=value, nodata=nodata,
+                                             engine=engine).items():
+            rows.append({"zone": str(zone_id),
+                         "class_ha": st.class_cells * st.cell_size ** 2 / 1e4,
+                         "landscape_ha": st.cells * st.cell_size ** 2 / 1e4, **metrics(st)})
+    return pd.DataFrame(rows, columns=["zone", "class_ha", "landscape_ha", *METRICS])
+
+
+def mspa_table(map_path: Path, out: Path, *, value: int = 1, nodata: int | None = None,
+               edge_width: int = 1, connectivity: int = 8, transition: bool = True,
+               intext: bool = True) -> pd.DataFrame:
+    """Write the MSPA COG; one row per class: pixels, hectares, % of foreground."""
+    try:
+        params = MspaParams(edge_width, connectivity, transition, intext)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    result = mspa_geotiff(map_path, out, params, value=value, nodata=nodata)
+    row = mspa_row(Path(map_path).name, result["classes"], result["pixel_area_m2"])
+    return pd.DataFrame([{"class": name, "pixels": n, "ha": row[f"{name}_ha"],
+                          "percent": row[f"{name}_pct"]}
+                         for name, n in result["classes"].items()])

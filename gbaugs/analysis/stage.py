@@ -1,0 +1,155 @@
+"""The ``analysis`` pipeline stage: landscape metrics and MSPA of every city and the region.
+
+Inputs: each city's post-processed map ``maps/<city>.tif`` (1 UGS / 0 / 255 no data) and
+its OSM polygons ``cities/<city>/osm.parquet`` (for the urban-park zones). Outputs in
+``analysis/``:
+
+``landscape_metrics.csv``  NP, LPI, LSI, COHESION, AI, FRAC_AM of the UGS class for the
+                          region (all cities pooled), the subsystems "large cities",
+                          "small cities" (``size_class``) and "urban parks" (all park zones
+                          pooled), and each city; with UGS and landscape area (ha)
+``park_metrics.csv``       the same per urban-park zone (city, OSM id)
+``mspa/<city>.tif``        MSPA COG per city (GuidosToolbox byte codes and colours)
+``mspa_summary.csv``       per city and region: ha and % of UGS pixels per MSPA class
+``landscape_metrics.png``  bar charts of the metrics by subsystem
+``mspa_shares.png``        MSPA class shares per city and region
+``analysis.json``          parameters, conventions and the region's numbers
+
+Urban-park zones are the city's OSM polygons of the ``[analysis] park_categories``, grown
+back by the ``[osm] inward_buffer_m`` the OSM stage shrank them by (mitred corners).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gbaugs.analysis.figures import metrics_chart, mspa_chart
+from gbaugs.analysis.landscape import METRICS, ClassStats, metrics
+from gbaugs.analysis.mspa import CLASSES, MspaParams
+from gbaugs.analysis.rasters import geotiff_class_stats, mspa_geotiff, mspa_row
+from gbaugs.analysis.zonal import zonal_class_stats
+from gbaugs.config import Region
+from gbaugs.errors import StageError
+from gbaugs.io.atomic import atomic_path, write_json
+from gbaugs.pipeline import RunContext, Stage, StageResult, register
+
+
+def _inputs(ctx: RunContext) -> list[Path]:
+    return [p for c in ctx.region.cities for p in (ctx.run / "maps" / f"{c.slug}.tif",
+                                                   ctx.run.city(c.slug) / "osm.parquet")]
+
+
+def _params(region: Region) -> dict[str, Any]:
+    return {"analysis": region.analysis, "inward_buffer_m": region.osm.inward_buffer_m,
+            "cities": [[c.name, c.size_class] for c in region.cities]}
+
+
+def mspa_params(region: Region) -> MspaParams:
+    a = region.analysis
+    return MspaParams(edge_width=a.mspa_edge_width, connectivity=a.mspa_connectivity,
+                      transition=a.mspa_transition, intext=a.mspa_intext)
+
+
+def park_zones(osm_parquet: Path, categories: tuple[str, ...], grow_m: float):
+    """The urban-park zones of one city (GeoSeries indexed by OSM id)."""
+    import geopandas as gpd
+
+    osm = gpd.read_parquet(osm_parquet)
+    parks = osm[osm["category"].isin(categories)]
+    geoms = parks.geometry.buffer(grow_m, join_style="mitre") if grow_m else parks.geometry
+    zones = gpd.GeoDataFrame({"osm_id": parks["osm_id"].astype(str).to_numpy()},
+                             geometry=geoms.to_numpy(), crs=osm.crs)
+    return zones.dissolve(by="osm_id").geometry
+
+
+def _metric_row(scope: str, name: str, stats: ClassStats, **extra: Any) -> dict[str, Any]:
+    area = stats.cell_size ** 2 / 1e4
+    return {"scope": scope, "name": name, **extra, "ugs_ha": stats.class_cells * area,
+            "landscape_ha": stats.cells * area, **metrics(stats)}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return path
+
+
+def _run(ctx: RunContext) -> StageResult:
+    region, folder = ctx.region, ctx.run / "analysis"
+    a = region.analysis
+    for p in _inputs(ctx):
+        if not p.exists():
+            raise StageError("an input of the analysis stage is missing", where=p,
+                             hint="run the osm, map and postprocess stages first")
+    folder.mkdir(parents=True, exist_ok=True)
+    city_stats: dict[str, ClassStats] = {}
+    park_rows, park_stats, mspa_rows, outputs = [], [], [], []
+    totals = {name: 0 for name in CLASSES}
+    mp = mspa_params(region)
+    with ctx.reporter.task("analysis: metrics and MSPA per city", len(region.cities)) as advance:
+        for city in region.cities:
+            path = ctx.run / "maps" / f"{city.slug}.tif"
+            city_stats[city.name] = geotiff_class_stats(path, engine=a.metrics_engine)
+            zones = park_zones(ctx.run.city(city.slug) / "osm.parquet", a.park_categories,
+                               region.osm.inward_buffer_m)
+            for osm_id, st in zonal_class_stats(path, zones, engine=a.metrics_engine).items():
+                park_stats.append(st)
+                park_rows.append(_metric_row("park", f"{city.name}/{osm_id}", st,
+                                             city=city.name, osm_id=osm_id))
+            result = mspa_geotiff(path, folder / "mspa" / f"{city.slug}.tif", mp)
+            outputs.append(folder / "mspa" / f"{city.slug}.tif")
+            mspa_rows.append(mspa_row(city.name, result["classes"], result["pixel_area_m2"]))
+            for name, n in result["classes"].items():
+                totals[name] += n
+            pixel_area = result["pixel_area_m2"]
+            advance()
+    pooled = {"region": list(city_stats.values()),
+              "large cities": [city_stats[c.name] for c in region.cities
+                               if c.size_class == "large"],
+              "small cities": [city_stats[c.name] for c in region.cities
+                               if c.size_class == "small"],
+              "urban parks": park_stats}
+    rows = [_metric_row("region" if k == "region" else "subsystem", k, ClassStats.pooled(v),
+                        size_class="") for k, v in pooled.items() if v]
+    rows += [_metric_row("city", c.name, city_stats[c.name], size_class=c.size_class)
+             for c in region.cities]
+    table = pd.DataFrame(rows)
+    mspa_rows.append(mspa_row("region", totals, pixel_area))
+    mspa_table = pd.DataFrame(mspa_rows)
+    parks = pd.DataFrame(park_rows, columns=["scope", "name", "city", "osm_id", "ugs_ha",
+                                             "landscape_ha", *METRICS])
+    outputs += [_write_csv(table, folder / "landscape_metrics.csv"),
+                _write_csv(parks, folder / "park_metrics.csv"),
+                _write_csv(mspa_table, folder / "mspa_summary.csv"),
+                metrics_chart(table[table["scope"] != "city"],
+                              folder / "landscape_metrics.png"),
+                mspa_chart(mspa_table, folder / "mspa_shares.png")]
+    region_row = table[table["scope"] == "region"].iloc[0]
+    summary = {"region": {m: _plain(region_row[m]) for m in METRICS},
+               "mspa_region_pct": {k: mspa_rows[-1][f"{k}_pct"] for k in CLASSES},
+               "park_zones": len(park_rows)}
+    outputs.append(write_json(folder / "analysis.json", {
+        "parameters": {"mspa": mp.__dict__, "metrics_engine": a.metrics_engine,
+                       "park_categories": list(a.park_categories)},
+        "conventions": {
+            "patches": "8-connected", "nodata": "outside the landscape; edges against it "
+            "count in perimeters", "LSI": "e / min e (FRAGSTATS 4 class level)",
+            "mspa_codes": {k: list(v) for k, v in CLASSES.items()}},
+        **summary}))
+    return StageResult(outputs, {"cities": len(region.cities), **summary})
+
+
+ANALYSIS = register(Stage(
+    name="analysis",
+    description="landscape metrics (region, subsystems, cities, parks) and MSPA",
+    run=_run,
+    params=_params,
+    inputs=_inputs,
+))
