@@ -25,6 +25,14 @@ app = typer.Typer(
     add_completion=False,
 )
 
+def _add_ugsnet() -> None:
+    from gbaugs.ugsnet.cli import app as ugsnet_app
+
+    app.add_typer(ugsnet_app, name="ugsnet")
+
+
+_add_ugsnet()
+
 ForceOpt = Annotated[list[str] | None, typer.Option(
     "--force", help="Re-run this stage even if it is up to date (repeatable).",
     metavar="STAGE")]
