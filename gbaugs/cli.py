@@ -257,22 +257,10 @@ def sensitivity(
                                               "combination.")] = False,
 ) -> None:
     """Re-weight the run's pool with weight combinations and retrain (paper Table 2)."""
-    import json
-
-    import geopandas as gpd
-
-    from gbaugs.config import TrainParams, section_from_dict
-    from gbaugs.errors import ConfigError, StageError
-    from gbaugs.features.registry import feature_names
+    from gbaugs.errors import ConfigError
     from gbaugs.io.atomic import atomic_path
-    from gbaugs.train.sensitivity import DEFAULT_COMBINATIONS, weight_sensitivity
+    from gbaugs.train.sensitivity import DEFAULT_COMBINATIONS, run_sensitivity
 
-    pool_path, card_path = run_dir / "samples" / "pool.parquet", run_dir / "model" / "card.json"
-    config_path = run_dir / "config.json"
-    for p in (pool_path, card_path, config_path):
-        if not p.exists():
-            raise StageError("the run has no training pool or model yet", where=p,
-                             hint="run the samples and train stages first (gbaugs run)")
     combos = []
     for item in combo or []:
         try:
@@ -283,14 +271,7 @@ def sensitivity(
         if not all(0 < v <= 1 for v in (h, m, lo)):
             raise ConfigError(f"--combo {item!r}: weights must lie in (0, 1]", where="--combo")
         combos.append((h, m, lo))
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    train = section_from_dict(TrainParams, config["train"])
-    features = config["imagery"]["features"] or list(feature_names())
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
-    table = weight_sensitivity(gpd.read_parquet(pool_path), train, config["seed"], features,
-                               best, tuple(combos) or DEFAULT_COMBINATIONS, retune=retune,
-                               equal_city_weight=config["samples"]["equal_city_weight"])
+    table = run_sensitivity(run_dir, tuple(combos) or DEFAULT_COMBINATIONS, retune=retune)
     out = run_dir / "model" / "sensitivity.csv"
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
@@ -379,6 +360,35 @@ def _echo_table(table, out: Path | None) -> None:
 
 
 @app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (gbaugs run / demo).")],
+    out: Annotated[Path | None, typer.Option(help="The HTML file (default: "
+                                                  "RUN_DIR/report/index.html).")] = None,
+    screenshot: Annotated[Path | None, typer.Option(help="Also render the page with "
+                                                         "headless Chromium to this PNG.")
+                          ] = None,
+    height: Annotated[int, typer.Option(help="Screenshot height, pixels.")] = 3000,
+) -> None:
+    """Write the self-contained HTML report of a run folder (and optionally a screenshot)."""
+    import pandas as pd
+
+    from gbaugs.report import build_report
+
+    table = None
+    for candidate in (run_dir / "model" / "sensitivity.csv",
+                      run_dir / "report" / "sensitivity.csv"):
+        if candidate.exists():
+            table = pd.read_csv(candidate)
+            break
+    html = build_report(run_dir, out, sensitivity=table)
+    typer.echo(f"report written to {html}")
+    if screenshot is not None:
+        from gbaugs.report.screenshot import screenshot as shoot
+
+        typer.echo(f"screenshot written to {shoot(html, screenshot, height=height)}")
+
+
+@app.command()
 def stages() -> None:
     """List the pipeline stages and whether this version provides them."""
     from gbaugs.pipeline import STAGE_ORDER, registered_stages
@@ -424,6 +434,9 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     console.print(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
                   + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")
+    report_html = result.run / "report" / "index.html"
+    if report_html.exists():
+        console.print(f"Report: {report_html} (open it in a browser; it works offline)")
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ has 16). The TOML layout is::
 
     [region]            name, year, dates, resolution, CRS policy, seed, urban mask
     [imagery]           backend ("gee", "local", "synthetic") and its options
-    [osm] [samples] [train] [postprocess] [analysis]   stage parameters
+    [osm] [samples] [train] [postprocess] [analysis] [report]   stage parameters
     [[cities]]          one table per city: name, size class, boundary, OSM source, imagery
 
 Every stage parameter defaults to the value of the W-SVM paper (Remote Sensing 2026,
@@ -180,6 +180,16 @@ class AnalysisParams:
     zones of the "urban parks" subsystem."""
 
 
+@dataclass(frozen=True)
+class ReportParams:
+    """The run report (the report stage)."""
+
+    sensitivity: tuple[tuple[float, float, float], ...] = ((1.0, 1.0, 1.0), (0.9, 0.6, 0.2))
+    """High/medium/low weight combinations retrained for the report's sensitivity table
+    when the run has no ``model/sensitivity.csv`` (``gbaugs sensitivity`` writes the full
+    ten-row table); empty: no table."""
+
+
 CloudMask = Literal["scl", "qa60", "cs_plus"]
 ExportTarget = Literal["download", "drive", "gcs"]
 
@@ -295,6 +305,7 @@ class Region:
     train: TrainParams = TrainParams()
     postprocess: PostprocessParams = PostprocessParams()
     analysis: AnalysisParams = AnalysisParams()
+    report: ReportParams = ReportParams()
     map: MapParams = MapParams()
     source: Path | None = field(default=None, compare=False)
     """The TOML file this region was read from (``None`` when built in Python)."""
@@ -331,7 +342,7 @@ class Region:
         ctx = _Ctx(base_dir=Path(base_dir), source=source, text=text)
         data = dict(data)
         top_keys = {"region", "imagery", "osm", "samples", "train", "postprocess", "analysis",
-                    "map", "cities"}
+                    "map", "report", "cities"}
         ctx.check_keys(data, top_keys, ())
         region_table = dict(_table(data.get("region", {}), ("region",), ctx))
         cities_raw = data.get("cities")
@@ -347,7 +358,7 @@ class Region:
         )
         hints = typing.get_type_hints(cls)
         section_fields = {"imagery", "osm", "samples", "train", "postprocess", "analysis",
-                          "map"}
+                          "map", "report"}
         region_fields = {f.name for f in dataclasses.fields(cls)} - {"cities", "source"}
         ctx.check_keys(region_table, region_fields - section_fields, ("region",))
         if "name" not in region_table:
@@ -458,6 +469,10 @@ class Region:
         if self.analysis.mspa_edge_width > 100:
             raise ConfigError("mspa_edge_width above 100 pixels is not supported",
                               where=ctx.where(("analysis", "mspa_edge_width")))
+        for i, combo in enumerate(self.report.sensitivity):
+            if not all(0 < v <= 1 for v in combo):
+                raise ConfigError(f"sensitivity combination {list(combo)} has a weight "
+                                  "outside (0, 1]", where=ctx.where(("report", "sensitivity", i)))
         if not self.analysis.park_categories:
             raise ConfigError("park_categories must name at least one OSM category",
                               where=ctx.where(("analysis", "park_categories")))

@@ -99,6 +99,7 @@ def _load_builtin_stages() -> None:
     from gbaugs.mapping import stage as _map_stage  # noqa: F401
     from gbaugs.osm import stage as _osm_stage  # noqa: F401
     from gbaugs.products import stage as _products_stage  # noqa: F401
+    from gbaugs.report import stage as _report_stage  # noqa: F401
     from gbaugs.samples import stage as _samples_stage  # noqa: F401
     from gbaugs.synthetic import stage as _synthetic_stage  # noqa: F401
     from gbaugs.train import stage as _train_stage  # noqa: F401

@@ -208,7 +208,7 @@ def test_every_configuration_key_is_documented():
         "": config.Region, "city": config.CityConfig, "osm": config.OsmParams,
         "samples": config.SampleParams, "train": config.TrainParams,
         "postprocess": config.PostprocessParams, "analysis": config.AnalysisParams,
-        "map": config.MapParams,
+        "map": config.MapParams, "report": config.ReportParams,
         "imagery": config.ImageryConfig, "gee": config.GeeOptions,
         "synthetic": config.SyntheticOptions,
     }
@@ -216,7 +216,7 @@ def test_every_configuration_key_is_documented():
     for prefix, cls in classes.items():
         for f in dataclasses.fields(cls):
             if f.name in {"cities", "source", "imagery", "osm", "samples", "train",
-                          "postprocess", "analysis", "map"} and cls is config.Region:
+                          "postprocess", "analysis", "map", "report"} and cls is config.Region:
                 continue
             if cls is config.ImageryConfig and f.name in ("gee", "synthetic"):
                 continue

@@ -278,7 +278,7 @@ band_map = {{ ndvi = "NDVI", ndwi = "NDWI" }}
     region = Region.from_toml(tmp_path / "apartado.toml")
     result = run_region(region, tmp_path / "run")
     assert result.ran == ["osm", "imagery", "samples", "train", "map", "postprocess",
-                          "products", "analysis"]
+                          "products", "analysis", "report"]
     metrics_table = pd.read_csv(tmp_path / "run" / "analysis" / "landscape_metrics.csv")
     assert metrics_table.loc[0, "name"] == "region" and metrics_table.loc[0, "NP"] > 0
     assert (tmp_path / "run" / "analysis" / "mspa" / "apartado.tif").exists()

@@ -68,3 +68,33 @@ def weight_sensitivity(pool: pd.DataFrame, params: TrainParams, seed: int,
                      "f1": m["f1"], "non_ugs_to_ugs": m["non_ugs_to_ugs"],
                      "blocks_f1": mb["f1"]})
     return pd.DataFrame(rows)
+
+
+def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = False
+                    ) -> pd.DataFrame:
+    """:func:`weight_sensitivity` on a run folder's pool, with the run's training settings
+    and the trained model's (C, γ, k) unless ``retune``."""
+    import json
+    from pathlib import Path
+
+    import geopandas as gpd
+
+    from gbaugs.config import section_from_dict
+    from gbaugs.errors import StageError
+    from gbaugs.features.registry import feature_names
+
+    run = Path(run_dir)
+    pool_path, card_path = run / "samples" / "pool.parquet", run / "model" / "card.json"
+    config_path = run / "config.json"
+    for p in (pool_path, card_path, config_path):
+        if not p.exists():
+            raise StageError("the run has no training pool or model yet", where=p,
+                             hint="run the samples and train stages first (gbaugs run)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    train = section_from_dict(TrainParams, config["train"])
+    features = config["imagery"]["features"] or list(feature_names())
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
+    return weight_sensitivity(gpd.read_parquet(pool_path), train, config["seed"], features,
+                              best, tuple(combinations), retune=retune,
+                              equal_city_weight=config["samples"]["equal_city_weight"])

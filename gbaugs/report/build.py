@@ -1,0 +1,243 @@
+"""Assemble the report of a run folder (``report/index.html``, self-contained).
+
+Every section reads the files its stage wrote (see ``docs/architecture.md``); a section
+whose files are missing says which stage has not run instead of failing, so the report
+of a partial run still opens. Figures are drawn into a temporary folder and embedded.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gbaugs.config import slugify
+from gbaugs.io.atomic import write_text
+from gbaugs.report import figures, quicklooks
+from gbaugs.report.html import Section, page
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _csv(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.exists() else None
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None,
+                 sensitivity: pd.DataFrame | None = None) -> Path:
+    """Write the HTML report of ``run_dir`` (default ``run_dir/report/index.html``)."""
+    from gbaugs.errors import RunDirError
+
+    run = Path(run_dir)
+    config = _json(run / "config.json")
+    manifest = _json(run / "manifest.json")
+    if config is None or manifest is None:
+        raise RunDirError("not a gbaugs run folder (no config.json / manifest.json)",
+                          where=run, hint="run 'gbaugs run' or 'gbaugs demo' into it first")
+    out = Path(out) if out is not None else run / "report" / "index.html"
+    cities = [(c["name"], slugify(c["name"]), c.get("size_class", "")) for c in config["cities"]]
+    with tempfile.TemporaryDirectory(prefix="gbaugs-report-") as tmp:
+        fig = Path(tmp)
+        sections = [
+            _maps(run, cities, fig),
+            _statistics(run),
+            _model(run, fig, config.get("train", {})),
+            _samples(run, fig, sensitivity),
+            _landscape(run),
+            _mspa(run, cities, fig),
+            _reference(run),
+            _run_record(config, manifest),
+        ]
+        stamp = manifest.get("updated", "")
+        html = page(f"{config['name']} — urban green space {config['year']}",
+                    f"gbaugs run report · {len(cities)} cities · run folder {run.name} · "
+                    f"last updated {stamp}", sections)
+    return write_text(out, html)
+
+
+def _maps(run: Path, cities, fig: Path) -> Section:
+    s = Section("maps", "Maps")
+    maps = {name: run / "maps" / f"{slug}.tif" for name, slug, _ in cities
+            if (run / "maps" / f"{slug}.tif").exists()}
+    if not maps:
+        return s.note("No maps yet: run the map and postprocess stages.")
+    s.text("Post-processed UGS maps at 10 m: green = UGS, beige = non-UGS, white = no data "
+           "(outside the city, water, no valid observation).")
+    s.image(quicklooks.region_figure(maps, fig / "region.png"), "all city maps")
+    for name, slug, _ in cities:
+        if name not in maps:
+            continue
+        stack = run / "cities" / slug / "stack.tif"
+        s.image(quicklooks.city_figure(name, maps[name], stack if stack.exists() else None,
+                                       fig / f"city_{slug}.png"), f"{name} map")
+    return s
+
+
+def _statistics(run: Path) -> Section:
+    s = Section("statistics", "City statistics")
+    table = _csv(run / "products" / "city_statistics.csv")
+    if table is None:
+        return s.note("No statistics yet: run the products stage.")
+    s.text("Valid area, UGS area and UGS density (UGS pixels / valid pixels) per city and "
+           "for the region.")
+    s.table(table)
+    return s.image(run / "products" / "city_statistics.png", "UGS area and density")
+
+
+def _model(run: Path, fig: Path, train: dict[str, Any]) -> Section:
+    s = Section("model", "Model and validation")
+    card = _json(run / "model" / "card.json")
+    validation = _json(run / "model" / "validation.json")
+    if card is None or validation is None:
+        return s.note("No model yet: run the train stage.")
+    p = card["parameters"]
+    s.pairs({"classifier": f"RBF-SVM, C = {p['C']}, γ = {p['gamma']}",
+             "selected features (k)": f"{p['k']}: {', '.join(card['selected_features'])}",
+             "training samples": f"{card['n_train']:,} (sample weights: "
+                                 f"{'yes' if card['sample_weights'] else 'no'})",
+             "support vectors": f"{card['n_support_vectors']:,}",
+             "tuning": f"{train.get('search', '')} search, {train.get('cv_folds', '')}-fold CV,"
+                       f" best weighted F1 "
+                       f"{card['search'].get('best_cv_weighted_f1', float('nan')):.4f}"})
+    rows = []
+    matrices = {}
+    for split, label in (("random", "random hold-out"), ("polygons", "polygon hold-out"),
+                         ("blocks", "spatial blocks")):
+        entry = validation.get(split, {})
+        for model in ("weighted", "unweighted"):
+            overall = entry.get(model, {}).get("overall")
+            if overall:
+                rows.append({"validation": label, "model": model,
+                             **{k: overall[k] for k in ("n", "oa", "precision", "recall",
+                                                        "f1", "iou", "kappa")}})
+        weighted = entry.get("weighted", {}).get("overall")
+        if weighted:
+            matrices[f"{label} (weighted)"] = weighted["confusion"]
+    s.heading("Accuracy against OSM-derived labels on held-out samples")
+    s.table(pd.DataFrame(rows))
+    if matrices:
+        s.image(figures.confusion_figure(matrices, fig / "confusion.png"),
+                "confusion matrices")
+    truth = validation.get("synthetic_truth")
+    if truth:
+        s.heading("Accuracy against the synthetic truth (every valid pixel, raw map)")
+        s.table(pd.DataFrame([{"city": city, "model": m, **{k: v[m][k] for k in
+                                                            ("oa", "f1", "kappa")}}
+                              for city, v in truth.items() for m in ("weighted",
+                                                                     "unweighted")]))
+    baselines = _json(run / "model" / "baselines.json")
+    random = validation.get("random", {}).get("weighted", {}).get("overall")
+    if baselines and random:
+        rows = [{"model": "W-SVM (weighted)", "cv_f1": card["search"].get(
+            "best_cv_weighted_f1"), **{k: random[k] for k in ("oa", "precision", "recall",
+                                                              "f1", "kappa")}}]
+        for name, b in baselines.items():
+            if name == "w_svm":  # the same model as the first row
+                continue
+            if isinstance(b, dict) and "holdout" in b:
+                rows.append({"model": name, "cv_f1": b.get("cv_f1"),
+                             **{k: b["holdout"][k] for k in ("oa", "precision", "recall",
+                                                             "f1", "kappa")}})
+        s.heading("Baseline classifiers (same samples, weights and hold-out)")
+        s.table(pd.DataFrame(rows))
+        s.image(figures.models_figure(rows, fig / "models.png"), "model comparison")
+    return s
+
+
+def _samples(run: Path, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
+    s = Section("samples", "Samples and reliability weights")
+    pool_path = run / "samples" / "pool.parquet"
+    if not pool_path.exists():
+        return s.note("No training pool yet: run the samples stage.")
+    pool = pd.read_parquet(pool_path, columns=["city", "label", "level", "weight"])
+    counts = pool.groupby(["city", "level"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=[c for c in ("high", "medium", "low")
+                                     if c in counts.columns])
+    counts.columns.name = None
+    counts = counts.reset_index()
+    s.text(f"{len(pool):,} weighted samples in the balanced multi-city pool "
+           f"({int((pool['label'] == 1).sum()):,} UGS). Samples per reliability level:")
+    s.table(counts)
+    s.image(figures.weights_figure(pool, fig / "weights.png"), "weight distribution")
+    if sensitivity is None:
+        sensitivity = _csv(run / "model" / "sensitivity.csv")
+    s.heading("Sensitivity of the accuracy to the reliability weights (paper Table 2)")
+    if sensitivity is None or sensitivity.empty:
+        s.note("Not computed for this run: gbaugs sensitivity RUN_DIR writes the table.")
+    else:
+        s.table(sensitivity)
+    return s
+
+
+def _landscape(run: Path) -> Section:
+    s = Section("landscape", "Landscape metrics")
+    table = _csv(run / "analysis" / "landscape_metrics.csv")
+    if table is None:
+        return s.note("No landscape metrics yet: run the analysis stage.")
+    s.text("Metrics of the UGS class (FRAGSTATS definitions; patches 8-connected; LSI = "
+           "e / min e) for the region, its subsystems and each city.")
+    s.table(table.drop(columns=[c for c in ("scope",) if c in table.columns]))
+    return s.image(run / "analysis" / "landscape_metrics.png", "landscape metrics")
+
+
+def _mspa(run: Path, cities, fig: Path) -> Section:
+    s = Section("mspa", "Morphological spatial pattern analysis")
+    table = _csv(run / "analysis" / "mspa_summary.csv")
+    if table is None:
+        return s.note("No MSPA yet: run the analysis stage.")
+    pct = table[["name", "foreground_ha", *[c for c in table.columns if c.endswith("_pct")]]]
+    s.text("Share of the UGS pixels in each MSPA class (GuidosToolbox conventions, "
+           "EdgeWidth from [analysis]).")
+    s.table(pct.rename(columns=lambda c: c.replace("_pct", " %")))
+    s.image(run / "analysis" / "mspa_shares.png", "MSPA class shares")
+    best, score = None, -1.0
+    for name, slug, _ in cities:
+        path = run / "analysis" / "mspa" / f"{slug}.tif"
+        row = table[table["name"] == name]
+        if path.exists() and len(row):
+            rare = float(row[[f"{c}_pct" for c in ("bridge", "loop", "branch")]].sum(axis=1)
+                         .iloc[0])
+            if rare > score:
+                best, score = (name, path), rare
+    if best is not None:
+        s.heading(f"Zoom: {best[0]}")
+        s.image(quicklooks.mspa_zoom(best[1], fig / "mspa_zoom.png"), "MSPA zoom")
+    return s
+
+
+def _reference(run: Path) -> Section:
+    s = Section("reference", "Reference products")
+    table = _csv(run / "products" / "reference_comparison.csv")
+    if table is None:
+        return s.note("No reference products were configured for this region.")
+    s.text("Agreement of each city's map with reference land-cover products crosswalked to "
+           "UGS, on the map's grid.")
+    return s.table(table)
+
+
+def _run_record(config: dict[str, Any], manifest: dict[str, Any]) -> Section:
+    s = Section("run", "Run record")
+    rows = []
+    versions: dict[str, str] = {}
+    from gbaugs.pipeline import STAGE_ORDER
+
+    stages = manifest.get("stages", {})
+    for name in sorted(stages, key=lambda n: STAGE_ORDER.index(n) if n in STAGE_ORDER
+                       else len(STAGE_ORDER)):
+        rec = stages[name]
+        rows.append({"stage": name, "status": rec.get("status", ""),
+                     "seconds": rec.get("seconds"), "finished": rec.get("finished", ""),
+                     "gbaugs": rec.get("gbaugs_version", ""),
+                     "fingerprint": rec.get("fingerprint", "")[:12]})
+        versions.update(rec.get("versions") or {})
+    s.heading("Stages")
+    s.table(pd.DataFrame(rows))
+    s.heading("Package versions")
+    s.pairs(dict(sorted(versions.items())))
+    s.heading("Parameters (config.json)")
+    return s.code(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False))

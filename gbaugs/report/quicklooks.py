@@ -1,0 +1,187 @@
+"""Map quicklooks for the report: UGS maps, true-colour overlays, MSPA zooms.
+
+Maps are read decimated (``out_shape`` with nearest / mode resampling) to at most
+``max_px`` on their longer side, so a city of any size costs a few megabytes. Colours: UGS
+forest green, non-UGS light beige, no data white (the products' colour table).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+UGS_RGB = np.array([34, 139, 34]) / 255
+NON_UGS_RGB = np.array([236, 232, 214]) / 255
+NODATA_RGB = np.array([1.0, 1.0, 1.0])
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_decimated(path: Path, max_px: int, bands: list[int] | None = None,
+                   resampling: str = "nearest") -> tuple[np.ndarray, float]:
+    """Bands of a raster at most ``max_px`` on the longer side; returns (array, factor)."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with rasterio.open(path) as src:
+        factor = max(1.0, max(src.height, src.width) / max_px)
+        shape = (max(1, round(src.height / factor)), max(1, round(src.width / factor)))
+        idx = bands or [1]
+        arr = src.read(idx, out_shape=(len(idx), *shape),
+                       resampling=getattr(Resampling, resampling))
+    return arr, factor
+
+
+def ugs_rgb(labels: np.ndarray) -> np.ndarray:
+    rgb = np.empty((*labels.shape, 3))
+    rgb[:] = NODATA_RGB
+    rgb[labels == 0] = NON_UGS_RGB
+    rgb[labels == 1] = UGS_RGB
+    return rgb
+
+
+def region_figure(maps: dict[str, Path], out: Path | None = None, max_px: int = 500):
+    """All city maps side by side (each at its own scale, with a scale bar).
+
+    Returns the PNG path when ``out`` is given, else the matplotlib figure (notebooks)."""
+    import rasterio
+
+    plt = pyplot()
+    n = len(maps)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    for ax, (name, path) in zip(axes.ravel(), maps.items(), strict=False):
+        arr, factor = read_decimated(path, max_px, resampling="mode")
+        with rasterio.open(path) as src:
+            pixel = abs(src.transform.a) * factor
+        ax.imshow(ugs_rgb(arr[0]), interpolation="nearest")
+        _scale_bar(ax, pixel, arr.shape[2])
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def _scale_bar(ax, pixel_m: float, width_px: int) -> None:
+    length_m = 1000.0
+    while length_m / pixel_m > width_px * 0.4:
+        length_m /= 2
+    while length_m / pixel_m < width_px * 0.1:
+        length_m *= 2
+    px = length_m / pixel_m
+    ax.plot([width_px * 0.05, width_px * 0.05 + px], [-4, -4], color="black", lw=2,
+            clip_on=False)
+    label = f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m"
+    ax.text(width_px * 0.05 + px + 4, -4, label, fontsize=7, va="center")
+
+
+def city_figure(name: str, map_path: Path, stack_path: Path | None = None,
+                out: Path | None = None, max_px: int = 700):
+    """The city's UGS map and, when the stack has B4/B3/B2, the true-colour composite with
+    the UGS outlined over it (a PNG path with ``out``, else the figure)."""
+    plt = pyplot()
+    labels = read_decimated(map_path, max_px, resampling="mode")[0][0]
+    true_colour = _true_colour(stack_path, labels.shape) if stack_path else None
+    panels = 2 if true_colour is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.6), squeeze=False)
+    axes[0, 0].imshow(ugs_rgb(labels), interpolation="nearest")
+    axes[0, 0].set_title(f"{name}: UGS map", fontsize=10)
+    if true_colour is not None:
+        ax = axes[0, 1]
+        ax.imshow(true_colour, interpolation="nearest")
+        overlay = np.zeros((*labels.shape, 4))
+        overlay[labels == 1] = (*UGS_RGB, 0.45)
+        ax.imshow(overlay, interpolation="nearest")
+        ax.contour(labels == 1, levels=[0.5], colors=["#7CFC00"], linewidths=0.5)
+        ax.set_title(f"{name}: UGS over the true-colour composite", fontsize=10)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def _true_colour(stack_path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    import rasterio
+    from rasterio.enums import Resampling
+
+    with rasterio.open(stack_path) as src:
+        names = list(src.descriptions)
+        if not all(b in names for b in ("B4", "B3", "B2")):
+            return None
+        idx = [names.index(b) + 1 for b in ("B4", "B3", "B2")]
+        rgb = src.read(idx, out_shape=(3, *shape), resampling=Resampling.average,
+                       masked=True).astype(np.float64)
+    rgb = np.ma.filled(rgb, np.nan)
+    out = np.ones((*shape, 3))
+    for i in range(3):
+        band = rgb[i]
+        finite = band[np.isfinite(band)]
+        if finite.size == 0:
+            continue
+        lo, hi = np.percentile(finite, [2, 98])
+        out[..., i] = np.clip((band - lo) / max(hi - lo, 1e-9), 0, 1)
+    out[~np.isfinite(rgb).all(axis=0)] = 1.0
+    return out
+
+
+def mspa_zoom(mspa_path: Path, out: Path | None = None, size: int = 160):
+    """The MSPA classes of the ``size × size`` window richest in connectors (bridges, loops,
+    branches) and islets, in GuidosToolbox's colours, with a legend (a PNG path with
+    ``out``, else the figure)."""
+    import rasterio
+    from matplotlib.patches import Patch
+    from scipy import ndimage
+
+    from gbaugs.analysis.mspa import CLASSES, COLOURS
+
+    with rasterio.open(mspa_path) as src:
+        codes = src.read(1)
+    if codes.size == 0:
+        return None
+    rare = np.isin(codes, [c for n in ("bridge", "loop", "branch", "islet", "perforation")
+                           for c in CLASSES[n]]).astype(np.float32)
+    s = min(size, *codes.shape)
+    density = ndimage.uniform_filter(rare, s, mode="constant")
+    r, c = np.unravel_index(int(np.argmax(density)), density.shape)
+    r0 = int(np.clip(r - s // 2, 0, codes.shape[0] - s))
+    c0 = int(np.clip(c - s // 2, 0, codes.shape[1] - s))
+    window = codes[r0:r0 + s, c0:c0 + s]
+    lut = np.ones((256, 3))
+    for code, rgba in COLOURS.items():
+        lut[code] = np.array(rgba[:3]) / 255
+    lut[129] = 1.0
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    ax.imshow(lut[window], interpolation="nearest")
+    ax.set_title(f"MSPA zoom, {s} × {s} pixels at row {r0}, column {c0}", fontsize=10)
+    ax.set_axis_off()
+    handles = [Patch(color=np.array(COLOURS[codes_[0]][:3]) / 255, label=name.capitalize())
+               for name, codes_ in CLASSES.items()]
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
+              frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def save_figure(fig, out: Path | None):
+    """Write ``fig`` to the PNG ``out`` (atomically, no timestamp) and close it; with
+    ``out=None`` return the figure."""
+    if out is None:
+        return fig
+    from gbaugs.io.atomic import atomic_path
+
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, metadata={"Software": None}, format="png")
+    pyplot().close(fig)
+    return out

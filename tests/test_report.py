@@ -1,0 +1,76 @@
+"""The run report: content, self-containment, partial runs, and a real browser rendering."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gbaugs.report import build_report
+from gbaugs.report.screenshot import find_chromium
+
+SECTIONS = ("maps", "statistics", "model", "samples", "landscape", "mspa", "reference", "run")
+
+
+def test_report_stage_writes_a_self_contained_page(demo_run):
+    region, out = demo_run
+    html = (out / "report" / "index.html").read_text(encoding="utf-8")
+    for anchor in SECTIONS:
+        assert f'<section id="{anchor}">' in html
+    for city in region.cities:
+        assert city.name in html
+    images = re.findall(r'<img alt="([^"]*)" src="([^"]{0,40})', html)
+    assert len(images) >= 10
+    assert all(src.startswith("data:image/png;base64,") for _, src in images)
+    assert not re.search(r'(src|href)="https?:', html)  # opens offline
+    # the sensitivity table the stage computed: unweighted and the paper's weights
+    table = pd.read_csv(out / "report" / "sensitivity.csv")
+    assert table[["w_high", "w_medium", "w_low"]].values.tolist() == [[1, 1, 1],
+                                                                      [0.9, 0.6, 0.2]]
+    assert "Sensitivity of the accuracy" in html and "0.9" in html
+    # tables come from the run's files
+    stats = pd.read_csv(out / "products" / "city_statistics.csv")
+    assert f"{stats['ugs_area_ha'].iloc[0]:,.4g}" in html
+
+
+def test_partial_run_still_reports(demo_run, tmp_path):
+    _, out = demo_run
+    part = tmp_path / "partial"
+    part.mkdir()
+    for name in ("config.json", "manifest.json"):
+        shutil.copy(out / name, part / name)
+    shutil.copytree(out / "maps", part / "maps")
+    html = build_report(part).read_text(encoding="utf-8")
+    assert "No MSPA yet: run the analysis stage." in html
+    assert "No model yet: run the train stage." in html
+    assert html.count("data:image/png;base64,") >= 1  # the maps are there
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gbaugs.cli", "report", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "not a gbaugs run folder" in r.stderr
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium is not installed")
+def test_chromium_renders_the_report(demo_run, tmp_path):
+    from PIL import Image
+
+    _, out = demo_run
+    png = tmp_path / "report.png"
+    r = subprocess.run([sys.executable, "-m", "gbaugs.cli", "report", str(out),
+                        "--out", str(tmp_path / "r.html"), "--screenshot", str(png),
+                        "--height", "2200"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    img = np.asarray(Image.open(png).convert("RGB"))
+    assert img.shape[:2] == (2200, 1366)
+    # the header bar and the UGS green of the maps are on screen
+    header = img[10:40, 10:600].reshape(-1, 3)
+    assert (np.abs(header.astype(int) - (31, 95, 43)).sum(axis=1) < 30).mean() > 0.5
+    green = (np.abs(img.reshape(-1, 3).astype(int) - (34, 139, 34)).sum(axis=1) < 20)
+    assert green.sum() > 5000
