@@ -1,4 +1,4 @@
-"""Static figures of the analysis (matplotlib, Agg; PNGs without a timestamp)."""
+"""Static figures of the analysis (matplotlib figures, PNGs without a timestamp)."""
 
 from __future__ import annotations
 
@@ -10,34 +10,19 @@ import pandas as pd
 
 from gbaugs.analysis.landscape import METRICS
 from gbaugs.analysis.mspa import CLASSES, COLOURS
-from gbaugs.io.atomic import atomic_path
+from gbaugs.plotting import save_png, subplots
 
 UNITS = {"NP": "patches", "LPI": "%", "LSI": "", "COHESION": "", "AI": "%", "FRAC_AM": ""}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, out: Path) -> Path:
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120, metadata={"Software": None})
-    _pyplot().close(fig)
-    return out
 
 
 def metrics_chart(table: pd.DataFrame, out: Path) -> Path:
     """Bar charts of the six landscape metrics, one panel each, one bar per row of
     ``table`` (columns ``name`` and the metrics; e.g. the region and its subsystems)."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(11, 5.6))
+    fig, axes = subplots(2, 3, figsize=(11, 5.6))
     names = table["name"].tolist()
-    colours = plt.get_cmap("Set2")(np.arange(len(names)) % 8)
+    from matplotlib import colormaps
+
+    colours = colormaps["Set2"](np.arange(len(names)) % 8)
     for ax, metric in zip(axes.ravel(), METRICS, strict=True):
         values = table[metric].astype(float).to_numpy()
         ax.bar(range(len(names)), np.nan_to_num(values), color=colours)
@@ -53,15 +38,14 @@ def metrics_chart(table: pd.DataFrame, out: Path) -> Path:
             ax.set_ylim(lo - pad, hi + pad)
     fig.suptitle("Landscape metrics of the UGS class by subsystem", fontsize=11)
     fig.tight_layout()
-    return _save(fig, out)
+    return save_png(fig, out)
 
 
 def mspa_chart(table: pd.DataFrame, out: Path) -> Path:
     """MSPA class shares (% of foreground) per row of ``table`` (columns ``name`` and
     ``<class>_pct``) in GuidosToolbox's colours: stacked bars of all seven classes, and the
     five minor classes (all but core and edge) on their own scale."""
-    plt = _pyplot()
-    fig, (ax, minor) = plt.subplots(1, 2, figsize=(12, 0.5 * len(table) + 2.2),
+    fig, (ax, minor) = subplots(1, 2, figsize=(12, 0.5 * len(table) + 2.2),
                                     gridspec_kw={"width_ratios": [3, 2]})
     y = np.arange(len(table))
     left = np.zeros(len(table))
@@ -88,4 +72,4 @@ def mspa_chart(table: pd.DataFrame, out: Path) -> Path:
                frameon=False)
     fig.suptitle("MSPA classes of the UGS", fontsize=11, y=0.995, va="bottom")
     fig.tight_layout(rect=(0, 0, 1, 0.93))
-    return _save(fig, out)
+    return save_png(fig, out)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gbaugs._version import __version__
-from gbaugs.io.atomic import atomic_path, sha256_file, write_text
+from gbaugs.io.atomic import sha256_file, write_text
 from gbaugs.io.cog import write_categorical_cog
 
 COLOURS = {0: (230, 228, 210, 255), 1: (34, 139, 34, 255), 255: (0, 0, 0, 0)}
@@ -123,13 +123,10 @@ def collection(items: list[dict[str, Any]], region: str, window, description: st
 
 
 def statistics_chart(rows: list[dict[str, Any]], out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gbaugs.plotting import save_png, subplots
 
     cities = [r["city"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = subplots(1, 2, figsize=(10, 3.6))
     axes[0].bar(cities, [r["ugs_area_ha"] for r in rows], color="#228b22")
     axes[0].set_ylabel("UGS area (ha)")
     axes[1].bar(cities, [r["ugs_density"] for r in rows], color="#6aa84f")
@@ -137,10 +134,7 @@ def statistics_chart(rows: list[dict[str, Any]], out: Path) -> Path:
     for ax in axes:
         ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=120, metadata={"Software": None})
-    plt.close(fig)
-    return out
+    return save_png(fig, out)
 
 
 def data_record(region: str, year: int, rows: list[dict[str, Any]],

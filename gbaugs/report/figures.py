@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gbaugs.report.quicklooks import pyplot, save_figure
+from gbaugs.plotting import subplots
+from gbaugs.report.quicklooks import save_figure
 
 
 def confusion_figure(matrices: dict[str, list[list[int]]], out: Path | None = None):
     """One panel per named 2 × 2 confusion matrix (rows: reference non-UGS/UGS, columns:
     predicted), with counts and row percentages."""
-    plt = pyplot()
     n = len(matrices)
-    fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.2), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(3.3 * n, 3.2), squeeze=False)
     for ax, (name, m) in zip(axes.ravel(), matrices.items(), strict=True):
         arr = np.asarray(m, dtype=float)
         share = arr / np.maximum(arr.sum(axis=1, keepdims=True), 1)
@@ -37,9 +37,8 @@ def confusion_figure(matrices: dict[str, list[list[int]]], out: Path | None = No
 
 def models_figure(rows: list[dict[str, Any]], out: Path | None = None):
     """Hold-out F1 and overall accuracy of the W-SVM and the baselines."""
-    plt = pyplot()
     table = pd.DataFrame(rows)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = subplots(figsize=(7, 3.2))
     x = np.arange(len(table))
     ax.bar(x - 0.2, table["f1"], 0.4, label="F1", color="#228b22")
     ax.bar(x + 0.2, table["oa"], 0.4, label="OA", color="#9acd32")
@@ -54,8 +53,7 @@ def models_figure(rows: list[dict[str, Any]], out: Path | None = None):
 
 def weights_figure(pool: pd.DataFrame, out: Path | None = None):
     """Distribution of the final sample weights by reliability level, and by city."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, axes = subplots(1, 2, figsize=(10, 3.4))
     bins = np.linspace(0, float(pool["weight"].max()) * 1.02, 40)
     colours = {"high": "#1b7837", "medium": "#a6dba0", "low": "#d95f02"}
     for level in ("high", "medium", "low"):

@@ -11,18 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gbaugs.plotting import save_png, subplots
+
 UGS_RGB = np.array([34, 139, 34]) / 255
 NON_UGS_RGB = np.array([236, 232, 214]) / 255
 NODATA_RGB = np.array([1.0, 1.0, 1.0])
-
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def read_decimated(path: Path, max_px: int, bands: list[int] | None = None,
@@ -54,11 +47,10 @@ def region_figure(maps: dict[str, Path], out: Path | None = None, max_px: int = 
     Returns the PNG path when ``out`` is given, else the matplotlib figure (notebooks)."""
     import rasterio
 
-    plt = pyplot()
     n = len(maps)
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows), squeeze=False)
     for ax, (name, path) in zip(axes.ravel(), maps.items(), strict=False):
         arr, factor = read_decimated(path, max_px, resampling="mode")
         with rasterio.open(path) as src:
@@ -90,11 +82,10 @@ def city_figure(name: str, map_path: Path, stack_path: Path | None = None,
                 out: Path | None = None, max_px: int = 700):
     """The city's UGS map and, when the stack has B4/B3/B2, the true-colour composite with
     the UGS outlined over it (a PNG path with ``out``, else the figure)."""
-    plt = pyplot()
     labels = read_decimated(map_path, max_px, resampling="mode")[0][0]
     true_colour = _true_colour(stack_path, labels.shape) if stack_path else None
     panels = 2 if true_colour is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.6), squeeze=False)
+    fig, axes = subplots(1, panels, figsize=(4.6 * panels, 4.6), squeeze=False)
     axes[0, 0].imshow(ugs_rgb(labels), interpolation="nearest")
     axes[0, 0].set_title(f"{name}: UGS map", fontsize=10)
     if true_colour is not None:
@@ -161,8 +152,7 @@ def mspa_zoom(mspa_path: Path, out: Path | None = None, size: int = 160):
     for code, rgba in COLOURS.items():
         lut[code] = np.array(rgba[:3]) / 255
     lut[129] = 1.0
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    fig, ax = subplots(figsize=(6.4, 5.2))
     ax.imshow(lut[window], interpolation="nearest")
     ax.set_title(f"MSPA zoom, {s} × {s} pixels at row {r0}, column {c0}", fontsize=10)
     ax.set_axis_off()
@@ -175,13 +165,8 @@ def mspa_zoom(mspa_path: Path, out: Path | None = None, size: int = 160):
 
 
 def save_figure(fig, out: Path | None):
-    """Write ``fig`` to the PNG ``out`` (atomically, no timestamp) and close it; with
-    ``out=None`` return the figure."""
+    """Write ``fig`` to the PNG ``out`` (atomically, no timestamp); with ``out=None``
+    return the figure (notebooks display it)."""
     if out is None:
         return fig
-    from gbaugs.io.atomic import atomic_path
-
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, metadata={"Software": None}, format="png")
-    pyplot().close(fig)
-    return out
+    return save_png(fig, out, dpi=110)
