@@ -224,41 +224,37 @@ def test_adapt_writes_a_loadable_generator(trained, tiles, tmp_path):
     assert load_checkpoint(tmp_path / "adapted" / "adapted.pt")["iteration"] == 3
 
 
-def test_one_tile_equals_the_whole_image(trained, tmp_path):
+def _predicted(trained, tmp_path, height, width, seed, tile, overlap):
+    """The trained model, the scene as a float image, and its windowed probability."""
     import rasterio
 
-    out, _ = trained
-    model = load_model(out / "best.pt")
-    scene = make_scene(tmp_path / "s.tif", 128, 128, seed=4)
-    predict_geotiff(model, scene, tmp_path / "l.tif", tile=128, overlap=32, batch_size=1,
-                    probability_path=tmp_path / "p.tif")
+    model = load_model(trained[0] / "best.pt")
+    scene = make_scene(tmp_path / "s.tif", height, width, seed=seed)
+    predict_geotiff(model, scene, tmp_path / "l.tif", tile=tile, overlap=overlap,
+                    batch_size=1, probability_path=tmp_path / "p.tif")
     with rasterio.open(scene) as src:
-        x = torch.from_numpy(src.read().astype(np.float32) / 255)[None]
-    with torch.no_grad():
-        whole = torch.softmax(model(x)["logits"], 1)[0, 1].numpy()
+        image = src.read().astype(np.float32) / 255
     with rasterio.open(tmp_path / "p.tif") as src:
-        # the blend divides p·w by w in float64: equal to float32 rounding
-        np.testing.assert_allclose(src.read(1), whole, rtol=0, atol=1e-6)
+        prob = src.read(1)
     with rasterio.open(tmp_path / "l.tif") as src:
-        assert np.array_equal(src.read(1), (whole >= 0.5).astype(np.uint8))
+        labels = src.read(1)
+    return model, image, prob, labels
+
+
+def test_one_tile_equals_the_whole_image(trained, tmp_path):
+    model, image, prob, labels = _predicted(trained, tmp_path, 128, 128, 4, 128, 32)
+    with torch.no_grad():
+        whole = torch.softmax(model(torch.from_numpy(image)[None])["logits"], 1)[0, 1].numpy()
+    # the blend divides p·w by w in float64: equal to float32 rounding
+    np.testing.assert_allclose(prob, whole, rtol=0, atol=1e-6)
+    assert np.array_equal(labels, (whole >= 0.5).astype(np.uint8))
 
 
 def test_windowed_prediction_equals_in_memory_blending(trained, tmp_path):
-    import rasterio
-
-    out, _ = trained
-    model = load_model(out / "best.pt")
-    scene = make_scene(tmp_path / "s.tif", 170, 230, seed=6)
-    predict_geotiff(model, scene, tmp_path / "l.tif", tile=64, overlap=24, batch_size=1,
-                    probability_path=tmp_path / "p.tif")
-    with rasterio.open(scene) as src:
-        image = src.read().astype(np.float32) / 255
+    model, image, prob, labels = _predicted(trained, tmp_path, 170, 230, 6, 64, 24)
     reference = predict_array(model, image, tile=64, overlap=24, batch_size=1)
-    with rasterio.open(tmp_path / "p.tif") as src:
-        got = src.read(1)
-    assert np.array_equal(got, reference)
-    with rasterio.open(tmp_path / "l.tif") as src:
-        assert np.array_equal(src.read(1), (reference >= 0.5).astype(np.uint8))
+    assert np.array_equal(prob, reference)
+    assert np.array_equal(labels, (reference >= 0.5).astype(np.uint8))
 
 
 def test_georeference_nodata_boundary_and_mosaic(trained, tmp_path):

@@ -78,15 +78,24 @@ def _maps(run: Path, cities, fig: Path) -> Section:
     return s
 
 
-def _statistics(run: Path) -> Section:
-    s = Section("statistics", "City statistics")
-    table = _csv(run / "products" / "city_statistics.csv")
+def _table_section(anchor: str, title: str, csv: Path, missing: str, text: str,
+                   image: Path | None = None, drop: tuple[str, ...] = ()) -> Section:
+    """A section made of one CSV table (and its chart), or a note when it is missing."""
+    s = Section(anchor, title)
+    table = _csv(csv)
     if table is None:
-        return s.note("No statistics yet: run the products stage.")
-    s.text("Valid area, UGS area and UGS density (UGS pixels / valid pixels) per city and "
-           "for the region.")
-    s.table(table)
-    return s.image(run / "products" / "city_statistics.png", "UGS area and density")
+        return s.note(missing)
+    s.text(text)
+    s.table(table.drop(columns=[c for c in drop if c in table.columns]))
+    return s.image(image, title) if image is not None else s
+
+
+def _statistics(run: Path) -> Section:
+    return _table_section(
+        "statistics", "City statistics", run / "products" / "city_statistics.csv",
+        "No statistics yet: run the products stage.",
+        "Valid area, UGS area and UGS density (UGS pixels / valid pixels) per city and for "
+        "the region.", run / "products" / "city_statistics.png")
 
 
 def _model(run: Path, fig: Path, train: dict[str, Any]) -> Section:
@@ -175,14 +184,12 @@ def _samples(run: Path, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
 
 
 def _landscape(run: Path) -> Section:
-    s = Section("landscape", "Landscape metrics")
-    table = _csv(run / "analysis" / "landscape_metrics.csv")
-    if table is None:
-        return s.note("No landscape metrics yet: run the analysis stage.")
-    s.text("Metrics of the UGS class (FRAGSTATS definitions; patches 8-connected; LSI = "
-           "e / min e) for the region, its subsystems and each city.")
-    s.table(table.drop(columns=[c for c in ("scope",) if c in table.columns]))
-    return s.image(run / "analysis" / "landscape_metrics.png", "landscape metrics")
+    return _table_section(
+        "landscape", "Landscape metrics", run / "analysis" / "landscape_metrics.csv",
+        "No landscape metrics yet: run the analysis stage.",
+        "Metrics of the UGS class (FRAGSTATS definitions; patches 8-connected; LSI = "
+        "e / min e) for the region, its subsystems and each city.",
+        run / "analysis" / "landscape_metrics.png", drop=("scope",))
 
 
 def _mspa(run: Path, cities, fig: Path) -> Section:
@@ -211,13 +218,11 @@ def _mspa(run: Path, cities, fig: Path) -> Section:
 
 
 def _reference(run: Path) -> Section:
-    s = Section("reference", "Reference products")
-    table = _csv(run / "products" / "reference_comparison.csv")
-    if table is None:
-        return s.note("No reference products were configured for this region.")
-    s.text("Agreement of each city's map with reference land-cover products crosswalked to "
-           "UGS, on the map's grid.")
-    return s.table(table)
+    return _table_section(
+        "reference", "Reference products", run / "products" / "reference_comparison.csv",
+        "No reference products were configured for this region.",
+        "Agreement of each city's map with reference land-cover products crosswalked to "
+        "UGS, on the map's grid.")
 
 
 def _run_record(config: dict[str, Any], manifest: dict[str, Any]) -> Section:
