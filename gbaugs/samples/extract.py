@@ -42,6 +42,9 @@ class Candidates:
     label, the features, boundary_distance_m, shape_index, ndvi_std."""
     crs: Any
     counts: dict[str, int] = field(default_factory=dict)
+    city_ndvi: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    """NDVI of every valid pixel of the city's stack (float32): the data the screening
+    thresholds are derived from."""
 
 
 def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: list[str],
@@ -71,8 +74,14 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
                                  "in a refined OSM polygon", where=stack_path,
                                  hint="the stack and the OSM polygons do not overlap: check "
                                       "both cover the same city")
-        values = {f: src.read(names.index(f) + 1)[rows, cols].astype(np.float64)
-                  for f in {*features, "NDVI"} if f in names}
+        values, city_ndvi = {}, np.empty(0, np.float32)
+        for f in sorted({*features, "NDVI"}):
+            if f not in names:
+                continue
+            band = src.read(names.index(f) + 1)
+            values[f] = band[rows, cols].astype(np.float64)
+            if f == "NDVI":
+                city_ndvi = band[np.isfinite(band)].astype(np.float32)
     ndvi = values.get("NDVI")
     if ndvi is None:
         raise InputDataError(f"the stack of city {city!r} has no NDVI band", where=stack_path,
@@ -101,4 +110,4 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
     counts["candidates"] = len(frame)
     counts["candidates_vegetation"] = int((frame["label"] == 1).sum())
     counts["candidates_non_vegetation"] = int((frame["label"] == 0).sum())
-    return Candidates(frame, crs, counts)
+    return Candidates(frame, crs, counts, city_ndvi)

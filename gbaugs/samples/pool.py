@@ -30,7 +30,16 @@ import pandas as pd
 from gbaugs.config import SampleParams
 from gbaugs.errors import InputDataError
 from gbaugs.samples.extract import Candidates
-from gbaugs.samples.quality import INDICATORS, indicators, level_weight, score_levels, screen
+from gbaugs.samples.quality import (
+    GREEN_BACKGROUND,
+    INDICATORS,
+    indicators,
+    level_weight,
+    lof_groups,
+    score_levels,
+    screen,
+    screening_counts,
+)
 
 
 @dataclass
@@ -51,7 +60,10 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
     """Screen a city's candidates and compute their indicators and scores."""
     frame = candidates.frame.copy()
     frame.insert(0, "city", name)
-    frame["status"] = screen(frame, params.ndvi_min_vegetation)
+    frame["screening"], thresholds = screen(frame, params, candidates.city_ndvi)
+    green = (frame["screening"] == GREEN_BACKGROUND).to_numpy()
+    frame.loc[green, "label"] = np.int8(1)
+    frame["status"] = frame["screening"].where(~green, "ok")
     ok = frame["status"] == "ok"
     for col in (*INDICATORS, "score"):
         frame[col] = np.nan
@@ -59,11 +71,15 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
         ind = indicators(frame.loc[ok], features, n_neighbors=params.lof_neighbors,
                          max_samples=params.lof_max_samples,
                          distance_ref=params.boundary_distance_ref_m,
-                         ndvi_std_ref=params.ndvi_std_ref, rng=rng)
+                         ndvi_std_ref=params.ndvi_std_ref, rng=rng,
+                         groups=lof_groups(frame.loc[ok], params.screening))
         frame.loc[ok, list(ind.columns)] = ind
     counts = dict(candidates.counts)
     counts["screened_low_ndvi"] = int((frame["status"] == "low_ndvi").sum())
     counts["screened_high_ndvi"] = int((frame["status"] == "high_ndvi").sum())
+    counts["relabelled_green_background"] = int(green.sum())
+    counts["screening"] = {"thresholds": thresholds,
+                           "by_source": screening_counts(frame)}
     for label, key in ((1, "vegetation"), (0, "non_vegetation")):
         counts[f"after_screening_{key}"] = int((ok & (frame["label"] == label)).sum())
     warnings = []
@@ -73,6 +89,31 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
         warnings.append("no vegetation samples left after the NDVI screening")
     counts["warnings"] = warnings
     return CitySamples(name, slug, frame, candidates.crs, completeness_level, counts)
+
+
+def capped_draw(idx: np.ndarray, groups: np.ndarray, cap: int, rng: np.random.Generator
+                ) -> np.ndarray:
+    """``cap`` of the indices ``idx``, drawn at random within each group, the cap shared
+    equally among the groups (a group smaller than its share is kept whole and the rest
+    is shared among the others). With one group this is a plain random draw."""
+    names = sorted(set(groups.tolist()))
+    members = {g: idx[groups == g] for g in names}
+    quota: dict[Any, int] = {}
+    left, open_ = cap, list(names)
+    while open_:
+        share = left // len(open_)
+        small = [g for g in open_ if len(members[g]) <= share]
+        if not small:
+            for i, g in enumerate(open_):
+                quota[g] = share + (1 if i < left - share * len(open_) else 0)
+            break
+        for g in small:
+            quota[g] = len(members[g])
+            left -= len(members[g])
+            open_.remove(g)
+    chosen = [members[g] if quota[g] >= len(members[g])
+              else rng.choice(members[g], quota[g], replace=False) for g in names]
+    return np.sort(np.concatenate(chosen))
 
 
 def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
@@ -101,10 +142,13 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
         f["reliability_weight"] = np.where(ok, level_weight(levels,
                                                             params.reliability_weights), np.nan)
         rng = np.random.default_rng(ss)
+        groups = lof_groups(f, params.screening) if params.cap == "by_source" else \
+            np.zeros(len(f), dtype=object)
         for label in (0, 1):
             idx = np.flatnonzero(ok & (f["label"].to_numpy() == label))
             if len(idx) > params.max_per_class:
-                drop = np.setdiff1d(idx, rng.choice(idx, params.max_per_class, replace=False))
+                keep = capped_draw(idx, groups[idx], params.max_per_class, rng)
+                drop = np.setdiff1d(idx, keep)
                 f.iloc[drop, f.columns.get_loc("status")] = "capped"
         f.loc[f["status"] == "ok", "status"] = "kept"
         f["city_factor"] = factors[city.completeness_level]

@@ -102,5 +102,5 @@ SAMPLES = register(Stage(
     run=_run,
     params=_params,
     inputs=_inputs,
-    version=2,  # 2: spectral consistency also at the polygon scale
+    version=3,  # 2: spectral consistency also at the polygon scale; 3: source screening
 ))
