@@ -15,6 +15,7 @@ from gbaugs.features.registry import (
     GlcmSpec,
     compute_indices,
     feature_names,
+    paper_features,
     required_bands,
 )
 
@@ -59,7 +60,25 @@ def test_registry_declares_the_papers_indices_and_bands():
     assert set(required_bands()) == {"B3", "B4", "B5", "B8", "B11", "B12"}
     assert BANDS["B8"].resolution_m == 10 and BANDS["B11"].resolution_m == 20
     assert feature_names() == ("NDVI", "NDVIre", "NDWI", "MNDWI", "NDTI", "B8_asm",
-                               "B8_contrast", "B8_corr", "B8_var", "B8_idm", "B8_ent")
+                               "B8_contrast", "B8_corr", "B8_var", "B8_idm", "B8_ent",
+                               "NDVI_p10", "NDVI_p90")
+    assert paper_features() == feature_names()[:11]
+
+
+def test_seasonal_percentiles_equal_numpy():
+    from gbaugs.imagery.local import nan_percentile
+
+    rng = np.random.default_rng(1)
+    stack = rng.normal(size=(12, 30, 40))
+    stack[rng.random(stack.shape) < 0.4] = np.nan
+    stack[:, 0, 0] = np.nan  # a pixel without any valid observation
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for q in (0, 10, 50, 90, 100):
+            np.testing.assert_allclose(nan_percentile(stack, q),
+                                       np.nanpercentile(stack, q, axis=0), rtol=1e-12)
 
 
 def test_indices_by_hand_and_nodata():

@@ -127,6 +127,36 @@ class GlcmSpec:
         return out
 
 
+@dataclass(frozen=True)
+class SeasonalPercentile:
+    """A percentile over the year of a per-scene index (beyond the paper).
+
+    Per pixel, the index is computed on every valid (unmasked) observation of the
+    compositing window and the ``percentile``-th percentile is taken (linear
+    interpolation between order statistics, numpy's and Earth Engine's
+    ``Reducer.percentile`` default, which agree up to Earth Engine's histogram binning).
+    The median composite hides phenology; the low and high percentiles keep it: crops are
+    bare or flooded part of the year (low ``NDVI_p10``), evergreen trees and irrigated lawns
+    are not. A feature of scene time series only: a pre-made stack must carry the band.
+    """
+
+    name: str
+    index: str
+    percentile: float
+    description: str
+
+
+SEASONAL: dict[str, SeasonalPercentile] = {s.name: s for s in (
+    SeasonalPercentile("NDVI_p10", "NDVI", 10.0, "NDVI of the year's greenness low (10th "
+                       "percentile of the valid observations)"),
+    SeasonalPercentile("NDVI_p90", "NDVI", 90.0, "NDVI of the year's greenness peak (90th "
+                       "percentile of the valid observations)"),
+    SeasonalPercentile("MNDWI_p90", "MNDWI", 90.0, "MNDWI of the year's wettest "
+                       "observations (90th percentile): flooded fields, irrigation"),
+)}
+"""Seasonal statistics (beyond the paper; measured in docs/screening.md)."""
+
+
 GLCM_STATISTICS: dict[str, str] = {
     "asm": "angular second moment Σp² (Haralick f1)",
     "contrast": "Σ(i−j)²p (Haralick f2)",
@@ -145,13 +175,20 @@ VALID_OBS = "valid_obs"
 
 
 def feature_names(glcm: GlcmSpec = GLCM) -> tuple[str, ...]:
-    """The model features of a stack, in order: the five indices, then the GLCM texture."""
+    """Every feature of the registry, in order: the five indices, the GLCM texture, the
+    seasonal percentiles."""
+    return (*INDICES, *glcm.feature_names, *SEASONAL)
+
+
+def paper_features(glcm: GlcmSpec = GLCM) -> tuple[str, ...]:
+    """The paper's features: the five indices and the GLCM texture."""
     return (*INDICES, *glcm.feature_names)
 
 
 def required_bands(glcm: GlcmSpec = GLCM) -> tuple[str, ...]:
     """Reflectance bands needed to compute every feature, in registry order."""
     needed = {b for idx in INDICES.values() for b in idx.bands} | {glcm.band}
+    needed |= {b for s in SEASONAL.values() for b in INDICES[s.index].bands}
     return tuple(b for b in BANDS if b in needed)
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from gbaugs.config import EarthEngineFilter, GeeOptions, ImageryConfig
 from gbaugs.errors import BackendError
-from gbaugs.features.registry import BANDS, GLCM, INDICES, VALID_OBS, GlcmSpec
+from gbaugs.features.registry import BANDS, GLCM, INDICES, SEASONAL, VALID_OBS, GlcmSpec
 from gbaugs.imagery.local import Grid
 from gbaugs.io.atomic import atomic_path
 
@@ -235,7 +235,16 @@ def feature_stack(geometry, start: str, end: str, crs: str, opts: ImageryConfig,
     out = comp
     for img in indices:
         out = out.addBands(img)
-    texture = [f for f in features if f not in INDICES]
+    seasonal = [SEASONAL[f] for f in features if f in SEASONAL]
+    for name in sorted({sp.index for sp in seasonal}):
+        idx = INDICES[name]
+        percentiles = sorted({int(sp.percentile) for sp in seasonal if sp.index == name})
+        per_scene = masked.map(lambda im, idx=idx, name=name: im.normalizedDifference(
+            [idx.a, idx.b]).rename(name))
+        # Reducer.percentile names its outputs <band>_p<percentile>, as the registry does
+        out = out.addBands(per_scene.reduce(ee.Reducer.percentile(percentiles)).select(
+            [sp.name for sp in seasonal if sp.index == name]))
+    texture = [f for f in features if f in glcm.feature_names]
     if texture:
         q = (comp.select(glcm.band).subtract(glcm.low).divide(glcm.high - glcm.low)
              .multiply(glcm.levels).floor().clamp(0, glcm.levels - 1).toInt()

@@ -38,6 +38,7 @@ from gbaugs.features.registry import (
     BANDS,
     GLCM,
     INDICES,
+    SEASONAL,
     VALID_OBS,
     feature_names,
     required_bands,
@@ -169,7 +170,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
             for r0, r1 in _blocks(grid.height, opts.block_rows):
                 h0, h1 = max(0, r0 - halo), min(grid.height, r1 + halo)
                 comp, n_obs, water = _composite_block(readers, scl_readers, bands, h0, h1,
-                                                      opts, water_rule)
+                                                      opts, water_rule, features)
                 inside = _inside(boundary, grid, h0, h1)
                 if water_rule == "mndwi" and "B3" in comp and "B11" in comp:
                     mndwi = INDICES["MNDWI"].compute(comp["B3"], comp["B11"])
@@ -201,14 +202,22 @@ def _feature_bands(features: tuple[str, ...]) -> set[str]:
     for f in features:
         if f in INDICES:
             out |= set(INDICES[f].bands)
+        elif f in SEASONAL:
+            out |= set(INDICES[SEASONAL[f].index].bands)
         else:
             out.add(GLCM.band)
     return out
 
 
-def _composite_block(readers, scl_readers, bands, h0, h1, opts, water_rule):
+def _composite_block(readers, scl_readers, bands, h0, h1, opts, water_rule,
+                     features: tuple[str, ...] = ()):
+    """Per-band median of the valid observations of rows ``h0:h1``, the count of valid
+    observations, the water mask, and the seasonal percentiles of ``features`` (in
+    ``comp`` under their feature names)."""
     n = len(readers)
     stacks = {b: [] for b in bands}
+    seasonal = [SEASONAL[f] for f in features if f in SEASONAL]
+    per_scene: dict[str, list[np.ndarray]] = {s.index: [] for s in seasonal}
     valid_count = None
     water_count = None
     for k in range(n):
@@ -223,14 +232,38 @@ def _composite_block(readers, scl_readers, bands, h0, h1, opts, water_rule):
             is_water = np.zeros(valid.shape, dtype=bool)
         for b in bands:
             stacks[b].append(np.where(valid, arrays[b], np.nan))
+        for name, values in per_scene.items():
+            idx = INDICES[name]
+            values.append(np.where(valid, idx.compute(arrays[idx.a], arrays[idx.b]), np.nan))
         valid_count = valid.astype(np.int32) if valid_count is None else valid_count + valid
         w = (valid & is_water).astype(np.int32)
         water_count = w if water_count is None else water_count + w
     with np.errstate(invalid="ignore"), _quiet_nanmedian():
         comp = {b: np.nanmedian(np.stack(stacks[b]), axis=0) for b in bands}
+        for sp in seasonal:
+            comp[sp.name] = nan_percentile(np.stack(per_scene[sp.index]), sp.percentile)
     water = (2 * water_count > valid_count) if water_rule == "scl" else \
         np.zeros(valid_count.shape, dtype=bool)
     return comp, valid_count, water
+
+
+def nan_percentile(stack: np.ndarray, q: float) -> np.ndarray:
+    """``np.nanpercentile(stack, q, axis=0)`` (linear interpolation), vectorized.
+
+    numpy's NaN-aware percentile loops over pixels in Python when NaNs are present (about
+    50× slower here); sorting once along the time axis, where NaN sorts last, and
+    interpolating between the two order statistics of each pixel gives the same values.
+    NaN where a pixel has no valid observation.
+    """
+    data = np.sort(stack, axis=0)
+    n = np.isfinite(data).sum(axis=0)
+    rank = (np.maximum(n, 1) - 1) * (q / 100.0)
+    lo = np.floor(rank).astype(np.intp)
+    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+    below = np.take_along_axis(data, lo[None], axis=0)[0]
+    above = np.take_along_axis(data, hi[None], axis=0)[0]
+    out = below + (above - below) * (rank - lo)
+    return np.where(n > 0, out, np.nan)
 
 
 @contextlib.contextmanager
@@ -249,7 +282,10 @@ def _features_block(comp: dict[str, np.ndarray], keep: np.ndarray,
         if f in INDICES:
             idx = INDICES[f]
             out[f] = np.where(keep, idx.compute(comp[idx.a], comp[idx.b]), np.nan)
-    texture = [f for f in features if f not in INDICES]
+    for f in features:
+        if f in SEASONAL:
+            out[f] = np.where(keep, comp[f], np.nan)
+    texture = [f for f in features if f in GLCM.feature_names]
     if texture:
         source = np.where(keep, comp[GLCM.band], np.nan)
         glcm = glcm_levels(GLCM.quantize(source))
