@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from gbaugs.config import TrainParams
-from gbaugs.errors import InputDataError
+from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.train.model import make_pipeline, routing
 
 
@@ -36,6 +37,12 @@ class SearchResult:
     seconds: float
     cells: list[dict[str, Any]] = field(default_factory=list)
     """Per evaluated cell: parameters, mean and std of the CV score, resources used."""
+    cv: str = ""
+    """The folds used, e.g. ``10-fold stratified, polygons kept whole``."""
+    grid: dict[str, list[float]] = field(default_factory=dict)
+    """C and gamma values explored, extensions included."""
+    edge: list[str] = field(default_factory=list)
+    """Parameters whose best value is still on the edge of the explored grid."""
 
 
 def weighted_f1_scorer():
@@ -51,13 +58,29 @@ def param_grid(n_features: int, params: TrainParams) -> dict[str, list]:
             "svc__C": list(params.C), "svc__gamma": list(params.gamma)}
 
 
-def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed: int,
-         strategy: str | None = None, n_jobs: int | None = -1) -> SearchResult:
-    """Search the grid; raise a clear error when the data cannot support it."""
-    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-    from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, StratifiedKFold
+def make_cv(y: np.ndarray, groups: np.ndarray | None, params: TrainParams, seed: int
+            ) -> tuple[Any, str]:
+    """The tuning splitter and its description.
 
-    strategy = strategy or params.search
+    Polygon-grouped stratified folds when ``groups`` are given and every class has at least
+    ``cv_folds`` groups; otherwise the paper's stratified folds of pixels (with a WARNING
+    when grouping was asked for but is impossible).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if groups is not None and params.cv_groups == "polygons":
+        per_class = [len(np.unique(groups[y == c])) for c in np.unique(y)]
+        if min(per_class) >= params.cv_folds:
+            return (StratifiedGroupKFold(params.cv_folds, shuffle=True, random_state=seed),
+                    f"{params.cv_folds}-fold stratified, polygons kept whole")
+        warnings.warn(f"only {min(per_class)} label polygons in one class: tuning falls back "
+                      f"to {params.cv_folds}-fold stratified folds of pixels, which reward "
+                      "memorizing polygons", GbaugsWarning, stacklevel=3)
+    return (StratifiedKFold(params.cv_folds, shuffle=True, random_state=seed),
+            f"{params.cv_folds}-fold stratified (pixels)")
+
+
+def _check_pool(x: np.ndarray, y: np.ndarray, params: TrainParams) -> np.ndarray:
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise InputDataError("the training pool has a single class",
@@ -69,9 +92,73 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
     if not np.isfinite(x).all():
         raise InputDataError("the training features contain NaN or infinite values",
                              hint="the samples stage skips such pixels: re-run it")
-    cv = StratifiedKFold(params.cv_folds, shuffle=True, random_state=seed)
+    return classes
+
+
+def _run_search(search, x, y, w, groups) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, message=".*fits failed.*")
+        try:
+            if groups is None:
+                search.fit(x, y, sample_weight=w)
+            else:
+                search.fit(x, y, sample_weight=w, groups=groups)
+        except ValueError as exc:
+            if "fits failed" not in str(exc):
+                raise
+            reason = [ln for ln in str(exc).splitlines() if ln.strip()][-1]
+            raise InputDataError("every cell of the tuning grid failed to fit",
+                                 hint=f"scikit-learn says: {reason.strip()}") from None
+
+
+def _cells(search, n: int) -> list[dict[str, Any]]:
+    res = search.cv_results_
+    scores = np.asarray(res["mean_test_score"], dtype=float)
+    out = []
+    for i, p in enumerate(res["params"]):
+        out.append({**{k.split("__")[1]: v for k, v in p.items()},
+                    "mean_f1": float(scores[i]) if np.isfinite(scores[i]) else None,
+                    "std_f1": float(res["std_test_score"][i]),
+                    "n_samples": int(res["n_resources"][i]) if "n_resources" in res else n})
+    return out
+
+
+def edge_steps(best: dict[str, Any], grid: dict[str, list]) -> dict[str, float]:
+    """The next value beyond the edge for each of C and gamma whose best value lies on the
+    edge of its (sorted) list of at least two values; empty when the best is interior."""
+    out = {}
+    for key in ("C", "gamma"):
+        values = sorted(grid[key])
+        if len(values) < 2:
+            continue
+        if best[key] == values[-1]:
+            out[key] = values[-1] * values[-1] / values[-2]
+        elif best[key] == values[0]:
+            out[key] = values[0] * values[0] / values[1]
+    return out
+
+
+def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed: int,
+         strategy: str | None = None, n_jobs: int | None = -1,
+         groups: np.ndarray | None = None) -> SearchResult:
+    """Search the grid; raise a clear error when the data cannot support it.
+
+    ``groups``: the label polygon of each sample; with ``cv_groups = "polygons"`` a fold
+    never splits a polygon. When the best C or gamma lies on the edge of its list, the list
+    is extended beyond that edge (``grid_extensions`` times at most) and the new cells are
+    scored with the same folds on all samples; ``SearchResult.edge`` names a parameter
+    still on the edge afterwards (and a WARNING is emitted).
+    """
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
+
+    strategy = strategy or params.search
+    classes = _check_pool(x, y, params)
+    cv, cv_kind = make_cv(y, groups, params, seed)
+    use_groups = groups if "polygons kept whole" in cv_kind else None
     pipe = make_pipeline(x.shape[1], seed=seed)
     grid = param_grid(x.shape[1], params)
+    t0 = time.perf_counter()
     with routing():
         if strategy == "grid":
             search = GridSearchCV(pipe, grid, scoring=weighted_f1_scorer(), cv=cv,
@@ -83,38 +170,42 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
                                          factor=factor, min_resources=min_resources,
                                          error_score=np.nan, n_jobs=n_jobs, refit=False,
                                          random_state=seed)
-        t0 = time.perf_counter()
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning,
-                                    message=".*fits failed.*")
-            try:
-                search.fit(x, y, sample_weight=w)
-            except ValueError as exc:
-                if "fits failed" not in str(exc):
-                    raise
-                reason = [ln for ln in str(exc).splitlines() if ln.strip()][-1]
-                raise InputDataError("every cell of the tuning grid failed to fit",
-                                     hint=f"scikit-learn says: {reason.strip()}") from None
-        seconds = time.perf_counter() - t0
-    res = search.cv_results_
-    scores = np.asarray(res["mean_test_score"], dtype=float)
-    if not np.isfinite(scores).any():
-        raise InputDataError("every cell of the tuning grid failed to fit",
-                             hint="check the features and weights of the pool; run with -v "
-                                  "to see scikit-learn's messages")
-    cells = []
-    for i, p in enumerate(res["params"]):
-        cells.append({**{k.split("__")[1]: v for k, v in p.items()},
-                      "mean_f1": float(scores[i]) if np.isfinite(scores[i]) else None,
-                      "std_f1": float(res["std_test_score"][i]),
-                      "n_samples": int(res["n_resources"][i]) if "n_resources" in res
-                      else len(y)})
-    best = dict(search.best_params_)
-    return SearchResult(best_params={k.split("__")[1]: v for k, v in best.items()},
-                        best_score=float(search.best_score_), strategy=strategy,
-                        seconds=seconds, cells=cells)
+        _run_search(search, x, y, w, use_groups)
+        cells = _cells(search, len(y))
+        if not any(c["mean_f1"] is not None for c in cells):
+            raise InputDataError("every cell of the tuning grid failed to fit",
+                                 hint="check the features and weights of the pool; run with "
+                                      "-v to see scikit-learn's messages")
+        best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
+        best_score = float(search.best_score_)
+        explored = {"C": list(params.C), "gamma": list(params.gamma)}
+        for _ in range(params.grid_extensions):
+            steps = edge_steps(best, explored)
+            if not steps:
+                break
+            new = {"select__k": [best["k"]], "svc__C": [best["C"]],
+                   "svc__gamma": [best["gamma"]]}
+            for key, value in steps.items():
+                explored[key].append(value)
+                new[f"svc__{key}"] = [best[key], value]
+            ext = GridSearchCV(pipe, new, scoring=weighted_f1_scorer(), cv=cv,
+                               error_score=np.nan, n_jobs=n_jobs, refit=False)
+            _run_search(ext, x, y, w, use_groups)
+            for cell in _cells(ext, len(y)):
+                cell["extension"] = True
+                if cell["mean_f1"] is not None and cell["mean_f1"] > best_score:
+                    best_score = cell["mean_f1"]
+                    best = {"k": cell["k"], "C": cell["C"], "gamma": cell["gamma"]}
+                cells.append(cell)
+    edge = sorted(edge_steps(best, explored))
+    if edge:
+        warnings.warn(f"the best {' and '.join(edge)} lie on the edge of the tuning grid "
+                      f"after {params.grid_extensions} extension(s): C = {best['C']:g}, "
+                      f"gamma = {best['gamma']:g}; widen [train] C / gamma",
+                      GbaugsWarning, stacklevel=2)
+    return SearchResult(best_params=best, best_score=best_score, strategy=strategy,
+                        seconds=time.perf_counter() - t0, cells=cells, cv=cv_kind,
+                        grid={k: sorted(v) for k, v in explored.items()}, edge=edge)
 
 
 def fit_pipeline(x: np.ndarray, y: np.ndarray, w: np.ndarray, best: dict[str, Any], seed: int):

@@ -27,7 +27,7 @@ import pandas as pd
 
 from gbaugs.config import Region
 from gbaugs.errors import InputDataError, StageError
-from gbaugs.features.registry import GLCM, INDICES
+from gbaugs.features.registry import GLCM, INDICES, SEASONAL
 from gbaugs.imagery.local import selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
 from gbaugs.pipeline import RunContext, Stage, StageResult, package_versions, register
@@ -43,6 +43,9 @@ def feature_definitions(features: list[str]) -> dict[str, str]:
     for f in features:
         if f in INDICES:
             out[f] = f"ND({INDICES[f].a}, {INDICES[f].b})"
+        elif f in SEASONAL:
+            out[f] = (f"{SEASONAL[f].percentile:g}th percentile over the window of the "
+                      f"per-scene {SEASONAL[f].index}")
         else:
             out[f] = (f"GLCM {f.split('_', 1)[1]} of {GLCM.band} quantized to {GLCM.levels} "
                       f"levels over [{GLCM.low:g}, {GLCM.high:g}], "
@@ -103,9 +106,10 @@ def _run(ctx: RunContext) -> StageResult:
     y = pool["label"].to_numpy(np.int64)
     w = pool["weight"].to_numpy(np.float64)
     city = pool["city"].to_numpy(str)
+    polygons = np.char.add(np.char.add(city, "|"), pool["osm_id"].to_numpy(str))
     tr, te = random_holdout(city, y, params.test_fraction, seed)
     with ctx.reporter.task("training the W-SVM", total=None):
-        search = tune(x[tr], y[tr], w[tr], params, seed)
+        search = tune(x[tr], y[tr], w[tr], params, seed, groups=polygons[tr])
         weighted = fit_pipeline(x[tr], y[tr], w[tr], search.best_params, seed)
         unweighted = fit_pipeline(x[tr], y[tr], np.ones(len(tr)), search.best_params, seed)
     model = SvmModel.from_pipeline(weighted, features)
@@ -114,14 +118,14 @@ def _run(ctx: RunContext) -> StageResult:
     validation: dict[str, Any] = {
         "holdout_fraction": params.test_fraction, "n_train": len(tr),
         "n_test": len(te), "search": {
-            "strategy": search.strategy, "best": search.best_params,
-            "best_cv_weighted_f1": search.best_score, "seconds": round(search.seconds, 2),
+            "strategy": search.strategy, "cv": search.cv, "best": search.best_params,
+            "best_cv_weighted_f1": search.best_score, "grid": search.grid,
+            "on_grid_edge": search.edge, "seconds": round(search.seconds, 2),
             "cells": search.cells},
         "random": {"weighted": per_city(y[te], weighted.predict(x[te]), city[te]),
                    "unweighted": per_city(y[te], unweighted.predict(x[te]), city[te])},
     }
-    groups = {"polygons": np.char.add(np.char.add(city, "|"),
-                                      pool["osm_id"].to_numpy(str)),
+    groups = {"polygons": polygons,
               "blocks": block_ids(pool["x"].to_numpy(), pool["y"].to_numpy(), city,
                                   params.spatial_block_m)}
     for kind, g in groups.items():
@@ -151,7 +155,8 @@ def _run(ctx: RunContext) -> StageResult:
                               "holdout": validation["random"]["weighted"]["overall"]}
         outputs.append(write_json(ctx.run / "model" / "baselines.json", baselines))
         outputs.append(_baselines_csv(ctx.run / "model" / "baselines.csv", baselines))
-    card = {"features_definitions": feature_definitions(features),
+    card = {"cv_weighted_f1": search.best_score, "cv": search.cv,
+            "features_definitions": feature_definitions(features),
             "parameters": {**search.best_params, "kernel": "rbf"},
             "search": validation["search"],
             "validation": {k: validation[k]["weighted"]["overall"] for k in
@@ -161,7 +166,8 @@ def _run(ctx: RunContext) -> StageResult:
     outputs += list(model.save(ctx.run / "model", card))
     outputs.append(write_json(ctx.run / "model" / "validation.json", validation))
     outputs.append(_write_csv(ctx.run / "model" / "validation.csv", validation))
-    return StageResult(outputs, {"best": search.best_params,
+    return StageResult(outputs, {"best": search.best_params, "cv": search.cv,
+                                 "cv_f1": search.best_score, "on_grid_edge": search.edge,
                                  "random_f1": validation["random"]["weighted"]["overall"]["f1"],
                                  "blocks_f1": validation["blocks"]["weighted"]["overall"]["f1"]})
 
@@ -209,4 +215,5 @@ TRAIN = register(Stage(
     run=_run,
     params=_params,
     inputs=_inputs,
+    version=2,  # 2: polygon-grouped tuning folds, grid extension at the edge
 ))
