@@ -342,6 +342,53 @@ def mspa_command(
     typer.echo(f"MSPA written to {out}")
 
 
+@app.command()
+def evaluate(
+    map_path: Annotated[Path, typer.Argument(help="A UGS map GeoTIFF (1 UGS, 0, 255).")],
+    reference: Annotated[Path, typer.Option(help="Reference: a class-code GeoTIFF or "
+                                                 "polygons with a class column.")],
+    ugs_classes: Annotated[str | None, typer.Option(help="Raster codes that are UGS, e.g. "
+                                                         "'1,2' (default: the raster's "
+                                                         "UGS_CLASSES tag).")] = None,
+    column: Annotated[str | None, typer.Option(help="Class column of reference "
+                                                    "polygons.")] = None,
+    ugs_values: Annotated[str | None, typer.Option(help="Values of --column that are UGS, "
+                                                        "comma-separated.")] = None,
+    stack: Annotated[Path | None, typer.Option(help="The city's feature stack: adds the "
+                                                    "NDVI-Otsu baseline.")] = None,
+    raw: Annotated[Path | None, typer.Option(help="The raw (unprocessed) map: adds it as "
+                                                  "a baseline.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the full result as JSON.")] = None,
+) -> None:
+    """Accuracy of a map against a reference (OA, P, R, F1, IoU, kappa, class shares) and
+    against the NDVI-Otsu and raw-map baselines on the same pixels."""
+    import pandas as pd
+
+    from gbaugs.evaluation import evaluate_map
+    from gbaugs.io.atomic import write_json
+
+    result = evaluate_map(
+        map_path, reference_path=reference,
+        ugs_classes=[int(v) for v in ugs_classes.split(",")] if ugs_classes else None,
+        column=column, ugs_values=ugs_values.split(",") if ugs_values else None,
+        stack=stack, raw_map=raw)
+    rows = [{"map": "this map", **_score_row(result["map"])}]
+    rows += [{"map": name, **_score_row(b)} for name, b in result["baselines"].items()]
+    _echo_table(pd.DataFrame(rows), None)
+    shares = result["map"]["share_mapped_ugs"]
+    typer.echo(f"{result['pixels']:,} pixels; UGS classes: {', '.join(result['ugs_classes'])}"
+               "; share of each reference class mapped UGS: "
+               + ", ".join(f"{k} {v:.3f}" for k, v in shares.items()))
+    if "ndvi_otsu" in result["baselines"]:
+        typer.echo(f"NDVI-Otsu threshold: {result['baselines']['ndvi_otsu']['threshold']:.3f}")
+    if out is not None:
+        typer.echo(f"written to {write_json(out, result)}")
+
+
+def _score_row(m: dict) -> dict:
+    return {k: m[k] for k in ("oa", "precision", "recall", "f1", "iou", "kappa")}
+
+
 def _echo_table(table, out: Path | None) -> None:
     from rich.table import Table
 

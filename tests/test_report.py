@@ -14,7 +14,8 @@ import pytest
 from gbaugs.report import build_report
 from gbaugs.report.screenshot import find_chromium
 
-SECTIONS = ("maps", "statistics", "model", "samples", "landscape", "mspa", "reference", "run")
+SECTIONS = ("accuracy", "maps", "statistics", "model", "samples", "landscape", "mspa",
+            "reference", "run")
 
 
 def test_report_stage_writes_a_self_contained_page(demo_run):
@@ -33,6 +34,12 @@ def test_report_stage_writes_a_self_contained_page(demo_run):
     assert table[["w_high", "w_medium", "w_low"]].values.tolist() == [[1, 1, 1],
                                                                       [0.9, 0.6, 0.2]]
     assert "Sensitivity of the accuracy" in html and "0.9" in html
+    # it leads with the truth: the first section, with each city's F1 and its NDVI floor
+    assert html.index('<section id="accuracy">') < html.index('<section id="maps">')
+    evaluation = pd.read_csv(out / "maps" / "evaluation.csv")
+    for f1, otsu in zip(evaluation["f1"], evaluation["f1_ndvi_otsu"], strict=True):
+        assert f"{f1:.3g}" in html and f"{otsu:.3g}" in html
+    assert "polygons kept whole" in html and "green_background" in html
     # tables come from the run's files
     stats = pd.read_csv(out / "products" / "city_statistics.csv")
     assert f"{stats['ugs_area_ha'].iloc[0]:,.4g}" in html

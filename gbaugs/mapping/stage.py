@@ -114,7 +114,42 @@ MAP = register(Stage(
 
 
 def _pp_inputs(ctx: RunContext) -> list[Path]:
-    return [ctx.run / "maps" / f"{c.slug}_raw.tif" for c in ctx.region.cities]
+    paths = [ctx.run / "maps" / f"{c.slug}_raw.tif" for c in ctx.region.cities]
+    meta = ctx.run.inputs / "synthetic.json"
+    if meta.exists():
+        paths.append(meta)
+    return paths
+
+
+def _truth_evaluation(ctx: RunContext) -> list[Path]:
+    """Score every cleaned map against the synthetic truth (with the NDVI-Otsu and raw-map
+    baselines) into ``maps/evaluation.json`` and ``maps/evaluation.csv``."""
+    import pandas as pd
+
+    from gbaugs.evaluation import evaluate_map, summary_row
+    from gbaugs.io.atomic import atomic_path
+
+    meta_path = ctx.run.inputs / "synthetic.json"
+    if not meta_path.exists():
+        return []
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    results, rows = {}, []
+    for city in ctx.region.cities:
+        entry = next(e for e in meta["cities"] if e["name"] == city.name)
+        maps = ctx.run / "maps"
+        result = evaluate_map(maps / f"{city.slug}.tif",
+                              reference_path=ctx.run.inputs / entry["truth"],
+                              ugs_classes=meta["ugs_classes"],
+                              stack=ctx.run.city(city.slug) / "stack.tif",
+                              raw_map=maps / f"{city.slug}_raw.tif")
+        result["reference"] = str(Path("inputs") / entry["truth"])
+        results[city.slug] = result
+        rows.append(summary_row(city.name, result))
+    csv = ctx.run / "maps" / "evaluation.csv"
+    with atomic_path(csv) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    return [write_json(ctx.run / "maps" / "evaluation.json",
+                       {"reference": "synthetic truth", "cities": results}), csv]
 
 
 def _pp_params(region: Region) -> dict[str, Any]:
@@ -148,6 +183,7 @@ def _pp_run(ctx: RunContext) -> StageResult:
         outputs += [out, write_json(ctx.run / "maps" / f"{city.slug}_postprocess.json",
                                     report)]
         summary[city.slug] = report["changed_pixels"]
+    outputs += _truth_evaluation(ctx)
     return StageResult(outputs, summary)
 
 
@@ -157,4 +193,5 @@ POSTPROCESS = register(Stage(
     run=_pp_run,
     params=_pp_params,
     inputs=_pp_inputs,
+    version=2,  # 2: scores the maps against a synthetic truth (maps/evaluation.*)
 ))

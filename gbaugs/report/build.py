@@ -44,6 +44,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     with tempfile.TemporaryDirectory(prefix="gbaugs-report-") as tmp:
         fig = Path(tmp)
         sections = [
+            _accuracy(run),
             _maps(run, cities, fig),
             _statistics(run),
             _model(run, fig, config.get("train", {})),
@@ -58,6 +59,48 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
                     f"gbaugs run report · {len(cities)} cities · run folder {run.name} · "
                     f"last updated {stamp}", sections)
     return write_text(out, html)
+
+
+def _accuracy(run: Path) -> Section:
+    """How right the maps are: against the truth when there is one, else spatial hold-outs
+    (the random split comes last, in the model section: it overstates accuracy)."""
+    s = Section("accuracy", "How right are the maps?")
+    evaluation = _json(run / "maps" / "evaluation.json")
+    if evaluation:
+        s.text("Against the synthetic truth, on every valid pixel of each city (UGS = trees "
+               "and grass). Baselines on the same pixels: an NDVI threshold chosen without "
+               "the truth (Otsu on the city's NDVI) — the floor any map must beat — and the "
+               "raw map before post-processing.")
+        rows = []
+        for city, r in evaluation["cities"].items():
+            m, b = r["map"], r["baselines"]
+            rows.append({"city": city, "F1": m["f1"], "precision": m["precision"],
+                         "recall": m["recall"], "kappa": m["kappa"],
+                         "F1 NDVI-Otsu": b.get("ndvi_otsu", {}).get("f1"),
+                         "F1 raw map": b.get("raw_map", {}).get("f1"),
+                         **{f"{k} mapped UGS": v for k, v in m["share_mapped_ugs"].items()}})
+        s.table(pd.DataFrame(rows), digits=3)
+    validation = _json(run / "model" / "validation.json")
+    if validation is None:
+        return s if evaluation else s.note("No model yet: run the train stage.")
+    search = validation.get("search", {})
+    s.heading("Spatially separated validation (labels from OSM)")
+    s.pairs({"tuning": f"{search.get('cv', 'stratified folds')}; best weighted F1 "
+                       f"{search.get('best_cv_weighted_f1', float('nan')):.4f} at "
+                       f"C = {search.get('best', {}).get('C')}, "
+                       f"γ = {search.get('best', {}).get('gamma')}"
+                       + (f" — on the grid's edge ({', '.join(search['on_grid_edge'])})"
+                          if search.get("on_grid_edge") else " (inside the grid)")})
+    rows = []
+    for split, label in (("polygons", "whole polygons held out"),
+                         ("blocks", "whole blocks held out")):
+        for city, m in validation.get(split, {}).get("weighted", {}).items():
+            rows.append({"validation": label, "city": city,
+                         **{k: m[k] for k in ("n", "oa", "precision", "recall", "f1",
+                                              "kappa")}})
+    if rows:
+        s.table(pd.DataFrame(rows))
+    return s
 
 
 def _maps(run: Path, cities, fig: Path) -> Section:
@@ -172,6 +215,20 @@ def _samples(run: Path, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
     s.text(f"{len(pool):,} weighted samples in the balanced multi-city pool "
            f"({int((pool['label'] == 1).sum()):,} UGS). Samples per reliability level:")
     s.table(counts)
+    summary = _json(run / "samples" / "summary.json") or {}
+    rows, rule = [], ""
+    for city, c in summary.get("cities", {}).items():
+        screening = c.get("screening", {})
+        th = screening.get("thresholds", {})
+        rule = th.get("rule", rule)
+        for source, verdicts in screening.get("by_source", {}).items():
+            rows.append({"city": city, "source": source, **verdicts,
+                         "vegetation threshold": th.get("vegetation"),
+                         "bare threshold": th.get("bare")})
+    if rows:
+        s.heading(f"Spectral screening ('{rule}' rule): candidates per label source and "
+                  "verdict")
+        s.table(pd.DataFrame(rows).fillna(0), digits=3)
     s.image(figures.weights_figure(pool, fig / "weights.png"), "weight distribution")
     if sensitivity is None:
         sensitivity = _csv(run / "model" / "sensitivity.csv")
