@@ -164,6 +164,16 @@ class TrainParams:
     step (the ratio of its last two values) beyond that edge and the new cells are scored,
     up to this many times per parameter; if the best is still on the edge a WARNING says
     so. 0: never extend (the edge is still reported)."""
+    final_fit: Literal["all", "train"] = "all"
+    """What the saved model is fitted on: ``all`` (default) — the whole pool, once the
+    hold-outs have validated the tuned parameters on models fitted without them (a quarter
+    more samples, and no seed-dependent quarter left out); ``train`` — only the part that
+    was not held out (the validated model itself)."""
+    select: Literal["one_se", "best"] = "one_se"
+    """Which cell is chosen: ``one_se`` (default) — the simplest cell (most features, then
+    smallest C, smallest gamma) whose CV score is within one standard error of the best
+    (Hastie et al., ESL §7.10), so the choice does not follow fold noise; ``best`` — the
+    highest score (the paper)."""
     search: Literal["halving", "grid"] = "halving"
     """``halving``: successive halving over the grid (cheap on hopeless cells); ``grid``:
     the paper's exhaustive grid search."""

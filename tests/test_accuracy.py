@@ -236,8 +236,10 @@ def test_apartado_hard_negatives_held_out(apartado_runs):
     pooled = non_ugs / len(hard)
     print(f"held-out hard negatives mapped non-UGS: {pooled:.3f} of {len(hard):,} pixels;",
           shares)
-    # measured: 0.84–1.00 per polygon (issue 14 asks ≥ 0.90 for each: not reached yet)
-    assert len(shares) >= 4 and pooled >= 0.85 and min(shares.values()) >= 0.8
+    # measured: 0.78 of the pixels, 0.71–1.00 per polygon with the one-standard-error
+    # choice (0.87 and 0.84–1.00 with the highest-scoring cell, whose maps depend on the
+    # seed); issue 14 asks ≥ 0.90 for each polygon: not reached yet (docs/screening.md)
+    assert len(shares) >= 4 and pooled >= 0.75 and min(shares.values()) >= 0.65
 
 
 @pytest.mark.shared
@@ -246,5 +248,6 @@ def test_apartado_maps_do_not_depend_on_the_seed(apartado_runs):
     (region, run_a), (_, run_b) = apartado_runs
     agreement = _agreement(run_a, run_b, [region.cities[0].slug])
     print(f"Apartadó seed 42 vs 7: {agreement:.4f} of valid pixels agree")
-    # measured 0.943 (issue 14 asks ≥ 0.98: not reached; 514 UGS samples from 28 polygons)
-    assert agreement >= 0.92
+    # measured 0.975 (seeds 42/7) and 0.965 (42/3) with the one-standard-error choice,
+    # 0.92–0.94 with the highest-scoring cell; issue 14 asks ≥ 0.98: not reached yet
+    assert agreement >= 0.95

@@ -61,7 +61,7 @@ def test_registry_declares_the_papers_indices_and_bands():
     assert BANDS["B8"].resolution_m == 10 and BANDS["B11"].resolution_m == 20
     assert feature_names() == ("NDVI", "NDVIre", "NDWI", "MNDWI", "NDTI", "B8_asm",
                                "B8_contrast", "B8_corr", "B8_var", "B8_idm", "B8_ent",
-                               "NDVI_p10", "NDVI_p90")
+                               "NDVI_p10", "NDVI_p90", "MNDWI_p90")
     assert paper_features() == feature_names()[:11]
 
 

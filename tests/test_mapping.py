@@ -26,6 +26,8 @@ def sklearn_pipeline(run: Path, seed: int):
     y = pool["label"].to_numpy()
     fraction = json.loads((run / "model" / "validation.json").read_text())["holdout_fraction"]
     tr, _ = random_holdout(pool["city"].to_numpy(str), y, fraction, seed)
+    if card["final_fit"] == "all":  # the saved model is fitted on the whole pool
+        tr = np.arange(len(y))
     best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
     return fit_pipeline(x[tr], y[tr], pool["weight"].to_numpy()[tr], best, seed), features
 

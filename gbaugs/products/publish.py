@@ -137,8 +137,27 @@ def statistics_chart(rows: list[dict[str, Any]], out: Path) -> Path:
     return save_png(fig, out)
 
 
+def processing_text(features: list[str], screening: str, post: dict[str, Any]) -> str:
+    """One sentence each on the features, the screening and the post-processing used."""
+    from gbaugs.features.registry import SEASONAL
+
+    seasonal = [f for f in features if f in SEASONAL]
+    text = (f"Features: {', '.join(features)}"
+            + (f" ({', '.join(seasonal)}: percentiles over the year of per-scene indices)"
+               if seasonal else "") + ". ")
+    text += ("Samples screened per label source (data-derived NDVI thresholds per city). "
+             if screening == "source" else "Samples screened by the paper's NDVI rule. ")
+    steps = [f"{post[k]} × {post[k]} {name}" for k, name in
+             (("majority_size", "majority filter"), ("opening_size", "opening"),
+              ("closing_size", "closing")) if post.get(k, 0) > 1]
+    if post.get("min_patch_area_m2"):
+        steps.append(f"removal of patches under {post['min_patch_area_m2']:g} m²")
+    return text + ("Maps cleaned by " + ", ".join(steps) + "." if steps
+                   else "Maps not post-processed.")
+
+
 def data_record(region: str, year: int, rows: list[dict[str, Any]],
-                accuracy: dict[str, Any]) -> str:
+                accuracy: dict[str, Any], processing: str = "") -> str:
     lines = [f"# Urban green space of {region}, {year}, 10 m", "",
              "Binary maps of urban green space (UGS: vegetation entities of the urban area — "
              "parks, green buffers, square and attached green space, other green space), one "
@@ -147,11 +166,10 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
              "## How", "",
              "gbaugs (W-SVM method): OpenStreetMap polygons standardized by a class table and "
              "shrunk by a 10 m inward buffer label samples on an annual median Sentinel-2 "
-             "composite (5 spectral indices and GLCM texture); samples are weighted by "
+             "composite (spectral indices and GLCM texture); samples are weighted by "
              "reliability (LOF, boundary distance, shape index, NDVI heterogeneity) and city "
              "OSM completeness, cities are balanced, one RBF-SVM is trained for the region "
-             "and applied to every city; maps are cleaned by a 3 × 3 majority filter, "
-             "opening and closing and small-patch removal.", "",
+             "and applied to every city. " + processing, "",
              "## Accuracy (agreement with OSM-derived labels on held-out samples)", "",
              "| validation | OA | precision | recall | F1 | kappa |", "|---|---|---|---|---|---|"]
     for split, m in accuracy.items():

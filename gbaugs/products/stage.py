@@ -6,6 +6,7 @@ See :mod:`gbaugs.products.publish` for the files. Inputs: every city's post-proc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ import pandas as pd
 
 from gbaugs.config import Region, slugify
 from gbaugs.errors import StageError
+from gbaugs.imagery.local import selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.products.publish import (
     collection,
     data_record,
+    processing_text,
     product_name,
     stac_item,
     statistics_chart,
@@ -34,8 +37,13 @@ def _inputs(ctx: RunContext) -> list[Path]:
             *(p for c in ctx.region.cities for p in c.references.values())]
 
 
+def _processing(region: Region) -> str:
+    return processing_text(list(selected_features(region.imagery)), region.samples.screening,
+                           dataclasses.asdict(region.postprocess))
+
+
 def _params(region: Region) -> dict[str, Any]:
-    return {"region": region.name, "year": region.year,
+    return {"region": region.name, "year": region.year, "processing": _processing(region),
             "window": [d.isoformat() for d in region.date_window],
             "cities": [[c.name, c.size_class, sorted(c.references)] for c in region.cities]}
 
@@ -87,7 +95,8 @@ def _run(ctx: RunContext) -> StageResult:
                 write_json(folder / "collection.json",
                            collection(items, reg, region.date_window, description)),
                 write_text(folder / "README.md",
-                           data_record(region.name, region.year, rows, short))]
+                           data_record(region.name, region.year, rows, short,
+                                       _processing(region)))]
     comparisons = []
     for city in region.cities:
         for product, ref in sorted(city.references.items()):

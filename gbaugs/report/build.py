@@ -74,12 +74,20 @@ def _accuracy(run: Path) -> Section:
         rows = []
         for city, r in evaluation["cities"].items():
             m, b = r["map"], r["baselines"]
+            otsu = b.get("ndvi_otsu", {}).get("f1")
+            shares = m["share_mapped_ugs"]
+            ugs_first = [*r.get("ugs_classes", []), *sorted(set(shares) - set(
+                r.get("ugs_classes", [])))]
             rows.append({"city": city, "F1": m["f1"], "precision": m["precision"],
                          "recall": m["recall"], "kappa": m["kappa"],
-                         "F1 NDVI-Otsu": b.get("ndvi_otsu", {}).get("f1"),
+                         "F1 NDVI-Otsu": otsu,
+                         "beats the NDVI floor": "" if otsu is None else
+                         ("yes" if m["f1"] > otsu else "no"),
                          "F1 raw map": b.get("raw_map", {}).get("f1"),
-                         **{f"{k} mapped UGS": v for k, v in m["share_mapped_ugs"].items()}})
+                         **{f"{k} mapped UGS": shares[k] for k in ugs_first if k in shares}})
         s.table(pd.DataFrame(rows), digits=3)
+        s.text("Reference classes mapped UGS: the UGS classes (first) should be near 1, the "
+               "others near 0.")
     validation = _json(run / "model" / "validation.json")
     if validation is None:
         return s if evaluation else s.note("No model yet: run the train stage.")

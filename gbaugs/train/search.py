@@ -43,6 +43,9 @@ class SearchResult:
     """C and gamma values explored, extensions included."""
     edge: list[str] = field(default_factory=list)
     """Parameters whose best value is still on the edge of the explored grid."""
+    top: dict[str, Any] = field(default_factory=dict)
+    """The cell with the highest CV score (``best_params`` is the one-standard-error choice
+    with ``select = "one_se"``)."""
 
 
 def weighted_f1_scorer():
@@ -203,9 +206,36 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
                       f"after {params.grid_extensions} extension(s): C = {best['C']:g}, "
                       f"gamma = {best['gamma']:g}; widen [train] C / gamma",
                       GbaugsWarning, stacklevel=2)
+    top = dict(best)
+    if params.select == "one_se":
+        best, best_score = one_standard_error(cells, params.cv_folds, len(y))
     return SearchResult(best_params=best, best_score=best_score, strategy=strategy,
                         seconds=time.perf_counter() - t0, cells=cells, cv=cv_kind,
-                        grid={k: sorted(v) for k, v in explored.items()}, edge=edge)
+                        grid={k: sorted(v) for k, v in explored.items()}, edge=edge,
+                        top=top)
+
+
+def one_standard_error(cells: list[dict[str, Any]], folds: int, n: int
+                       ) -> tuple[dict[str, Any], float]:
+    """The simplest cell whose CV score is within one standard error of the best.
+
+    The one-standard-error rule (Breiman et al. 1984; Hastie, Tibshirani & Friedman, *The
+    Elements of Statistical Learning*, 2nd ed., §7.10): cells whose mean score lies within
+    ``std / √folds`` of the best cell's are statistically indistinguishable from it, so the
+    choice among them is fold noise — on Apartadó two seeds picked 4 and 2 features at CV
+    F1 0.857 and 0.859 and their maps agreed on 92 % of the pixels. The simplest is taken,
+    in this order: the most features (no random feature selection), the smallest C, the
+    smallest γ (the smoothest decision function). Only cells scored on the most samples
+    compete (halving scores its first rounds on subsamples).
+    """
+    scored = [c for c in cells if c["mean_f1"] is not None]
+    most = max(c["n_samples"] for c in scored)
+    full = [c for c in scored if c["n_samples"] >= min(n, most)]
+    top = max(full, key=lambda c: c["mean_f1"])
+    tolerance = top["std_f1"] / np.sqrt(folds)
+    near = [c for c in full if c["mean_f1"] >= top["mean_f1"] - tolerance]
+    pick = min(near, key=lambda c: (-c["k"], c["C"], c["gamma"]))
+    return {"k": pick["k"], "C": pick["C"], "gamma": pick["gamma"]}, float(pick["mean_f1"])
 
 
 def fit_pipeline(x: np.ndarray, y: np.ndarray, w: np.ndarray, best: dict[str, Any], seed: int):

@@ -112,13 +112,16 @@ def _run(ctx: RunContext) -> StageResult:
         search = tune(x[tr], y[tr], w[tr], params, seed, groups=polygons[tr])
         weighted = fit_pipeline(x[tr], y[tr], w[tr], search.best_params, seed)
         unweighted = fit_pipeline(x[tr], y[tr], np.ones(len(tr)), search.best_params, seed)
-    model = SvmModel.from_pipeline(weighted, features)
-    if not np.array_equal(model.predict(x[te]), weighted.predict(x[te])):
+        final = weighted if params.final_fit == "train" else \
+            fit_pipeline(x, y, w, search.best_params, seed)
+    model = SvmModel.from_pipeline(final, features)
+    if not np.array_equal(model.predict(x[te]), final.predict(x[te])):
         raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
     validation: dict[str, Any] = {
         "holdout_fraction": params.test_fraction, "n_train": len(tr),
         "n_test": len(te), "search": {
             "strategy": search.strategy, "cv": search.cv, "best": search.best_params,
+            "selection": params.select, "highest_scoring": search.top,
             "best_cv_weighted_f1": search.best_score, "grid": search.grid,
             "on_grid_edge": search.edge, "seconds": round(search.seconds, 2),
             "cells": search.cells},
@@ -161,7 +164,9 @@ def _run(ctx: RunContext) -> StageResult:
             "search": validation["search"],
             "validation": {k: validation[k]["weighted"]["overall"] for k in
                            ("random", "polygons", "blocks")},
-            "training_pool_sha256": sha256_file(pool_path), "n_train": len(tr),
+            "training_pool_sha256": sha256_file(pool_path),
+            "n_train": len(tr) if params.final_fit == "train" else len(y),
+            "final_fit": params.final_fit,
             "sample_weights": True, "seed": seed, "versions": package_versions()}
     outputs += list(model.save(ctx.run / "model", card))
     outputs.append(write_json(ctx.run / "model" / "validation.json", validation))
