@@ -165,6 +165,20 @@ def test_tuning_extends_the_grid_beyond_its_edge():
     assert "C" in res0.edge  # a two-value list: the best is always on an edge
 
 
+def test_tuning_falls_back_to_pixel_folds_with_too_few_polygons():
+    rng = np.random.default_rng(1)
+    x = np.r_[rng.normal(0, 1, (60, 2)), rng.normal(2, 1, (60, 2))]
+    y = np.r_[np.zeros(60, int), np.ones(60, int)]
+    groups = np.r_[np.repeat([0, 1], 30), np.repeat([2, 3], 30)]  # 2 polygons per class
+    params = TrainParams(cv_folds=3, C=(1.0, 10.0), gamma=(0.1, 1.0), feature_counts=(2,),
+                         search="grid", grid_extensions=0)
+    with pytest.warns(UserWarning, match="only 2 label polygons"):
+        res = tune(x, y, np.ones(120), params, seed=0, groups=groups)
+    assert res.cv == "3-fold stratified (pixels)"
+    none = dataclasses.replace(params, cv_groups="none")
+    assert tune(x, y, np.ones(120), none, seed=0, groups=groups).cv == res.cv
+
+
 # ------------------------------------------------------------------ Apartadó (real)
 APARTADO_TOML = """
 [region]

@@ -62,8 +62,8 @@ def param_grid(n_features: int, params: TrainParams) -> dict[str, list]:
 
 
 def make_cv(y: np.ndarray, groups: np.ndarray | None, params: TrainParams, seed: int
-            ) -> tuple[Any, str]:
-    """The tuning splitter and its description.
+            ) -> tuple[Any, str, np.ndarray | None]:
+    """The tuning splitter, its description, and the groups to pass it (``None``: none).
 
     Polygon-grouped stratified folds when ``groups`` are given and every class has at least
     ``cv_folds`` groups; otherwise the paper's stratified folds of pixels (with a WARNING
@@ -75,12 +75,12 @@ def make_cv(y: np.ndarray, groups: np.ndarray | None, params: TrainParams, seed:
         per_class = [len(np.unique(groups[y == c])) for c in np.unique(y)]
         if min(per_class) >= params.cv_folds:
             return (StratifiedGroupKFold(params.cv_folds, shuffle=True, random_state=seed),
-                    f"{params.cv_folds}-fold stratified, polygons kept whole")
+                    f"{params.cv_folds}-fold stratified, polygons kept whole", groups)
         warnings.warn(f"only {min(per_class)} label polygons in one class: tuning falls back "
                       f"to {params.cv_folds}-fold stratified folds of pixels, which reward "
                       "memorizing polygons", GbaugsWarning, stacklevel=3)
     return (StratifiedKFold(params.cv_folds, shuffle=True, random_state=seed),
-            f"{params.cv_folds}-fold stratified (pixels)")
+            f"{params.cv_folds}-fold stratified (pixels)", None)
 
 
 def _check_pool(x: np.ndarray, y: np.ndarray, params: TrainParams) -> np.ndarray:
@@ -157,8 +157,7 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
 
     strategy = strategy or params.search
     classes = _check_pool(x, y, params)
-    cv, cv_kind = make_cv(y, groups, params, seed)
-    use_groups = groups if "polygons kept whole" in cv_kind else None
+    cv, cv_kind, use_groups = make_cv(y, groups, params, seed)
     pipe = make_pipeline(x.shape[1], seed=seed)
     grid = param_grid(x.shape[1], params)
     t0 = time.perf_counter()
