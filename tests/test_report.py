@@ -40,6 +40,7 @@ def test_report_stage_writes_a_self_contained_page(demo_run):
     for f1, otsu in zip(evaluation["f1"], evaluation["f1_ndvi_otsu"], strict=True):
         assert f"{f1:.3g}" in html and f"{otsu:.3g}" in html
     assert "polygons kept whole" in html and "green_background" in html
+    assert "Share of each OSM category mapped UGS" in html
     # tables come from the run's files
     stats = pd.read_csv(out / "products" / "city_statistics.csv")
     assert f"{stats['ugs_area_ha'].iloc[0]:,.4g}" in html

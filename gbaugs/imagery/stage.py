@@ -135,7 +135,8 @@ def _run(ctx: RunContext) -> StageResult:
 
 IMAGERY = register(Stage(
     name="imagery",
-    description="build feature stacks (median composite, 5 indices, GLCM texture)",
+    description="build feature stacks (median composite, 5 indices, GLCM texture, seasonal "
+                "percentiles)",
     run=_run,
     params=_params,
     inputs=_inputs,

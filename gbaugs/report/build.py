@@ -44,7 +44,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     with tempfile.TemporaryDirectory(prefix="gbaugs-report-") as tmp:
         fig = Path(tmp)
         sections = [
-            _accuracy(run),
+            _accuracy(run, cities),
             _maps(run, cities, fig),
             _statistics(run),
             _model(run, fig, config.get("train", {})),
@@ -61,7 +61,29 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     return write_text(out, html)
 
 
-def _accuracy(run: Path) -> Section:
+def _category_shares(run: Path, cities) -> pd.DataFrame | None:
+    """Per city and OSM category: labelled pixels and the share the cleaned map calls UGS
+    (every candidate pixel of the samples stage, screened or not)."""
+    import numpy as np
+    import rasterio
+
+    rows = []
+    for name, slug, _ in cities:
+        samples, map_path = run / "samples" / f"{slug}.parquet", run / "maps" / f"{slug}.tif"
+        if not samples.exists() or not map_path.exists():
+            continue
+        frame = pd.read_parquet(samples, columns=["row", "col", "source_label", "category"])
+        with rasterio.open(map_path) as src:
+            labels = src.read(1)
+        mapped = labels[frame["row"].to_numpy(), frame["col"].to_numpy()]
+        frame = frame.assign(ugs=mapped == 1)[mapped != 255]
+        for (source, category), g in frame.groupby(["source_label", "category"]):
+            rows.append({"city": name, "OSM label": source, "category": category,
+                         "pixels": len(g), "mapped UGS": float(np.mean(g["ugs"]))})
+    return pd.DataFrame(rows) if rows else None
+
+
+def _accuracy(run: Path, cities) -> Section:
     """How right the maps are: against the truth when there is one, else spatial hold-outs
     (the random split comes last, in the model section: it overstates accuracy)."""
     s = Section("accuracy", "How right are the maps?")
@@ -108,6 +130,13 @@ def _accuracy(run: Path) -> Section:
                                               "kappa")}})
     if rows:
         s.table(pd.DataFrame(rows))
+    shares = _category_shares(run, cities)
+    if shares is not None:
+        s.heading("Share of each OSM category mapped UGS (every labelled pixel)")
+        s.text("UGS categories should be near 1, hard negatives (farmland, orchards…) and "
+               "buildings near 0; background land use holds lawns and gardens. These "
+               "pixels are the training labels' polygons, so this is agreement with OSM.")
+        s.table(shares, digits=3)
     return s
 
 
