@@ -36,9 +36,8 @@ from typing import Any
 import numpy as np
 
 from gbaugs.errors import InputDataError
+from gbaugs.mapping.predict import NODATA
 from gbaugs.thresholds import otsu_threshold
-
-NODATA = 255
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,6 @@ def raster_reference(path: str | Path, shape: tuple[int, int], transform, crs,
                      ugs_classes: Sequence[int] | None = None) -> Reference:
     """A class-code raster resampled (nearest) onto a map grid."""
     import rasterio
-    from rasterio.warp import Resampling, reproject
 
     path = Path(path)
     try:
@@ -81,13 +79,10 @@ def raster_reference(path: str | Path, shape: tuple[int, int], transform, crs,
                                  "codes", where=path, hint="give an integer class raster")
         nodata = src.nodata
         tags = src.tags()
-        out = np.full(shape, -1, dtype=np.int32)
         src_codes = data.astype(np.int32)
         if nodata is not None:
             src_codes[data == nodata] = -1
-        reproject(src_codes, out, src_transform=src.transform, src_crs=src.crs,
-                  dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest,
-                  src_nodata=-1, dst_nodata=-1)
+        out = _nearest_on_grid(src_codes, src, shape, transform, crs, -1)
     out[out <= 0] = -1
     if ugs_classes is None:
         if "UGS_CLASSES" not in tags:
@@ -215,17 +210,24 @@ def evaluate_map(map_path: str | Path, reference: Reference | None = None, *,
 def _ndvi_on(stack: str | Path, shape, transform, crs) -> np.ndarray:
     """The stack's NDVI band on the map grid (nearest; NaN outside)."""
     import rasterio
-    from rasterio.warp import Resampling, reproject
 
     with rasterio.open(stack) as src:
         names = list(src.descriptions)
         if "NDVI" not in names:
             raise InputDataError("the stack has no NDVI band", where=stack,
                                  hint="the Otsu baseline needs NDVI")
-        out = np.full(shape, np.nan, dtype=np.float32)
-        reproject(src.read(names.index("NDVI") + 1), out, src_transform=src.transform,
-                  src_crs=src.crs, dst_transform=transform, dst_crs=crs,
-                  resampling=Resampling.nearest, src_nodata=np.nan, dst_nodata=np.nan)
+        return _nearest_on_grid(src.read(names.index("NDVI") + 1).astype(np.float32), src,
+                                shape, transform, crs, np.nan)
+
+
+def _nearest_on_grid(data: np.ndarray, src, shape, transform, crs, fill) -> np.ndarray:
+    """``data`` (on the grid of the open dataset ``src``) resampled by nearest neighbour
+    onto a map grid; ``fill`` is no data on both sides."""
+    from rasterio.warp import Resampling, reproject
+
+    out = np.full(shape, fill, dtype=data.dtype)
+    reproject(data, out, src_transform=src.transform, src_crs=src.crs, dst_transform=transform,
+              dst_crs=crs, resampling=Resampling.nearest, src_nodata=fill, dst_nodata=fill)
     return out
 
 

@@ -67,6 +67,8 @@ def _category_shares(run: Path, cities) -> pd.DataFrame | None:
     import numpy as np
     import rasterio
 
+    from gbaugs.mapping.predict import NODATA
+
     rows = []
     for name, slug, _ in cities:
         samples, map_path = run / "samples" / f"{slug}.parquet", run / "maps" / f"{slug}.tif"
@@ -76,7 +78,7 @@ def _category_shares(run: Path, cities) -> pd.DataFrame | None:
         with rasterio.open(map_path) as src:
             labels = src.read(1)
         mapped = labels[frame["row"].to_numpy(), frame["col"].to_numpy()]
-        frame = frame.assign(ugs=mapped == 1)[mapped != 255]
+        frame = frame.assign(ugs=mapped == 1)[mapped != NODATA]
         for (source, category), g in frame.groupby(["source_label", "category"]):
             rows.append({"city": name, "OSM label": source, "category": category,
                          "pixels": len(g), "mapped UGS": float(np.mean(g["ugs"]))})
