@@ -53,6 +53,7 @@ def _main(
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.captureWarnings(True)  # GbaugsWarning → "WARNING py.warnings: …" on stderr
 
 
 def _console():
@@ -95,19 +96,29 @@ def validate(
 ) -> None:
     """Check a region configuration and the input files it names."""
     from gbaugs.config import Region
-    from gbaugs.errors import ConfigError
+    from gbaugs.errors import ConfigError, InputDataError
+    from gbaugs.inputcheck import check_inputs
 
     region = Region.from_toml(config)
     missing = region.missing_inputs() if region.imagery.backend != "synthetic" else []
     if missing:
         raise ConfigError("input files are missing:\n  " + "\n  ".join(missing),
                           where=config, hint="relative paths start at the TOML's folder")
+    problems, facts = check_inputs(region) if region.imagery.backend != "synthetic" else \
+        ([], [])
+    if problems:
+        raise InputDataError(f"{len(problems)} input file problem(s):\n  "
+                             + "\n  ".join(problems), where=config,
+                             hint="replace or repair the files named; every file the "
+                                  "configuration names is opened and read")
     start, end = region.date_window
     typer.echo(f"{config}: valid — region {region.name!r}, {len(region.cities)} cities, "
                f"backend {region.imagery.backend}, window {start} .. {end}, "
                f"CRS policy {region.crs}")
     for city in region.cities:
         typer.echo(f"  {city.name} ({city.size_class})")
+    for line in facts:
+        typer.echo(f"  {line}")
 
 
 @app.command()

@@ -278,7 +278,9 @@ class SyntheticOptions:
     """Multiplies every city's side length (0.5 gives a four times smaller region)."""
 
 
-WaterMask = Literal["scl", "mndwi", "jrc", "none"]
+WaterMask = Literal["scl", "mndwi_ndvi", "mndwi", "jrc", "none"]
+ProductLevel = Literal["auto", "L2A", "L1C"]
+CloudMask = Literal["auto", "scl", "qa60", "spectral", "none"]
 
 
 @dataclass(frozen=True)
@@ -291,12 +293,39 @@ class ImageryConfig:
     A reduced set must be chosen explicitly, e.g. for a pre-made stack without texture."""
     scl_mask_classes: tuple[int, ...] = (3, 8, 9, 10, 11)
     """SCL classes masked per scene: cloud shadow, cloud medium/high, cirrus, snow."""
+    product_level: ProductLevel = "auto"
+    """``L2A`` (surface reflectance), ``L1C`` (top of atmosphere) or ``auto``: decided from
+    the input (SCL present → L2A; B10 or QA60 present, or ``MSIL1C`` in a name → L1C;
+    see :func:`gbaugs.imagery.radiometry.product_level`). L1C runs with a WARNING."""
+    cloud_mask: CloudMask = "auto"
+    """Per-scene cloud mask: ``scl`` (Sen2Cor classes ``scl_mask_classes``), ``qa60``
+    (bits 10 and 11), ``spectral`` (blue reflectance > ``toa_cloud_blue`` or B10 >
+    ``toa_cirrus_b10``; :mod:`gbaugs.imagery.masks`), ``none``; ``auto``: the first of
+    SCL, QA60 and the spectral rule that a scene allows."""
+    toa_cloud_blue: float = 0.2
+    """Blue (B2) top-of-atmosphere reflectance above which a pixel is opaque cloud."""
+    toa_cirrus_b10: float = 0.01
+    """B10 (1375 nm) reflectance above which a pixel is cirrus (Zhu et al. 2015)."""
+    scale: float | None = None
+    """Stored value of reflectance 1.0 (Sentinel-2: 10000); ``None``: from the file's
+    metadata where it has one, else 10000 — *checked* against the values' range."""
+    offset: float | None = None
+    """Added to stored values before dividing by ``scale`` (−1000 for Sentinel-2 processing
+    baseline ≥ 04.00); ``None``: from the product metadata where present, else 0."""
+    min_coverage: float = 0.5
+    """Share of the city's pixels the imagery must cover (observed, not outside every
+    source's footprint); below it the stack is an error, below 0.95 a WARNING."""
     water_mask: WaterMask = "scl"
-    """``scl``: water in the majority of a pixel's valid observations; ``mndwi``: composite
-    MNDWI above ``mndwi_water_threshold``; ``jrc``: JRC Global Surface Water occurrence
-    (Earth Engine only); ``none``. Without an SCL band, ``scl`` falls back to ``mndwi``."""
+    """``scl``: water in the majority of a pixel's valid observations; ``mndwi_ndvi``:
+    composite MNDWI above ``mndwi_water_threshold`` *and* NDVI below ``water_ndvi_max``
+    (water is bright in SWIR-vs-green and dark in NIR; vegetation never is water);
+    ``mndwi``: MNDWI alone (Xu 2006; eats winter forest on TOA data); ``jrc``: JRC Global
+    Surface Water occurrence (Earth Engine only); ``none``. Without an SCL band, ``scl``
+    falls back to ``mndwi_ndvi``."""
     mndwi_water_threshold: float = 0.0
     """MNDWI above which a composite pixel is water (Xu 2006 uses 0)."""
+    water_ndvi_max: float = 0.0
+    """``mndwi_ndvi`` rule: NDVI below which a high-MNDWI pixel may be water."""
     jrc_occurrence_threshold: float = 50.0
     """JRC occurrence (%) from which a pixel is water (``water_mask = "jrc"``)."""
     block_rows: int = 512
@@ -327,6 +356,10 @@ class CityConfig:
     ``dynamic_world``, ``esri_lulc``, ``clcd``, ``globeland30``, ``glc_fcs30``)."""
     crs: str | None = None
     """Working CRS of this city, overriding the region's policy (e.g. ``"EPSG:32650"``)."""
+    scale: float | None = None
+    """This city's imagery: stored value of reflectance 1.0, overriding ``[imagery] scale``."""
+    offset: float | None = None
+    """This city's imagery: additive offset, overriding ``[imagery] offset``."""
     preset: str | None = None
     """``synthetic`` backend only: the generator preset of this city."""
 
@@ -543,6 +576,14 @@ class Region:
         _check_range(ctx, ("imagery", "synthetic", "n_dates"), self.imagery.synthetic.n_dates,
                      lo=3)
         _check_range(ctx, ("imagery", "block_rows"), self.imagery.block_rows, lo=16)
+        if not 0 < self.imagery.min_coverage <= 1:
+            raise ConfigError(f"min_coverage = {self.imagery.min_coverage} is not a share in "
+                              "(0, 1]", where=ctx.where(("imagery", "min_coverage")))
+        for where, value in [(("imagery", "scale"), self.imagery.scale)] + [
+                (("cities", i, "scale"), c.scale) for i, c in enumerate(self.cities)]:
+            if value is not None and not value > 0:
+                raise ConfigError(f"scale = {value} must be positive (the stored value of "
+                                  "reflectance 1.0, e.g. 10000)", where=ctx.where(where))
         if self.imagery.features is not None:
             from gbaugs.features.registry import feature_names
 
@@ -571,7 +612,7 @@ class Region:
         if self.imagery.water_mask == "jrc" and self.imagery.backend != "gee":
             raise ConfigError('water_mask = "jrc" needs the gee backend',
                               where=ctx.where(("imagery", "water_mask")),
-                              hint='use "scl" or "mndwi" with local imagery')
+                              hint='use "scl", "mndwi_ndvi" or "mndwi" with local imagery')
         if not 0.2 <= self.imagery.synthetic.scale <= 4:
             raise ConfigError("synthetic.scale must lie in [0.2, 4]",
                               where=ctx.where(("imagery", "synthetic", "scale")))

@@ -109,3 +109,41 @@ def test_cli_imagery_and_errors(small_region, tmp_path):
         assert "NDWI" not in src.descriptions
     bad = runner.invoke(app, [*args[:-4], "--feature", "NDVII", "--overwrite"])
     assert bad.exit_code != 0 and "did you mean 'NDVI'" in str(bad.exception)
+
+
+def test_validate_opens_every_file(small_region, tmp_path):
+    """0-byte, truncated and PNG-renamed imagery fail validation with the file named;
+    the intact inputs pass and are described."""
+    import numpy as np
+    import rasterio
+
+    city = small_region.cities[0]
+    scene = next(p for p in city.scenes if p.name.endswith("_10m.tif"))
+
+    def config(name: str, imagery: list) -> str:
+        cfg = tmp_path / f"{name}.toml"
+        files = ", ".join(f'"{p}"' for p in imagery)
+        cfg.write_text(f'[region]\nname = "x"\n[[cities]]\nname = "a"\n'
+                       f'boundary = "{city.boundary}"\nosm = "{city.osm}"\n'
+                       f'imagery = [{files}]\n')
+        return str(cfg)
+
+    good = runner.invoke(app, ["validate", config("good", city.scenes)])
+    assert good.exit_code == 0, good.output
+    assert "raster file(s)" in good.output and "B8" in good.output
+    empty = tmp_path / "empty_B08.tif"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "cut_20200101_B08.tif"
+    data = scene.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    png = tmp_path / "png_20200101_B08.tif"
+    with rasterio.open(png.with_suffix(".png"), "w", driver="PNG", width=8, height=8,
+                       count=1, dtype="uint8") as dst:
+        dst.write(np.ones((1, 8, 8), dtype=np.uint8))
+    png.with_suffix(".png").rename(png)
+    for bad, says in [(empty, "empty (0 bytes)"), (truncated, "cannot be read"),
+                      (png, "the file is PNG, not what its .tif suffix says")]:
+        proc = gbaugs("validate", config(bad.stem, [bad]))
+        assert proc.returncode == 2, (bad, proc.stdout)
+        assert str(bad) in proc.stderr and says in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and "valid —" not in proc.stdout

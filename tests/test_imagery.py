@@ -128,7 +128,7 @@ def test_bad_imagery_inputs(small_region, tmp_path):
         build_city_stack(region, dataclasses.replace(city, imagery=only10), tmp_path / "o")
     far = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 0.01, 0.01)], crs=4326)
     far.to_file(tmp_path / "far.gpkg")
-    with pytest.raises(InputDataError, match="no valid pixel"):
+    with pytest.raises(InputDataError, match=r"covers 0\.0% of the city"):
         build_city_stack(region, dataclasses.replace(city, boundary=tmp_path / "far.gpkg",
                                                      crs="EPSG:32649"), tmp_path / "o")
     assert not (tmp_path / "o" / "stack.json").exists()
@@ -143,10 +143,13 @@ def test_havelland_raw_bands_to_stack(shared_data, tmp_path):
     gpd.GeoDataFrame(geometry=[box], crs=32633).to_file(tmp_path / "b.gpkg")
     city = CityConfig(name="Havelland", boundary=tmp_path / "b.gpkg", osm="online",
                       imagery=(img,))
-    region = Region(name="h", cities=(city,))
-    report = build_city_stack(region, city, tmp_path / "out")
+    region = Region(name="h", cities=(city,), year=2017)
+    with pytest.warns(GbaugsWarning, match="Level-1C"):
+        report = build_city_stack(region, city, tmp_path / "out")
     assert report["dates"] == ["2017-02-16"] and not report["scl"]
-    assert report["water_mask"] == "mndwi"  # no SCL in L1C: MNDWI fallback
+    assert report["water_mask"] == "mndwi_ndvi"  # no SCL in L1C: MNDWI and NDVI fallback
+    assert report["product_level"] == "L1C" and report["composite"] == "single scene"
+    assert report["cloud_mask"] == {"2017-02-16": "spectral"}
     data, transform, crs = read_stack(tmp_path / "out" / "stack.tif")
     assert crs.to_epsg() == 32633 and (transform.c, transform.f) == (330000, 5822040)
     with rasterio.open(img / "T33UUU_20170216T102101_B08.jp2") as src:
@@ -174,6 +177,10 @@ def test_havelland_raw_bands_to_stack(shared_data, tmp_path):
             (b["B11"] - b["B12"]) / (b["B11"] + b["B12"]), abs=1e-6)
     assert np.isnan(data["NDVI"]).sum() > 0  # lakes removed by MNDWI
     assert np.nanmax(data[VALID_OBS]) == 1
+    with pytest.raises(InputDataError, match="no scene in the compositing window 2020-01-01 "
+                                             r".. 2021-01-01 \(end exclusive\); dates found: "
+                                             "2017-02-16"):
+        build_city_stack(dataclasses.replace(region, year=2020), city, tmp_path / "o2")
 
 
 @pytest.mark.shared
@@ -281,4 +288,6 @@ def test_safe_folder_with_baseline_offset(small_region, tmp_path):
     for name in ("B2", "B8", "B11", "NDVI", "B8_contrast", VALID_OBS):
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, err_msg=name)
     report = json.loads((tmp_path / "safe" / "stack.json").read_text())
-    assert report["offsets_applied"]
+    assert [(g["scale"], g["offset"], g["source"]) for g in report["radiometry"]] == [
+        (10000.0, -1000.0, "SAFE metadata")]
+    assert report["product_level"] == "L2A"  # SCL present (and MSIL2A in the name)

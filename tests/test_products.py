@@ -49,8 +49,12 @@ def test_stac_items_collection_and_statistics(demo_run):
                           .read_text())
         p = item["properties"]
         assert item["stac_version"] == "1.0.0" and p["datetime"] is None
-        assert p["start_datetime"].startswith("2020-01-01")
-        assert p["end_datetime"].startswith("2020-12-31")
+        dates = json.loads((out / "cities" / city.slug / "stack.json").read_text())["dates"]
+        assert len(dates) > 1 and all(d.startswith("2020-") for d in dates)
+        # the acquisition dates of the scenes used, not the configured window
+        assert p["start_datetime"] == f"{min(dates)}T00:00:00Z"
+        assert p["end_datetime"] == f"{max(dates)}T23:59:59Z"
+        assert p["gbaugs:dates"] == f"{len(dates)} scenes acquired {min(dates)} .. {max(dates)}"
         lon0, lat0, lon1, lat1 = item["bbox"]
         assert 113 < lon0 < lon1 < 115 and 22 < lat0 < lat1 < 24
         assert p["proj:epsg"] in (32649, 32650) and len(p["proj:transform"]) == 6
@@ -61,4 +65,5 @@ def test_stac_items_collection_and_statistics(demo_run):
         assert item["geometry"]["type"] in ("Polygon", "MultiPolygon")
     readme = (folder / "README.md").read_text()
     assert "| random |" in readme and "CC BY 4.0" in readme and "OpenStreetMap" in readme
+    assert "## Imagery dates" in readme and " scenes acquired 2020-" in readme
     assert (folder / "city_statistics.png").stat().st_size > 10_000

@@ -263,6 +263,9 @@ def _water(masked, comp, opts: ImageryConfig):
         return masked.map(lambda im: im.select("SCL").eq(6)).mean().gt(0.5).unmask(0)
     if opts.water_mask == "mndwi":
         return comp.normalizedDifference(["B3", "B11"]).gt(opts.mndwi_water_threshold)
+    if opts.water_mask == "mndwi_ndvi":  # gbaugs.imagery.masks.water_mndwi_ndvi
+        return (comp.normalizedDifference(["B3", "B11"]).gt(opts.mndwi_water_threshold)
+                .And(comp.normalizedDifference(["B8", "B4"]).lt(opts.water_ndvi_max)))
     if opts.water_mask == "jrc":
         occ = ee.Image(JRC_WATER).select("occurrence")
         return occ.gte(opts.jrc_occurrence_threshold).unmask(0)

@@ -38,11 +38,14 @@ from gbaugs.features.registry import (
     BANDS,
     GLCM,
     INDICES,
+    SCALE,
     SEASONAL,
     VALID_OBS,
     feature_names,
     required_bands,
 )
+from gbaugs.imagery.masks import qa60_cloud, spectral_cloud, water_mndwi, water_mndwi_ndvi
+from gbaugs.imagery.radiometry import BandScale
 from gbaugs.imagery.sources import BandRef, Scene, StackSource
 from gbaugs.io.atomic import atomic_path
 
@@ -79,9 +82,13 @@ def selected_features(opts: ImageryConfig) -> tuple[str, ...]:
 
 @contextlib.contextmanager
 def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
-            offset: float = 0.0) -> Iterator[Callable[[int, int], np.ndarray]]:
-    """A reader of row ranges of ``ref`` warped onto ``grid`` (float64, NaN = no data),
-    with ``offset`` added to valid values (the L2A/L1C +1000 of baseline ≥ 04.00)."""
+            scale: BandScale | None = None) -> Iterator[Callable[[int, int], np.ndarray]]:
+    """A reader of row ranges of ``ref`` warped onto ``grid`` (float64, NaN = no data).
+
+    ``nodata`` overrides the file's tag. A file without a nodata tag has NaN as no data
+    when it stores floats, so the warp fills the area outside the file's footprint with
+    NaN, never with valid zeros. ``scale`` turns stored values into reflectance × 10000.
+    """
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -96,6 +103,9 @@ def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
             raise InputDataError("the raster has no CRS", where=ref.path,
                                  hint="georeference it (e.g. gdal_edit.py -a_srs)")
         src_nodata = nodata if nodata is not None else src.nodata
+        if src_nodata is None and np.issubdtype(np.dtype(src.dtypes[ref.index - 1]),
+                                                np.floating):
+            src_nodata = float("nan")
         with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
                        height=grid.height, resampling=Resampling[resampling],
                        src_nodata=src_nodata, nodata=src_nodata, dtype="float64") as vrt:
@@ -104,11 +114,22 @@ def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
                 a = vrt.read(ref.index, window=Window(0, r0, grid.width, r1 - r0))
                 if src_nodata is not None and not np.isnan(src_nodata):
                     a[a == src_nodata] = np.nan
-                if offset:
-                    a += offset
-                return a
+                return scale.apply(a) if scale is not None else a
 
             yield read
+
+
+def _footprint(path: Path, grid: Grid, r0: int, r1: int) -> np.ndarray:
+    """Pixels of rows ``r0:r1`` of ``grid`` inside the source file's bounds."""
+    import rasterio
+    import shapely
+    from rasterio.warp import transform_geom
+
+    with rasterio.open(path) as src:
+        box = shapely.segmentize(shapely.box(*src.bounds),
+                                 max(src.res) * max(src.width, src.height) / 64)
+        geom = transform_geom(src.crs, grid.crs, shapely.geometry.mapping(box))
+    return _inside(shapely.geometry.shape(geom), grid, r0, r1)
 
 
 def _blocks(height: int, block_rows: int) -> list[tuple[int, int]]:
@@ -131,10 +152,49 @@ def _profile(grid: Grid, count: int) -> dict[str, Any]:
             "compress": "deflate", "predictor": 3}
 
 
+def cloud_rule(scene: Scene, opts: ImageryConfig) -> str:
+    """The cloud mask of a scene (:mod:`gbaugs.imagery.masks`); an error when the configured
+    one needs a band the scene lacks."""
+    rule = opts.cloud_mask
+    if rule == "auto":
+        if scene.scl is not None:
+            return "scl"
+        if scene.qa60 is not None:
+            return "qa60"
+        return "spectral" if "B2" in scene.bands else "none"
+    need = {"scl": scene.scl is not None, "qa60": scene.qa60 is not None,
+            "spectral": "B2" in scene.bands, "none": True}
+    if not need[rule]:
+        raise InputDataError(f"cloud_mask = {rule!r}, but scene {scene.date} has no "
+                             f"{ {'scl': 'SCL', 'qa60': 'QA60', 'spectral': 'B2'}[rule]} band",
+                             where=", ".join(sorted({str(r.path.parent) for r in
+                                                     scene.bands.values()})),
+                             hint='use cloud_mask = "auto" (the best the scene allows)')
+    return rule
+
+
+def water_rule(opts: ImageryConfig, bands: list[str], has_scl: bool) -> str:
+    """The water mask the composite gets: ``scl`` falls back to ``mndwi_ndvi`` without SCL;
+    a rule whose bands are missing becomes ``"none (no SWIR)"`` (or names the band)."""
+    rule = opts.water_mask
+    if rule == "scl" and not has_scl:
+        rule = "mndwi_ndvi"
+    needs = {"mndwi": ("B3", "B11"), "mndwi_ndvi": ("B3", "B11", "B4", "B8")}
+    missing = [b for b in needs.get(rule, ()) if b not in bands]
+    if missing:
+        return "none (no SWIR)" if "B11" in missing else f"none (no {', '.join(missing)})"
+    return rule
+
+
 def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
-                    opts: ImageryConfig, advance: Callable[[int], None] = lambda n: None
+                    opts: ImageryConfig, advance: Callable[[int], None] = lambda n: None,
+                    scales: dict[str, dict[str, BandScale]] | None = None
                     ) -> dict[str, Any]:
-    """Mask, composite and compute the features of scenes; write the stack to ``out``."""
+    """Mask, composite and compute the features of scenes; write the stack to ``out``.
+
+    ``scales[date][band]`` turns stored values into reflectance × 10000 (default: the
+    scene's SAFE offsets, else the values as stored).
+    """
     from rasterio.windows import Window
 
     features = selected_features(opts)
@@ -145,38 +205,53 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
             raise InputDataError(f"scene {scene.date} lacks band(s) {', '.join(missing)}",
                                  where=", ".join(sorted({str(r.path.parent) for r in
                                                          scene.bands.values()})),
-                                 hint=f"the features need {', '.join(needed)}")
+                                 hint=f"the features need {', '.join(needed)}; to use fewer "
+                                      "features choose them with [imagery] features (or "
+                                      "--feature on the command line)")
     bands = [b for b in BANDS if all(b in s.bands for s in scenes)]
     has_scl = all(s.scl is not None for s in scenes)
-    water_rule = opts.water_mask
-    if water_rule == "scl" and not has_scl:
-        water_rule = "mndwi"
+    water = water_rule(opts, bands, has_scl)
+    clouds = [cloud_rule(s, opts) for s in scenes]
+    scales = scales or {s.date: {b: BandScale(SCALE, s.offsets.get(b, 0.0), "SAFE metadata")
+                                 for b in s.bands} for s in scenes}
     names = [*bands, *features, VALID_OBS]
     halo = GLCM.radius
-    stats = {"valid_pixels": 0, "water_pixels": 0, "no_observation_pixels": 0,
-             "inside_pixels": 0}
+    stats = {"inside_pixels": 0, "covered_pixels": 0, "valid_pixels": 0, "water_pixels": 0,
+             "no_observation_pixels": 0, "cloud_masked_observations": 0}
     import rasterio
 
     with contextlib.ExitStack() as stack:
-        readers = [{b: stack.enter_context(_warped(s.bands[b], grid, "bilinear", 0,
-                                                   s.offsets.get(b, 0.0)))
-                    for b in bands} for s in scenes]
-        scl_readers = [stack.enter_context(_warped(s.scl, grid, "nearest", 0))
-                       if s.scl is not None else None for s in scenes]
+        def reader(ref: BandRef | None, resampling: str, scale: BandScale | None = None):
+            return None if ref is None else stack.enter_context(
+                _warped(ref, grid, resampling, 0, scale))
+
+        readers = [{b: reader(s.bands[b], "bilinear", scales[s.date][b]) for b in bands}
+                   for s in scenes]
+        masks = [{"scl": reader(s.scl, "nearest") if rule == "scl" else None,
+                  "qa60": reader(s.qa60, "nearest") if rule == "qa60" else None,
+                  "b10": reader(s.aux.get("B10"), "bilinear", scales[s.date].get("B10"))
+                  if rule == "spectral" else None, "rule": rule}
+                 for s, rule in zip(scenes, clouds, strict=True)]
         with atomic_path(out) as tmp, rasterio.open(tmp, "w", **_profile(grid, len(names))
                                                     ) as dst:
             for i, name in enumerate(names, start=1):
                 dst.set_band_description(i, name)
             for r0, r1 in _blocks(grid.height, opts.block_rows):
                 h0, h1 = max(0, r0 - halo), min(grid.height, r1 + halo)
-                comp, n_obs, water = _composite_block(readers, scl_readers, bands, h0, h1,
-                                                      opts, water_rule, features)
+                block = _composite_block(readers, masks, bands, h0, h1, opts, features)
+                comp, n_obs, observed = block["comp"], block["n_obs"], block["observed"]
                 inside = _inside(boundary, grid, h0, h1)
-                if water_rule == "mndwi" and "B3" in comp and "B11" in comp:
-                    mndwi = INDICES["MNDWI"].compute(comp["B3"], comp["B11"])
-                    water = np.nan_to_num(mndwi, nan=-1) > opts.mndwi_water_threshold
-                keep = inside & (n_obs > 0) & ~water
-                block = _features_block(comp, keep, features)
+                if water == "scl":
+                    is_water = block["scl_water"]
+                elif water == "mndwi":
+                    is_water = water_mndwi(comp, opts.mndwi_water_threshold)
+                elif water == "mndwi_ndvi":
+                    is_water = water_mndwi_ndvi(comp, opts.mndwi_water_threshold,
+                                                opts.water_ndvi_max)
+                else:
+                    is_water = np.zeros(inside.shape, dtype=bool)
+                keep = inside & (n_obs > 0) & ~is_water
+                feats = _features_block(comp, keep, features)
                 crop = slice(r0 - h0, r0 - h0 + (r1 - r0))
                 for i, name in enumerate(names, start=1):
                     if name == VALID_OBS:
@@ -184,17 +259,25 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
                     elif name in comp:
                         data = np.where(keep, comp[name], np.nan)
                     else:
-                        data = block[name]
+                        data = feats[name]
                     dst.write(data[crop].astype(np.float32), i,
                               window=Window(0, r0, grid.width, r1 - r0))
-                stats["inside_pixels"] += int(inside[crop].sum())
-                stats["valid_pixels"] += int(keep[crop].sum())
-                stats["water_pixels"] += int((inside & water & (n_obs > 0))[crop].sum())
-                stats["no_observation_pixels"] += int((inside & (n_obs == 0))[crop].sum())
+                c = crop
+                stats["inside_pixels"] += int(inside[c].sum())
+                stats["covered_pixels"] += int((inside & observed)[c].sum())
+                stats["valid_pixels"] += int(keep[c].sum())
+                stats["water_pixels"] += int((inside & is_water & (n_obs > 0))[c].sum())
+                stats["no_observation_pixels"] += int((inside & observed & (n_obs == 0))[c]
+                                                      .sum())
+                stats["cloud_masked_observations"] += int(np.where(inside, block["clouded"],
+                                                                   0)[c].sum())
                 advance(1)
     return {"source": "scenes", "dates": [s.date for s in scenes], "bands": bands,
-            "offsets_applied": {s.date: s.offsets for s in scenes if s.offsets},
-            "features": list(features), "scl": has_scl, "water_mask": water_rule, **stats}
+            "composite": "single scene" if len(scenes) == 1 else
+            f"per-pixel median of {len(scenes)} scenes",
+            "features": list(features), "scl": has_scl,
+            "cloud_mask": {s.date: rule for s, rule in zip(scenes, clouds, strict=True)},
+            "water_mask": water, **stats}
 
 
 def _feature_bands(features: tuple[str, ...]) -> set[str]:
@@ -209,27 +292,36 @@ def _feature_bands(features: tuple[str, ...]) -> set[str]:
     return out
 
 
-def _composite_block(readers, scl_readers, bands, h0, h1, opts, water_rule,
-                     features: tuple[str, ...] = ()):
-    """Per-band median of the valid observations of rows ``h0:h1``, the count of valid
-    observations, the water mask, and the seasonal percentiles of ``features`` (in
-    ``comp`` under their feature names)."""
+def _composite_block(readers, masks, bands, h0, h1, opts,
+                     features: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Rows ``h0:h1`` of the composite: ``comp`` (per-band median of the valid observations,
+    and the seasonal percentiles of ``features`` under their names), ``n_obs`` (valid
+    observations), ``observed`` (some scene has data: the footprint), ``clouded`` (masked
+    observations per pixel) and ``scl_water`` (SCL water in most valid observations)."""
     n = len(readers)
     stacks = {b: [] for b in bands}
     seasonal = [SEASONAL[f] for f in features if f in SEASONAL]
     per_scene: dict[str, list[np.ndarray]] = {s.index: [] for s in seasonal}
-    valid_count = None
-    water_count = None
+    valid_count = water_count = clouded = observed = None
     for k in range(n):
         arrays = {b: readers[k][b](h0, h1) for b in bands}
-        valid = np.all([np.isfinite(a) for a in arrays.values()], axis=0)
-        if scl_readers[k] is not None:
-            scl = scl_readers[k](h0, h1)
-            valid &= np.isfinite(scl) & ~np.isin(np.nan_to_num(scl, nan=0),
-                                                 opts.scl_mask_classes)
+        seen = np.all([np.isfinite(a) for a in arrays.values()], axis=0)
+        m = masks[k]
+        is_water = np.zeros(seen.shape, dtype=bool)
+        if m["rule"] == "scl":
+            scl = m["scl"](h0, h1)
+            cloud = ~np.isfinite(scl) | np.isin(np.nan_to_num(scl, nan=0),
+                                                opts.scl_mask_classes)
             is_water = np.nan_to_num(scl, nan=0) == SCL_WATER
+        elif m["rule"] == "qa60":
+            cloud = qa60_cloud(m["qa60"](h0, h1))
+        elif m["rule"] == "spectral":
+            b10 = m["b10"](h0, h1) if m["b10"] is not None else None
+            cloud = spectral_cloud(arrays["B2"], b10, opts.toa_cloud_blue,
+                                   opts.toa_cirrus_b10)
         else:
-            is_water = np.zeros(valid.shape, dtype=bool)
+            cloud = np.zeros(seen.shape, dtype=bool)
+        valid = seen & ~cloud
         for b in bands:
             stacks[b].append(np.where(valid, arrays[b], np.nan))
         for name, values in per_scene.items():
@@ -238,13 +330,15 @@ def _composite_block(readers, scl_readers, bands, h0, h1, opts, water_rule,
         valid_count = valid.astype(np.int32) if valid_count is None else valid_count + valid
         w = (valid & is_water).astype(np.int32)
         water_count = w if water_count is None else water_count + w
+        c = (seen & cloud).astype(np.int32)
+        clouded = c if clouded is None else clouded + c
+        observed = seen if observed is None else observed | seen
     with np.errstate(invalid="ignore"), _quiet_nanmedian():
         comp = {b: np.nanmedian(np.stack(stacks[b]), axis=0) for b in bands}
         for sp in seasonal:
             comp[sp.name] = nan_percentile(np.stack(per_scene[sp.index]), sp.percentile)
-    water = (2 * water_count > valid_count) if water_rule == "scl" else \
-        np.zeros(valid_count.shape, dtype=bool)
-    return comp, valid_count, water
+    return {"comp": comp, "n_obs": valid_count, "observed": observed, "clouded": clouded,
+            "scl_water": 2 * water_count > valid_count}
 
 
 def nan_percentile(stack: np.ndarray, q: float) -> np.ndarray:
@@ -324,7 +418,7 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
                           GbaugsWarning, stacklevel=2)
     bands = [b for b in BANDS if b in source.names]
     names = [*bands, *features]
-    stats = {"valid_pixels": 0, "inside_pixels": 0}
+    stats = {"inside_pixels": 0, "covered_pixels": 0, "valid_pixels": 0}
     with contextlib.ExitStack() as stack:
         readers = {n: stack.enter_context(_warped(BandRef(source.path, source.names[n]), grid,
                                                   "nearest", None)) for n in names}
@@ -334,15 +428,18 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
                 dst.set_band_description(i, name)
             for r0, r1 in _blocks(grid.height, opts.block_rows):
                 inside = _inside(boundary, grid, r0, r1)
+                covered = inside & _footprint(source.path, grid, r0, r1)
                 data = {n: readers[n](r0, r1) for n in names}
-                keep = inside & np.all([np.isfinite(data[f]) for f in features], axis=0)
+                keep = covered & np.all([np.isfinite(data[f]) for f in features], axis=0)
                 for i, name in enumerate(names, start=1):
                     dst.write(np.where(keep, data[name], np.nan).astype(np.float32), i,
                               window=Window(0, r0, grid.width, r1 - r0))
                 stats["inside_pixels"] += int(inside.sum())
+                stats["covered_pixels"] += int(covered.sum())
                 stats["valid_pixels"] += int(keep.sum())
                 advance(1)
     return {"source": "stack", "path": str(source.path), "bands": bands,
+            "composite": "pre-made feature stack (acquisition dates not recorded in it)",
             "features": list(features), "index_checks": checks,
             "unmatched_bands": list(source.unmatched), **stats}
 

@@ -13,17 +13,42 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gbaugs.errors import InputDataError
-from gbaugs.features.registry import BANDS, SCL_BAND, feature_names
+from gbaugs.features.registry import BANDS, QA60_BAND, SCL_BAND, feature_names
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
 _BAND_TOKEN = re.compile(r"(?:^|[_.-])(B(?:0?[1-9]|1[0-2]|8A))(?:[_.-]|$)", re.IGNORECASE)
 _SCL_TOKEN = re.compile(r"(?:^|[_.-])SCL(?:[_.-]|$)", re.IGNORECASE)
-_DATE_TOKEN = re.compile(r"(20\d{2})(\d{2})(\d{2})")
+_QA60_TOKEN = re.compile(r"(?:^|[_.-])QA60(?:[_.-]|$)", re.IGNORECASE)
+_DATE_TOKEN = re.compile(r"(?<!\d)((?:19|20)\d{2})(-?)(\d{2})\2(\d{2})(?!\d{2}(?!\d))")
+_LEVEL_TOKEN = re.compile(r"(?:MSI|^|[_.-])(L1C|L2A)(?:[_.-]|$)", re.IGNORECASE)
+AUX_BANDS = ("B1", "B9", "B10")
+"""Sentinel-2 bands read only for masking or detection (B10: cirrus, and only in L1C)."""
+
+
+def parse_date(name: str) -> dt.date | None:
+    """The first valid ``YYYYMMDD`` or ``YYYY-MM-DD`` in ``name`` (a SAFE name's first
+    date is its sensing date), or None."""
+    for m in _DATE_TOKEN.finditer(name):
+        try:
+            return dt.date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+        except ValueError:
+            continue
+    return None
+
+
+def level_hint(path: Path) -> str | None:
+    """``"L1C"``/``"L2A"`` when the file or a folder above it is named so, else None."""
+    for part in (path.name, *(q.name for q in path.parents)):
+        m = _LEVEL_TOKEN.search(part)
+        if m:
+            return m.group(1).upper()
+    return None
 
 
 def normalize_band(name: str) -> str | None:
@@ -55,6 +80,11 @@ class Scene:
     offsets: dict[str, float] = field(default_factory=dict)
     """Per band, the value to add to the stored numbers (``BOA_ADD_OFFSET`` of L2A products
     of processing baseline ≥ 04.00: −1000); empty when the product has none."""
+    qa60: BandRef | None = None
+    aux: dict[str, BandRef] = field(default_factory=dict)
+    """Bands read only for masks and detection (:data:`AUX_BANDS`)."""
+    level_hints: set[str] = field(default_factory=set)
+    """Product levels its file or folder names state (``L1C``, ``L2A``)."""
 
 
 @dataclass(frozen=True)
@@ -135,28 +165,43 @@ def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
     files = raster_files(paths)
     scenes: dict[str, Scene] = {}
     for f in files:
-        m = _DATE_TOKEN.search(f.name)
-        date = "-".join(m.groups()) if m else "undated"
+        date = _file_date(f)
         scene = scenes.setdefault(date, Scene(date))
         safe = next((p for p in f.parents if p.suffix.upper() == ".SAFE"), None)
         if safe is not None and not scene.offsets:
             scene.offsets = safe_offsets(safe)
+        if safe is not None:
+            scene.level_hints |= {lvl for lvl, n in (("L1C", "MTD_MSIL1C.xml"),
+                                                     ("L2A", "MTD_MSIL2A.xml"))
+                                  if (safe / n).exists()}
+        hint = level_hint(f)
+        if hint:
+            scene.level_hints.add(hint)
         token = _BAND_TOKEN.search(f.stem)
         if _SCL_TOKEN.search(f.stem):
             if scene.scl is None or _pixel_size(f) < _pixel_size(scene.scl.path):
                 scene.scl = BandRef(f, 1)
             continue
+        if _QA60_TOKEN.search(f.stem):
+            scene.qa60 = BandRef(f, 1)
+            continue
         if token and normalize_band(token.group(1)):
             name = normalize_band(token.group(1))
             if name in BANDS:
                 _add(scene, name, BandRef(f, 1), f)
+            elif name in AUX_BANDS:
+                scene.aux[name] = BandRef(f, 1)
             continue
         for i, d in enumerate(_descriptions(f), start=1):
             name = normalize_band(d or "")
             if name == SCL_BAND:
                 scene.scl = BandRef(f, i)
+            elif (d or "").strip().upper() == QA60_BAND:
+                scene.qa60 = BandRef(f, i)
             elif name in BANDS:
                 _add(scene, name, BandRef(f, i), f)
+            elif name in AUX_BANDS:
+                scene.aux[name] = BandRef(f, i)
     out = [s for s in sorted(scenes.values(), key=lambda s: s.date) if s.bands]
     if not out:
         raise InputDataError(
@@ -165,6 +210,29 @@ def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
             hint="band files need a band in their name (…_B08.jp2) or band descriptions "
                  "(B8/B08, SCL); a feature stack needs feature names as descriptions")
     return out
+
+
+def _file_date(f: Path) -> str:
+    """ISO date of a band file (its name, else the names of up to five folders above it:
+    a SAFE product's ``GRANULE/<granule>/IMG_DATA/R10m``), or ``"undated"``."""
+    for part in (f.name, *(q.name for q in list(f.parents)[:5])):
+        d = parse_date(part)
+        if d is not None:
+            return d.isoformat()
+    return "undated"
+
+
+def in_window(scenes: list[Scene], start: dt.date, end: dt.date
+              ) -> tuple[list[Scene], list[str]]:
+    """The scenes acquired in ``[start, end)`` and the dates of those left out. Undated
+    scenes are kept (the caller warns: their date cannot be checked)."""
+    used, skipped = [], []
+    for s in scenes:
+        if s.date == "undated" or start <= dt.date.fromisoformat(s.date) < end:
+            used.append(s)
+        else:
+            skipped.append(s.date)
+    return used, skipped
 
 
 def _pixel_size(path: Path) -> float:

@@ -18,10 +18,12 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from warnings import warn
 
 from gbaugs.boundaries import city_boundary, working_crs
 from gbaugs.config import CityConfig, Region
-from gbaugs.errors import InputDataError
+from gbaugs.errors import GbaugsWarning, InputDataError
+from gbaugs.imagery.inspect import coverage_findings, inspect_scenes, inspect_stack
 from gbaugs.imagery.local import Grid, composite_stack, copy_stack
 from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
 from gbaugs.io.atomic import TMP_MARKER, write_json
@@ -55,23 +57,42 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
     try:
         stack = as_stack(city.imagery, dict(city.band_map))
         if stack is not None:
+            found = inspect_stack(stack, region)
             report = copy_stack(stack, geom, grid, staging, region.imagery, advance)
         else:
-            report = composite_stack(find_scenes(city.imagery), geom, grid, staging,
-                                     region.imagery, advance)
+            found = inspect_scenes(find_scenes(city.imagery), region, city)
+            report = composite_stack(found.scenes, geom, grid, staging, region.imagery,
+                                     advance, found.scales)
+        report.update(found.record)
+        share, coverage_warnings = coverage_findings(report, region, city)
         if report["valid_pixels"] == 0:
             raise InputDataError(f"city {city.name!r}: the feature stack has no valid pixel",
                                  where=", ".join(map(str, city.imagery)),
                                  hint="check that the imagery covers the city boundary")
+        warnings = found.warnings + coverage_warnings + _mask_warnings(report)
         report.update({"city": city.name, "crs": crs, "width": grid.width,
                        "height": grid.height, "resolution_m": region.resolution_m,
-                       "nodata": "NaN outside the city, on water, and without valid "
-                                 "observation"})
+                       "coverage": round(share, 4), "warnings": warnings,
+                       "nodata": "NaN outside the city, outside the imagery's footprint, "
+                                 "on water, and without valid observation"})
         os.replace(staging, out)
     finally:
         staging.unlink(missing_ok=True)
     write_json(folder / "stack.json", report)
+    for w in warnings:
+        warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
+
+
+def _mask_warnings(report: dict[str, Any]) -> list[str]:
+    out = []
+    unmasked = sorted(d for d, rule in report.get("cloud_mask", {}).items() if rule == "none")
+    if unmasked:
+        out.append(f"no cloud mask for scene(s) {', '.join(unmasked)} (no SCL, QA60 or B2)")
+    if str(report.get("water_mask", "")).startswith("none ("):
+        out.append(f"no water mask: {report['water_mask']} — lakes and rivers stay in the "
+                   "stack and are mapped like any other surface")
+    return out
 
 
 def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, advance
@@ -103,10 +124,13 @@ def _params(region: Region) -> dict[str, Any]:
             "window": [d.isoformat() for d in region.date_window],
             "features": opts.features, "scl_mask_classes": opts.scl_mask_classes,
             "water_mask": opts.water_mask, "mndwi": opts.mndwi_water_threshold,
+            "water_ndvi_max": opts.water_ndvi_max, "product_level": opts.product_level,
+            "cloud_mask": [opts.cloud_mask, opts.toa_cloud_blue, opts.toa_cirrus_b10],
+            "scale": [opts.scale, opts.offset], "min_coverage": opts.min_coverage,
             "block_rows": opts.block_rows, "resolution": region.resolution_m,
             "crs": region.crs,
-            "cities": [[c.name, c.crs, [str(p) for p in c.imagery], dict(c.band_map)]
-                       for c in region.cities]}
+            "cities": [[c.name, c.crs, [str(p) for p in c.imagery], dict(c.band_map),
+                        c.scale, c.offset] for c in region.cities]}
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -135,6 +159,7 @@ def _run(ctx: RunContext) -> StageResult:
 
 IMAGERY = register(Stage(
     name="imagery",
+    version=2,
     description="build feature stacks (median composite, 5 indices, GLCM texture, seasonal "
                 "percentiles)",
     run=_run,

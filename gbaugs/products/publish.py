@@ -68,7 +68,25 @@ def _footprint(valid: np.ndarray, transform, crs) -> tuple[dict, list[float]]:
     return mapping(wgs), [round(v, 7) for v in wgs.bounds]
 
 
-def stac_item(name: str, cog: Path, stats: dict[str, Any], window: tuple[dt.date, dt.date],
+def acquisition_times(stack: dict[str, Any] | None, window: tuple[dt.date, dt.date]
+                      ) -> dict[str, Any]:
+    """STAC ``datetime``/``start_datetime``/``end_datetime`` of a city's map: the acquisition
+    dates of the scenes used (the imagery stage's ``stack.json``); the compositing window
+    where they are unknown (pre-made stacks, Earth Engine composites), said so in
+    ``gbaugs:dates``. One scene: ``datetime`` is its day."""
+    acq = (stack or {}).get("acquisition")
+    if acq:
+        first, last = acq["start"], acq["end"]
+        return {"datetime": f"{first}T00:00:00Z" if acq.get("single_date") else None,
+                "start_datetime": f"{first}T00:00:00Z", "end_datetime": f"{last}T23:59:59Z",
+                "gbaugs:dates": (f"single scene of {first}" if acq.get("single_date") else
+                                 f"{acq['scenes']} scenes acquired {first} .. {last}")}
+    return {"datetime": None, "start_datetime": f"{window[0].isoformat()}T00:00:00Z",
+            "end_datetime": f"{(window[1] - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
+            "gbaugs:dates": "compositing window (acquisition dates not recorded)"}
+
+
+def stac_item(name: str, cog: Path, stats: dict[str, Any], times: dict[str, Any],
               card_sha256: str, accuracy: dict[str, Any], history: dict[str, Any],
               collection: str) -> dict[str, Any]:
     geometry, bbox = stats["footprint"]
@@ -76,8 +94,7 @@ def stac_item(name: str, cog: Path, stats: dict[str, Any], window: tuple[dt.date
         "type": "Feature", "stac_version": STAC_VERSION, "stac_extensions": EXTENSIONS,
         "id": name, "collection": collection, "geometry": geometry, "bbox": bbox,
         "properties": {
-            "datetime": None, "start_datetime": f"{window[0].isoformat()}T00:00:00Z",
-            "end_datetime": f"{(window[1] - dt.timedelta(days=1)).isoformat()}T23:59:59Z",
+            **times,
             "proj:epsg": stats["crs"].to_epsg(), "proj:shape": stats["shape"],
             "proj:transform": stats["transform"],
             "gbaugs:version": __version__, "gbaugs:model_card_sha256": card_sha256,
@@ -104,7 +121,7 @@ def write_checksum(path: Path) -> Path:
                       f"{sha256_file(path)}  {path.name}\n")
 
 
-def collection(items: list[dict[str, Any]], region: str, window, description: str
+def collection(items: list[dict[str, Any]], region: str, description: str
                ) -> dict[str, Any]:
     boxes = np.array([i["bbox"] for i in items])
     bbox = [float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()),
@@ -114,8 +131,9 @@ def collection(items: list[dict[str, Any]], region: str, window, description: st
         "id": f"{region}-ugs", "title": f"Urban green space of {region}, 10 m",
         "description": description, "license": "CC-BY-4.0",
         "extent": {"spatial": {"bbox": [bbox]},
-                   "temporal": {"interval": [[items[0]["properties"]["start_datetime"],
-                                              items[0]["properties"]["end_datetime"]]]}},
+                   "temporal": {"interval": [[
+                       min(i["properties"]["start_datetime"] for i in items),
+                       max(i["properties"]["end_datetime"] for i in items)]]}},
         "links": [{"rel": "item", "href": f"./{i['id']}.json", "type": "application/json"}
                   for i in items],
         "providers": [{"name": "gbaugs", "roles": ["processor"]}],
@@ -157,7 +175,9 @@ def processing_text(features: list[str], screening: str, post: dict[str, Any]) -
 
 
 def data_record(region: str, year: int, rows: list[dict[str, Any]],
-                accuracy: dict[str, Any], processing: str = "") -> str:
+                accuracy: dict[str, Any], processing: str = "",
+                dates: dict[str, str] | None = None) -> str:
+    """The data README; ``dates``: per city, the imagery dates (``gbaugs:dates``)."""
     lines = [f"# Urban green space of {region}, {year}, 10 m", "",
              "Binary maps of urban green space (UGS: vegetation entities of the urban area — "
              "parks, green buffers, square and attached green space, other green space), one "
@@ -165,8 +185,9 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
              "(outside the city, water, no valid observation).", "",
              "## How", "",
              "gbaugs (W-SVM method): OpenStreetMap polygons standardized by a class table and "
-             "shrunk by a 10 m inward buffer label samples on an annual median Sentinel-2 "
-             "composite (spectral indices and GLCM texture); samples are weighted by "
+             "shrunk by a 10 m inward buffer label samples on Sentinel-2 imagery (a median "
+             "composite of the scenes of the window, or a single scene: see the dates below; "
+             "spectral indices and GLCM texture); samples are weighted by "
              "reliability (LOF, boundary distance, shape index, NDVI heterogeneity) and city "
              "OSM completeness, cities are balanced, one RBF-SVM is trained for the region "
              "and applied to every city. " + processing, "",
@@ -180,6 +201,9 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
               "| city | UGS area (ha) | UGS density |", "|---|---|---|"]
     lines += [f"| {r['city']} | {r['ugs_area_ha']:,.1f} | {r['ugs_density']:.3f} |"
               for r in rows]
+    if dates:
+        lines += ["", "## Imagery dates", "", "| city | Sentinel-2 imagery |", "|---|---|"]
+        lines += [f"| {city} | {text} |" for city, text in dates.items()]
     lines += ["", "## Licence and citation", "",
               "Maps: CC BY 4.0. Derived from Copernicus Sentinel-2 data and from "
               "OpenStreetMap (© OpenStreetMap contributors, ODbL) used as training labels. "

@@ -19,6 +19,7 @@ from gbaugs.imagery.local import selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.products.publish import (
+    acquisition_times,
     collection,
     data_record,
     processing_text,
@@ -34,6 +35,8 @@ from gbaugs.products.reference import compare_with_reference
 def _inputs(ctx: RunContext) -> list[Path]:
     return [ctx.run / "model" / "card.json", ctx.run / "model" / "validation.json",
             *(ctx.run / "maps" / f"{c.slug}.tif" for c in ctx.region.cities),
+            *(p for c in ctx.region.cities
+              for p in [ctx.run.city(c.slug) / "stack.json"] if p.exists()),
             *(p for c in ctx.region.cities for p in c.references.values())]
 
 
@@ -68,13 +71,18 @@ def _run(ctx: RunContext) -> StageResult:
     outputs: list[Path] = []
     items = []
     rows = []
+    dates: dict[str, str] = {}
     reg = slugify(region.name)
     for city in region.cities:
         name = product_name(reg, city.slug, region.year)
         cog = folder / f"{name}.tif"
         stats = write_cog(ctx.run / "maps" / f"{city.slug}.tif", cog)
-        item = stac_item(name, cog, stats, region.date_window, sha256_file(card_path),
-                         short, history, f"{reg}-ugs")
+        stack_json = ctx.run.city(city.slug) / "stack.json"
+        times = acquisition_times(json.loads(stack_json.read_text())
+                                  if stack_json.exists() else None, region.date_window)
+        dates[city.name] = times["gbaugs:dates"]
+        item = stac_item(name, cog, stats, times, sha256_file(card_path), short, history,
+                         f"{reg}-ugs")
         outputs += [cog, write_checksum(cog), write_json(folder / f"{name}.json", item)]
         items.append(item)
         rows.append({"city": city.name, "size_class": city.size_class,
@@ -93,10 +101,10 @@ def _run(ctx: RunContext) -> StageResult:
                    "per city, mapped by gbaugs (W-SVM on Sentinel-2 and OpenStreetMap).")
     outputs += [csv, statistics_chart(rows, folder / "city_statistics.png"),
                 write_json(folder / "collection.json",
-                           collection(items, reg, region.date_window, description)),
+                           collection(items, reg, description)),
                 write_text(folder / "README.md",
                            data_record(region.name, region.year, rows, short,
-                                       _processing(region)))]
+                                       _processing(region), dates))]
     comparisons = []
     for city in region.cities:
         for product, ref in sorted(city.references.items()):

@@ -46,6 +46,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
         sections = [
             _accuracy(run, cities),
             _maps(run, cities, fig),
+            _imagery(run, cities),
             _statistics(run),
             _model(run, fig, config.get("train", {})),
             _samples(run, fig, sensitivity),
@@ -158,6 +159,51 @@ def _maps(run: Path, cities, fig: Path) -> Section:
         s.image(quicklooks.city_figure(name, maps[name], stack if stack.exists() else None,
                                        fig / f"city_{slug}.png"), f"{name} map")
     return s
+
+
+def _imagery(run: Path, cities) -> Section:
+    """What each city's imagery was, as the imagery stage found it (``stack.json``)."""
+    s = Section("imagery", "What the imagery was")
+    rows, warnings = [], []
+    for name, slug, _ in cities:
+        rec = _json(run / "cities" / slug / "stack.json")
+        if rec is None:
+            continue
+        acq = rec.get("acquisition") or {}
+        dates = (f"{acq['start']} .. {acq['end']}" if acq and acq["start"] != acq["end"]
+                 else acq.get("start", "not recorded"))
+        clouds = sorted(set((rec.get("cloud_mask") or {}).values())) or ["—"]
+        scale = "; ".join(map(_scale_text, rec.get("radiometry", []))) or "as stored"
+        res = rec.get("source_resolution_m") or {}
+        rows.append({
+            "city": name, "source": rec.get("composite", rec.get("source")),
+            "product level": rec.get("product_level", "—"), "dates": dates,
+            "dates left out": len(rec.get("dates_skipped", [])),
+            "cloud mask": ", ".join(clouds),
+            "cloud-masked obs.": rec.get("cloud_masked_observations", "—"),
+            "water rule": rec.get("water_mask", "—"),
+            "water px": rec.get("water_pixels", "—"),
+            "coverage": rec.get("coverage", "—"),
+            "coarsest source (m)": max(res.values()) if res else "—",
+            "scale": scale})
+        warnings += [f"{name}: {w}" for w in rec.get("warnings", [])]
+    if not rows:
+        return s.note("No feature stacks yet: run the imagery stage.")
+    s.text("As the imagery stage found it (each city's stack.json): product level (Level-1C "
+           "is top-of-atmosphere), the acquisition dates used, the cloud and water masks "
+           "and what they removed, the share of the city the imagery covers, the coarsest "
+           "source resolution, and where the reflectance scale came from.")
+    s.table(pd.DataFrame(rows))
+    if warnings:
+        s.heading("Warnings")
+        for w in warnings:
+            s.text(f"WARNING {w}")
+    return s
+
+
+def _scale_text(group: dict[str, Any]) -> str:
+    offset = f" {group['offset']:+g}" if group["offset"] else ""
+    return f"×{group['scale']:g}{offset} ({group['source']})"
 
 
 def _table_section(anchor: str, title: str, csv: Path, missing: str, text: str,

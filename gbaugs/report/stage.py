@@ -31,6 +31,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
              run / "model" / "sensitivity.csv"]
     for c in ctx.region.cities:
         paths += [run / "maps" / f"{c.slug}.tif", run.city(c.slug) / "stack.tif",
+                  run.city(c.slug) / "stack.json",
                   run / "analysis" / "mspa" / f"{c.slug}.tif"]
     return [p for p in paths if p.exists()]
 

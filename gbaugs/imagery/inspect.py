@@ -1,0 +1,156 @@
+"""Look at a city's local imagery before compositing, and say what it is.
+
+:func:`inspect_scenes` keeps the scenes of the compositing window, decides the product
+level, the reflectance scale of every band (checked against the values) and notes each
+band's resolution; :func:`inspect_stack` does the resolution part for a pre-made stack;
+:func:`coverage_findings` judges how much of the city the result covers. Each returns a
+record for ``stack.json`` and the sentences to WARN with; errors are raised here, before
+anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gbaugs.config import CityConfig, Region
+from gbaugs.errors import InputDataError
+from gbaugs.features.registry import BANDS
+from gbaugs.imagery.radiometry import (
+    BandScale,
+    band_scale,
+    check_range,
+    product_level,
+    resolution_m,
+)
+from gbaugs.imagery.sources import Scene, StackSource, in_window
+
+COARSE_FACTOR = 1.5
+"""A band is coarse when its pixels exceed its native resolution × this factor."""
+WARN_COVERAGE = 0.95
+"""Below this share of the city covered, the stack is built with a WARNING."""
+
+
+@dataclass
+class Inspection:
+    """What the imagery is: the scenes to use, their scales, a record and warnings."""
+
+    scenes: list[Scene] = field(default_factory=list)
+    scales: dict[str, dict[str, BandScale]] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _scale_option(city: CityConfig) -> str:
+    return f"`scale` of city {city.name!r} (or [imagery] scale)"
+
+
+def inspect_scenes(scenes: list[Scene], region: Region, city: CityConfig) -> Inspection:
+    """Window, product level, scale and resolution of a city's scenes (module docstring)."""
+    opts = region.imagery
+    start, end = region.date_window
+    used, skipped = in_window(scenes, start, end)
+    if not used:
+        raise InputDataError(
+            f"city {city.name!r}: no scene in the compositing window {start} .. {end} "
+            f"(end exclusive); dates found: {', '.join(skipped)}",
+            where=", ".join(map(str, city.imagery)),
+            hint="set [region] year, or start_date/end_date, to the dates of the imagery")
+    out = Inspection(scenes=used)
+    level, evidence = product_level(used, opts.product_level)
+    scale = city.scale if city.scale is not None else opts.scale
+    offset = city.offset if city.offset is not None else opts.offset
+    percentiles: dict[str, dict[str, dict[str, float]]] = {}
+    resolution: dict[str, float] = {}
+    groups: dict[tuple[float, float, str], set[str]] = {}
+    for s in used:
+        out.scales[s.date] = {}
+        percentiles[s.date] = {}
+        for band, ref in {**s.bands, **({"B10": s.aux["B10"]} if "B10" in s.aux else {})
+                          }.items():
+            bs = band_scale(ref, s, band, scale, offset)
+            out.scales[s.date][band] = bs
+            groups.setdefault((bs.scale, bs.offset, bs.source), set()).add(band)
+            if band in BANDS:
+                percentiles[s.date][band] = check_range(band, ref, bs, _scale_option(city))
+                res = resolution_m(ref.path)
+                resolution[band] = round(max(res, resolution.get(band, 0.0)), 2)
+    dates = [s.date for s in used]
+    out.record = {
+        "product_level": level, "product_level_evidence": evidence,
+        "window": [start.isoformat(), end.isoformat()], "dates_skipped": skipped,
+        "radiometry": [{"scale": k[0], "offset": k[1], "source": k[2],
+                        "bands": sorted(v, key=_band_order)} for k, v in sorted(groups.items())],
+        "reflectance_percentiles": percentiles, "source_resolution_m": resolution,
+        "acquisition": _acquisition(dates),
+    }
+    if level == "L1C":
+        out.warnings.append(
+            f"the imagery is Level-1C ({evidence}): top-of-atmosphere reflectance, not "
+            "surface reflectance (no atmospheric correction, no SCL): clouds and water are "
+            "masked by the rules in stack.json and the model learns and maps TOA values "
+            "(use Level-2A where you can)")
+    elif level == "unknown":
+        out.warnings.append(
+            f"the product level is unknown ({evidence}): the values are taken as surface "
+            "reflectance; set [imagery] product_level if they are not")
+    if skipped:
+        out.warnings.append(f"{len(skipped)} scene(s) outside the window {start} .. {end} "
+                            f"left out: {', '.join(skipped)}")
+    if "undated" in dates:
+        out.warnings.append("scene files without a date in their names are used: the "
+                            "compositing window cannot be checked for them (name them "
+                            "…_YYYYMMDD_… or …_YYYY-MM-DD_…)")
+    for band, res in resolution.items():
+        if res > BANDS[band].resolution_m * COARSE_FACTOR:
+            out.warnings.append(f"band {band} has {res:g} m pixels (native "
+                                f"{BANDS[band].resolution_m} m): resampled to "
+                                f"{region.resolution_m:g} m, the map cannot be sharper than "
+                                f"{res:g} m")
+    return out
+
+
+def inspect_stack(stack: StackSource, region: Region) -> Inspection:
+    """Resolution of a pre-made feature stack (its dates are not known)."""
+    res = round(resolution_m(stack.path), 2)
+    out = Inspection(record={"product_level": "unknown (pre-made feature stack)",
+                             "source_resolution_m": {"stack": res},
+                             "window": [d.isoformat() for d in region.date_window],
+                             "acquisition": None})
+    if res > region.resolution_m * COARSE_FACTOR:
+        out.warnings.append(f"the feature stack has {res:g} m pixels: resampled to "
+                            f"{region.resolution_m:g} m, the map cannot be sharper than "
+                            f"{res:g} m")
+    return out
+
+
+def coverage_findings(report: dict[str, Any], region: Region, city: CityConfig
+                      ) -> tuple[float, list[str]]:
+    """Share of the city's pixels the imagery covers, and its warning (or an error below
+    ``[imagery] min_coverage``)."""
+    inside = report["inside_pixels"]
+    share = report["covered_pixels"] / inside if inside else 0.0
+    where = ", ".join(map(str, city.imagery))
+    if share < region.imagery.min_coverage:
+        raise InputDataError(
+            f"city {city.name!r}: the imagery covers {share:.1%} of the city "
+            f"(minimum {region.imagery.min_coverage:.0%})", where=where,
+            hint="check that the imagery overlaps the boundary (CRS, extent); lower "
+                 "[imagery] min_coverage to map a partly covered city")
+    if share < WARN_COVERAGE:
+        return share, [f"the imagery covers {share:.1%} of the city: the rest is no data "
+                       "(255) in the map"]
+    return share, []
+
+
+def _acquisition(dates: list[str]) -> dict[str, Any] | None:
+    known = sorted(d for d in dates if d != "undated")
+    if not known:
+        return None
+    return {"start": known[0], "end": known[-1], "scenes": len(dates),
+            "single_date": known[0] if len(set(known)) == 1 and len(dates) == 1 else None}
+
+
+def _band_order(band: str) -> tuple[int, str]:
+    order = list(BANDS)
+    return (order.index(band) if band in order else len(order), band)

@@ -1,0 +1,67 @@
+"""Per-scene cloud masks and composite water masks of the local backend (pure functions).
+
+All inputs are reflectance × 10000 (NaN = no data) on the city grid.
+
+Clouds, per scene, by the first rule the input allows (``[imagery] cloud_mask = "auto"``):
+
+* ``scl`` — Sen2Cor scene classification (Level-2A): the classes ``scl_mask_classes``.
+* ``qa60`` — the ``QA60`` band of Level-1C (and Earth Engine's L2A): bit 10 opaque clouds,
+  bit 11 cirrus (ESA, Sentinel-2 Level-1C cloud masks).
+* ``spectral`` — for data without either (typically Level-1C band files): ESA's Level-1C
+  cloud mask tests a blue reflectance threshold for opaque clouds and a B10 (1375 nm)
+  threshold for cirrus (Sentinel-2 MSI Technical Guide, "Level-1C cloud masks"). The same
+  two tests here: blue (B2) > ``toa_cloud_blue`` (0.2) or B10 > ``toa_cirrus_b10`` (0.01;
+  the cirrus test of Fmask 3.2 for the same 1.37 µm band, Zhu, Wang & Woodcock 2015).
+  Measured on the Havelland L1C scene: the blue test takes the two haze/cloud streaks
+  (2.4 % of the scene); the Fmask potential-cloud tests without thermal flag 78 % of that
+  winter scene (top-of-atmosphere blue is high everywhere) and are not used. Cloud
+  shadows are not detected by this rule.
+
+Water, on the composite (``water_mask``):
+
+* ``mndwi_ndvi`` (default without SCL) — MNDWI > ``mndwi_water_threshold`` (0, Xu 2006)
+  **and** NDVI < ``water_ndvi_max`` (0): open water reflects more green than SWIR *and*
+  more red than NIR; vegetation (NDVI > 0) is never water. On the Havelland winter L1C
+  scene MNDWI > 0 alone removed 48 % of the land reference polygons and 17 % of OSM
+  forest; with the NDVI condition 0 % and 0.9 %, while 99 % of the water references stay
+  water (docs/imagery.md).
+* ``mndwi`` — MNDWI alone (the previous default; kept as an option).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gbaugs.features.registry import INDICES, SCALE
+
+QA60_OPAQUE = 1 << 10
+QA60_CIRRUS = 1 << 11
+
+
+def qa60_cloud(qa60: np.ndarray) -> np.ndarray:
+    """Cloudy where bit 10 (opaque) or 11 (cirrus) of QA60 is set (NaN → not cloudy)."""
+    bits = np.nan_to_num(qa60, nan=0).astype(np.int64)
+    return (bits & (QA60_OPAQUE | QA60_CIRRUS)) != 0
+
+
+def spectral_cloud(blue: np.ndarray, b10: np.ndarray | None, blue_threshold: float,
+                   cirrus_threshold: float) -> np.ndarray:
+    """Opaque cloud (blue reflectance above ``blue_threshold``) or cirrus (B10 above
+    ``cirrus_threshold``; skipped without B10). Thresholds are reflectances (0–1)."""
+    cloud = np.nan_to_num(blue, nan=0) > blue_threshold * SCALE
+    if b10 is not None:
+        cloud |= np.nan_to_num(b10, nan=0) > cirrus_threshold * SCALE
+    return cloud
+
+
+def water_mndwi(comp: dict[str, np.ndarray], threshold: float) -> np.ndarray:
+    """Composite MNDWI above ``threshold`` (Xu 2006)."""
+    mndwi = INDICES["MNDWI"].compute(comp["B3"], comp["B11"])
+    return np.nan_to_num(mndwi, nan=-1) > threshold
+
+
+def water_mndwi_ndvi(comp: dict[str, np.ndarray], threshold: float, ndvi_max: float
+                     ) -> np.ndarray:
+    """MNDWI above ``threshold`` and NDVI below ``ndvi_max`` (module docstring)."""
+    ndvi = INDICES["NDVI"].compute(comp["B8"], comp["B4"])
+    return water_mndwi(comp, threshold) & (np.nan_to_num(ndvi, nan=1) < ndvi_max)

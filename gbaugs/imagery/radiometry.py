@@ -1,0 +1,153 @@
+"""What the local imagery is: product level, reflectance scale, resolution — detected,
+checked and recorded, never guessed silently.
+
+* **Product level** (:func:`product_level`): Sen2Cor's SCL band exists only in Level-2A
+  (surface reflectance); B10 (1375 nm, cirrus) only in Level-1C (top of atmosphere; Sen2Cor
+  drops it); SAFE metadata files (``MTD_MSIL1C.xml``/``MTD_MSIL2A.xml``) and product names
+  (``MSIL1C``, ``L2A_``) state the level. ``[imagery] product_level`` overrides.
+* **Scale and offset** (:func:`band_scale`): reflectance = (stored + offset) / scale.
+  Taken from, in order: the configuration (``scale``/``offset`` of the city or of
+  ``[imagery]``); the file's GDAL scale/offset metadata (reflectance = stored × s + o);
+  the SAFE product's ``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET`` (processing baseline ≥ 04.00)
+  with Sentinel-2's quantification value 10000; else the Sentinel-2 default (10000, 0).
+  Every band is then **checked** (:func:`check_range`) on a decimated read: a median
+  reflectance above 1 or a 99th percentile above 1.6 (too bright: stored × 65535, say), or a
+  99th percentile below 0.005 (too dark: reflectance 0–1 read as × 10000) is an error that
+  names the band, the observed percentiles and the ``scale`` option. No land scene has a
+  median above full reflectance, and fresh snow and cloud tops stay below ≈ 1.2.
+* **Resolution** (:func:`resolution_m`): the source's pixel size in metres; a band coarser
+  than its native Sentinel-2 resolution (× 1.5) is reported so the caller can warn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gbaugs.errors import InputDataError
+from gbaugs.features.registry import SCALE
+from gbaugs.imagery.sources import BandRef, Scene
+
+TOO_BRIGHT_MEDIAN = 1.0
+TOO_BRIGHT_P99 = 1.6
+TOO_DARK_P99 = 0.005
+
+
+@dataclass(frozen=True)
+class BandScale:
+    """How the stored values of one band become reflectance × 10000 (:data:`SCALE`)."""
+
+    scale: float
+    """Stored value of reflectance 1.0."""
+    offset: float
+    """Added to the stored value before dividing by ``scale``."""
+    source: str
+    """Where the numbers come from: ``config``, ``file metadata``, ``SAFE metadata`` or
+    ``Sentinel-2 default``."""
+
+    @property
+    def gain(self) -> float:
+        return SCALE / self.scale
+
+    @property
+    def bias(self) -> float:
+        return self.offset * SCALE / self.scale
+
+    def apply(self, stored: np.ndarray) -> np.ndarray:
+        """Stored values → reflectance × 10000."""
+        if self.scale == SCALE and self.offset == 0:
+            return stored
+        return stored * self.gain + self.bias
+
+
+def band_scale(ref: BandRef, scene: Scene | None, band: str, scale: float | None,
+               offset: float | None) -> BandScale:
+    """The scale and offset of one band and where they come from (see module docstring)."""
+    if scale is not None or offset is not None:
+        meta = None if scene is None else scene.offsets.get(band)
+        return BandScale(scale if scale is not None else SCALE,
+                         offset if offset is not None else (meta or 0.0), "config")
+    s, o = _gdal_scale(ref)
+    if (s, o) != (1.0, 0.0):
+        # reflectance = stored × s + o  ⇔  (stored + o / s) / (1 / s)
+        return BandScale(1.0 / s, o / s, "file metadata")
+    if scene is not None and band in scene.offsets:
+        return BandScale(SCALE, scene.offsets[band], "SAFE metadata")
+    return BandScale(SCALE, 0.0, "Sentinel-2 default")
+
+
+def _gdal_scale(ref: BandRef) -> tuple[float, float]:
+    import rasterio
+
+    with rasterio.open(ref.path) as src:
+        s = src.scales[ref.index - 1] if src.scales else 1.0
+        o = src.offsets[ref.index - 1] if src.offsets else 0.0
+    return float(s or 1.0), float(o or 0.0)
+
+
+def sample(ref: BandRef, max_side: int = 512) -> np.ndarray:
+    """Valid stored values of a band on a decimated read (≤ ``max_side`` pixels a side):
+    finite, not the nodata value, and not 0 (Sentinel-2's no-data value)."""
+    import rasterio
+
+    with rasterio.open(ref.path) as src:
+        f = max(1, math.ceil(max(src.height, src.width) / max_side))
+        a = src.read(ref.index, out_shape=(max(1, src.height // f), max(1, src.width // f)))
+        a = a.astype(np.float64)
+        ok = np.isfinite(a) & (a != 0)
+        if src.nodata is not None and not np.isnan(src.nodata):
+            ok &= a != src.nodata
+    return a[ok]
+
+
+def check_range(band: str, ref: BandRef, bs: BandScale, where_scale: str) -> dict[str, float]:
+    """Reflectance percentiles (1, 50, 99) of a band under ``bs``; an error when they are
+    implausible (module docstring). ``where_scale`` names the option to set."""
+    values = sample(ref)
+    if values.size == 0:
+        raise InputDataError(f"band {band} has no valid value (all 0, NaN or nodata)",
+                             where=ref.path, hint="check the file; 0 is taken as no data")
+    refl = bs.apply(values) / SCALE
+    p1, p50, p99 = (float(v) for v in np.percentile(refl, [1, 50, 99]))
+    raw50, raw99 = (float(v) for v in np.percentile(values, [50, 99]))
+    if p50 > TOO_BRIGHT_MEDIAN or p99 > TOO_BRIGHT_P99 or p99 < TOO_DARK_P99:
+        verdict = "too bright" if p99 >= TOO_DARK_P99 else "too dark"
+        raise InputDataError(
+            f"band {band} is {verdict} for reflectance stored × {bs.scale:g}"
+            f"{f' + {bs.offset:g}' if bs.offset else ''} ({bs.source}): reflectance "
+            f"percentiles 1/50/99 = {p1:.3g}/{p50:.3g}/{p99:.3g} (stored values: median "
+            f"{raw50:.6g}, 99th percentile {raw99:.6g})",
+            where=ref.path,
+            hint=f"set {where_scale} to the stored value of reflectance 1.0 (Sentinel-2 "
+                 "products: 10000; many exported GeoTIFFs: 65535; float reflectance: 1)")
+    return {"p1": round(p1, 4), "p50": round(p50, 4), "p99": round(p99, 4)}
+
+
+def resolution_m(path: Path) -> float:
+    """The source's pixel size in metres (x; degrees converted at the centre latitude)."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        res = abs(src.transform.a)
+        if src.crs is not None and src.crs.is_geographic:
+            lat = (src.bounds.top + src.bounds.bottom) / 2
+            return res * 111_320 * math.cos(math.radians(lat))
+        factor = src.crs.linear_units_factor[1] if src.crs is not None else 1.0
+        return res * factor
+
+
+def product_level(scenes: list[Scene], configured: str) -> tuple[str, str]:
+    """``("L2A" | "L1C" | "unknown", evidence)`` for scenes (module docstring)."""
+    if configured != "auto":
+        return configured, "configured ([imagery] product_level)"
+    if any(s.scl is not None for s in scenes):
+        return "L2A", "SCL band present (Level-2A only)"
+    hints = set().union(*(s.level_hints for s in scenes))
+    if len(hints) == 1:
+        return next(iter(hints)), "stated by the product or file names"
+    if any("B10" in s.aux for s in scenes):
+        return "L1C", "B10 present (cirrus band, not in Level-2A products)"
+    return "unknown", "no SCL band, no B10, no level in the names"

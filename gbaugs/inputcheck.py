@@ -1,0 +1,165 @@
+"""Open every input file a region configuration names, and say what is wrong with it.
+
+``gbaugs validate`` runs :func:`check_inputs`: each boundary, OSM file, imagery file,
+reference raster, class table and urban mask is *opened* — not only looked up — so a
+0-byte file, a truncated GeoTIFF (its pixels are read on a decimated grid, which touches
+every block), a PNG renamed ``.tif`` (GDAL opens it, as PNG, without a CRS) or imagery
+that does not overlap its city is found before a run starts. Every problem is collected
+(file named, what is wrong); the caller raises them together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gbaugs.config import CityConfig, Region
+from gbaugs.errors import GbaugsError
+
+DRIVERS = {".tif": "GTiff", ".tiff": "GTiff", ".vrt": "VRT"}
+PBF_MAGIC = b"OSMHeader"
+
+
+def check_inputs(region: Region) -> tuple[list[str], list[str]]:
+    """``(problems, facts)``: one line per problem, and one line per city saying what was
+    found (rasters, bands, overlap with the city)."""
+    problems: list[str] = []
+    facts: list[str] = []
+    for city in region.cities:
+        bounds = _check_boundary(region, city, problems)
+        if isinstance(city.osm, Path):
+            _check_osm(city, problems)
+        if city.imagery:
+            facts += _check_imagery(region, city, bounds, problems)
+        for product, path in city.references.items():
+            _check_raster(path, f"city {city.name!r}: references.{product}", problems)
+    if region.osm.class_table is not None:
+        try:
+            from gbaugs.osm.classes import ClassTable
+
+            ClassTable.load(region.osm.class_table)
+        except GbaugsError as exc:
+            problems.append(f"osm.class_table: {exc}")
+    return problems, facts
+
+
+def _check_boundary(region: Region, city: CityConfig, problems: list[str]):
+    """The boundary's bounds (a shapely geometry in its CRS, as a GeoDataFrame), or None."""
+    if not isinstance(city.boundary, Path):
+        return None
+    from gbaugs.boundaries import city_boundary
+
+    try:
+        return city_boundary(region, city)
+    except GbaugsError as exc:
+        problems.append(f"city {city.name!r}: boundary: {exc}")
+    except Exception as exc:  # any reader failure on a damaged file
+        problems.append(f"city {city.name!r}: boundary {city.boundary}: cannot be read "
+                        f"({type(exc).__name__}: {exc})")
+    return None
+
+
+def _check_osm(city: CityConfig, problems: list[str]) -> None:
+    path = city.osm
+    assert isinstance(path, Path)
+    where = f"city {city.name!r}: osm {path}"
+    if not path.is_file():
+        return  # missing files are reported by Region.missing_inputs
+    if path.stat().st_size == 0:
+        problems.append(f"{where}: the file is empty (0 bytes)")
+        return
+    name = path.name.lower()
+    head = path.open("rb").read(64)
+    if name.endswith(".pbf"):
+        if PBF_MAGIC not in head:
+            problems.append(f"{where}: not an OSM PBF file (no OSMHeader block at its start)")
+        return
+    if name.endswith(".osm"):
+        if b"<osm" not in path.open("rb").read(4096):
+            problems.append(f"{where}: not OSM XML (no <osm> element at its start)")
+        return
+    try:
+        import pyogrio
+
+        info = pyogrio.read_info(path)
+        if info["crs"] is None:
+            problems.append(f"{where}: the layer has no CRS")
+        if not info["features"]:
+            problems.append(f"{where}: the layer has no feature")
+    except Exception as exc:
+        problems.append(f"{where}: cannot be read as a vector file ({exc})")
+
+
+def _check_raster(path: Path, what: str, problems: list[str], boundary=None
+                  ) -> dict | None:
+    """Open ``path``, read it on a decimated grid; its description, or None (problem noted).
+    With ``boundary`` (a GeoDataFrame) the raster must overlap it."""
+    import rasterio
+
+    where = f"{what} {path}"
+    if not path.is_file():
+        return None
+    if path.stat().st_size == 0:
+        problems.append(f"{where}: the file is empty (0 bytes)")
+        return None
+    try:
+        with rasterio.open(path) as src:
+            expected = DRIVERS.get(path.suffix.lower())
+            if expected is not None and src.driver != expected:
+                problems.append(f"{where}: the file is {src.driver}, not what its "
+                                f"{path.suffix} suffix says ({expected})")
+                return None
+            if src.crs is None:
+                problems.append(f"{where}: the raster has no CRS (georeference it, e.g. "
+                                "gdal_edit.py -a_srs EPSG:…)")
+                return None
+            f = max(1, max(src.height, src.width) // 256)
+            src.read(out_shape=(src.count, max(1, src.height // f), max(1, src.width // f)))
+            info = {"bands": src.count, "crs": src.crs, "bounds": src.bounds}
+    except rasterio.RasterioIOError as exc:
+        problems.append(f"{where}: cannot be read — damaged or truncated? ({exc})")
+        return None
+    if boundary is not None:
+        import geopandas as gpd
+        import shapely
+
+        box = gpd.GeoSeries([shapely.box(*info["bounds"])], crs=info["crs"])
+        city = boundary.geometry.iloc[0]
+        overlap = box.to_crs(boundary.crs).iloc[0].intersection(city).area / city.area
+        info["overlap"] = overlap
+        if overlap == 0:
+            problems.append(f"{where}: does not overlap the city boundary (its CRS "
+                            f"{info['crs']}; check the CRS and the extent)")
+    return info
+
+
+def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[str]
+                   ) -> list[str]:
+    from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
+
+    try:
+        files = raster_files(city.imagery)
+    except GbaugsError as exc:
+        problems.append(f"city {city.name!r}: imagery: {exc}")
+        return []
+    n_before = len(problems)
+    overlaps = []
+    for path in files:
+        info = _check_raster(path, f"city {city.name!r}: imagery", problems, boundary)
+        if info is not None and "overlap" in info:
+            overlaps.append(info["overlap"])
+    if len(problems) > n_before:
+        return []
+    try:
+        stack = as_stack(city.imagery, dict(city.band_map))
+        if stack is not None:
+            what = f"a feature stack with {len(stack.names)} recognized bands"
+        else:
+            scenes = find_scenes(city.imagery)
+            bands = sorted({b for s in scenes for b in s.bands})
+            what = (f"{len(scenes)} scene(s) ({', '.join(s.date for s in scenes)}), bands "
+                    f"{', '.join(bands)}")
+    except GbaugsError as exc:
+        problems.append(f"city {city.name!r}: imagery: {exc}")
+        return []
+    cover = f"; the rasters cover up to {max(overlaps):.0%} of the city" if overlaps else ""
+    return [f"{city.name}: {len(files)} raster file(s), {what}{cover}"]
