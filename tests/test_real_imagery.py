@@ -81,7 +81,7 @@ def test_havelland_l1c_is_noticed_and_water_spares_the_forest(havelland_run):
     (MNDWI > 0 and NDVI < 0) removes ≤ 1 % of OSM forest and of the land reference
     polygons (MNDWI > 0 alone removed 17 % and 48 %), and every water-like reference pixel
     is no data or non-UGS in the map."""
-    region, run, data, caught = havelland_run
+    _, run, data, caught = havelland_run
     assert any("Level-1C" in w and "top-of-atmosphere" in w for w in caught), caught
     record = json.loads((run / "cities" / "havelland" / "stack.json").read_text())
     assert record["product_level"] == "L1C" and record["water_mask"] == "mndwi_ndvi"

@@ -457,7 +457,10 @@ def build_city_stack(region, city, staging: Path, tiles: Path,
     with rasterio.open(staging) as src:
         first = src.read(names.index(features[0]) + 1)
         obs = src.read(names.index(VALID_OBS) + 1)
-    return {"source": "gee", "collection": region.imagery.gee.collection,
+    collection = region.imagery.gee.collection
+    return {"source": "gee", "collection": collection,
+            "product_level": "L2A" if "_SR" in collection.upper() else "L1C",
+            "product_level_evidence": f"Earth Engine collection {collection}",
             "window": [start, end], "cloud_masks": list(region.imagery.gee.cloud_masks),
             "water_mask": region.imagery.water_mask, "bands": names[:-1 - len(features)],
             "features": list(features), "crs": crs, "download": download,

@@ -5,20 +5,25 @@ bounds snapped to whole pixels) through a GDAL ``WarpedVRT``, so any source grid
 resolution is handled and only one block of rows is in memory at a time:
 
 * reflectance bands: bilinear resampling (20 m bands → 10 m; documented choice — it keeps
-  band ratios smooth across the 20 m pixel edges), source value 0 = no data;
-* SCL: nearest neighbour;
-* pre-made feature stacks: nearest neighbour, so upstream values are kept as computed.
+  band ratios smooth across the 20 m pixel edges), source value 0 = no data, then the
+  band's scale and offset (:mod:`gbaugs.imagery.radiometry`) → reflectance × 10000;
+* SCL and QA60: nearest neighbour;
+* pre-made feature stacks: nearest neighbour, so upstream values are kept as computed;
+  without a nodata tag NaN is no data, and pixels outside the file's footprint are no
+  data whatever the warp fills them with.
 
-Scenes (one date, or a time series) are masked per scene (SCL classes
-``scl_mask_classes``, no data), composited by the per-pixel **median** of the valid
-observations (paper 2.2.2), and the number of valid observations is counted. Water is
-removed as configured (SCL water in most valid observations, or composite MNDWI above a
-threshold when there is no SCL). Then the registry's indices and GLCM texture are computed
-(the GLCM on a block extended by a halo of ``radius`` rows, so blocks join exactly).
+Scenes (one date, or a time series) are masked per scene (clouds by SCL, QA60 or the
+spectral rule of :mod:`gbaugs.imagery.masks`; no data), composited by the per-pixel
+**median** of the valid observations (paper 2.2.2), and the number of valid observations
+is counted. Water is removed as configured (SCL water in most valid observations; without
+SCL composite MNDWI > 0 and NDVI < 0). Then the registry's indices and GLCM texture are
+computed (the GLCM on a block extended by a halo of ``radius`` rows, so blocks join
+exactly).
 
 Output: a float32 GeoTIFF (tiled, deflate) whose band descriptions are registry names —
 the reflectance bands present (× 10000), the selected features, and ``valid_obs`` — with
-NaN as nodata: outside the city boundary, on water, and where no valid observation exists.
+NaN as nodata: outside the city boundary or the imagery's footprint, on water, and where
+no valid observation exists.
 """
 
 from __future__ import annotations

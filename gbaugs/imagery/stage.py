@@ -107,7 +107,11 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
             raise InputDataError(f"city {city.name!r}: the Earth Engine stack has no valid "
                                  "pixel", where=region.source,
                                  hint="check the boundary filter and the date window")
+        warnings = ([f"the Earth Engine collection {report['collection']} is Level-1C: "
+                     "top-of-atmosphere reflectance, not surface reflectance"]
+                    if report["product_level"] == "L1C" else [])
         report.update({"city": city.name, "resolution_m": region.resolution_m,
+                       "warnings": warnings,
                        "nodata": "NaN outside the city, on water, and without valid "
                                  "observation"})
         os.replace(staging, folder / "stack.tif")
@@ -115,6 +119,8 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
         staging.unlink(missing_ok=True)
     shutil.rmtree(tiles, ignore_errors=True)
     write_json(folder / "stack.json", report)
+    for w in warnings:
+        warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
 
 
