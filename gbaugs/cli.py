@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -54,6 +55,19 @@ def _main(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.captureWarnings(True)  # GbaugsWarning → "WARNING py.warnings: …" on stderr
+    warnings.formatwarning = _format_warning
+
+
+_plain_format_warning = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """GbaugsWarnings are for users: the message alone, not the source line."""
+    from gbaugs.errors import GbaugsWarning
+
+    if issubclass(category, GbaugsWarning):
+        return str(message)
+    return _plain_format_warning(message, category, filename, lineno, line)
 
 
 def _console():
@@ -198,6 +212,11 @@ def imagery_command(
     feature: Annotated[list[str] | None, typer.Option(
         "--feature", help="Keep only these features (repeatable; default: all).")] = None,
     name: Annotated[str, typer.Option(help="City name.")] = "city",
+    year: Annotated[int | None, typer.Option(
+        help="Compositing year (default: every date of the scenes).")] = None,
+    scale: Annotated[float | None, typer.Option(
+        help="Stored value of reflectance 1.0 (default: from metadata, else 10000).")
+                     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs in --out.")
                          ] = False,
 ) -> None:
@@ -221,14 +240,30 @@ def imagery_command(
     if crs != "utm":
         check_crs(crs, "--crs")
     city = CityConfig(name=name, boundary=boundary, osm="online", imagery=tuple(sources),
-                      band_map=mapping, crs=None if crs == "utm" else crs)
-    region = Region(name="gbaugs imagery", cities=(city,),
+                      band_map=mapping, crs=None if crs == "utm" else crs, scale=scale)
+    window = {"year": year} if year is not None else _all_dates(tuple(sources))
+    region = Region(name="gbaugs imagery", cities=(city,), **window,
                     imagery=ImageryConfig(features=tuple(feature) if feature else None))
     region = dataclasses.replace(region, source=None)
     region.validate()
     report = build_city_stack(region, city, out)
     typer.echo(f"{name}: {report['source']} → {len(report['features'])} features, "
                f"{report['valid_pixels']:,} valid pixels, {report['crs']} → {out}")
+
+
+def _all_dates(sources: tuple[Path, ...]) -> dict:
+    """A window holding every dated scene of ``sources`` (none for a feature stack)."""
+    import datetime as dt
+
+    from gbaugs.imagery.sources import as_stack, find_scenes
+
+    if as_stack(sources, {}) is not None:
+        return {}
+    dates = [dt.date.fromisoformat(s.date) for s in find_scenes(sources) if s.date != "undated"]
+    if not dates:
+        return {}
+    return {"year": min(dates).year, "start_date": min(dates),
+            "end_date": max(dates) + dt.timedelta(days=1)}
 
 
 @app.command("gee-export")

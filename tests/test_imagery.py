@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -291,3 +292,60 @@ def test_safe_folder_with_baseline_offset(small_region, tmp_path):
     assert [(g["scale"], g["offset"], g["source"]) for g in report["radiometry"]] == [
         (10000.0, -1000.0, "SAFE metadata")]
     assert report["product_level"] == "L2A"  # SCL present (and MSIL2A in the name)
+
+
+def test_scene_dates_and_product_names():
+    from gbaugs.imagery.sources import level_hint, parse_date
+
+    d = dt.date
+    assert parse_date("T33UUU_20170216T102101_B08.jp2") == d(2017, 2, 16)
+    assert parse_date("2020-09-17_B04.tif") == d(2020, 9, 17)
+    assert parse_date("S2A_MSIL2A_20200917T103021_N0214_R108_T32TQM_20200918T131202.SAFE"
+                      ) == d(2020, 9, 17)  # the sensing date, not the processing date
+    assert parse_date("stack_20201399.tif") is None and parse_date("B08.tif") is None
+    assert level_hint(Path("x/S2B_MSIL1C_20200101T000000.SAFE/GRANULE/a/B08.jp2")) == "L1C"
+    assert level_hint(Path("x/L2A_T32TQM_B08.tif")) == "L2A"
+    assert level_hint(Path("x/T32TQM_B08.tif")) is None
+
+
+def test_qa60_and_spectral_cloud_rules():
+    from gbaugs.imagery.masks import qa60_cloud, spectral_cloud, water_mndwi_ndvi
+
+    qa = np.array([0, 1024, 2048, 3072, 512, np.nan])
+    assert qa60_cloud(qa).tolist() == [False, True, True, True, False, False]
+    blue = np.array([1500.0, 2500.0, 1500.0, np.nan])
+    b10 = np.array([50.0, 50.0, 150.0, 200.0])
+    assert spectral_cloud(blue, b10, 0.2, 0.01).tolist() == [False, True, True, True]
+    assert spectral_cloud(blue, None, 0.2, 0.01).tolist() == [False, True, False, False]
+    # water is bright in green vs SWIR and dark in NIR vs red; vegetation never is water
+    comp = {"B3": np.array([800.0, 900.0, 900.0]), "B11": np.array([200.0, 300.0, 1500.0]),
+            "B4": np.array([700.0, 600.0, 700.0]), "B8": np.array([500.0, 1500.0, 400.0])}
+    assert water_mndwi_ndvi(comp, 0.0, 0.0).tolist() == [True, False, False]
+
+
+def test_scale_from_metadata_and_the_range_check(tmp_path):
+    from gbaugs.imagery.radiometry import band_scale, check_range
+    from gbaugs.imagery.sources import BandRef
+
+    rng = np.random.default_rng(0)
+    refl = rng.uniform(0.02, 0.4, (64, 64))
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "crs": "EPSG:32633",
+               "transform": rasterio.transform.from_origin(0, 640, 10, 10)}
+    tagged = tmp_path / "tagged.tif"  # uint16 with GDAL scale/offset tags: refl = DN × s + o
+    with rasterio.open(tagged, "w", dtype="uint16", **profile) as dst:
+        dst.write(np.round((refl + 0.1) / 2e-5).astype(np.uint16), 1)
+        dst.scales, dst.offsets = (2e-5,), (-0.1,)
+    bs = band_scale(BandRef(tagged), None, "B4", None, None)
+    assert bs.source == "file metadata"
+    with rasterio.open(tagged) as src:
+        np.testing.assert_allclose(bs.apply(src.read(1).astype(float)), refl * 10000, atol=0.2)
+    check_range("B4", BandRef(tagged), bs, "scale")  # plausible: no error
+    floats = tmp_path / "float01.tif"  # reflectance 0–1 as float, read as × 10000: too dark
+    with rasterio.open(floats, "w", dtype="float32", **profile) as dst:
+        dst.write(refl.astype(np.float32), 1)
+    default = band_scale(BandRef(floats), None, "B4", None, None)
+    assert default.source == "Sentinel-2 default"
+    with pytest.raises(InputDataError, match=r"(?s)band B4 is too dark .*float reflectance: 1"):
+        check_range("B4", BandRef(floats), default, "[imagery] scale")
+    check_range("B4", BandRef(floats), band_scale(BandRef(floats), None, "B4", 1.0, None),
+                "scale")

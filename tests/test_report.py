@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from gbaugs.report import build_report
 from gbaugs.report.screenshot import find_chromium
 
-SECTIONS = ("accuracy", "maps", "statistics", "model", "samples", "landscape", "mspa",
+SECTIONS = ("accuracy", "maps", "imagery", "statistics", "model", "samples", "landscape", "mspa",
             "reference", "run")
 
 
@@ -41,6 +42,12 @@ def test_report_stage_writes_a_self_contained_page(demo_run):
         assert f"{f1:.3g}" in html and f"{otsu:.3g}" in html
     assert "polygons kept whole" in html and "green_background" in html
     assert "Share of each OSM category mapped UGS" in html
+    # what the imagery was, per city, from each stack.json
+    assert "What the imagery was" in html and "product level" in html
+    for city in region.cities:
+        stack = json.loads((out / "cities" / city.slug / "stack.json").read_text())
+        assert stack["product_level"] == "L2A" and stack["warnings"] == []
+        assert f"{stack['water_pixels']:,}" in html or str(stack["water_pixels"]) in html
     # tables come from the run's files
     stats = pd.read_csv(out / "products" / "city_statistics.csv")
     assert f"{stats['ugs_area_ha'].iloc[0]:,.4g}" in html
