@@ -504,18 +504,25 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     result = run_region(region, out, force=force, only=only,
                         reporter=ConsoleReporter(console))
     table = Table(title=f"{result.region.name} — {out}")
-    for col in ("city", "size", "area (ha)", "UGS map (ha)", "map density", "UGS truth (ha)",
-                "truth density", "OSM completeness", "W-SVM vs truth OA / F1"):
+    summaries = [city_summary(out, city) for city in result.region.cities]
+    columns = {
+        "city": lambda s: s.city, "size": lambda s: s.size_class,
+        "area (ha)": lambda s: None if s.valid_ha != s.valid_ha else f"{s.valid_ha:,.1f}",
+        "UGS map (ha)": lambda s: None if s.map_ugs_ha is None else f"{s.map_ugs_ha:,.1f}",
+        "map density": lambda s: None if s.map_density is None else f"{s.map_density:.3f}",
+        "UGS truth (ha)": lambda s: None if s.truth_ugs_ha is None else
+        f"{s.truth_ugs_ha:,.1f}",
+        "truth density": lambda s: None if s.truth_ugs_density is None else
+        f"{s.truth_ugs_density:.3f}",
+        "OSM completeness": lambda s: s.osm_completeness,
+        "W-SVM vs truth OA / F1": lambda s: None if s.truth_f1 is None else
+        f"{s.truth_oa:.3f} / {s.truth_f1:.3f}"}
+    # only the columns some city has a value for (real runs have no truth)
+    shown = {k: f for k, f in columns.items() if any(f(s) is not None for s in summaries)}
+    for col in shown:
         table.add_column(col, justify="left" if col in ("city", "size") else "right")
-    for city in result.region.cities:
-        s = city_summary(out, city)
-        table.add_row(s.city, s.size_class, f"{s.valid_ha:,.1f}",
-                      "–" if s.map_ugs_ha is None else f"{s.map_ugs_ha:,.1f}",
-                      "–" if s.map_density is None else f"{s.map_density:.3f}",
-                      "–" if s.truth_ugs_ha is None else f"{s.truth_ugs_ha:,.1f}",
-                      "–" if s.truth_ugs_density is None else f"{s.truth_ugs_density:.3f}",
-                      s.osm_completeness or "–",
-                      "–" if s.truth_f1 is None else f"{s.truth_oa:.3f} / {s.truth_f1:.3f}")
+    for s in summaries:
+        table.add_row(*[v if (v := f(s)) is not None else "–" for f in shown.values()])
     console.print(table)
     available = {s.name for s in registered_stages()}
     pending = [n for n in STAGE_ORDER if n not in available]
@@ -532,14 +539,46 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
         console.print(f"Report: {report_html} (open it in a browser; it works offline)")
 
 
+def _os_error(exc: OSError) -> GbaugsError:
+    """A file-system or unreadable-file error as a user error (what, where, fix)."""
+    import errno
+
+    from rasterio.errors import RasterioIOError
+
+    from gbaugs.errors import InputDataError, RunDirError
+
+    if isinstance(exc, RasterioIOError):
+        return InputDataError(f"cannot read a raster — damaged, truncated or not a raster "
+                              f"({exc})", hint="replace the file; `gbaugs validate` opens "
+                                               "every input of a configuration")
+    where = exc.filename or None
+    reasons = {
+        errno.ENOSPC: ("the disk is full", "free space or choose another --out"),
+        errno.EDQUOT: ("the disk quota is exhausted", "free space or choose another --out"),
+        errno.EFBIG: ("the file size limit is reached (ulimit -f)",
+                      "raise the limit or write elsewhere"),
+        errno.EACCES: ("permission denied", "check the permissions or choose another --out"),
+        errno.EPERM: ("permission denied", "check the permissions or choose another --out"),
+        errno.EROFS: ("the file system is read-only", "choose another --out"),
+        errno.ENOENT: ("no such file or folder", "check the path"),
+        errno.ENOTDIR: ("a path in the way is a file, not a folder", "check the path"),
+        errno.EEXIST: ("a path in the way is a file, not a folder", "check the path"),
+    }
+    what, hint = reasons.get(exc.errno, (exc.strerror or str(exc), "check the path"))
+    return RunDirError(f"cannot read or write: {what}", where=where, hint=hint)
+
+
 def main() -> None:
-    """Entry point of the ``gbaugs`` script."""
+    """Entry point of the ``gbaugs`` script: user errors (every :class:`GbaugsError`, and
+    file-system errors) print one message and exit with status 2; bugs keep their
+    traceback."""
     try:
         app()
-    except GbaugsError as exc:
+    except (GbaugsError, OSError) as exc:
         from rich.text import Text
 
-        _console().print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False,
+        err = exc if isinstance(exc, GbaugsError) else _os_error(exc)
+        _console().print(Text("error: ", style="bold red") + Text(str(err)), highlight=False,
                          soft_wrap=True)
         sys.exit(2)
 

@@ -494,6 +494,9 @@ class Region:
                             where=ctx.where(("cities", i, "references", product)),
                             hint=(f"did you mean {close[0]!r}? " if close else "")
                             + f"products: {', '.join(sorted(known))}")
+        if self.seed < 0:
+            raise ConfigError(f"seed = {self.seed} must be ≥ 0 (numpy seeds are unsigned)",
+                              where=ctx.where(("region", "seed")))
         if self.crs != "utm":
             check_crs(self.crs, ctx.where(("region", "crs")))
         if self.resolution_m <= 0:
@@ -550,6 +553,14 @@ class Region:
                                              or min(t.feature_counts) < 1):
             raise ConfigError("feature_counts must be positive integers",
                               where=ctx.where(("train", "feature_counts")))
+        n_features = len(self.imagery.features) if self.imagery.features is not None else \
+            len(_all_features())
+        if t.feature_counts is not None and max(t.feature_counts) > n_features:
+            raise ConfigError(
+                f"feature_counts = {list(t.feature_counts)} asks for more features than the "
+                f"{n_features} of [imagery] features",
+                where=ctx.where(("train", "feature_counts")),
+                hint=f"use counts from 1 to {n_features}")
         for key in ("C", "gamma"):
             values = getattr(t, key)
             if not values or any(v <= 0 for v in values):
@@ -703,9 +714,22 @@ def section_from_dict(cls: type, table: Mapping[str, Any]) -> Any:
 
 
 def slugify(name: str) -> str:
-    """ASCII, lower-case, underscore-separated form of a name (``"Hong Kong"`` → ``hong_kong``)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    """ASCII, lower-case, underscore-separated form of a name (``"Hong Kong"`` → ``hong_kong``,
+    ``"Apartadó"`` → ``apartado``).
+
+    Letters with no ASCII form (``"广州"``) would vanish, and two such names would collide;
+    their names get a short stable hash instead (``"广州"`` → ``city_<8 hex digits>``,
+    ``"Macao 澳门"`` → ``macao_<8 hex digits>``), so distinct names stay distinct.
+    """
+    import hashlib
+
+    decomposed = unicodedata.normalize("NFKD", name.strip())
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    ascii_name = kept.encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    if ascii_name != kept:  # letters were lost
+        digest = hashlib.blake2b(name.strip().encode("utf-8"), digest_size=4).hexdigest()
+        slug = f"{slug or 'city'}_{digest}"
     return slug or "city"
 
 
@@ -971,3 +995,9 @@ def _ee_filter(value: Mapping[str, Any], keypath: tuple[str | int, ...], ctx: _C
                               where=ctx.where((*keypath, "filter", k)))
         clean[k] = v
     return EarthEngineFilter(collection=str(value["ee_collection"]), filters=clean)
+
+
+def _all_features() -> tuple[str, ...]:
+    from gbaugs.features.registry import feature_names
+
+    return feature_names()

@@ -23,6 +23,13 @@ from gbaugs.resources import table_path
 
 def demo_region(seed: int | None = None, scale: float | None = None) -> Region:
     """The shipped demo region, optionally with another seed or city size scale."""
+    from gbaugs.errors import ConfigError
+
+    if seed is not None and seed < 0:
+        raise ConfigError(f"--seed {seed} must be ≥ 0", where="--seed")
+    if scale is not None and not 0.2 <= scale <= 4:
+        raise ConfigError(f"--scale {scale:g} is outside [0.2, 4] (city side lengths × "
+                          "scale)", where="--scale")
     region = Region.from_toml(table_path("regions", "demo.toml"))
     if seed is not None:
         region = dataclasses.replace(region, seed=seed)
@@ -97,7 +104,13 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
         map_ha, map_density = rep["ugs_area_ha"], rep["ugs_density"]
     meta_path = run_root / "inputs" / "synthetic.json"
     if not meta_path.exists() or not isinstance(city.boundary, Path):
-        return CitySummary(city.name, city.size_class, float("nan"), None, None, osm_level,
+        stack_json = run_root / "cities" / city.slug / "stack.json"
+        area = float("nan")
+        if stack_json.exists():  # the pixels inside the boundary, as the imagery stage saw
+            rep = json.loads(stack_json.read_text(encoding="utf-8"))
+            if "inside_pixels" in rep and "resolution_m" in rep:
+                area = rep["inside_pixels"] * rep["resolution_m"] ** 2 / 1e4
+        return CitySummary(city.name, city.size_class, area, None, None, osm_level,
                            truth_f1, truth_oa, map_ha, map_density)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     entry = next((c for c in meta["cities"] if c["name"] == city.name), None)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from gbaugs.errors import InputDataError
+from gbaugs.io.maps import read_class_map
 from gbaugs.mapping.predict import NODATA
 from gbaugs.thresholds import otsu_threshold
 
@@ -162,12 +163,9 @@ def evaluate_map(map_path: str | Path, reference: Reference | None = None, *,
     ``share_mapped_ugs`` per reference class.
     """
     map_path = Path(map_path)
-    labels, transform, crs = _grid(map_path)
-    bad = ~np.isin(labels, (0, 1, NODATA))
-    if bad.any():
-        raise InputDataError(f"the map holds values other than 0, 1 and 255 "
-                             f"({', '.join(map(str, np.unique(labels[bad])[:5]))})",
-                             where=map_path, hint="give a gbaugs UGS map (uint8 1/0/255)")
+    labels, nd, meta = read_class_map(map_path, binary=True)
+    labels = np.where(labels == nd, NODATA, labels).astype(np.uint8)
+    transform, crs = meta["transform"], meta["crs"]
     if reference is None:
         if reference_path is None:
             raise InputDataError("no reference given", hint="pass --reference")

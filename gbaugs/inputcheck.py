@@ -26,6 +26,8 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
     facts: list[str] = []
     for city in region.cities:
         bounds = _check_boundary(region, city, problems)
+        if bounds is not None:
+            _check_buffer(region, city, bounds, problems)
         if isinstance(city.osm, Path):
             _check_osm(city, problems)
         if city.imagery:
@@ -56,6 +58,19 @@ def _check_boundary(region: Region, city: CityConfig, problems: list[str]):
         problems.append(f"city {city.name!r}: boundary {city.boundary}: cannot be read "
                         f"({type(exc).__name__}: {exc})")
     return None
+
+
+def _check_buffer(region: Region, city: CityConfig, boundary, problems: list[str]) -> None:
+    """An inward buffer that erases the whole city erases every OSM polygon in it too."""
+    from gbaugs.boundaries import working_crs
+
+    buffer = region.osm.inward_buffer_m
+    geom = boundary.to_crs(working_crs(region, city, boundary)).geometry.iloc[0]
+    if buffer > 0 and geom.buffer(-buffer).is_empty:
+        w, h = geom.bounds[2] - geom.bounds[0], geom.bounds[3] - geom.bounds[1]
+        problems.append(f"osm.inward_buffer_m = {buffer:g} m erases city {city.name!r} "
+                        f"({w:,.0f} m × {h:,.0f} m) and every OSM polygon in it (the paper "
+                        "uses 10 m)")
 
 
 def _check_osm(city: CityConfig, problems: list[str]) -> None:

@@ -28,6 +28,7 @@ from gbaugs._version import __version__
 from gbaugs.config import Region
 from gbaugs.errors import ConfigError, GbaugsError, StageError
 from gbaugs.io.atomic import remove_stale_temporaries, write_json
+from gbaugs.io.lock import folder_lock
 from gbaugs.progress import Reporter
 from gbaugs.rundir import Manifest, RunDir
 
@@ -140,7 +141,16 @@ def run_region(region: Region, out: str | Path, *, force: Sequence[str] = (),
                               hint="fix the paths (relative paths start at the TOML's folder)")
     reporter = reporter or Reporter()
     run = RunDir(Path(out))
+    run.prepare(region.name, create_manifest=False)  # the folder may be used at all
+    with folder_lock(run.root):
+        return _run_locked(region, run, force, only, reporter, stages)
+
+
+def _run_locked(region: Region, run: RunDir, force: Sequence[str],
+                only: Sequence[str] | None, reporter: Reporter, stages: list[Stage]
+                ) -> RunResult:
     manifest = run.prepare(region.name)
+    assert manifest is not None
     stale = remove_stale_temporaries(run.root)
     if stale:
         log.info("removed %d temporary file(s) left by an interrupted run", len(stale))

@@ -10,7 +10,9 @@ Layout (``docs/architecture.md`` gives each stage's files)::
     <out>/samples/  model/  maps/  products/  analysis/  report/
 
 The manifest is rewritten atomically after every change of a stage's status, so a run
-killed at any point leaves a readable manifest and no half-written file.
+killed at any point leaves a readable manifest and no half-written file. While a run
+writes, ``<out>/.gbaugs.lock`` holds its pid and host (:mod:`gbaugs.io.lock`): a second run
+into the same folder stops at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from gbaugs._version import __version__
 from gbaugs.errors import RunDirError
 from gbaugs.io.atomic import sha256_file, write_json
+from gbaugs.io.lock import LOCK_NAME
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -52,17 +55,20 @@ class RunDir:
     def __truediv__(self, other: str) -> Path:
         return self.root / other
 
-    def prepare(self, region_name: str) -> Manifest:
+    def prepare(self, region_name: str, *, create_manifest: bool = True) -> Manifest | None:
         """Create or reopen the folder for ``region_name`` and return its manifest.
 
         A folder that holds files but no gbaugs manifest, or the manifest of another region,
-        is refused: gbaugs never writes over what someone else made.
+        is refused: gbaugs never writes over what someone else made. With
+        ``create_manifest=False`` only the checks run (and the folder is created); the
+        manifest is returned if it exists.
         """
         root = self.root
         if root.exists() and not root.is_dir():
             raise RunDirError("the output path exists and is not a folder", where=root,
                               hint="choose another --out")
-        if root.is_dir() and not self.manifest_path.exists() and any(root.iterdir()):
+        if root.is_dir() and not self.manifest_path.exists() and any(
+                p.name != LOCK_NAME for p in root.iterdir()):
             raise RunDirError(
                 "the output folder is not empty and holds no gbaugs run",
                 where=root, hint="choose a new or empty folder for --out")
@@ -75,6 +81,8 @@ class RunDir:
             raise RunDirError(f"the output folder cannot be written ({exc.strerror})",
                               where=root, hint="check permissions or choose another --out"
                               ) from None
+        if not create_manifest and not self.manifest_path.exists():
+            return None
         manifest = Manifest.load(self.manifest_path) if self.manifest_path.exists() else \
             Manifest.new(self.manifest_path, region_name)
         if manifest.data["region"] != region_name:

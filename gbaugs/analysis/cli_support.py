@@ -36,10 +36,14 @@ def metrics_table(map_path: Path, *, value: int = 1, nodata: int | None = None,
     rows = [{"zone": "(whole map)", "class_ha": whole.class_cells * whole.cell_size ** 2 / 1e4,
              "landscape_ha": whole.cells * whole.cell_size ** 2 / 1e4, **metrics(whole)}]
     if zones is not None:
-        for zone_id, st in zonal_class_stats(map_path, read_zones(zones, zone_field),
-                                             value=value, nodata=nodata,
-                                             engine=engine).items():
-            rows.append({"zone": str(zone_id),
+        polygons = read_zones(zones, zone_field)
+        stats = zonal_class_stats(map_path, polygons, value=value, nodata=nodata,
+                                  engine=engine)
+        for zone_id in polygons.index:  # zones outside the map stay, with 0 ha and no metrics
+            st = stats.get(zone_id)
+            rows.append({"zone": str(zone_id), "class_ha": 0.0, "landscape_ha": 0.0}
+                        if st is None else
+                        {"zone": str(zone_id),
                          "class_ha": st.class_cells * st.cell_size ** 2 / 1e4,
                          "landscape_ha": st.cells * st.cell_size ** 2 / 1e4, **metrics(st)})
     return pd.DataFrame(rows, columns=["zone", "class_ha", "landscape_ha", *METRICS])

@@ -1,8 +1,9 @@
 """Landscape metrics and MSPA of binary GeoTIFFs (used by the stage and the CLI).
 
-Any single-band GeoTIFF works: ``value`` (default 1) is the foreground/class of interest,
-``nodata`` (default: the file's nodata, else 255) is missing data, every other value is
-background. Cell sides must be square and in metres (a projected CRS).
+Any single-band GeoTIFF of class codes works (read by :func:`gbaugs.io.maps.read_class_map`:
+floats only when they hold whole codes, NaN = no data): ``value`` (default 1) is the
+foreground/class of interest, ``nodata`` (default: the file's nodata, else 255) is missing
+data, every other value is background. Cell sides must be square and in metres (a projected CRS).
 """
 
 from __future__ import annotations
@@ -16,33 +17,22 @@ from gbaugs.analysis.landscape import ClassStats, Engine, class_stats
 from gbaugs.analysis.mspa import CLASSES, MspaParams, class_areas, mspa
 from gbaugs.errors import InputDataError
 from gbaugs.io.cog import write_categorical_cog
+from gbaugs.io.maps import read_class_map
 
 
 def read_binary(path: str | Path, nodata: int | None = None
                 ) -> tuple[np.ndarray, int, dict[str, Any]]:
-    """The band, its nodata value and ``crs``/``transform``/``cell_size`` of a GeoTIFF."""
-    import rasterio
-    from rasterio.errors import RasterioIOError
-
-    path = Path(path)
-    try:
-        with rasterio.open(path) as src:
-            if src.count != 1:
-                raise InputDataError(f"expected a single-band map, found {src.count} bands",
-                                     where=path, hint="extract the class band first")
-            arr = src.read(1)
-            nd = nodata if nodata is not None else (
-                int(src.nodata) if src.nodata is not None else 255)
-            transform, crs = src.transform, src.crs
-    except RasterioIOError as exc:
-        raise InputDataError(f"cannot read the map: {exc}", where=path) from exc
+    """The band (class codes, :func:`gbaugs.io.maps.read_class_map`), its nodata value and
+    ``crs``/``transform``/``cell_size`` of a GeoTIFF in a projected CRS."""
+    arr, nd, meta = read_class_map(path, nodata)
+    crs, transform = meta["crs"], meta["transform"]
     if crs is None or not crs.is_projected:
         raise InputDataError("the map is not in a projected CRS (cell sizes in metres are "
                              "needed)", where=path, hint="reproject it, e.g. to its UTM zone")
     if not np.isclose(abs(transform.a), abs(transform.e)) or transform.b or transform.d:
         raise InputDataError(f"cells are not square and north-up ({transform.a} × "
                              f"{transform.e})", where=path, hint="resample to square cells")
-    return arr, nd, {"crs": crs, "transform": transform, "cell_size": abs(transform.a)}
+    return arr, nd, meta
 
 
 def _check_values(arr: np.ndarray, value: int, nodata: int, path: Path) -> None:

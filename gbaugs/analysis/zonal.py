@@ -11,13 +11,15 @@ own landscape, so a pixel in two zones counts in both.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from gbaugs.analysis.landscape import ClassStats, Engine, class_stats
-from gbaugs.errors import InputDataError
+from gbaugs.errors import GbaugsWarning, InputDataError
+from gbaugs.io.maps import to_class_codes
 
 
 def zone_windows(src, zones) -> Iterator[tuple[object, np.ndarray, np.ndarray]]:
@@ -60,7 +62,7 @@ def zonal_class_stats(path: str | Path, zones, *, value: int = 1, nodata: int | 
 
     ``zones``: GeoSeries of polygons indexed by zone id (ids must be unique: dissolve
     first). ``nodata`` defaults to the file's nodata (255 when the file has none).
-    Zones that miss the raster are left out.
+    Zones that miss the raster are left out, with a :class:`GbaugsWarning` naming them.
     """
     import rasterio
 
@@ -70,10 +72,16 @@ def zonal_class_stats(path: str | Path, zones, *, value: int = 1, nodata: int | 
     out: dict[object, ClassStats] = {}
     with rasterio.open(path) as src:
         nd = nodata if nodata is not None else (
-            int(src.nodata) if src.nodata is not None else 255)
+            int(src.nodata) if src.nodata is not None and np.isfinite(src.nodata) else 255)
         cell = abs(src.transform.a)
         for zone_id, arr, inside in zone_windows(src, zones):
+            arr = to_class_codes(arr, src.nodata, nd, Path(path))
             masked = np.where(inside, arr, np.asarray(nd, dtype=arr.dtype))
             out[zone_id] = class_stats(masked, value=value, nodata=nd, cell_size=cell,
                                        engine=engine)
+    missed = [z for z in zones.index if z not in out]
+    if missed:
+        warnings.warn(f"{path}: {len(missed)} zone(s) lie outside the map or hold no pixel "
+                      f"of it: {', '.join(map(str, missed[:20]))}"
+                      + (" …" if len(missed) > 20 else ""), GbaugsWarning, stacklevel=2)
     return out

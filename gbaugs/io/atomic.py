@@ -41,19 +41,75 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         if not tmp.exists():
             raise RuntimeError(f"nothing was written to the temporary file for {target}")
         _fsync(tmp)
+        verify_written(tmp, target)
         os.replace(tmp, target)
     except OSError as exc:
         _unlink(tmp)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if exc.errno in _WRITE_ERRNOS:
             raise RunDirError(
-                "no space left on the device while writing",
-                where=target,
-                hint="free disk space or choose another --out folder; nothing was half-written",
-            ) from None
+                f"the file could not be written: {_WRITE_ERRNOS[exc.errno]}", where=target,
+                hint="free disk space, raise the limit or choose another --out folder; "
+                     "nothing was written under this name") from None
         raise
     except BaseException:
         _unlink(tmp)
         raise
+
+
+_WRITE_ERRNOS = {errno.ENOSPC: "no space left on the device",
+                 errno.EDQUOT: "the disk quota is exhausted",
+                 errno.EFBIG: "the file size limit is reached (ulimit -f)",
+                 errno.EROFS: "the file system is read-only"}
+
+
+def _why(tmp: Path) -> str:
+    """The likeliest OS reason a write came out incomplete."""
+    import resource
+
+    size = tmp.stat().st_size if tmp.exists() else 0
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and size >= soft - 4096:
+        return f"the file size limit (ulimit -f: {soft:,} bytes) is reached"
+    if shutil.disk_usage(tmp.parent).free < 1 << 20:
+        return "the disk is full"
+    return "the write failed"
+
+
+def verify_written(tmp: Path, target: Path) -> None:
+    """Read a just-written file back before it gets its final name.
+
+    GDAL reports some write failures (a full disk, a file size limit) only as log messages
+    or at close, and the bytes on disk are then truncated: every GeoTIFF is therefore
+    re-opened and every band decoded; Parquet footers, JSON and GeoPackages are parsed. A
+    file that does not read back is a :class:`RunDirError` naming the target and the
+    likeliest reason; the temporary file is removed by the caller.
+    """
+    suffix = target.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import rasterio
+            from rasterio.windows import Window
+
+            with rasterio.open(tmp) as src:
+                rows = max(1, (1 << 26) // max(1, src.width * src.count))  # ~64 M values
+                for r0 in range(0, src.height, rows):
+                    src.read(window=Window(0, r0, src.width, min(rows, src.height - r0)))
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.read_metadata(tmp)
+        elif suffix == ".json":
+            json.loads(tmp.read_text(encoding="utf-8"))
+        elif suffix == ".gpkg":
+            import pyogrio
+
+            pyogrio.read_info(tmp)
+    except Exception as exc:
+        raise RunDirError(
+            f"the file was not written completely — {_why(tmp)} ({type(exc).__name__}: "
+            f"{exc})", where=target,
+            hint="free disk space, raise the limit or choose another --out folder; nothing "
+                 "was written under this name and the stage is recorded failed") from None
 
 
 def write_bytes(target: str | Path, data: bytes) -> Path:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from gbaugs.errors import InputDataError
+from gbaugs.io.maps import read_class_map
 from gbaugs.resources import table_path
 
 
@@ -47,7 +48,8 @@ def crosswalks(path: Path | None = None) -> dict[str, dict[int, int]]:
 
 def compare_with_reference(map_path: Path, reference: Path, product: str,
                            table: dict[str, dict[int, int]] | None = None) -> dict[str, Any]:
-    """Compare a UGS map (1/0/255) with a reference land-cover raster of ``product``."""
+    """Compare a UGS map (1/0/255, read by :func:`gbaugs.io.maps.read_class_map`) with a
+    reference land-cover raster of ``product``."""
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -59,23 +61,34 @@ def compare_with_reference(map_path: Path, reference: Path, product: str,
         raise InputDataError(f"unknown reference product {product!r}",
                              hint=f"products: {', '.join(sorted(table))}")
     lut = table[product]
-    with rasterio.open(map_path) as m:
-        ugs_map = m.read(1)
-        pixel_area = abs(m.transform.a * m.transform.e)
-        try:
-            ref_src = rasterio.open(reference)
-        except rasterio.RasterioIOError as exc:
-            raise InputDataError(f"cannot read the reference ({exc})", where=reference
-                                 ) from None
-        with ref_src:
-            if ref_src.crs is None:
-                raise InputDataError("the reference raster has no CRS", where=reference)
-            coarser = abs(ref_src.res[0]) >= abs(m.transform.a) * 0.999 or \
-                not ref_src.crs.is_projected
-            resampling = Resampling.nearest if coarser else Resampling.mode
-            with WarpedVRT(ref_src, crs=m.crs, transform=m.transform, width=m.width,
-                           height=m.height, resampling=resampling) as vrt:
-                codes = vrt.read(1)
+    ugs_map, nd, meta = read_class_map(map_path, binary=True)
+    ugs_map = np.where(ugs_map == nd, 255, ugs_map).astype(np.uint8)
+    transform, crs = meta["transform"], meta["crs"]
+    if crs is None:
+        raise InputDataError("the map has no CRS", where=map_path)
+    pixel_area = abs(transform.a * transform.e)
+    try:
+        ref_src = rasterio.open(reference)
+    except rasterio.RasterioIOError as exc:
+        raise InputDataError(f"cannot read the reference ({exc})", where=reference
+                             ) from None
+    with ref_src:
+        if ref_src.crs is None:
+            raise InputDataError("the reference raster has no CRS", where=reference)
+        coarser = abs(ref_src.res[0]) >= abs(transform.a) * 0.999 or \
+            not ref_src.crs.is_projected
+        resampling = Resampling.nearest if coarser else Resampling.mode
+        with WarpedVRT(ref_src, crs=crs, transform=transform, width=ugs_map.shape[1],
+                       height=ugs_map.shape[0], resampling=resampling) as vrt:
+            codes = vrt.read(1)
+    if not np.isin(codes, [c for c, v in lut.items() if v != 255]).any():
+        found = np.unique(codes)
+        raise InputDataError(
+            f"none of the reference's values is a {product} class (found "
+            f"{', '.join(map(str, found[:8].tolist()))}{' …' if len(found) > 8 else ''}; "
+            f"{product} has {', '.join(map(str, sorted(lut)))})", where=reference,
+            hint="check --product, and that the reference is a land-cover product, not a "
+                 "map, and that it covers the map")
     lookup = np.full(int(max(codes.max(), max(lut))) + 1, 255, dtype=np.uint8)
     for code, v in lut.items():
         lookup[code] = v

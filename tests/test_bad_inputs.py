@@ -1,0 +1,538 @@
+"""The catalogue of bad inputs: one line per case — what a user gives, the exit status, and
+a phrase the message must contain (docs/bad_inputs.md lists them).
+
+Every case runs the real entry point (``gbaugs.cli.main``) in-process: a ``GbaugsError``
+must become exit status 2 with its message, a good input status 0; a traceback fails the
+case. Files are made small and fresh for each case from the ``kit`` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+from gbaugs.cli import main
+
+CRS = "EPSG:32650"
+ORIGIN = (500000.0, 2500000.0)
+
+
+@dataclass
+class Kit:
+    """Small files the cases are made from."""
+
+    tmp: Path
+    city: object  # the small synthetic region's first city (boundary, osm, scenes)
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    def toml(self, body: str, name: str = "r.toml") -> str:
+        p = self.path(name)
+        p.write_text(body)
+        return str(p)
+
+    def local_toml(self, extra_city: str = "", extra: str = "", imagery: list | None = None,
+                   boundary: Path | None = None, osm: Path | None = None) -> str:
+        files = ", ".join(f'"{p}"' for p in (imagery if imagery is not None
+                                              else self.city.scenes))
+        return self.toml(f'[region]\nname = "x"\n{extra}\n[[cities]]\nname = "a"\n'
+                         f'boundary = "{boundary or self.city.boundary}"\n'
+                         f'osm = "{osm or self.city.osm}"\nimagery = [{files}]\n{extra_city}')
+
+    def raster(self, name: str, data: np.ndarray, *, nodata=None, crs: str | None = CRS,
+               driver: str = "GTiff", origin=ORIGIN) -> Path:
+        p = self.path(name)
+        data = data if data.ndim == 3 else data[None]
+        profile = {"driver": driver, "width": data.shape[2], "height": data.shape[1],
+                   "count": data.shape[0], "dtype": data.dtype, "nodata": nodata}
+        if crs is not None:
+            profile.update(crs=crs, transform=from_origin(*origin, 10, 10))
+        with rasterio.open(p, "w", **profile) as dst:
+            dst.write(data)
+        return p
+
+    def ugs_map(self, name: str = "map.tif") -> Path:
+        rng = np.random.default_rng(1)
+        a = (rng.random((60, 80)) < 0.4).astype(np.uint8)
+        a[:5] = 255
+        return self.raster(name, a, nodata=255)
+
+    def worldcover(self, name: str = "wc.tif") -> Path:
+        rng = np.random.default_rng(2)
+        codes = rng.choice(np.array([10, 30, 50, 80], dtype=np.uint8), size=(60, 80))
+        return self.raster(name, codes, nodata=0)
+
+    def zones(self, name: str = "zones.gpkg", far: bool = False) -> Path:
+        x0, y1 = ORIGIN
+        boxes = [shapely.box(x0, y1 - 300, x0 + 400, y1), shapely.box(x0 + 400, y1 - 600,
+                                                                       x0 + 800, y1 - 300)]
+        if far:
+            boxes.append(shapely.box(x0 + 50000, y1, x0 + 50400, y1 + 300))
+        p = self.path(name)
+        gpd.GeoDataFrame({"zid": [f"z{i}" for i in range(len(boxes))]}, geometry=boxes,
+                         crs=CRS).to_file(p)
+        return p
+
+
+def _truncated(kit: Kit) -> Path:
+    src = next(p for p in kit.city.scenes if p.name.endswith("_10m.tif"))
+    data = src.read_bytes()
+    p = kit.path(src.name)
+    p.write_bytes(data[: len(data) // 2])
+    return p
+
+
+def _png_as_tif(kit: Kit) -> Path:
+    p = kit.raster("x_20200101_B08.png", np.ones((8, 8), np.uint8), crs=None, driver="PNG")
+    return p.rename(p.with_suffix(".tif"))
+
+
+def _empty(kit: Kit, name: str) -> Path:
+    p = kit.path(name)
+    p.write_bytes(b"")
+    return p
+
+
+def _no_crs(kit: Kit) -> Path:
+    return kit.raster("nocrs_20200101_B08.tif", np.ones((8, 8), np.uint16), crs=None)
+
+
+def _far_scene(kit: Kit) -> Path:
+    src = next(p for p in kit.city.scenes if p.name.endswith("_10m.tif"))
+    with rasterio.open(src) as s:
+        data, profile, desc = s.read(), s.profile, s.descriptions
+    profile["transform"] = profile["transform"] * profile["transform"].translation(50000, 0)
+    p = kit.path(src.name)
+    with rasterio.open(p, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = desc
+    return p
+
+
+def _cjk_ok(kit: Kit) -> list[str]:
+    return ["validate", kit.toml('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'
+                                 '[[cities]]\nname = "广州"\npreset = "metropolis"\n'
+                                 '[[cities]]\nname = "深圳"\npreset = "garden_city"\n')]
+
+
+SYN = '[imagery]\nbackend = "synthetic"\n[[cities]]\nname = "metropolis"\n'
+
+
+def _cfg(body: str) -> Callable[[Kit], list[str]]:
+    return lambda kit: ["validate", kit.toml(body)]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    argv: Callable[[Kit], list[str]]
+    status: int
+    says: str
+
+
+CASES = [
+    # ------------------------------------------------------------------ configuration
+    Case("key typo", _cfg('[region]\nname = "x"\nseeed = 3\n' + SYN), 2, "did you mean 'seed'"),
+    Case("no cities", _cfg('[region]\nname = "x"\n'), 2, "the region has no cities"),
+    Case("no region name", _cfg('[region]\nyear = 2020\n' + SYN), 2, "the region has no name"),
+    Case("negative seed", _cfg('[region]\nname = "x"\nseed = -3\n' + SYN), 2,
+         "seed = -3 must be ≥ 0"),
+    Case("wrong type", _cfg('[region]\nname = "x"\nyear = "2020"\n' + SYN), 2,
+         "expected an integer"),
+    Case("not TOML", _cfg('[region\nname = "x"\n'), 2, "not valid TOML"),
+    Case("config file missing", lambda kit: ["validate", str(kit.path("none.toml"))], 2,
+         "configuration file not found"),
+    Case("unknown backend", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "gcp"\n'
+                                 '[[cities]]\nname = "a"\n'), 2, "invalid value 'gcp'"),
+    Case("empty city name", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'
+                                 '[[cities]]\nname = " "\n'), 2, "a city has an empty name"),
+    Case("two cities, one name", _cfg('[region]\nname = "x"\n' + SYN
+                                      + '[[cities]]\nname = "Metropolis"\n'), 2,
+         "the same name after normalization"),
+    Case("two CJK names are two cities", _cjk_ok, 0, "2 cities"),
+    Case("resolution 0", _cfg('[region]\nname = "x"\nresolution_m = 0\n' + SYN), 2,
+         "resolution_m must be positive"),
+    Case("empty window", _cfg('[region]\nname = "x"\nstart_date = 2020-05-01\n'
+                              'end_date = 2020-04-01\n' + SYN), 2, "the date window is empty"),
+    Case("unknown feature", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'
+                                 'features = ["NDVX"]\n[[cities]]\nname = "metropolis"\n'), 2,
+         "unknown feature 'NDVX'"),
+    Case("no feature", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'
+                            'features = []\n[[cities]]\nname = "metropolis"\n'), 2,
+         "imagery.features is empty"),
+    Case("JRC water without Earth Engine", lambda kit: [
+        "validate", kit.local_toml(extra='[imagery]\nwater_mask = "jrc"')], 2, "jrc"),
+    Case("coverage above 1", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'
+                                  'min_coverage = 1.5\n[[cities]]\nname = "metropolis"\n'), 2,
+         "min_coverage = 1.5"),
+    Case("negative scale", lambda kit: ["validate", kit.local_toml(extra_city="scale = -1")],
+         2, "scale = -1"),
+    Case("max_per_class 0", _cfg('[region]\nname = "x"\n[samples]\nmax_per_class = 0\n' + SYN),
+         2, "max_per_class"),
+    Case("NDVI bounds reversed", _cfg('[region]\nname = "x"\n[samples]\n'
+                                      'ndvi_threshold_bounds = [0.6, 0.2]\n' + SYN), 2,
+         "ndvi_threshold_bounds"),
+    Case("weights increase", _cfg('[region]\nname = "x"\n[samples]\nreliability_weights = '
+                                  '{ high = 0.2, medium = 0.6, low = 0.9 }\n' + SYN), 2,
+         "must not increase"),
+    Case("one CV fold", _cfg('[region]\nname = "x"\n[train]\ncv_folds = 1\n' + SYN), 2,
+         "cv_folds"),
+    Case("more features asked than exist", _cfg(
+        '[region]\nname = "x"\n[train]\nfeature_counts = [50]\n[imagery]\nbackend = '
+        '"synthetic"\nfeatures = ["NDVI", "NDWI", "MNDWI", "NDTI", "NDVIre"]\n[[cities]]\n'
+        'name = "metropolis"\n'), 2, "feature_counts = [50]"),
+    Case("negative inward buffer", _cfg('[region]\nname = "x"\n[osm]\ninward_buffer_m = -1\n'
+                                        + SYN), 2, "inward_buffer_m"),
+    Case("unknown preset", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'
+                                '[[cities]]\nname = "Atlantis"\n'), 2,
+         "unknown synthetic preset 'atlantis'"),
+    Case("no boundary", _cfg('[region]\nname = "x"\n[[cities]]\nname = "a"\n'), 2,
+         "has no boundary"),
+    Case("no OSM source", lambda kit: ["validate", kit.toml(
+        f'[region]\nname = "x"\n[[cities]]\nname = "a"\nboundary = "{kit.city.boundary}"\n')],
+         2, "has no OSM source"),
+    Case("no imagery (local)", lambda kit: ["validate", kit.toml(
+        f'[region]\nname = "x"\n[[cities]]\nname = "a"\nboundary = "{kit.city.boundary}"\n'
+        'osm = "online"\n')], 2, "has no imagery for the local backend"),
+    Case("missing file", lambda kit: ["validate", kit.local_toml(
+        imagery=[kit.path("nope.tif")])], 2, "nope.tif does not exist"),
+    Case("unknown reference product", lambda kit: ["validate", kit.local_toml(
+        extra_city=f'references = {{ worldcovr = "{kit.worldcover()}" }}')], 2,
+         "did you mean 'worldcover'"),
+    Case("Earth Engine boundary, local backend", _cfg(
+        '[region]\nname = "x"\n[[cities]]\nname = "a"\nboundary = { ee_collection = '
+        '"FAO/GAUL/2015/level2", filter = { ADM2_NAME = "Guangzhou" } }\n'), 2,
+         "needs the gee imagery backend"),
+    Case("a valid local configuration", lambda kit: ["validate", kit.local_toml()], 0,
+         "valid —"),
+    # ------------------------------------------------------------------ input files
+    Case("0-byte imagery", lambda kit: ["validate", kit.local_toml(
+        imagery=[_empty(kit, "e_20200101_B08.tif")])], 2, "the file is empty (0 bytes)"),
+    Case("truncated imagery", lambda kit: ["validate", kit.local_toml(
+        imagery=[_truncated(kit)])], 2, "cannot be read"),
+    Case("PNG named .tif", lambda kit: ["validate", kit.local_toml(
+        imagery=[_png_as_tif(kit)])], 2, "the file is PNG, not what its .tif suffix says"),
+    Case("imagery without CRS", lambda kit: ["validate", kit.local_toml(
+        imagery=[_no_crs(kit)])], 2, "the raster has no CRS"),
+    Case("imagery elsewhere", lambda kit: ["validate", kit.local_toml(
+        imagery=[_far_scene(kit)])], 2, "does not overlap the city boundary"),
+    Case("imagery folder without rasters", lambda kit: ["validate", kit.local_toml(
+        imagery=[_folder(kit, "nothing")])], 2, "no raster files"),
+    Case("0-byte boundary", lambda kit: ["validate", kit.local_toml(
+        boundary=_empty(kit, "b.gpkg"))], 2, "boundary"),
+    Case("PBF that is not one", lambda kit: ["validate", kit.local_toml(
+        osm=_garbage(kit, "x.osm.pbf"))], 2, "not an OSM PBF file"),
+    Case("0-byte OSM file", lambda kit: ["validate", kit.local_toml(
+        osm=_empty(kit, "o.gpkg"))], 2, "the file is empty (0 bytes)"),
+    Case("buffer larger than the city", lambda kit: ["validate", kit.local_toml(
+        extra="[osm]\ninward_buffer_m = 100000")], 2, "inward_buffer_m = 100000"),
+    # ------------------------------------------------------------------ runs
+    Case("demo with a negative seed", lambda kit: ["demo", "--seed", "-5", "--out",
+                                                   str(kit.path("d"))], 2, "--seed"),
+    Case("demo with scale 0", lambda kit: ["demo", "--scale", "0", "--out",
+                                           str(kit.path("d"))], 2, "--scale 0"),
+    Case("unknown stage", lambda kit: ["run", kit.local_toml(), "--out", str(kit.path("o")),
+                                       "--only", "mapp"], 2, "unknown stage 'mapp'"),
+    Case("out folder holds other files", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_folder(kit, "mine", "keep.txt")), "--only",
+        "osm"], 2, "not empty and holds no gbaugs run"),
+    Case("out is a file", lambda kit: ["run", kit.local_toml(), "--out",
+                                       str(_garbage(kit, "file.txt")), "--only", "osm"], 2,
+         "exists and is not a folder"),
+    Case("out folder locked by a live run", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_locked(kit)), "--only", "osm"], 2,
+         "another gbaugs run"),
+    Case("imagery of another year", lambda kit: [
+        "run", kit.local_toml(extra="year = 2017"), "--out", str(kit.path("y")), "--only",
+        "imagery"], 2, "no scene in the compositing window 2017-01-01"),
+    Case("truncated imagery in a run", lambda kit: [
+        "run", kit.local_toml(imagery=[_truncated(kit)]), "--out", str(kit.path("t")),
+        "--only", "imagery"], 2, "cannot read"),
+    Case("report of a folder that is no run", lambda kit: [
+        "report", str(_folder(kit, "notrun"))], 2, "not a gbaugs run folder"),
+    Case("imagery: bad --band-map", lambda kit: [
+        "imagery", str(kit.city.scenes[0]), "--boundary", str(kit.city.boundary), "--out",
+        str(kit.path("i")), "--band-map", "ndvi"], 2, "is not DESCRIPTION=NAME"),
+    Case("imagery: truncated scene", lambda kit: [
+        "imagery", str(_truncated(kit)), "--boundary", str(kit.city.boundary), "--out",
+        str(kit.path("i2"))], 2, "cannot read"),
+    # ------------------------------------------------------------------ analysis commands
+    Case("compare: a good map", lambda kit: ["compare", str(kit.ugs_map()),
+                                             str(kit.worldcover()), "--product",
+                                             "worldcover"], 0, "pixels compared"),
+    Case("compare: NaN-nodata float map", lambda kit: [
+        "compare", str(_float_map(kit, nan=True)), str(kit.worldcover()), "--product",
+        "worldcover"], 0, "4,400 pixels compared"),
+    Case("compare: fractional float map", lambda kit: [
+        "compare", str(kit.raster("f.tif", np.full((60, 80), 0.5, np.float32))),
+        str(kit.worldcover()), "--product", "worldcover"], 2,
+         "a float map whose values are not class codes: 0.5"),
+    Case("compare: 1e38 map", lambda kit: [
+        "compare", str(kit.raster("h.tif", np.full((60, 80), 1e38, np.float32))),
+        str(kit.worldcover()), "--product", "worldcover"], 2, "1e+38"),
+    Case("compare: huge integers", lambda kit: [
+        "compare", str(kit.raster("i.tif", np.full((60, 80), 70000, np.int32))),
+        str(kit.worldcover()), "--product", "worldcover"], 2,
+         "not a UGS map: values other than 0, 1 and nodata 255: 70000"),
+    Case("compare: truncated map", lambda kit: [
+        "compare", str(_truncated_copy(kit, kit.ugs_map())), str(kit.worldcover()),
+        "--product", "worldcover"], 2, "cannot read the map"),
+    Case("compare: unknown product", lambda kit: [
+        "compare", str(kit.ugs_map()), str(kit.worldcover()), "--product", "worldcovr"], 2,
+         "unknown reference product 'worldcovr'"),
+    Case("compare: a map given as the reference", lambda kit: [
+        "compare", str(kit.ugs_map()), str(kit.ugs_map("m2.tif")), "--product",
+        "worldcover"], 2, "none of the reference's values is a worldcover class"),
+    Case("compare: reference without CRS", lambda kit: [
+        "compare", str(kit.ugs_map()), str(kit.raster("nc.tif", np.ones((9, 9), np.uint8),
+                                                       crs=None)),
+        "--product", "worldcover"], 2, "the reference raster has no CRS"),
+    Case("metrics: a good map", lambda kit: ["metrics", str(kit.ugs_map())], 0, "COHESION"),
+    Case("metrics: NaN-nodata float map", lambda kit: [
+        "metrics", str(_float_map(kit, nan=True))], 0, "(whole map)"),
+    Case("metrics: huge floats", lambda kit: [
+        "metrics", str(kit.raster("h.tif", np.full((60, 80), 3e9, np.float32)))], 2,
+         "not class codes"),
+    Case("metrics: zones outside the map", lambda kit: [
+        "metrics", str(kit.ugs_map()), "--zones", str(kit.zones(far=True)), "--zone-field",
+        "zid"], 0, "z2"),
+    Case("metrics: unknown zone field", lambda kit: [
+        "metrics", str(kit.ugs_map()), "--zones", str(kit.zones()), "--zone-field", "id"], 2,
+         "the zones have no column 'id'"),
+    Case("metrics: geographic CRS", lambda kit: [
+        "metrics", str(kit.raster("g.tif", np.ones((9, 9), np.uint8), crs="EPSG:4326",
+                                  origin=(113.0, 23.0)))], 2, "not in a projected CRS"),
+    Case("metrics: unknown engine", lambda kit: ["metrics", str(kit.ugs_map()), "--engine",
+                                                 "fragstats"], 2,
+         "unknown metrics engine 'fragstats'"),
+    Case("mspa: a good map", lambda kit: ["mspa", str(kit.ugs_map()), "--out",
+                                          str(kit.path("m.tif"))], 0, "MSPA written"),
+    Case("mspa: NaN-nodata float map", lambda kit: [
+        "mspa", str(_float_map(kit, nan=True)), "--out", str(kit.path("m.tif"))], 0,
+         "MSPA written"),
+    Case("mspa: huge floats", lambda kit: [
+        "mspa", str(kit.raster("h.tif", np.full((60, 80), 3e9, np.float32))), "--out",
+        str(kit.path("m.tif"))], 2, "not class codes"),
+    Case("mspa: two bands", lambda kit: [
+        "mspa", str(kit.raster("two.tif", np.ones((2, 9, 9), np.uint8))), "--out",
+        str(kit.path("m.tif"))], 2, "expected a single-band map, found 2 bands"),
+    Case("mspa: bad connectivity", lambda kit: [
+        "mspa", str(kit.ugs_map()), "--out", str(kit.path("m.tif")), "--connectivity", "6"],
+         2, "connectivity"),
+    Case("mspa: out in a folder that is a file", lambda kit: [
+        "mspa", str(kit.ugs_map()), "--out", str(_garbage(kit, "f") / "m.tif")], 2,
+         "a path in the way is a file, not a folder"),
+    Case("osm: out in a folder that is a file", lambda kit: [
+        "osm", str(kit.city.osm), "--boundary", str(kit.city.boundary), "--out",
+        str(_garbage(kit, "g") / "o")], 2, "a path in the way is a file, not a folder"),
+    Case("osm: unsupported file type", lambda kit: [
+        "osm", str(_garbage(kit, "x.csv")), "--boundary", str(kit.city.boundary), "--out",
+        str(kit.path("o"))], 2, "unsupported OSM file type"),
+    Case("evaluate: reference does not overlap", lambda kit: [
+        "evaluate", str(kit.ugs_map()), "--reference",
+        str(kit.raster("far.tif", np.ones((9, 9), np.uint8), origin=(900000.0, 100.0))),
+        "--ugs-classes", "1"], 2, "share no labelled, valid pixel"),
+    Case("evaluate: fractional float map", lambda kit: [
+        "evaluate", str(kit.raster("f.tif", np.full((60, 80), 0.5, np.float32))),
+        "--reference", str(kit.worldcover()), "--ugs-classes", "10"], 2, "not class codes"),
+]
+
+
+def _folder(kit: Kit, name: str, *files: str) -> Path:
+    p = kit.path(name)
+    p.mkdir(exist_ok=True)
+    for f in files:
+        (p / f).write_text("mine")
+    return p
+
+
+def _garbage(kit: Kit, name: str) -> Path:
+    p = kit.path(name)
+    p.write_bytes(b"this is not what the name says\n" * 4)
+    return p
+
+
+def _locked(kit: Kit) -> Path:
+    import os
+    import socket
+
+    p = _folder(kit, "locked")
+    (p / ".gbaugs.lock").write_text(json.dumps({"pid": os.getpid(),
+                                                "host": socket.gethostname(),
+                                                "started": "2026-01-01T00:00:00+00:00"}))
+    return p
+
+
+def _float_map(kit: Kit, nan: bool) -> Path:
+    with rasterio.open(kit.ugs_map()) as src:
+        a = src.read(1).astype(np.float32)
+    a[a == 255] = np.nan if nan else 255
+    return kit.raster("float_map.tif", a)
+
+
+def _truncated_copy(kit: Kit, path: Path) -> Path:
+    rng = np.random.default_rng(3)  # incompressible, so half the bytes lose pixels
+    big = kit.raster("big.tif", rng.integers(0, 2, (600, 800)).astype(np.uint8), nodata=255)
+    data = big.read_bytes()
+    out = kit.path("cut_map.tif")
+    out.write_bytes(data[: len(data) // 2])
+    return out
+
+
+@pytest.fixture
+def kit(small_region, tmp_path) -> Kit:
+    return Kit(tmp_path, small_region.cities[0])
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str]:
+    old = sys.argv
+    sys.argv = ["gbaugs", *argv]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(case: Case, kit: Kit, capsys):
+    code, text = run_main(case.argv(kit), capsys)
+    flat = " ".join(text.split())
+    assert code == case.status, text
+    assert " ".join(case.says.split()) in flat, text
+    assert "Traceback" not in text
+
+
+def test_the_catalogue_is_large_and_documented():
+    assert len(CASES) >= 60
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md").read_text()
+    for case in CASES:
+        assert f"| {case.name} |" in doc, case.name
+
+
+# ---------------------------------------------------------------------- failed writes
+def _demo(out: Path, fsize_limit: int | None = None):
+    import resource
+    import subprocess
+
+    def limit():
+        if fsize_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
+
+    return subprocess.run([sys.executable, "-m", "gbaugs.cli", "demo", "--scale", "0.4",
+                           "--seed", "3", "--out", str(out)], capture_output=True, text=True,
+                          timeout=900, preexec_fn=limit)
+
+
+@pytest.mark.slow
+def test_a_write_over_the_file_size_limit_never_lands(tmp_path):
+    """With a 400 KB file size limit the first feature stack cannot be written: exit 2
+    with the reason, nothing under the final name, the stage recorded failed; the next run
+    with room redoes it and ends byte-identical to an uninterrupted run."""
+    failed = _demo(tmp_path / "limited", fsize_limit=400 * 1024)
+    assert failed.returncode == 2, failed.stderr
+    assert "the file was not written completely" in failed.stderr
+    assert "file size limit (ulimit -f: 409,600 bytes)" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    run = tmp_path / "limited"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["stages"]["imagery"]["status"] == "failed"
+    for tif in run.rglob("*.tif"):  # whatever carries a final name reads back whole
+        with rasterio.open(tif) as src:
+            src.read()
+    assert not list(run.rglob("*gbaugs-tmp*"))
+    resumed = _demo(run)
+    assert resumed.returncode == 0, resumed.stderr
+    clean = _demo(tmp_path / "clean")
+    assert clean.returncode == 0, clean.stderr
+    compared = 0
+    for f in sorted((tmp_path / "clean").rglob("*")):
+        rel = f.relative_to(tmp_path / "clean")
+        if f.suffix in (".tif", ".parquet", ".npz") and rel.parts[0] != "report":
+            assert (run / rel).read_bytes() == f.read_bytes(), rel
+            compared += 1
+    assert compared >= 15
+
+
+@pytest.mark.parametrize("argv", [
+    lambda kit: ["osm", str(kit.city.osm), "--boundary", str(kit.city.boundary), "--out",
+                 str(kit.path("o"))],
+    lambda kit: ["mspa", str(kit.ugs_map()), "--out", str(kit.path("m.tif"))],
+], ids=["osm", "mspa"])
+def test_a_read_only_target_is_exit_2(argv, kit, capsys, monkeypatch):
+    """A folder that refuses the final rename (read-only; simulated, the tests may run as
+    root) is a clear error with exit status 2, and nothing is left behind."""
+    import errno
+    import os
+
+    def refuse(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    args = argv(kit)
+    monkeypatch.setattr("gbaugs.io.atomic.os.replace", refuse)
+    code, text = run_main(args, capsys)
+    assert code == 2 and "cannot read or write: permission denied" in text, text
+    assert not list(kit.tmp.rglob("*gbaugs-tmp*"))
+    assert os.path.exists(kit.city.osm)
+
+
+# ---------------------------------------------------------------------- the run lock
+def test_a_dead_runs_lock_is_taken_over_and_a_live_one_refused(kit, capsys):
+    import os
+    import socket
+    import subprocess
+
+    from gbaugs import GbaugsWarning, Region, RunDirError
+    from gbaugs.pipeline import run_region
+
+    region = Region.from_toml(kit.local_toml())
+    out = _folder(kit, "run")
+    dead = subprocess.Popen(["true"])  # a pid that no longer exists
+    dead.wait()
+    (out / ".gbaugs.lock").write_text(json.dumps({"pid": dead.pid,
+                                                  "host": socket.gethostname()}))
+    with pytest.warns(GbaugsWarning, match=f"pid {dead.pid}"):
+        run_region(region, out, only=["osm"])
+    assert not (out / ".gbaugs.lock").exists()  # released after the run
+    (out / ".gbaugs.lock").write_text(json.dumps({"pid": os.getppid(),
+                                                  "host": socket.gethostname()}))
+    with pytest.raises(RunDirError, match=f"another gbaugs run \\(pid {os.getppid()}"):
+        run_region(region, out, only=["osm"])
+    assert (out / ".gbaugs.lock").exists()  # not ours: left alone
+
+
+@pytest.mark.slow
+def test_two_runs_into_one_folder(kit, capsys):
+    """A run started while another writes into the same folder stops at once."""
+    import subprocess
+    import time
+
+    cfg = kit.local_toml()
+    out = kit.path("shared_run")
+    first = subprocess.Popen([sys.executable, "-m", "gbaugs.cli", "run", cfg, "--out",
+                              str(out), "--only", "osm", "--only", "imagery"],
+                             stderr=subprocess.PIPE, text=True)
+    for _ in range(600):
+        if (out / ".gbaugs.lock").exists():
+            break
+        time.sleep(0.05)
+    code, text = run_main(["run", cfg, "--out", str(out), "--only", "osm"], capsys)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert code == 2 and "another gbaugs run" in text, text
+    assert not (out / ".gbaugs.lock").exists()
