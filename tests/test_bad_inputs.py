@@ -536,3 +536,37 @@ def test_two_runs_into_one_folder(kit, capsys):
     assert first.returncode == 0, err
     assert code == 2 and "another gbaugs run" in text, text
     assert not (out / ".gbaugs.lock").exists()
+    # the first run's summary of a real (not synthetic) region: no truth columns, no nan
+    assert "area (ha)" in err and "UGS truth" not in err and "W-SVM vs truth" not in err
+    assert " nan " not in err
+
+
+def test_a_float_map_with_nan_nodata_compares_like_the_map(kit, capsys):
+    """The NaN copy of a good map gives the same pixels and kappa (it used to count NaN
+    pixels as compared)."""
+    good = run_main(["compare", str(kit.ugs_map()), str(kit.worldcover()), "--product",
+                     "worldcover"], capsys)
+    copy = run_main(["compare", str(_float_map(kit, nan=True)), str(kit.worldcover()),
+                     "--product", "worldcover"], capsys)
+    assert good[0] == copy[0] == 0 and good[1] == copy[1], (good, copy)
+
+
+def test_the_report_into_a_read_only_folder(kit, capsys, monkeypatch):
+    import errno
+
+    from gbaugs import Region
+    from gbaugs.io.atomic import write_json
+    from gbaugs.rundir import Manifest
+
+    run = _folder(kit, "run")
+    region = Region.from_toml(kit.local_toml())
+    write_json(run / "config.json", region.to_dict())
+    Manifest.new(run / "manifest.json", region.name)
+
+    def refuse(src, dst):
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr("gbaugs.io.atomic.os.replace", refuse)
+    code, text = run_main(["report", str(run)], capsys)
+    assert code == 2 and "permission denied" in text, text
+    assert not (run / "report" / "index.html").exists()

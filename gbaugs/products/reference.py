@@ -81,6 +81,11 @@ def compare_with_reference(map_path: Path, reference: Path, product: str,
         with WarpedVRT(ref_src, crs=crs, transform=transform, width=ugs_map.shape[1],
                        height=ugs_map.shape[0], resampling=resampling) as vrt:
             codes = vrt.read(1)
+            fill = vrt.nodata if vrt.nodata is not None else 0
+    if not (codes != fill).any():
+        raise InputDataError("the map and the reference share no valid pixel: the reference "
+                             "does not cover the map", where=reference,
+                             hint="check that they cover the same city (and their CRS)")
     if not np.isin(codes, [c for c, v in lut.items() if v != 255]).any():
         found = np.unique(codes)
         raise InputDataError(

@@ -18,6 +18,7 @@ and the statistics apply unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from gbaugs.errors import InputDataError
+from gbaugs.io.atomic import atomic_path
 from gbaugs.ugsnet import require_torch
 
 NODATA = 255
@@ -145,13 +147,16 @@ def predict_geotiff(model, src_path: str | Path, dst_path: str | Path, *, tile: 
         profile = {"driver": "GTiff", "height": h, "width": w, "count": 1, "dtype": "uint8",
                    "crs": src.crs, "transform": src.transform, "nodata": NODATA,
                    "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
-        prob_dst = None
-        if probability_path is not None:
-            prob_dst = rasterio.open(probability_path, "w", **{
-                **profile, "dtype": "float32", "nodata": float("nan")})
         ugs = 0
         valid_total = 0
-        with rasterio.open(dst_path, "w", **profile) as dst:
+        with contextlib.ExitStack() as files:  # both outputs atomic and read back
+            tmp = files.enter_context(atomic_path(dst_path))
+            prob_dst = None
+            if probability_path is not None:
+                ptmp = files.enter_context(atomic_path(probability_path))
+                prob_dst = files.enter_context(rasterio.open(ptmp, "w", **{
+                    **profile, "dtype": "float32", "nodata": float("nan")}))
+            dst = files.enter_context(rasterio.open(tmp, "w", **profile))
             rows = grid.rows
             carry_acc = carry_w = None
             for k, r in enumerate(rows):
@@ -187,8 +192,6 @@ def predict_geotiff(model, src_path: str | Path, dst_path: str | Path, *, tile: 
                 ugs += int((labels == 1).sum())
                 valid_total += int(valid.sum())
                 carry_acc, carry_w = acc[done:], wsum[done:]
-        if prob_dst is not None:
-            prob_dst.close()
         pixel_area = abs(src.transform.a * src.transform.e)
     return {"image": str(src_path), "valid_pixels": valid_total, "ugs_pixels": ugs,
             "ugs_ha": ugs * pixel_area / 1e4, "tiles": len(grid.rows) * len(grid.cols)}
