@@ -48,10 +48,21 @@ def test_full_disk_is_a_clear_error(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "replace", full)
-    target = tmp_path / "big.tif"
+    target = tmp_path / "big.bin"
     with pytest.raises(RunDirError, match="no space left") as err, atomic_path(target) as tmp:
         tmp.write_bytes(b"x" * 10)
-    assert "big.tif" in str(err.value)
+    assert "big.bin" in str(err.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["stack.tif", "pool.parquet", "card.json", "osm.gpkg"])
+def test_a_file_that_does_not_read_back_never_lands(tmp_path, name):
+    """What GDAL or pyarrow left truncated is caught before the rename."""
+    target = tmp_path / name
+    with pytest.raises(RunDirError, match="was not written completely") as err, \
+            atomic_path(target) as tmp:
+        tmp.write_bytes(b"II*\x00" + b"x" * 10)  # a TIFF header, then nothing usable
+    assert name in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
 
