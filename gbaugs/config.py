@@ -66,6 +66,10 @@ class OsmParams:
     """Inward (negative) buffer applied to every polygon, metres. Paper: 10 m."""
     class_table: Path | None = None
     """CSV mapping OSM key/value pairs to labels; ``None`` uses the shipped table."""
+    min_polygon_area_m2: float = 100.0
+    """Polygons smaller than this after the inward buffer (mitre-join slivers) are dropped
+    and counted (``smaller_than_minimum``); they label no sample and do not count toward
+    completeness. Default: one 10 m pixel."""
     completeness_thresholds: tuple[float, float] | None = None
     """Completeness index cut points (low|medium, medium|high); ``None``: the region's tertiles."""
 
@@ -508,6 +512,8 @@ class Region:
                               where=ctx.where(("region", "end_date")),
                               hint="end_date is exclusive and must come after start_date")
         _check_range(ctx, ("osm", "inward_buffer_m"), self.osm.inward_buffer_m, lo=0.0)
+        _check_range(ctx, ("osm", "min_polygon_area_m2"), self.osm.min_polygon_area_m2,
+                     lo=0.0)
         if self.osm.completeness_thresholds is not None:
             a, b = self.osm.completeness_thresholds
             if not 0 <= a <= b:

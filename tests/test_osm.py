@@ -144,6 +144,38 @@ def test_thin_polygons_vanish_and_are_counted():
     assert list(res.polygons["osm_id"]) == ["way/2"]
 
 
+def test_slivers_below_the_minimum_are_dropped_and_do_not_count():
+    """Under the 10 m inward buffer a 24 × 20 m polygon vanishes and a 24 × 30 m one leaves
+    a 4 × 10 m sliver (40 m², under one 10 m pixel): dropped, counted, and left out of
+    completeness."""
+    sliver = box(0, 0, 24, 20)
+    short = box(300, 0, 324, 30)
+    big = box(100, 100, 200, 200)
+    rows = [("way/1", {"landuse": "grass"}, sliver), ("way/2", {"landuse": "grass"}, short),
+            ("way/3", {"landuse": "grass"}, big)]
+    res = standardize(frame(rows), boundary(), TABLE, UTM)
+    d = res.report["dropped"]
+    assert d["vanished_by_buffer"] == 1 and d["smaller_than_minimum"] == 1
+    assert list(res.polygons["osm_id"]) == ["way/3"]
+    assert (res.polygons["refined_area_m2"] >= 100).all()
+    assert res.report["vegetation_polygons"] == 1
+    city_area = res.report["city_area_km2"] * 1e6
+    assert res.report["vegetation_coverage"] == pytest.approx(100 * 100 / city_area)
+    keep_all = standardize(frame(rows), boundary(), TABLE, UTM, min_polygon_area_m2=0)
+    assert len(keep_all.polygons) == 2  # the option keeps the sliver
+
+
+def test_null_and_unrepairable_geometries_are_invalid_not_outside():
+    line_like = shapely.Polygon([(0, 0), (10, 10), (20, 20), (0, 0)])  # zero area
+    rows = [("way/1", {"landuse": "grass"}, box(100, 100, 200, 200)),
+            ("way/2", {"landuse": "grass"}, None),
+            ("way/3", {"landuse": "grass"}, line_like),
+            ("way/4", {"landuse": "grass"}, box(5000, 5000, 5100, 5100))]
+    res = standardize(frame(rows), boundary(), TABLE, UTM)
+    d = res.report["dropped"]
+    assert d["invalid_geometry"] == 2 and d["outside_boundary"] == 1
+
+
 def test_clip_reproject_duplicates_invalid():
     bowtie = shapely.Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])  # self-intersecting
     rows = [("way/1", {"landuse": "grass"}, box(900, 900, 1100, 1100)),  # half outside
@@ -273,7 +305,10 @@ def test_every_reader_gives_identical_standardized_output(one_city_many_formats)
     b = gpd.read_file(city.boundary)
     results = {}
     for fmt, path in paths.items():
-        res = standardize(read_osm(path, TABLE), b, TABLE, city.epsg, city=city.name)
+        # every polygon the buffer leaves (no minimum area): the readers are compared on
+        # all of them, the relation (a park ring) included
+        res = standardize(read_osm(path, TABLE), b, TABLE, city.epsg, city=city.name,
+                          min_polygon_area_m2=0)
         results[fmt] = res.polygons.sort_values("osm_id").reset_index(drop=True)
     ref = results["gpkg"]
     assert len(ref) > 100 and (ref["osm_id"].str.startswith("relation/")).any()

@@ -44,7 +44,8 @@ def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> Sta
     else:
         frame = read_osm(city.osm, table, bbox_wgs84=tuple(wgs.total_bounds))
     result = standardize(frame, boundary, table, crs,
-                         inward_buffer_m=region.osm.inward_buffer_m, city=city.name)
+                         inward_buffer_m=region.osm.inward_buffer_m, city=city.name,
+                         min_polygon_area_m2=region.osm.min_polygon_area_m2)
     result.report["source"] = str(city.osm)
     for key in ("incomplete", "unknown_fclass"):
         if key in frame.attrs:
@@ -107,6 +108,7 @@ def _run(ctx: RunContext) -> StageResult:
 
 OSM = register(Stage(
     name="osm",
+    version=2,
     description="standardize OSM polygons per city (class table, inward buffer, completeness)",
     run=_run,
     params=_params,

@@ -86,9 +86,17 @@ def completeness_levels(indices: dict[str, float],
 
 
 def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassTable,
-                crs: Any, *, inward_buffer_m: float = 10.0, city: str = "city"
-                ) -> StandardizedCity:
-    """Run steps 1–6 on one city's OSM frame (from :mod:`gbaugs.osm.readers`)."""
+                crs: Any, *, inward_buffer_m: float = 10.0, city: str = "city",
+                min_polygon_area_m2: float = 100.0) -> StandardizedCity:
+    """Run steps 1–6 on one city's OSM frame (from :mod:`gbaugs.osm.readers`).
+
+    Drop reasons (``report["dropped"]``): ``invalid_geometry`` (null, empty, or invalid
+    and without polygon area once repaired by ``make_valid``), ``outside_boundary``,
+    ``no_polygon_area`` (valid, but no area inside the city), ``duplicates``,
+    ``covered_by_other_polygons``, ``vanished_by_buffer`` and ``smaller_than_minimum``
+    (under ``min_polygon_area_m2`` after the buffer). Completeness counts only the
+    vegetation polygons kept.
+    """
     if osm.crs is None:
         raise InputDataError("the OSM polygons have no CRS", where=f"city {city}")
     if boundary.crs is None:
@@ -99,16 +107,24 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     if area_geom.is_empty or area_geom.area <= 0:
         raise InputDataError("the city boundary is empty", where=f"city {city}")
     frame = osm.to_crs(crs)
+    # 0. geometry: null and empty ones, and invalid ones that repair to no polygon area,
+    # are dropped as invalid (never counted as outside the boundary)
+    raw = frame.geometry.values
+    invalid = ~shapely.is_missing(raw) & ~shapely.is_valid(raw)
+    repaired = _polygonal(shapely.make_valid(raw))
+    usable = ~shapely.is_empty(repaired) & (shapely.area(repaired) > 0)
+    report["dropped"]["invalid_geometry"] = int((~usable & (invalid | shapely.is_missing(raw)
+                                                            | shapely.is_empty(raw))).sum())
+    frame = frame.set_geometry(repaired)
     geoms = frame.geometry.values
 
     # 1. clip
-    tree = shapely.STRtree(geoms)
+    tree = shapely.STRtree(np.where(usable, geoms, None))
     hits = np.unique(tree.query(area_geom, predicate="intersects"))
-    report["dropped"]["outside_boundary"] = int(len(frame) - len(hits))
+    report["dropped"]["outside_boundary"] = int(usable.sum() - len(hits))
     frame = frame.iloc[hits].reset_index(drop=True)
-    invalid = ~shapely.is_valid(frame.geometry.values)
-    repaired = shapely.make_valid(frame.geometry.values)
-    clipped = shapely.intersection(_polygonal(repaired), area_geom)
+    invalid = invalid[hits]
+    clipped = shapely.intersection(frame.geometry.values, area_geom)
     clipped = _polygonal(clipped)
     keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > 0)
     report["dropped"]["no_polygon_area"] = int((~keep).sum())
@@ -146,21 +162,26 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     frame["perimeter_m"] = perimeter
     frame["shape_index"] = perimeter / (2.0 * np.sqrt(np.pi * area))
     city_area = area_geom.area
-    veg = frame["label"].to_numpy() == "ugs"
-    coverage = float(area[veg].sum() / city_area)
 
-    # 5. inward buffer
+    # 5. inward buffer, then the minimum area (slivers of the mitre join)
     if inward_buffer_m > 0:
         refined = shapely.buffer(frame.geometry.values, -inward_buffer_m, join_style="mitre")
         refined = _polygonal(refined)
     else:
         refined = frame.geometry.values
     vanished = shapely.is_empty(refined) | (shapely.area(refined) <= 0)
+    small = ~vanished & (shapely.area(refined) < min_polygon_area_m2)
     report["dropped"]["vanished_by_buffer"] = int(vanished.sum())
+    report["dropped"]["smaller_than_minimum"] = int(small.sum())
+    report["min_polygon_area_m2"] = min_polygon_area_m2
+    labels_all = frame["label"].to_numpy()
     report["vanished_by_label"] = {
         lab: int(n) for lab, n in
-        zip(*np.unique(frame["label"].to_numpy()[vanished], return_counts=True), strict=True)}
-    frame = frame.set_geometry(refined)[~vanished].reset_index(drop=True)
+        zip(*np.unique(labels_all[vanished | small], return_counts=True), strict=True)}
+    kept = ~vanished & ~small
+    veg = labels_all == "ugs"
+    coverage = float(area[veg & kept].sum() / city_area)  # the kept polygons' outlines
+    frame = frame.set_geometry(refined)[kept].reset_index(drop=True)
     frame["refined_area_m2"] = shapely.area(frame.geometry.values)
 
     counts = frame["label"].value_counts()
