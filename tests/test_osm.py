@@ -153,16 +153,18 @@ def test_slivers_below_the_minimum_are_dropped_and_do_not_count():
     big = box(100, 100, 200, 200)
     rows = [("way/1", {"landuse": "grass"}, sliver), ("way/2", {"landuse": "grass"}, short),
             ("way/3", {"landuse": "grass"}, big)]
-    res = standardize(frame(rows), boundary(), TABLE, UTM)
+    res = standardize(frame(rows), boundary(), TABLE, UTM, min_polygon_area_m2=100)
     d = res.report["dropped"]
     assert d["vanished_by_buffer"] == 1 and d["smaller_than_minimum"] == 1
     assert list(res.polygons["osm_id"]) == ["way/3"]
     assert (res.polygons["refined_area_m2"] >= 100).all()
     assert res.report["vegetation_polygons"] == 1
     city_area = res.report["city_area_km2"] * 1e6
-    assert res.report["vegetation_coverage"] == pytest.approx(100 * 100 / city_area)
-    keep_all = standardize(frame(rows), boundary(), TABLE, UTM, min_polygon_area_m2=0)
-    assert len(keep_all.polygons) == 2  # the option keeps the sliver
+    # the vanished polygon's outline still counts (as before), the sliver's does not
+    assert res.report["vegetation_coverage"] == pytest.approx((100 * 100 + 24 * 20)
+                                                              / city_area)
+    keep_all = standardize(frame(rows), boundary(), TABLE, UTM)  # default: no minimum
+    assert len(keep_all.polygons) == 2
 
 
 def test_null_and_unrepairable_geometries_are_invalid_not_outside():

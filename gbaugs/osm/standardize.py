@@ -87,15 +87,15 @@ def completeness_levels(indices: dict[str, float],
 
 def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassTable,
                 crs: Any, *, inward_buffer_m: float = 10.0, city: str = "city",
-                min_polygon_area_m2: float = 100.0) -> StandardizedCity:
+                min_polygon_area_m2: float = 0.0) -> StandardizedCity:
     """Run steps 1–6 on one city's OSM frame (from :mod:`gbaugs.osm.readers`).
 
     Drop reasons (``report["dropped"]``): ``invalid_geometry`` (null, empty, or invalid
     and without polygon area once repaired by ``make_valid``), ``outside_boundary``,
     ``no_polygon_area`` (valid, but no area inside the city), ``duplicates``,
     ``covered_by_other_polygons``, ``vanished_by_buffer`` and ``smaller_than_minimum``
-    (under ``min_polygon_area_m2`` after the buffer). Completeness counts only the
-    vegetation polygons kept.
+    (under ``min_polygon_area_m2`` after the buffer). Slivers do not count toward
+    completeness.
     """
     if osm.crs is None:
         raise InputDataError("the OSM polygons have no CRS", where=f"city {city}")
@@ -180,7 +180,7 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
         zip(*np.unique(labels_all[vanished | small], return_counts=True), strict=True)}
     kept = ~vanished & ~small
     veg = labels_all == "ugs"
-    coverage = float(area[veg & kept].sum() / city_area)  # the kept polygons' outlines
+    coverage = float(area[veg & ~small].sum() / city_area)  # slivers do not count
     frame = frame.set_geometry(refined)[kept].reset_index(drop=True)
     frame["refined_area_m2"] = shapely.area(frame.geometry.values)
 
