@@ -552,14 +552,13 @@ def _os_error(exc: OSError) -> GbaugsError:
                               f"({exc})", hint="replace the file; `gbaugs validate` opens "
                                                "every input of a configuration")
     where = exc.filename or None
+    from gbaugs.io.atomic import WRITE_ERRNOS
+
     reasons = {
-        errno.ENOSPC: ("the disk is full", "free space or choose another --out"),
-        errno.EDQUOT: ("the disk quota is exhausted", "free space or choose another --out"),
-        errno.EFBIG: ("the file size limit is reached (ulimit -f)",
-                      "raise the limit or write elsewhere"),
+        **{code: (text, "free space, raise the limit or choose another --out")
+           for code, text in WRITE_ERRNOS.items()},
         errno.EACCES: ("permission denied", "check the permissions or choose another --out"),
         errno.EPERM: ("permission denied", "check the permissions or choose another --out"),
-        errno.EROFS: ("the file system is read-only", "choose another --out"),
         errno.ENOENT: ("no such file or folder", "check the path"),
         errno.ENOTDIR: ("a path in the way is a file, not a folder", "check the path"),
         errno.EEXIST: ("a path in the way is a file, not a folder", "check the path"),

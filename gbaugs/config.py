@@ -283,6 +283,8 @@ class SyntheticOptions:
     """Multiplies every city's side length (0.5 gives a four times smaller region)."""
 
 
+SYNTHETIC_SCALE_RANGE = (0.2, 4.0)
+"""Allowed city side-length factors of the synthetic backend."""
 WaterMask = Literal["scl", "mndwi_ndvi", "mndwi", "jrc", "none"]
 ProductLevel = Literal["auto", "L2A", "L1C"]
 CloudMask = Literal["auto", "scl", "qa60", "spectral", "none"]
@@ -631,8 +633,9 @@ class Region:
             raise ConfigError('water_mask = "jrc" needs the gee backend',
                               where=ctx.where(("imagery", "water_mask")),
                               hint='use "scl", "mndwi_ndvi" or "mndwi" with local imagery')
-        if not 0.2 <= self.imagery.synthetic.scale <= 4:
-            raise ConfigError("synthetic.scale must lie in [0.2, 4]",
+        lo, hi = SYNTHETIC_SCALE_RANGE
+        if not lo <= self.imagery.synthetic.scale <= hi:
+            raise ConfigError(f"synthetic.scale must lie in [{lo:g}, {hi:g}]",
                               where=ctx.where(("imagery", "synthetic", "scale")))
 
     def _check_city_sources(self, i: int, city: CityConfig, ctx: _Ctx) -> None:

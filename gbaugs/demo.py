@@ -23,13 +23,15 @@ from gbaugs.resources import table_path
 
 def demo_region(seed: int | None = None, scale: float | None = None) -> Region:
     """The shipped demo region, optionally with another seed or city size scale."""
+    from gbaugs.config import SYNTHETIC_SCALE_RANGE
     from gbaugs.errors import ConfigError
 
+    lo, hi = SYNTHETIC_SCALE_RANGE
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed {seed} must be ≥ 0", where="--seed")
-    if scale is not None and not 0.2 <= scale <= 4:
-        raise ConfigError(f"--scale {scale:g} is outside [0.2, 4] (city side lengths × "
-                          "scale)", where="--scale")
+    if scale is not None and not lo <= scale <= hi:
+        raise ConfigError(f"--scale {scale:g} is outside [{lo:g}, {hi:g}] (city side "
+                          "lengths × scale)", where="--scale")
     region = Region.from_toml(table_path("regions", "demo.toml"))
     if seed is not None:
         region = dataclasses.replace(region, seed=seed)

@@ -83,13 +83,14 @@ def _check_osm(city: CityConfig, problems: list[str]) -> None:
         problems.append(f"{where}: the file is empty (0 bytes)")
         return
     name = path.name.lower()
-    head = path.open("rb").read(64)
+    with path.open("rb") as f:
+        head = f.read(4096)
     if name.endswith(".pbf"):
-        if PBF_MAGIC not in head:
+        if PBF_MAGIC not in head[:64]:
             problems.append(f"{where}: not an OSM PBF file (no OSMHeader block at its start)")
         return
     if name.endswith(".osm"):
-        if b"<osm" not in path.open("rb").read(4096):
+        if b"<osm" not in head:
             problems.append(f"{where}: not OSM XML (no <osm> element at its start)")
         return
     try:

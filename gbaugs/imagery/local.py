@@ -43,14 +43,13 @@ from gbaugs.features.registry import (
     BANDS,
     GLCM,
     INDICES,
-    SCALE,
     SEASONAL,
     VALID_OBS,
     feature_names,
     required_bands,
 )
 from gbaugs.imagery.masks import qa60_cloud, spectral_cloud, water_mndwi, water_mndwi_ndvi
-from gbaugs.imagery.radiometry import BandScale
+from gbaugs.imagery.radiometry import BandScale, band_scale
 from gbaugs.imagery.sources import BandRef, Scene, StackSource
 from gbaugs.io.atomic import atomic_path
 
@@ -217,8 +216,8 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
     has_scl = all(s.scl is not None for s in scenes)
     water = water_rule(opts, bands, has_scl)
     clouds = [cloud_rule(s, opts) for s in scenes]
-    scales = scales or {s.date: {b: BandScale(SCALE, s.offsets.get(b, 0.0), "SAFE metadata")
-                                 for b in s.bands} for s in scenes}
+    scales = scales or {s.date: {b: band_scale(ref, s, b, None, None)
+                                 for b, ref in s.bands.items()} for s in scenes}
     names = [*bands, *features, VALID_OBS]
     halo = GLCM.radius
     stats = {"inside_pixels": 0, "covered_pixels": 0, "valid_pixels": 0, "water_pixels": 0,

@@ -45,9 +45,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     except OSError as exc:
         _unlink(tmp)
-        if exc.errno in _WRITE_ERRNOS:
+        if exc.errno in WRITE_ERRNOS:
             raise RunDirError(
-                f"the file could not be written: {_WRITE_ERRNOS[exc.errno]}", where=target,
+                f"the file could not be written: {WRITE_ERRNOS[exc.errno]}", where=target,
                 hint="free disk space, raise the limit or choose another --out folder; "
                      "nothing was written under this name") from None
         raise
@@ -56,7 +56,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
-_WRITE_ERRNOS = {errno.ENOSPC: "no space left on the device",
+WRITE_ERRNOS = {  # the OS reasons a write fails, in words (also used by the CLI)
+    errno.ENOSPC: "no space left on the device",
                  errno.EDQUOT: "the disk quota is exhausted",
                  errno.EFBIG: "the file size limit is reached (ulimit -f)",
                  errno.EROFS: "the file system is read-only"}
