@@ -153,6 +153,25 @@ def synth(
                f"gbaugs run {region.region_toml} --out RUN_DIR")
 
 
+def _label_classes(text: str) -> dict[str, str] | Path:
+    """``--classes``: a CSV path, or ``value=label`` pairs separated by commas."""
+    from gbaugs.config import LABEL_SOURCE_LABELS
+    from gbaugs.errors import ConfigError
+
+    if "=" not in text:
+        return Path(text)
+    out: dict[str, str] = {}
+    for pair in text.split(","):
+        value, sep, label = pair.partition("=")
+        value, label = value.strip(), label.strip()
+        if not sep or not value or label not in LABEL_SOURCE_LABELS:
+            raise ConfigError(f"bad --classes pair {pair.strip()!r}", where="--classes",
+                              hint="value=label with label one of "
+                                   + ", ".join(LABEL_SOURCE_LABELS))
+        out[value] = label
+    return out
+
+
 @app.command("osm")
 def osm_command(
     source: Annotated[Path, typer.Argument(help="OSM file: .osm.pbf, .osm, GeoPackage, "
@@ -166,11 +185,18 @@ def osm_command(
                                                           "shipped one).")] = None,
     name: Annotated[str | None, typer.Option(help="City name (default: the file's stem).")
                     ] = None,
+    column: Annotated[str | None, typer.Option(
+        help="SOURCE is your own label file (not OSM): the column holding its classes.")
+                      ] = None,
+    classes: Annotated[str | None, typer.Option(
+        help='With --column: value=label pairs ("park=ugs,square=non_ugs") or a CSV with '
+             "columns value,label[,category].")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs in --out.")
                          ] = False,
 ) -> None:
-    """Standardize one OSM file for one city boundary."""
-    from gbaugs.config import CityConfig, OsmParams, Region, check_crs
+    """Standardize one OSM file (or, with --column/--classes, your own label polygons) for
+    one city boundary."""
+    from gbaugs.config import CityConfig, LabelSource, OsmParams, Region, check_crs
     from gbaugs.errors import ConfigError, RunDirError
     from gbaugs.osm.classes import ClassTable
     from gbaugs.osm.stage import standardize_city, write_city
@@ -180,7 +206,13 @@ def osm_command(
     if not overwrite and any(t.exists() for t in targets):
         raise RunDirError("outputs already exist", where=out,
                           hint="pass --overwrite or choose another --out")
-    city = CityConfig(name=name or source.name.split(".")[0], boundary=boundary, osm=source,
+    if (column is None) != (classes is None):
+        raise ConfigError("--column and --classes go together",
+                          where="--column" if column is None else "--classes",
+                          hint='e.g. --column type --classes "park=ugs,square=non_ugs"')
+    labels = (LabelSource(source, column, _label_classes(classes)),) if column else ()
+    city = CityConfig(name=name or source.name.split(".")[0], boundary=boundary,
+                      osm=None if labels else source, labels=labels,
                       crs=None if crs == "utm" else crs)
     if buffer < 0:
         raise ConfigError(f"--buffer {buffer} must be ≥ 0", where="--buffer")

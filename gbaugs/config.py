@@ -75,6 +75,27 @@ class OsmParams:
     """Completeness index cut points (low|medium, medium|high); ``None``: the region's tertiles."""
 
 
+LABEL_SOURCE_LABELS = ("ugs", "non_ugs", "building", "background", "ignore")
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Your own label polygons for a city (a park inventory, a land-use map …).
+
+    ``classes`` maps the values of ``column`` to a label (``ugs``, ``non_ugs``,
+    ``building``, ``background``, ``ignore``), or names a CSV with columns ``value,label``
+    (and optionally ``category``). Rows whose value is not mapped are left out, counted and
+    warned about. The polygons go through the same clip, repair, overlap resolution, inward
+    buffer and sampling as OSM; in overlaps they rank at ``priority`` (lower wins; the
+    shipped class table's buildings are 0, farmland 10, parks 30).
+    """
+
+    path: Path
+    column: str
+    classes: Mapping[str, str] | Path
+    priority: int = 1
+
+
 @dataclass(frozen=True)
 class LevelWeights:
     """A value per reliability or completeness level."""
@@ -140,6 +161,21 @@ class SampleParams:
     """NDVI standard deviation inside a polygon at which homogeneity reaches 0 (ours)."""
     score_thresholds: tuple[float, float] | None = None
     """Composite score cut points (low|medium, medium|high); ``None``: the region's tertiles."""
+    negatives: Literal["none", "unlabelled"] = "none"
+    """Non-UGS candidates where the labels have none (e.g. a park inventory). ``none``
+    (default): only labelled polygons give samples. ``unlabelled``: up to
+    ``negatives_per_city`` pixels are also drawn at random from the city outside every
+    labelled polygon (farther than ``negatives_margin_m`` from each refined polygon),
+    source label ``unlabelled``; they are screened like ``building`` samples (NDVI above
+    the vegetation threshold dropped, so gardens and fields are not taught as non-UGS) and
+    get the reliability level ``negatives_level``."""
+    negatives_per_city: int = 4000
+    """``negatives = "unlabelled"``: pixels drawn per city before screening and the cap."""
+    negatives_margin_m: float = 20.0
+    """``negatives = "unlabelled"``: least distance from any refined labelled polygon, metres
+    (20 m = the 10 m inward buffer + one pixel beyond the polygon's outline)."""
+    negatives_level: Literal["low", "medium", "high"] = "low"
+    """``negatives = "unlabelled"``: reliability level (and so weight) of those samples."""
 
 
 @dataclass(frozen=True)
@@ -354,6 +390,8 @@ class CityConfig:
     osm: Path | Literal["online"] | None = None
     """OSM source: a PBF, OSM XML, GeoPackage, GeoJSON, Shapefile or GeoParquet file, or
     ``"online"`` (Overpass through osmnx)."""
+    labels: tuple[LabelSource, ...] = ()
+    """Your own label polygons, beside or instead of ``osm`` (see :class:`LabelSource`)."""
     imagery: tuple[Path, ...] = ()
     """Local imagery: a feature stack, band files, or a time series of scenes."""
     band_map: Mapping[str, str] = field(default_factory=dict)
@@ -534,6 +572,8 @@ class Region:
                 raise ConfigError(f"{key} = {value} is not an NDVI value in [-1, 1]",
                                   where=ctx.where(("samples", key)))
         _check_range(ctx, ("samples", "lof_neighbors"), s.lof_neighbors, lo=1)
+        _check_range(ctx, ("samples", "negatives_per_city"), s.negatives_per_city, lo=1)
+        _check_range(ctx, ("samples", "negatives_margin_m"), s.negatives_margin_m, lo=0.0)
         _check_range(ctx, ("samples", "lof_max_samples"), s.lof_max_samples, lo=100)
         for key in ("boundary_distance_ref_m", "ndvi_std_ref"):
             if getattr(s, key) <= 0:
@@ -662,10 +702,24 @@ class Region:
                 f"city {city.name!r}: an Earth Engine boundary needs the gee imagery backend",
                 where=ctx.where(("cities", i, "boundary")),
                 hint="use a local vector file, or set [imagery] backend = \"gee\"")
-        if city.osm is None:
+        if city.osm is None and not city.labels:
             raise ConfigError(f"city {city.name!r} has no OSM source",
                               where=ctx.where(("cities", i)),
-                              hint='add `osm = "path/to/extract.osm.pbf"` or `osm = "online"`')
+                              hint='add `osm = "path/to/extract.osm.pbf"` or `osm = "online"`,'
+                                   ' or your own label polygons: `labels = [{path = "parks.'
+                                   'geojson", column = "type", classes = {park = "ugs"}}]`')
+        for j, src in enumerate(city.labels):
+            if isinstance(src.classes, Mapping):
+                if not src.classes:
+                    raise ConfigError("`classes` is empty", where=ctx.where(
+                        ("cities", i, "labels", j, "classes")),
+                        hint='map values of the column to labels, e.g. {park = "ugs"}')
+                for value, label in src.classes.items():
+                    if label not in LABEL_SOURCE_LABELS:
+                        raise ConfigError(
+                            f"unknown label {label!r} for {src.column} = {value!r}",
+                            where=ctx.where(("cities", i, "labels", j, "classes", value)),
+                            hint=f"labels: {', '.join(LABEL_SOURCE_LABELS)}")
         if backend == "local" and not city.imagery:
             raise ConfigError(f"city {city.name!r} has no imagery for the local backend",
                               where=ctx.where(("cities", i)),
@@ -680,6 +734,10 @@ class Region:
                 paths.append(("boundary", city.boundary))
             if isinstance(city.osm, Path):
                 paths.append(("osm", city.osm))
+            for j, src in enumerate(city.labels):
+                paths.append((f"labels[{j}].path", src.path))
+                if isinstance(src.classes, Path):
+                    paths.append((f"labels[{j}].classes", src.classes))
             paths += [("imagery", p) for p in city.imagery]
             paths += [(f"references.{k}", p) for k, p in city.references.items()]
             missing += [f"city {city.name!r}: {key} file {p} does not exist"

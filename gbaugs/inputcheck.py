@@ -30,6 +30,8 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
             _check_buffer(region, city, bounds, problems)
         if isinstance(city.osm, Path):
             _check_osm(city, problems)
+        for j, src in enumerate(city.labels):
+            _check_labels(city, j, src, problems)
         if city.imagery:
             facts += _check_imagery(region, city, bounds, problems)
         for product, path in city.references.items():
@@ -71,6 +73,25 @@ def _check_buffer(region: Region, city: CityConfig, boundary, problems: list[str
         problems.append(f"osm.inward_buffer_m = {buffer:g} m erases city {city.name!r} "
                         f"({w:,.0f} m × {h:,.0f} m) and every OSM polygon in it (the paper "
                         "uses 10 m)")
+
+
+def _check_labels(city: CityConfig, j: int, src, problems: list[str]) -> None:
+    """A label source reads, has its column, and every class table row is valid."""
+    if not Path(src.path).is_file():
+        return  # missing files are reported by Region.missing_inputs
+    from gbaugs.osm.labels import load_classes, read_label_source
+
+    try:
+        if isinstance(src.classes, Path):
+            load_classes(src.classes)
+        used = read_label_source(src).attrs["label_source"]
+    except GbaugsError as exc:
+        problems.append(f"city {city.name!r}: labels[{j}]: {exc}")
+        return
+    if used["used"] == 0:
+        problems.append(f"city {city.name!r}: labels[{j}] {src.path}: no feature's "
+                        f"{src.column!r} is in `classes` (values found: "
+                        f"{', '.join(list(used['unmapped'])[:10])})")
 
 
 def _check_osm(city: CityConfig, problems: list[str]) -> None:

@@ -2,10 +2,12 @@
 
 For every city: read its boundary (intersected with the region's urban mask when one is
 given), choose its working CRS (the city's ``crs``, else the region's EPSG, else the UTM
-zone of the boundary's centroid), read its OSM source with the class table's keys,
-standardize (:func:`gbaugs.osm.standardize.standardize`), and write
+zone of the boundary's centroid), read its OSM source with the class table's keys and its
+own label sources (``labels``), standardize them together
+(:func:`gbaugs.osm.standardize.standardize`), and write
 
-``cities/<city>/osm.parquet``  GeoParquet, working CRS: ``osm_id``, ``label``,
+``cities/<city>/osm.parquet``  GeoParquet, working CRS: ``osm_id``, ``origin`` (``osm`` or
+                               the label source's file name), ``label``,
                                ``category``, ``tags`` (JSON), ``area_m2``, ``perimeter_m``,
                                ``shape_index``, ``refined_area_m2``, ``repaired``, geometry
                                (the refined, inward-buffered polygon)
@@ -18,38 +20,62 @@ is standardized.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
+
+import geopandas as gpd
+import pandas as pd
 
 from gbaugs.boundaries import city_boundary, working_crs
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.osm.classes import ClassTable
+from gbaugs.osm.labels import read_label_source
 from gbaugs.osm.readers import read_online, read_osm
 from gbaugs.osm.standardize import StandardizedCity, completeness_levels, standardize
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 
 
 def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> StandardizedCity:
-    """Read and standardize one city of a region."""
-    if city.osm is None:
-        raise InputDataError(f"city {city.name!r} needs `osm`", where=region.source)
+    """Read and standardize one city of a region: its OSM source and its own label sources
+    (:mod:`gbaugs.osm.labels`), together, so overlaps between them are resolved once."""
+    if city.osm is None and not city.labels:
+        raise InputDataError(f"city {city.name!r} needs `osm` or `labels`",
+                             where=region.source)
     boundary = city_boundary(region, city)
     crs = working_crs(region, city, boundary)
     wgs = boundary.to_crs(4326)
+    frames, extra = [], {}
     if city.osm == "online":
-        frame = read_online(wgs.geometry.iloc[0], table, where=f"city {city.name}")
-    else:
-        frame = read_osm(city.osm, table, bbox_wgs84=tuple(wgs.total_bounds))
+        frames.append(read_online(wgs.geometry.iloc[0], table, where=f"city {city.name}"))
+    elif city.osm is not None:
+        frames.append(read_osm(city.osm, table, bbox_wgs84=tuple(wgs.total_bounds)))
+    for key in ("without_table_keys", "unknown_fclass"):
+        if frames and key in frames[0].attrs:
+            extra[key] = frames[0].attrs[key]
+    sources = []
+    for src in city.labels:
+        frame = read_label_source(src)
+        sources.append(frame.attrs["label_source"])
+        frames.append(frame)
+    frame = gpd.GeoDataFrame(pd.concat([f.to_crs(crs) for f in frames], ignore_index=True),
+                             crs=crs)
     result = standardize(frame, boundary, table, crs,
                          inward_buffer_m=region.osm.inward_buffer_m, city=city.name,
                          min_polygon_area_m2=region.osm.min_polygon_area_m2)
-    result.report["source"] = str(city.osm)
-    for key in ("incomplete", "unknown_fclass"):
-        if key in frame.attrs:
-            result.report[key] = frame.attrs[key]
+    result.report["source"] = None if city.osm is None else str(city.osm)
+    result.report.update(extra)
+    if sources:
+        result.report["label_sources"] = sources
+        for s in sources:
+            if s["unmapped"]:
+                values = ", ".join(f"{v!r} ({n})" for v, n in s["unmapped"].items())
+                result.report["warnings"].append(
+                    f"label source {s['path']}: {sum(s['unmapped'].values())} features left "
+                    f"out, their {s['column']!r} is not in `classes`: {values}")
     return result
 
 
@@ -67,7 +93,9 @@ def write_city(result: StandardizedCity, folder: Path, level: str | None,
 
 def _params(region: Region) -> dict[str, Any]:
     return {"osm": region.osm, "crs": region.crs,
-            "cities": [[c.name, c.crs, str(c.osm)] for c in region.cities]}
+            "cities": [[c.name, c.crs, str(c.osm)]
+                       + ([[dataclasses.asdict(x) for x in c.labels]] if c.labels else [])
+                       for c in region.cities]}
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -79,6 +107,8 @@ def _inputs(ctx: RunContext) -> list[Path]:
         for p in (city.boundary, city.osm):
             if isinstance(p, Path):
                 paths.append(p)
+        for src in city.labels:
+            paths += [src.path] + ([src.classes] if isinstance(src.classes, Path) else [])
     if isinstance(region.urban_mask, Path):
         paths.append(region.urban_mask)
     return paths
@@ -108,7 +138,7 @@ def _run(ctx: RunContext) -> StageResult:
 
 OSM = register(Stage(
     name="osm",
-    version=2,
+    version=3,  # 3: raw OSM through GDAL, table keys only, label sources
     description="standardize OSM polygons per city (class table, inward buffer, completeness)",
     run=_run,
     params=_params,

@@ -6,7 +6,9 @@ Steps, in order (each counted in the report):
 2. **Repair** invalid geometries (``shapely.make_valid``), keep polygonal parts only, drop
    exact duplicates (same ``osm_id`` and geometry, as some extracts repeat features).
 3. **Label** every polygon with the class table (``ugs``, ``non_ugs``, ``building``,
-   ``ignore``, or ``background`` when no row matches).
+   ``ignore``, or ``background`` when no row matches). Rows of your own label sources
+   (:mod:`gbaugs.osm.labels`) arrive with ``label``, ``category``, ``priority`` and
+   ``origin`` decided; OSM rows get ``origin = "osm"``.
 4. **Resolve overlaps** deterministically: polygons are ranked by (class-table priority,
    area, ``osm_id``) and each keeps only what no better-ranked polygon covers. Buildings
    have the best priority, so a building inside a park stays a building and is cut out of
@@ -31,6 +33,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from gbaugs.errors import InputDataError
@@ -41,6 +44,8 @@ COVERAGE_REF = 0.25
 mapped as green space: about the UGS density of the GBA's greener cities in the paper)."""
 DENSITY_REF = 10.0
 """Vegetation polygons per km² at which the count half of the index saturates."""
+DECIDED = ("label", "category", "priority", "origin")
+"""Columns a label source brings decided (:func:`gbaugs.osm.labels.read_label_source`)."""
 
 
 @dataclass
@@ -129,9 +134,10 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > 0)
     report["dropped"]["no_polygon_area"] = int((~keep).sum())
     report["repaired"] = int(invalid[keep].sum())
+    carried = {c: frame[c].values[keep] for c in DECIDED if c in frame.columns}
     frame = gpd.GeoDataFrame({"osm_id": frame["osm_id"].values[keep],
                               "tags": frame["tags"].values[keep],
-                              "repaired": invalid[keep]},
+                              "repaired": invalid[keep], **carried},
                              geometry=clipped[keep], crs=crs)
     # 2. duplicates (same id and same geometry)
     wkb = shapely.to_wkb(frame.geometry.values, output_dimension=2)
@@ -143,11 +149,19 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
                              where=f"city {city}",
                              hint="check that the OSM extract covers the city")
 
-    # 3. label
+    # 3. label (rows of your own label sources come labelled)
     labels = [table.classify(t) for t in frame["tags"]]
+    decided = (frame["label"].notna().to_numpy() if "label" in frame.columns
+               else np.zeros(len(frame), dtype=bool))
+    for i in np.flatnonzero(decided):
+        labels[i] = (frame["label"].iat[i], frame["category"].iat[i],
+                     int(frame["priority"].iat[i]))
     frame["label"] = [lab for lab, _, _ in labels]
     frame["category"] = [cat for _, cat, _ in labels]
     priority = np.array([p for _, _, p in labels])
+    frame["origin"] = (frame["origin"].fillna("osm").to_numpy(dtype=object)
+                       if "origin" in frame.columns else "osm")
+    frame = frame.drop(columns=["priority"], errors="ignore")
 
     # 4. overlaps
     resolved, emptied = _resolve_overlaps(frame.geometry.values, priority,
@@ -200,7 +214,10 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
         report["warnings"].append("no vegetation (ugs) polygons in this city: it contributes "
                                   "no vegetation samples")
     frame["tags"] = frame["tags"].map(_tags_json)
-    frame = frame[["osm_id", "label", "category", "tags", "area_m2", "perimeter_m",
+    origins = pd.crosstab(frame["origin"], frame["label"])
+    report["counts_by_origin"] = {str(o): {str(k): int(v) for k, v in row.items() if v}
+                                  for o, row in origins.iterrows()}
+    frame = frame[["osm_id", "origin", "label", "category", "tags", "area_m2", "perimeter_m",
                    "shape_index", "refined_area_m2", "repaired", "geometry"]]
     return StandardizedCity(frame, report)
 

@@ -11,6 +11,13 @@ containing its centre; the polygons are disjoint after overlap resolution). Labe
   ``landuse=residential``) — the paper's "non-vegetation background". Pixels outside every
   polygon are unlabelled and never sampled; ``ignore`` polygons are skipped.
 
+With an :class:`UnlabelledDraw` (``[samples] negatives = "unlabelled"``), for label sources
+that have no non-UGS polygons (a park inventory): up to ``n`` valid pixels farther than
+``margin_m`` from every refined polygon (any label) are drawn at random as non-UGS
+candidates with source label ``unlabelled``, ``osm_id`` ``unlabelled/<block>`` (200 m
+blocks, so polygon-grouped folds keep neighbours together), no boundary distance and no
+shape index.
+
 Pixels with any missing (NaN or infinite) feature are skipped and counted. Per candidate
 the polygon-level indicators are attached: the distance from the pixel centre to the
 refined polygon's boundary (m), the polygon's shape index, and the standard deviation of
@@ -31,6 +38,19 @@ import shapely
 from gbaugs.errors import InputDataError
 
 SAMPLED_LABELS = {"ugs": 1, "non_ugs": 0, "building": 0, "background": 0}
+UNLABELLED = "unlabelled"
+"""Source label of the non-UGS candidates drawn outside every polygon."""
+UNLABELLED_BLOCK_PX = 20
+"""Side of the blocks (pixels; 200 m at 10 m) that group unlabelled candidates."""
+
+
+@dataclass(frozen=True)
+class UnlabelledDraw:
+    """How many unlabelled pixels to draw, how far from the polygons, with which rng."""
+
+    n: int
+    margin_m: float
+    rng: np.random.Generator
 
 
 @dataclass
@@ -38,7 +58,8 @@ class Candidates:
     """Candidate samples of one city and what was skipped."""
 
     frame: pd.DataFrame
-    """One row per candidate pixel: row, col, x, y, polygon, osm_id, source_label, category,
+    """One row per candidate pixel: row, col, x, y, polygon, osm_id, origin, source_label,
+    category,
     label, the features, boundary_distance_m, shape_index, ndvi_std."""
     crs: Any
     counts: dict[str, int] = field(default_factory=dict)
@@ -48,8 +69,10 @@ class Candidates:
 
 
 def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: list[str],
-                       city: str = "city") -> Candidates:
-    """Candidate samples of a city from its stack and its refined OSM polygons."""
+                       city: str = "city", unlabelled: UnlabelledDraw | None = None
+                       ) -> Candidates:
+    """Candidate samples of a city from its stack and its refined OSM polygons (and, with
+    ``unlabelled``, pixels drawn outside every polygon)."""
     import rasterio
     from rasterio.features import rasterize
 
@@ -69,7 +92,14 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
         index = rasterize(((g, i) for i, g in enumerate(polys.geometry) if not g.is_empty),
                           out_shape=shape, transform=transform, fill=-1, dtype="int32")
         rows, cols = np.nonzero(index >= 0)
-        if len(rows) == 0:
+        n_labelled = len(rows)
+        if unlabelled is not None:
+            valid = (np.isfinite(src.read(names.index("NDVI") + 1)) if "NDVI" in names
+                     else np.ones(shape, dtype=bool))
+            urows, ucols = _unlabelled_pixels(polygons.to_crs(crs), index,
+                                              valid, transform, unlabelled)
+            rows, cols = np.concatenate([rows, urows]), np.concatenate([cols, ucols])
+        if n_labelled == 0:
             raise InputDataError(f"city {city!r}: no pixel centre of the feature stack lies "
                                  "in a refined OSM polygon", where=stack_path,
                                  hint="the stack and the OSM polygons do not overlap: check "
@@ -87,27 +117,61 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
         raise InputDataError(f"the stack of city {city!r} has no NDVI band", where=stack_path,
                              hint="NDVI is needed for the spectral screening")
     finite = np.all([np.isfinite(values[f]) for f in features], axis=0) & np.isfinite(ndvi)
-    counts = {"pixels_in_polygons": len(rows),
-              "skipped_missing_feature": int((~finite).sum())}
-    rows, cols = rows[finite], cols[finite]
-    poly = index[rows, cols]
+    in_poly = np.arange(len(rows)) < n_labelled
+    counts = {"pixels_in_polygons": n_labelled,
+              "skipped_missing_feature": int((~finite & in_poly).sum())}
+    if unlabelled is not None:
+        counts["unlabelled_drawn"] = int((finite & ~in_poly).sum())
+    rows, cols, in_poly = rows[finite], cols[finite], in_poly[finite]
+    block = ((rows // UNLABELLED_BLOCK_PX) * (shape[1] // UNLABELLED_BLOCK_PX + 1)
+             + cols // UNLABELLED_BLOCK_PX)
+    poly = np.where(in_poly, index[rows, cols], -1 - block)
+    safe = np.where(in_poly, poly, 0)
     xs, ys = rasterio.transform.xy(transform, rows, cols)
     xs, ys = np.asarray(xs), np.asarray(ys)
     frame = pd.DataFrame({"row": rows.astype(np.int32), "col": cols.astype(np.int32),
                           "x": xs, "y": ys, "polygon": poly})
-    frame["osm_id"] = polys["osm_id"].to_numpy()[poly]
-    frame["source_label"] = polys["label"].to_numpy()[poly]
-    frame["category"] = polys["category"].to_numpy()[poly]
-    frame["label"] = frame["source_label"].map(SAMPLED_LABELS).astype(np.int8)
+    frame["osm_id"] = np.where(in_poly, polys["osm_id"].to_numpy(dtype=object)[safe],
+                               np.char.add(f"{UNLABELLED}/", block.astype(str)).astype(object))
+    origin = (polys["origin"].to_numpy(dtype=object) if "origin" in polys.columns
+              else np.full(len(polys), "osm", dtype=object))
+    frame["origin"] = np.where(in_poly, origin[safe] if len(polys) else "osm", UNLABELLED)
+    frame["source_label"] = np.where(in_poly, polys["label"].to_numpy(dtype=object)[safe],
+                                     UNLABELLED)
+    frame["category"] = np.where(in_poly, polys["category"].to_numpy(dtype=object)[safe],
+                                 UNLABELLED)
+    frame["label"] = np.where(in_poly, frame["source_label"].map(SAMPLED_LABELS), 0
+                              ).astype(np.int8)
     for f in features:
         frame[f] = values[f][finite]
     if "NDVI" not in features:
         frame["NDVI"] = ndvi[finite]
-    frame["boundary_distance_m"] = shapely.distance(
-        shapely.points(xs, ys), shapely.boundary(polys.geometry.to_numpy()[poly]))
-    frame["shape_index"] = polys["shape_index"].to_numpy()[poly]
+    distance = np.full(len(frame), np.nan)
+    distance[in_poly] = shapely.distance(
+        shapely.points(xs[in_poly], ys[in_poly]),
+        shapely.boundary(polys.geometry.to_numpy()[poly[in_poly]]))
+    frame["boundary_distance_m"] = distance
+    frame["shape_index"] = np.where(in_poly, polys["shape_index"].to_numpy()[safe], np.nan)
     frame["ndvi_std"] = frame.groupby("polygon")["NDVI"].transform("std", ddof=0)
+    frame.loc[~in_poly, "ndvi_std"] = np.nan
     counts["candidates"] = len(frame)
+    counts["candidates_unlabelled"] = int((~in_poly).sum())
     counts["candidates_vegetation"] = int((frame["label"] == 1).sum())
     counts["candidates_non_vegetation"] = int((frame["label"] == 0).sum())
     return Candidates(frame, crs, counts, city_ndvi)
+
+
+def _unlabelled_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, valid: np.ndarray,
+                       transform, draw: UnlabelledDraw) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``draw.n`` random valid pixels (inside the city: finite NDVI) outside every
+    polygon grown by ``draw.margin_m`` (rows, cols; sorted, so the draw is deterministic
+    for a seeded rng)."""
+    from rasterio.features import rasterize
+
+    grown = shapely.buffer(polygons.geometry.to_numpy(), draw.margin_m)
+    near = rasterize(((g, 1) for g in grown if g is not None and not g.is_empty),
+                     out_shape=index.shape, transform=transform, fill=0, dtype="uint8",
+                     all_touched=True)
+    free = np.flatnonzero((near == 0) & (index < 0) & valid)
+    take = np.sort(draw.rng.choice(free, size=min(draw.n, len(free)), replace=False))
+    return np.unravel_index(take, index.shape)

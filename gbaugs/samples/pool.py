@@ -29,7 +29,7 @@ import pandas as pd
 
 from gbaugs.config import SampleParams
 from gbaugs.errors import InputDataError
-from gbaugs.samples.extract import Candidates
+from gbaugs.samples.extract import UNLABELLED, Candidates
 from gbaugs.samples.quality import (
     GREEN_BACKGROUND,
     INDICATORS,
@@ -124,8 +124,9 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
     ``city_factor``, ``weight`` and its ``status`` becomes ``kept`` or ``capped`` for
     screened-in samples.
     """
-    scores = np.concatenate([c.frame.loc[c.frame["status"] == "ok", "score"].to_numpy()
-                             for c in cities]) if cities else np.array([])
+    scores = np.concatenate([c.frame.loc[(c.frame["status"] == "ok")
+                                         & (c.frame["source_label"] != UNLABELLED), "score"]
+                             .to_numpy() for c in cities]) if cities else np.array([])
     if scores.size == 0:
         raise InputDataError("no sample is left in any city after screening",
                              hint="check the OSM polygons and the feature stacks")
@@ -138,6 +139,9 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
         f = city.frame
         ok = (f["status"] == "ok").to_numpy()
         levels, _ = score_levels(f["score"].to_numpy(), cuts)
+        # unlabelled pixels have no polygon to judge them by: their own, fixed level
+        levels = np.where(f["source_label"].to_numpy(dtype=object) == UNLABELLED,
+                          params.negatives_level, levels)
         f["level"] = np.where(ok, levels, None)
         f["reliability_weight"] = np.where(ok, level_weight(levels,
                                                             params.reliability_weights), np.nan)
@@ -169,7 +173,11 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
         raise InputDataError(
             "the pool has a single class: "
             + ("no vegetation" if (pool["label"] == 0).all() else "no non-vegetation")
-            + " samples in any city", hint="check the OSM class table and the polygons")
+            + " samples in any city",
+            hint="check the OSM class table and the polygons"
+            + ("; a source with only green polygons (a park inventory) can draw non-UGS "
+               'samples outside them: set [samples] negatives = "unlabelled"'
+               if (pool["label"] == 1).all() and params.negatives == "none" else ""))
     summary = _summary(cities, pool, cuts, target, params)
     return pool, summary
 

@@ -2,8 +2,8 @@
 
 **Screening** (per city), one rule per label source (``screening = "source"``, default):
 
-* ``building`` and ``background`` samples with NDVI above the city's *vegetation
-  threshold* are dropped (``high_ndvi``): land-use polygons such as
+* ``building``, ``background`` and ``unlabelled`` samples with NDVI above the city's
+  *vegetation threshold* are dropped (``high_ndvi``): land-use polygons such as
   ``landuse=residential`` hold lawns, gardens and unmapped parks, which must not be taught
   as non-UGS. The threshold is Otsu's (1979) on the NDVI of every valid pixel of the city,
   clipped to ``ndvi_threshold_bounds`` — the NDVI that best splits the city into a dark
@@ -61,8 +61,9 @@ from gbaugs.thresholds import otsu_threshold
 INDICATORS = ("spectral_consistency", "boundary_reliability", "shape_reliability",
               "homogeneity")
 
-SOFT_NEGATIVES = ("building", "background")
-"""Non-UGS label sources screened by the vegetation threshold (``non_ugs`` is not)."""
+SOFT_NEGATIVES = ("building", "background", "unlabelled")
+"""Non-UGS label sources screened by the vegetation threshold (``non_ugs`` is not);
+``unlabelled``: the pixels drawn outside every polygon (``[samples] negatives``)."""
 GREEN_BACKGROUND = "green_background"
 """Screening verdict of a ``background`` sample above the vegetation threshold that is
 kept as a UGS sample (``green_background = "ugs"``)."""
@@ -160,13 +161,15 @@ def lof_groups(frame: pd.DataFrame, screening: str) -> np.ndarray:
     """The group each candidate's spectral consistency is measured in.
 
     ``paper``: its class (vegetation, non-vegetation). ``source``: UGS, hard negatives
-    (``non_ugs``) and the other non-UGS sources apart — a farmland pixel is judged among
+    (``non_ugs``), pixels drawn outside every polygon (``unlabelled``) and the other non-UGS
+    sources apart — a farmland pixel is judged among
     farmland, not flagged as an outlier for being greener than the roofs.
     """
     if screening == "paper":
         return np.where(frame["label"].to_numpy() == 1, "ugs", "non_ugs")
     src = frame["source_label"].to_numpy(dtype=object)
     group = np.where(src == "ugs", "ugs", np.where(src == "non_ugs", "hard", "soft"))
+    group = np.where(src == "unlabelled", "unlabelled", group)
     if "screening" in frame:
         group = np.where(frame["screening"].to_numpy(dtype=object) == GREEN_BACKGROUND,
                          GREEN_BACKGROUND, group)

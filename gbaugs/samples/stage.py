@@ -4,7 +4,8 @@ Reads ``cities/<city>/osm.parquet``, ``osm.json`` (completeness level) and ``sta
 writes
 
 ``samples/<city>.parquet``  GeoParquet (the city's CRS): every candidate with a valid
-                            feature vector — pixel centre, city, polygon and ``osm_id``,
+                            feature vector — pixel centre, city, polygon, ``osm_id`` and
+                            ``origin`` (``osm``, a label source's file, ``unlabelled``),
                             source label and category, ``label`` (1 UGS, 0 non-UGS), the
                             features, the raw indicators (boundary distance, shape index,
                             NDVI standard deviation), the normalized ones, ``score``,
@@ -33,7 +34,7 @@ from gbaugs.errors import GbaugsWarning, StageError
 from gbaugs.imagery.local import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
-from gbaugs.samples.extract import extract_candidates
+from gbaugs.samples.extract import UnlabelledDraw, extract_candidates
 from gbaugs.samples.pool import CitySamples, assess_city, build_pool
 
 
@@ -62,17 +63,22 @@ def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
     features = list(selected_features(region.imagery))
     seeds = np.random.SeedSequence([region.seed, 4]).spawn(len(region.cities))
+    draws = np.random.SeedSequence([region.seed, 6]).spawn(len(region.cities))
+    params = region.samples
     cities: list[CitySamples] = []
     with ctx.reporter.task("sampling cities", total=len(region.cities)) as advance:
-        for city, ss in zip(region.cities, seeds, strict=True):
+        for city, ss, ds in zip(region.cities, seeds, draws, strict=True):
             osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
             if not osm_path.exists() or not stack.exists():
                 raise StageError(f"city {city.name!r}: the osm and imagery outputs are missing",
                                  where=ctx.run.city(city.slug),
                                  hint="run the osm and imagery stages first")
             level = json.loads(osm_json.read_text(encoding="utf-8"))["completeness_level"]
+            unlabelled = (UnlabelledDraw(params.negatives_per_city, params.negatives_margin_m,
+                                         np.random.default_rng(ds))
+                          if params.negatives == "unlabelled" else None)
             candidates = extract_candidates(stack, gpd.read_parquet(osm_path), features,
-                                            city.name)
+                                            city.name, unlabelled)
             cities.append(assess_city(city.name, city.slug, candidates, features,
                                       region.samples, level, np.random.default_rng(ss)))
             advance(1)
@@ -102,5 +108,5 @@ SAMPLES = register(Stage(
     run=_run,
     params=_params,
     inputs=_inputs,
-    version=3,  # 2: spectral consistency also at the polygon scale; 3: source screening
+    version=4,  # 2: polygon-scale consistency; 3: source screening; 4: unlabelled negatives
 ))

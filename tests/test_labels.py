@@ -1,0 +1,235 @@
+"""Your own label polygons (``[[cities]] labels``), the negatives drawn outside them, and
+``gbaugs osm --column/--classes``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from gbaugs import InputDataError, Region
+from gbaugs.cli import app
+from gbaugs.config import LabelSource
+from gbaugs.errors import ConfigError
+from gbaugs.osm.classes import ClassTable
+from gbaugs.osm.labels import load_classes, read_label_source
+from gbaugs.osm.readers import read_osm
+from gbaugs.osm.standardize import standardize
+
+TABLE = ClassTable.load()
+CRS = 32650
+INVENTORY_CLASSES = {"park": "ugs", "sports_pitch": "ugs", "cemetery": "ugs",
+                     "woodland": "ugs", "meadow": "ugs", "square": "non_ugs"}
+
+
+def _inventory(tmp_path):
+    """Three parks, a square and a value nobody mapped, in metres (UTM 50N)."""
+    gdf = gpd.GeoDataFrame(
+        {"type": ["park", "park", "square", "car_park", None],
+         "name": ["North", "South", "Plaza", "Lot", "Unknown"]},
+        geometry=[box(0, 0, 200, 200), box(300, 0, 500, 200), box(0, 300, 100, 400),
+                  box(300, 300, 400, 400), box(600, 0, 700, 100)], crs=CRS)
+    path = tmp_path / "parks.geojson"
+    gdf.to_crs(4326).to_file(path)
+    return path
+
+
+def test_label_source_reads_with_decided_labels(tmp_path):
+    path = _inventory(tmp_path)
+    frame = read_label_source(LabelSource(path, "type", {"park": "ugs", "square": "non_ugs"}))
+    assert list(frame["osm_id"]) == ["parks/0", "parks/1", "parks/2"]
+    assert list(frame["label"]) == ["ugs", "ugs", "non_ugs"]
+    assert list(frame["category"]) == ["park", "park", "square"]
+    assert set(frame["origin"]) == {"parks.geojson"}
+    info = frame.attrs["label_source"]
+    assert info["features"] == 5 and info["used"] == 3
+    assert info["unmapped"] == {"None": 1, "car_park": 1}
+    # a CSV class table gives the same labels, with its own categories
+    csv = tmp_path / "classes.csv"
+    csv.write_text("value,label,category\npark,ugs,public_park\nsquare,non_ugs,\n")
+    assert load_classes(csv) == {"park": ("ugs", "public_park"), "square": ("non_ugs", "square")}
+    frame2 = read_label_source(LabelSource(path, "type", csv))
+    assert list(frame2["label"]) == list(frame["label"])
+    assert list(frame2["category"]) == ["public_park", "public_park", "square"]
+
+
+def test_label_source_errors(tmp_path):
+    path = _inventory(tmp_path)
+    with pytest.raises(InputDataError, match="no column 'kind'") as exc:
+        read_label_source(LabelSource(path, "kind", {"park": "ugs"}))
+    assert "name, type" in exc.value.hint
+    bad = tmp_path / "bad.csv"
+    bad.write_text("value,label\npark,greenery\n")
+    with pytest.raises(InputDataError, match="unknown label 'greenery'"):
+        read_label_source(LabelSource(path, "type", bad))
+    with pytest.raises(InputDataError, match="label class table not found"):
+        load_classes(tmp_path / "nope.csv")
+    # an inventory is not OSM: the OSM reader's error says how to use it
+    with pytest.raises(InputDataError, match="unknown OSM schema") as exc:
+        read_osm(path, TABLE)
+    assert "--column" in exc.value.hint and "labels" in exc.value.hint
+
+
+def test_label_sources_and_osm_overlap_by_priority(tmp_path):
+    """An inventory park outranks the OSM polygons under it except buildings; origins are
+    recorded and counted."""
+    path = _inventory(tmp_path)
+    osm = gpd.GeoDataFrame(
+        {"osm_id": ["way/1", "way/2"],
+         "tags": [{"landuse": "residential"}, {"building": "yes"}]},
+        geometry=[box(-50, -50, 250, 250), box(50, 50, 80, 80)], crs=CRS).to_crs(4326)
+    labels = read_label_source(LabelSource(path, "type", {"park": "ugs"}))
+    frame = gpd.GeoDataFrame(pd.concat([osm.to_crs(CRS), labels.to_crs(CRS)],
+                                       ignore_index=True), crs=CRS)
+    b = gpd.GeoDataFrame(geometry=[box(-100, -100, 800, 800)], crs=CRS)
+    res = standardize(frame, b, TABLE, CRS, inward_buffer_m=0)
+    got = res.polygons.set_index("osm_id")
+    assert got.loc["parks/0", "origin"] == "parks.geojson"
+    assert got.loc["way/1", "origin"] == "osm"
+    # the park (priority 1) is cut only by the building (0); the residential area (100)
+    # keeps only what the park leaves
+    assert got.loc["parks/0", "area_m2"] == pytest.approx(200 * 200 - 30 * 30, abs=1)
+    assert got.loc["way/1", "area_m2"] == pytest.approx(300 * 300 - 200 * 200, abs=1)
+    assert res.report["counts_by_origin"] == {"osm": {"background": 1, "building": 1},
+                                              "parks.geojson": {"ugs": 2}}
+
+
+def test_labels_in_the_configuration(tmp_path):
+    path = _inventory(tmp_path)
+    base = {"region": {"name": "R"}, "imagery": {"backend": "local"},
+            "cities": [{"name": "A", "boundary": str(path), "imagery": [str(path)],
+                        "labels": [{"path": str(path), "column": "type",
+                                    "classes": {"park": "ugs"}}]}]}
+    region = Region.from_dict(base)
+    src = region.cities[0].labels[0]
+    assert src.path == path and src.classes == {"park": "ugs"} and src.priority == 1
+    assert region.cities[0].osm is None  # labels alone are enough
+    wrong = json.loads(json.dumps(base))
+    wrong["cities"][0]["labels"][0]["classes"] = {"park": "green"}
+    with pytest.raises(ConfigError, match="unknown label 'green'") as exc:
+        Region.from_dict(wrong)
+    assert "cities[0].labels[0].classes.park" in str(exc.value)
+    neither = json.loads(json.dumps(base))
+    del neither["cities"][0]["labels"]
+    with pytest.raises(ConfigError, match="no OSM source") as exc:
+        Region.from_dict(neither)
+    assert "labels" in exc.value.hint
+
+
+def test_gbaugs_osm_with_column_and_classes(tmp_path):
+    path = _inventory(tmp_path)
+    boundary = tmp_path / "boundary.gpkg"
+    gpd.GeoDataFrame(geometry=[box(-100, -100, 800, 800)], crs=CRS).to_file(boundary)
+    runner = CliRunner()
+    res = runner.invoke(app, ["osm", str(path), "--boundary", str(boundary), "--out",
+                              str(tmp_path / "out"), "--column", "type", "--classes",
+                              "park=ugs,square=non_ugs", "--buffer", "0"])
+    assert res.exit_code == 0, res.output
+    got = gpd.read_parquet(tmp_path / "out" / "osm.parquet")
+    assert sorted(got["label"]) == ["non_ugs", "ugs", "ugs"]
+    report = json.loads((tmp_path / "out" / "osm.json").read_text())
+    assert report["label_sources"][0]["unmapped"] == {"None": 1, "car_park": 1}
+    assert any("car_park" in w for w in report["warnings"])
+    res = runner.invoke(app, ["osm", str(path), "--boundary", str(boundary), "--out",
+                              str(tmp_path / "o2"), "--column", "type"])
+    assert isinstance(res.exception, ConfigError)
+    assert "--column and --classes go together" in str(res.exception)
+    res = runner.invoke(app, ["osm", str(path), "--boundary", str(boundary), "--out",
+                              str(tmp_path / "o3"), "--column", "type", "--classes",
+                              "park=lawn"])
+    assert isinstance(res.exception, ConfigError)
+    assert "bad --classes pair 'park=lawn'" in str(res.exception)
+
+
+def test_unlabelled_draw_stays_away_from_every_polygon(tmp_path):
+    """The negatives are valid pixels farther than the margin from every refined polygon,
+    drawn reproducibly; their groups are 200 m blocks."""
+    from gbaugs.samples.extract import UNLABELLED, UnlabelledDraw, extract_candidates
+
+    stack = tmp_path / "stack.tif"
+    ndvi = np.full((60, 60), 0.2, np.float32)
+    ndvi[:, 50:] = np.nan  # outside the city
+    with rasterio.open(stack, "w", driver="GTiff", width=60, height=60, count=1,
+                       dtype="float32", crs=CRS, nodata=np.nan,
+                       transform=rasterio.transform.from_origin(0, 600, 10, 10)) as dst:
+        dst.write(ndvi, 1)
+        dst.set_band_description(1, "NDVI")
+    polys = gpd.GeoDataFrame({"osm_id": ["p/0", "p/1"], "label": ["ugs", "ignore"],
+                              "category": ["park", "wetland"], "shape_index": [1.1, 1.1],
+                              "origin": ["parks.geojson", "osm"]},
+                             geometry=[box(100, 100, 200, 200), box(300, 300, 400, 400)],
+                             crs=CRS)
+
+    def draw(seed):
+        return extract_candidates(stack, polys, ["NDVI"], "c",
+                                  UnlabelledDraw(300, 20.0, np.random.default_rng(seed)))
+
+    cands = draw(1)
+    f = cands.frame
+    un = f[f["source_label"] == UNLABELLED]
+    assert len(un) == 300 and cands.counts["candidates_unlabelled"] == 300
+    assert (un["label"] == 0).all() and (un["origin"] == UNLABELLED).all()
+    assert un["osm_id"].str.startswith("unlabelled/").all()
+    assert un["boundary_distance_m"].isna().all() and un["shape_index"].isna().all()
+    pts = gpd.points_from_xy(un["x"], un["y"], crs=CRS)
+    assert (gpd.GeoSeries(pts).distance(polys.union_all()) > 20.0).all()
+    assert (un["col"] < 50).all()  # never outside the city
+    assert (f.loc[f["source_label"] == "ugs", "origin"] == "parks.geojson").all()
+    pd.testing.assert_frame_equal(draw(1).frame, f)
+    assert not draw(2).frame.equals(f)
+
+
+@pytest.mark.slow
+def test_park_inventory_alone_maps_a_city(small_region, tmp_path, capsys):
+    """A city's park inventory (a GeoJSON with a `type` column, no OSM tags) with negatives
+    drawn outside it: osm → samples → train → map → postprocess, scored against the
+    synthetic truth, beats the NDVI-Otsu threshold. Without the negatives option the pool
+    has one class and the error names the option."""
+    from gbaugs.evaluation import evaluate_map
+    from gbaugs.pipeline import run_region
+    from gbaugs.synthetic.inventory import park_inventory
+
+    slug = "river_town"
+    inventory = park_inventory(small_region.root, slug)
+    assert set(inventory["type"]) <= set(INVENTORY_CLASSES)
+    path = tmp_path / "parks.geojson"
+    inventory.to_crs(4326).to_file(path)
+    region = Region.from_toml(small_region.region_toml)
+    city = dataclasses.replace(region.city("River Town"), osm=None,
+                               labels=(LabelSource(path, "type", INVENTORY_CLASSES),))
+    run = tmp_path / "run"
+    region = dataclasses.replace(
+        region, cities=(city,),
+        samples=dataclasses.replace(region.samples, negatives="unlabelled"),
+        train=dataclasses.replace(region.train, baselines=False))
+    run_region(region, run, only=["osm", "imagery", "samples", "train", "map",
+                                  "postprocess"])
+    osm = json.loads((run / "cities" / slug / "osm.json").read_text())
+    assert set(osm["counts_by_origin"]) == {"parks.geojson"}
+    summary = json.loads((run / "samples" / "summary.json").read_text())
+    by_source = summary["cities"][slug]["screening"]["by_source"]
+    assert by_source["unlabelled"]["high_ndvi"] > 0  # gardens and fields not taken
+    pool = pd.read_parquet(run / "samples" / "pool.parquet")
+    assert set(pool.loc[pool["source_label"] == "unlabelled", "level"]) == {"low"}
+    result = evaluate_map(run / "maps" / f"{slug}.tif",
+                          reference_path=small_region.root / "cities" / slug / "truth.tif",
+                          stack=run / "cities" / slug / "stack.tif")
+    f1, otsu = result["map"]["f1"], result["baselines"]["ndvi_otsu"]["f1"]
+    with capsys.disabled():
+        print(f"\n{slug} from its park inventory + unlabelled negatives: truth F1 {f1:.3f}, "
+              f"NDVI-Otsu F1 {otsu:.3f}")
+    bound = 0.65
+    assert otsu < bound <= f1
+    # without negatives the pool holds only green samples: the error names the option
+    alone = dataclasses.replace(region, samples=dataclasses.replace(region.samples,
+                                                                    negatives="none"))
+    with pytest.raises(InputDataError, match="single class") as exc:
+        run_region(alone, tmp_path / "run2", only=["osm", "imagery", "samples"])
+    assert 'negatives = "unlabelled"' in exc.value.hint
