@@ -254,9 +254,21 @@ def _iso(t: float) -> str:
 
 
 def _jsonable(obj: Any) -> Any:
+    """Plain JSON values of a stage's parameters: dataclasses (also nested in lists and
+    tables, e.g. a city's Earth Engine boundary filter) become tables of all their fields,
+    paths and dates strings."""
+    return json.loads(json.dumps(_plain(obj), default=str, sort_keys=True))
+
+
+def _plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = dataclasses.asdict(obj)
-    return json.loads(json.dumps(obj, default=str, sort_keys=True))
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.compare}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
 
 
 _VERSIONS: dict[str, str] | None = None

@@ -125,18 +125,16 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
 
 
 def _params(region: Region) -> dict[str, Any]:
-    opts = region.imagery
-    return {"backend": opts.backend, "gee": opts.gee if opts.backend == "gee" else None,
+    """Everything the stage reads from the configuration: the whole ``[imagery]`` section
+    (so no option can be left out of the cache key), the window, grid and CRS policy, the
+    urban mask and each city's imagery options and boundary (Earth Engine filters are no
+    file whose hash would change)."""
+    return {"imagery": region.imagery,
             "window": [d.isoformat() for d in region.date_window],
-            "features": opts.features, "scl_mask_classes": opts.scl_mask_classes,
-            "water_mask": opts.water_mask, "mndwi": opts.mndwi_water_threshold,
-            "water_ndvi_max": opts.water_ndvi_max, "product_level": opts.product_level,
-            "cloud_mask": [opts.cloud_mask, opts.toa_cloud_blue, opts.toa_cirrus_b10],
-            "scale": [opts.scale, opts.offset], "min_coverage": opts.min_coverage,
-            "block_rows": opts.block_rows, "resolution": region.resolution_m,
-            "crs": region.crs,
-            "cities": [[c.name, c.crs, [str(p) for p in c.imagery], dict(c.band_map),
-                        c.scale, c.offset] for c in region.cities]}
+            "resolution": region.resolution_m, "crs": region.crs,
+            "urban_mask": region.urban_mask,
+            "cities": [[c.name, c.crs, c.imagery, c.band_map, c.scale, c.offset, c.boundary]
+                       for c in region.cities]}
 
 
 def _inputs(ctx: RunContext) -> list[Path]:

@@ -31,8 +31,9 @@ def _inputs(ctx: RunContext) -> list[Path]:
 
 
 def _params(region: Region) -> dict[str, Any]:
+    # the whole [map] section: an option added to it can never be left out of the key
     return {"block_rows": region.imagery.block_rows, "resolution": region.resolution_m,
-            "dtype": region.map.dtype, "decision": region.map.decision}
+            "map": region.map}
 
 
 def check_stack_grid(region: Region, city, stack: Path) -> None:

@@ -20,7 +20,6 @@ is standardized.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -92,10 +91,11 @@ def write_city(result: StandardizedCity, folder: Path, level: str | None,
 
 
 def _params(region: Region) -> dict[str, Any]:
-    return {"osm": region.osm, "crs": region.crs,
-            "cities": [[c.name, c.crs, str(c.osm)]
-                       + ([[dataclasses.asdict(x) for x in c.labels]] if c.labels else [])
-                       for c in region.cities]}
+    """Everything the stage reads from the configuration: the whole ``[osm]`` section, the
+    CRS policy, the urban mask and each city's sources (Earth Engine filters included, as
+    they are no file whose hash would change)."""
+    return {"osm": region.osm, "crs": region.crs, "urban_mask": region.urban_mask,
+            "cities": [[c.name, c.crs, c.osm, c.labels, c.boundary] for c in region.cities]}
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
