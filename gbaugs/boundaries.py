@@ -20,7 +20,7 @@ from gbaugs.errors import BackendError, InputDataError
 def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "city"
                   ) -> gpd.GeoDataFrame:
     """Read a boundary file as one dissolved polygon, intersected with an urban mask."""
-    from gbaugs.osm.readers import read_vector_file
+    from gbaugs.io.vector import read_vector_file
 
     gdf = read_vector_file(path, what="boundary")
     geom = shapely.union_all(shapely.make_valid(gdf.geometry.values))

@@ -14,7 +14,7 @@ pytest.importorskip("ee")
 
 from gbaugs import BackendError, Region
 from gbaugs.config import GeeOptions, ImageryConfig
-from gbaugs.features.registry import feature_names
+from gbaugs.features.registry import feature_names, selected_features
 from gbaugs.imagery.gee import (
     Tile,
     city_geometry,
@@ -28,7 +28,7 @@ from gbaugs.imagery.gee import (
     stack_band_names,
     wait_for,
 )
-from gbaugs.imagery.local import Grid, selected_features
+from gbaugs.imagery.local import Grid
 from gbaugs.resources import table_path
 
 
@@ -77,7 +77,7 @@ def test_every_gba_city_graph_builds_and_lints_clean(ee, variant):
     if variant == "all_masks_jrc":
         opts = dataclasses.replace(opts, water_mask="jrc",
                                    gee=GeeOptions(cloud_masks=("scl", "qa60", "cs_plus")))
-    features = selected_features(opts)
+    features = selected_features(opts.features)
     start, end = (d.isoformat() for d in region.date_window)
     for city in region.cities:
         image = feature_stack(city_geometry(city.boundary, region.urban_mask), start, end,

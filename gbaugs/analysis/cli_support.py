@@ -11,7 +11,7 @@ from gbaugs.analysis.mspa import MspaParams
 from gbaugs.analysis.rasters import geotiff_class_stats, mspa_geotiff, mspa_row
 from gbaugs.analysis.zonal import zonal_class_stats
 from gbaugs.errors import ConfigError, InputDataError
-from gbaugs.osm.readers import read_vector_file
+from gbaugs.io.vector import read_vector_file
 
 
 def read_zones(path: Path, field: str | None):

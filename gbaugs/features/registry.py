@@ -18,6 +18,7 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,6 +191,13 @@ def required_bands(glcm: GlcmSpec = GLCM) -> tuple[str, ...]:
     needed = {b for idx in INDICES.values() for b in idx.bands} | {glcm.band}
     needed |= {b for s in SEASONAL.values() for b in INDICES[s.index].bands}
     return tuple(b for b in BANDS if b in needed)
+
+
+def selected_features(chosen: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The model features in registry order: all of them, or those of ``chosen``
+    (``[imagery] features``)."""
+    names = feature_names()
+    return tuple(f for f in names if f in (chosen or names))
 
 
 def compute_indices(bands: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

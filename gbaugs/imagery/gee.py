@@ -440,12 +440,12 @@ def build_city_stack(region, city, staging: Path, tiles: Path,
     """Compute one city's stack in Earth Engine and download it to ``staging``."""
     import rasterio
 
-    from gbaugs.imagery.local import selected_features
+    from gbaugs.features.registry import selected_features
 
     ee = _ee()
     if not ee.data.is_initialized():
         initialize(region.imagery.gee.project)
-    features = selected_features(region.imagery)
+    features = selected_features(region.imagery.features)
     geometry = city_geometry(city.boundary, region.urban_mask)
     crs, grid = city_crs_and_grid(region, city, geometry, region.resolution_m)
     start, end = (d.isoformat() for d in region.date_window)
@@ -475,7 +475,7 @@ def export_region(region, cities=None, *, wait: bool = False,
     File names: ``<region>_<city>_stack_<year>`` (slugs). Returns the started tasks.
     """
     from gbaugs.config import slugify
-    from gbaugs.imagery.local import selected_features
+    from gbaugs.features.registry import selected_features
 
     ee = _ee()
     if not ee.data.is_initialized():
@@ -483,7 +483,7 @@ def export_region(region, cities=None, *, wait: bool = False,
     gee = region.imagery.gee
     if gee.export == "download":
         gee = dataclasses.replace(gee, export="drive")
-    features = selected_features(region.imagery)
+    features = selected_features(region.imagery.features)
     start, end = (d.isoformat() for d in region.date_window)
     tasks = []
     for city in cities or region.cities:

@@ -47,6 +47,7 @@ from gbaugs.features.registry import (
     VALID_OBS,
     feature_names,
     required_bands,
+    selected_features,
 )
 from gbaugs.imagery.masks import qa60_cloud, spectral_cloud, water_mndwi, water_mndwi_ndvi
 from gbaugs.imagery.radiometry import BandScale, band_scale
@@ -76,12 +77,6 @@ class Grid:
         width = int(np.ceil((maxx - x0) / resolution))
         height = int(np.ceil((y1 - miny) / resolution))
         return cls(crs, from_origin(x0, y1, resolution, resolution), width, height)
-
-
-def selected_features(opts: ImageryConfig) -> tuple[str, ...]:
-    """The model features in registry order (all of them unless a set was chosen)."""
-    chosen = opts.features or feature_names()
-    return tuple(f for f in feature_names() if f in chosen)
 
 
 @contextlib.contextmanager
@@ -201,7 +196,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
     """
     from rasterio.windows import Window
 
-    features = selected_features(opts)
+    features = selected_features(opts.features)
     needed = [b for b in required_bands() if b in {*_feature_bands(features)}]
     for scene in scenes:
         missing = [b for b in needed if b not in scene.bands]
@@ -398,7 +393,7 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
     import rasterio
     from rasterio.windows import Window
 
-    features = selected_features(opts)
+    features = selected_features(opts.features)
     missing = [f for f in features if f not in source.names]
     if missing:
         available = [f for f in feature_names() if f in source.names]

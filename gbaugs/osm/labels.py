@@ -20,7 +20,7 @@ import numpy as np
 
 from gbaugs.config import LABEL_SOURCE_LABELS, LabelSource
 from gbaugs.errors import InputDataError
-from gbaugs.osm.readers import read_vector_file
+from gbaugs.io.vector import read_vector_file
 
 
 def load_classes(classes: Mapping[str, str] | Path) -> dict[str, tuple[str, str]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from gbaugs.errors import BackendError, InputDataError
+from gbaugs.io.vector import quiet_gdal, read_vector_file
 from gbaugs.osm.classes import ClassTable
 from gbaugs.resources import table_path
 
@@ -77,33 +77,6 @@ def read_osm(path: str | Path, table: ClassTable, *, bbox_wgs84: tuple[float, ..
         f"unsupported OSM file type {path.suffix!r}", where=path,
         hint="use .osm.pbf, .osm (XML), or a GeoPackage/GeoJSON/Shapefile/GeoParquet in "
              "the GDAL OSM or Geofabrik schema")
-
-
-def read_vector_file(path: str | Path, *, what: str = "OSM") -> gpd.GeoDataFrame:
-    """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features."""
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(f"{what} file not found", where=path)
-    try:
-        if path.suffix.lower() in (".parquet", ".geoparquet"):
-            gdf = gpd.read_parquet(path)
-        else:
-            # a ring GDAL could not close (e.g. a way cut by an extract's edge, written by
-            # GDAL's OSM driver) becomes a null geometry, counted later as
-            # `invalid_geometry`, instead of failing the whole file
-            with _quiet_gdal():
-                gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
-    except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
-        raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
-                             where=path, hint="check that the file is complete and valid"
-                             ) from None
-    if gdf.crs is None:
-        raise InputDataError(f"the {what} file has no CRS", where=path,
-                             hint="set one (OSM data is EPSG:4326), e.g. with "
-                                  "`ogr2ogr -a_srs EPSG:4326`")
-    if len(gdf) == 0:
-        raise InputDataError(f"the {what} file holds no features", where=path)
-    return gdf
 
 
 def read_vector(path: str | Path) -> gpd.GeoDataFrame:
@@ -201,7 +174,7 @@ def read_raw_osm(path: str | Path, table: ClassTable, *,
     if conf is not None:
         options["OSM_CONFIG_FILE"] = str(conf)
     try:
-        with _quiet_gdal(), _gdal_options(options):
+        with quiet_gdal(), _gdal_options(options):
             gdf = gpd.read_file(path, engine="pyogrio", layer="multipolygons",
                                 on_invalid="ignore",
                                 bbox=tuple(bbox_wgs84) if bbox_wgs84 else None)
@@ -254,17 +227,6 @@ def _gdal_options(options: dict[str, str]):
         yield
     finally:
         pyogrio.set_gdal_config_options(before)
-
-
-@contextmanager
-def _quiet_gdal():
-    """Silence GDAL's per-feature geometry warnings ("Non closed ring detected",
-    "organizePolygons() received an unexpected geometry"): those features are counted, as
-    ``invalid_geometry``, by :func:`gbaugs.osm.standardize.standardize`."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"(?s).*(Non closed ring|organizePolygons)",
-                                category=RuntimeWarning)
-        yield
 
 
 def keep_table_keys(frame: gpd.GeoDataFrame, table: ClassTable) -> gpd.GeoDataFrame:

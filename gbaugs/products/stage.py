@@ -15,7 +15,7 @@ import pandas as pd
 
 from gbaugs.config import Region, slugify
 from gbaugs.errors import StageError
-from gbaugs.imagery.local import selected_features
+from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.products.publish import (
@@ -41,8 +41,8 @@ def _inputs(ctx: RunContext) -> list[Path]:
 
 
 def _processing(region: Region) -> str:
-    return processing_text(list(selected_features(region.imagery)), region.samples.screening,
-                           dataclasses.asdict(region.postprocess))
+    return processing_text(list(selected_features(region.imagery.features)),
+                           region.samples.screening, dataclasses.asdict(region.postprocess))
 
 
 def _params(region: Region) -> dict[str, Any]:

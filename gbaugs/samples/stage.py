@@ -31,7 +31,7 @@ import pandas as pd
 
 from gbaugs.config import Region
 from gbaugs.errors import GbaugsWarning, StageError
-from gbaugs.imagery.local import selected_features
+from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.samples.extract import UnlabelledDraw, extract_candidates
@@ -48,7 +48,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
 
 
 def _params(region: Region) -> dict[str, Any]:
-    return {"samples": region.samples, "features": list(selected_features(region.imagery)),
+    return {"samples": region.samples, "features": list(selected_features(region.imagery.features)),
             "seed": region.seed, "cities": [c.name for c in region.cities]}
 
 
@@ -61,7 +61,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path, xs, ys, crs) -> Path:
 
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
-    features = list(selected_features(region.imagery))
+    features = list(selected_features(region.imagery.features))
     seeds = np.random.SeedSequence([region.seed, 4]).spawn(len(region.cities))
     draws = np.random.SeedSequence([region.seed, 6]).spawn(len(region.cities))
     params = region.samples

@@ -27,8 +27,7 @@ import pandas as pd
 
 from gbaugs.config import Region
 from gbaugs.errors import InputDataError, StageError
-from gbaugs.features.registry import GLCM, INDICES, SEASONAL
-from gbaugs.imagery.local import selected_features
+from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
 from gbaugs.pipeline import RunContext, Stage, StageResult, package_versions, register
 from gbaugs.train.baselines import run_baselines
@@ -77,7 +76,7 @@ def truth_accuracy(model: SvmModel, stack: Path, truth: Path, ugs_classes: list[
 
 
 def _params(region: Region) -> dict[str, Any]:
-    return {"train": region.train, "features": list(selected_features(region.imagery)),
+    return {"train": region.train, "features": list(selected_features(region.imagery.features)),
             "seed": region.seed}
 
 
@@ -96,7 +95,7 @@ def _run(ctx: RunContext) -> StageResult:
     if not pool_path.exists():
         raise StageError("the training pool is missing", where=pool_path,
                          hint="run the samples stage first")
-    features = list(selected_features(region.imagery))
+    features = list(selected_features(region.imagery.features))
     pool = gpd.read_parquet(pool_path)
     missing = [f for f in features if f not in pool.columns]
     if missing:

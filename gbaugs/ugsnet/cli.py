@@ -138,7 +138,7 @@ def predict(
     dev = choose_device(device)
     mask = None
     if boundary is not None:
-        from gbaugs.osm.readers import read_vector_file
+        from gbaugs.io.vector import read_vector_file
 
         mask = read_vector_file(boundary, what="boundary")
     result = predict_mosaic(load_model(checkpoint, dev), images, out, boundary=mask,

@@ -1,0 +1,51 @@
+"""Reading any vector file the package is given (boundaries, OSM in GDAL's schema, label
+polygons, zones, UGSNet footprints): GDAL formats through pyogrio, GeoParquet through
+pyarrow, always with a CRS and at least one feature."""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+
+from gbaugs.errors import InputDataError
+
+
+@contextmanager
+def quiet_gdal():
+    """Silence GDAL's per-feature geometry warnings ("Non closed ring detected",
+    "organizePolygons() received an unexpected geometry"): such features come back as
+    null geometries, which the OSM stage counts as ``invalid_geometry``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(?s).*(Non closed ring|organizePolygons)",
+                                category=RuntimeWarning)
+        yield
+
+
+def read_vector_file(path: str | Path, *, what: str = "OSM") -> gpd.GeoDataFrame:
+    """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features."""
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{what} file not found", where=path)
+    try:
+        if path.suffix.lower() in (".parquet", ".geoparquet"):
+            gdf = gpd.read_parquet(path)
+        else:
+            # a ring GDAL could not close (e.g. a way cut by an extract's edge, written by
+            # GDAL's OSM driver) becomes a null geometry, counted later as
+            # `invalid_geometry`, instead of failing the whole file
+            with quiet_gdal():
+                gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
+    except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
+        raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
+                             where=path, hint="check that the file is complete and valid"
+                             ) from None
+    if gdf.crs is None:
+        raise InputDataError(f"the {what} file has no CRS", where=path,
+                             hint="set one (OSM data is EPSG:4326), e.g. with "
+                                  "`ogr2ogr -a_srs EPSG:4326`")
+    if len(gdf) == 0:
+        raise InputDataError(f"the {what} file holds no features", where=path)
+    return gdf
