@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from gbaugs.errors import InputDataError
+from gbaugs.mapcodes import NODATA
 
-DEFAULT_NODATA = 255
+DEFAULT_NODATA = NODATA
 MAX_CODE = 254
 
 

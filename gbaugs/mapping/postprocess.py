@@ -31,8 +31,8 @@ import numpy as np
 from scipy import ndimage
 
 from gbaugs.config import PostprocessParams
+from gbaugs.mapcodes import NODATA
 
-NODATA = 255
 STEPS = ("majority", "opening", "closing", "small_patches")
 
 

@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 
 from gbaugs.io.atomic import atomic_path
+from gbaugs.mapcodes import NODATA
 from gbaugs.train.model import SvmModel
-
-NODATA = 255
 
 
 def decision_values(model: SvmModel, x: np.ndarray, dtype: str = "float64",

@@ -24,8 +24,8 @@ import numpy as np
 from gbaugs._version import __version__
 from gbaugs.io.atomic import sha256_file, write_text
 from gbaugs.io.cog import write_categorical_cog
+from gbaugs.mapcodes import COLOURS
 
-COLOURS = {0: (230, 228, 210, 255), 1: (34, 139, 34, 255), 255: (0, 0, 0, 0)}
 STAC_VERSION = "1.0.0"
 EXTENSIONS = ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
               "https://stac-extensions.github.io/raster/v1.1.0/schema.json"]

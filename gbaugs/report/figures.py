@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gbaugs.mapcodes import UGS_HEX
 from gbaugs.plotting import subplots
 from gbaugs.report.quicklooks import save_figure
 
@@ -40,7 +41,7 @@ def models_figure(rows: list[dict[str, Any]], out: Path | None = None):
     table = pd.DataFrame(rows)
     fig, ax = subplots(figsize=(7, 3.2))
     x = np.arange(len(table))
-    ax.bar(x - 0.2, table["f1"], 0.4, label="F1", color="#228b22")
+    ax.bar(x - 0.2, table["f1"], 0.4, label="F1", color=UGS_HEX)
     ax.bar(x + 0.2, table["oa"], 0.4, label="OA", color="#9acd32")
     lo = max(0.0, float(np.nanmin(table[["f1", "oa"]].to_numpy())) - 0.05)
     ax.set_ylim(lo, 1.0)

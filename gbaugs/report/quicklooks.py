@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gbaugs.mapcodes import COLOURS, NON_UGS, UGS
 from gbaugs.plotting import save_png, subplots
 
-UGS_RGB = np.array([34, 139, 34]) / 255
-NON_UGS_RGB = np.array([236, 232, 214]) / 255
+UGS_RGB = np.array(COLOURS[UGS][:3]) / 255
+NON_UGS_RGB = np.array(COLOURS[NON_UGS][:3]) / 255
 NODATA_RGB = np.array([1.0, 1.0, 1.0])
 
 

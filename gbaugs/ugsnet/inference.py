@@ -29,9 +29,8 @@ import numpy as np
 
 from gbaugs.errors import InputDataError
 from gbaugs.io.atomic import atomic_path
+from gbaugs.mapcodes import NODATA
 from gbaugs.ugsnet import require_torch
-
-NODATA = 255
 
 
 @dataclass(frozen=True)
@@ -216,7 +215,7 @@ def _vrt(paths: list[Path]) -> str:
     bottom = min(t.f + ht * t.e for _, _, t, _, ht in infos)
     width = round((right - left) / t0.a)
     height = round((bottom - top) / t0.e)
-    from gbaugs.products.publish import COLOURS
+    from gbaugs.mapcodes import COLOURS
 
     entries = "".join(f'<Entry c1="{c[0]}" c2="{c[1]}" c3="{c[2]}" c4="{c[3]}"/>'
                       for c in (COLOURS.get(i, (0, 0, 0, 0)) for i in range(256)))
