@@ -515,13 +515,11 @@ def report(
 
 @app.command()
 def stages() -> None:
-    """List the pipeline stages and whether this version provides them."""
-    from gbaugs.pipeline import STAGE_ORDER, registered_stages
+    """List the pipeline stages, in order."""
+    from gbaugs.pipeline import STAGES
 
-    available = {s.name: s for s in registered_stages()}
-    for name in STAGE_ORDER:
-        stage = available.get(name)
-        typer.echo(f"{name:12s} {stage.description if stage else '(not in this version)'}")
+    for stage in STAGES:
+        typer.echo(f"{stage.name:12s} {stage.description}")
 
 
 def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | None = None
@@ -529,7 +527,7 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     from rich.table import Table
 
     from gbaugs.demo import city_summary
-    from gbaugs.pipeline import STAGE_ORDER, registered_stages, run_region
+    from gbaugs.pipeline import run_region
     from gbaugs.progress import ConsoleReporter
 
     console = _console()
@@ -556,10 +554,6 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     for s in summaries:
         table.add_row(*[v if (v := f(s)) is not None else "–" for f in shown.values()])
     console.print(table)
-    available = {s.name for s in registered_stages()}
-    pending = [n for n in STAGE_ORDER if n not in available]
-    if pending:
-        console.print(f"Stages not in gbaugs {__version__}: {', '.join(pending)}.")
     console.print("Map density = UGS / valid pixels of the post-processed map (water and "
                   "pixels without observation excluded); the accuracy is the classifier's on "
                   "every valid pixel, before post-processing.")

@@ -681,7 +681,7 @@ class Region:
     def _check_city_sources(self, i: int, city: CityConfig, ctx: _Ctx) -> None:
         backend = self.imagery.backend
         if backend == "synthetic":
-            from gbaugs.synthetic.region import PRESETS
+            from gbaugs.synthetic.presets import PRESETS
 
             preset = city.preset or city.slug
             if preset not in PRESETS:

@@ -1,9 +1,10 @@
 """The thin orchestrator: runs the stages of a region in order, owns files and caching.
 
-Stages (in order): ``synthetic`` (synthetic backend only) → ``osm`` → ``imagery`` →
-``samples`` → ``train`` → ``map`` → ``postprocess`` → ``products`` → ``analysis`` →
-``report``. Each stage is a :class:`Stage` registered with :func:`register`; the
-orchestrator runs those that are registered and apply to the region.
+Stages (in order, :data:`STAGES`): ``synthetic`` (synthetic backend only) → ``osm`` →
+``imagery`` → ``samples`` → ``train`` → ``map`` → ``postprocess`` → ``products`` →
+``analysis`` → ``report``. Each is a :class:`gbaugs.stage.Stage` defined in its package's
+``stage.py``; this module imports them (never the other way round) and runs those that
+apply to the region.
 
 Caching: a stage's *fingerprint* is the SHA-256 of its name, its parameters, the hashes of
 the files it reads and the gbaugs version. A stage is skipped when the manifest says it
@@ -19,91 +20,40 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gbaugs._version import __version__
+from gbaugs.analysis.stage import ANALYSIS
 from gbaugs.config import Region
 from gbaugs.errors import ConfigError, GbaugsError, StageError
+from gbaugs.imagery.stage import IMAGERY
 from gbaugs.io.atomic import remove_stale_temporaries, write_json
 from gbaugs.io.lock import folder_lock
+from gbaugs.mapping.stage import MAP, POSTPROCESS
+from gbaugs.osm.stage import OSM
+from gbaugs.products.stage import PRODUCTS
 from gbaugs.progress import Reporter
+from gbaugs.report.stage import REPORT
 from gbaugs.rundir import Manifest, RunDir
+from gbaugs.samples.stage import SAMPLES
+from gbaugs.stage import STAGE_ORDER, RunContext, Stage, package_versions
+from gbaugs.synthetic.stage import SYNTHETIC
+from gbaugs.train.stage import TRAIN
 
 log = logging.getLogger(__name__)
 
-STAGE_ORDER: tuple[str, ...] = ("synthetic", "osm", "imagery", "samples", "train", "map",
-                                "postprocess", "products", "analysis", "report")
-
-
-@dataclass
-class RunContext:
-    """What a stage sees: the (resolved) region, the run folder, the manifest, progress."""
-
-    region: Region
-    run: RunDir
-    manifest: Manifest
-    reporter: Reporter
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """What a stage produced: its output files and a JSON-able summary for the manifest."""
-
-    outputs: list[Path]
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One pipeline stage (see ``docs/architecture.md`` for every stage's file contract)."""
-
-    name: str
-    description: str
-    run: Callable[[RunContext], StageResult]
-    params: Callable[[Region], dict[str, Any]]
-    """The parameters that affect the stage's outputs (part of the fingerprint)."""
-    inputs: Callable[[RunContext], Iterable[Path]] = lambda ctx: ()
-    """The files the stage reads (folders are expanded to the files inside)."""
-    applies: Callable[[Region], bool] = lambda region: True
-    after: Callable[[RunContext], RunContext] | None = None
-    """Optional hook that updates the context for the following stages (e.g. resolving
-    the synthetic region's generated files); it also runs when the stage is skipped."""
-    version: int = 1
-    """Bumped whenever the stage's algorithm changes its outputs, so cached results of the
-    previous algorithm are recomputed (part of the fingerprint with the gbaugs version)."""
-
-
-_REGISTRY: dict[str, Stage] = {}
-
-
-def register(stage: Stage) -> Stage:
-    """Add a stage to the pipeline (its name must be one of :data:`STAGE_ORDER`)."""
-    if stage.name not in STAGE_ORDER:
-        raise ValueError(f"unknown stage name {stage.name!r}")
-    _REGISTRY[stage.name] = stage
-    return stage
+STAGES: tuple[Stage, ...] = (SYNTHETIC, OSM, IMAGERY, SAMPLES, TRAIN, MAP, POSTPROCESS,
+                              PRODUCTS, ANALYSIS, REPORT)
+"""Every stage of the package, in pipeline order."""
+assert tuple(s.name for s in STAGES) == STAGE_ORDER
 
 
 def registered_stages() -> list[Stage]:
-    """The registered stages, in pipeline order."""
-    _load_builtin_stages()
-    return [_REGISTRY[n] for n in STAGE_ORDER if n in _REGISTRY]
-
-
-def _load_builtin_stages() -> None:
-    # Importing a stage module registers its stage.
-    from gbaugs.analysis import stage as _analysis_stage  # noqa: F401
-    from gbaugs.imagery import stage as _imagery_stage  # noqa: F401
-    from gbaugs.mapping import stage as _map_stage  # noqa: F401
-    from gbaugs.osm import stage as _osm_stage  # noqa: F401
-    from gbaugs.products import stage as _products_stage  # noqa: F401
-    from gbaugs.report import stage as _report_stage  # noqa: F401
-    from gbaugs.samples import stage as _samples_stage  # noqa: F401
-    from gbaugs.synthetic import stage as _synthetic_stage  # noqa: F401
-    from gbaugs.train import stage as _train_stage  # noqa: F401
+    """The package's stages, in pipeline order."""
+    return list(STAGES)
 
 
 @dataclass
@@ -118,20 +68,21 @@ class RunResult:
 
 
 def run_region(region: Region, out: str | Path, *, force: Sequence[str] = (),
-               only: Sequence[str] | None = None, reporter: Reporter | None = None
-               ) -> RunResult:
-    """Run every registered stage that applies to ``region`` into the folder ``out``.
+               only: Sequence[str] | None = None, reporter: Reporter | None = None,
+               stages: Sequence[Stage] | None = None) -> RunResult:
+    """Run every stage that applies to ``region`` into the folder ``out``.
 
     ``force`` re-runs the named stages even when they are up to date; ``only`` restricts
-    the run to the named stages (their upstream outputs must exist).
+    the run to the named stages (their upstream outputs must exist); ``stages`` replaces
+    the package's stages (:data:`STAGES`), e.g. by small ones in tests.
     """
-    stages = registered_stages()
+    stages = list(STAGES if stages is None else stages)
     names = [s.name for s in stages]
     for name in [*force, *(only or ())]:
         if name not in STAGE_ORDER:
             raise StageError(f"unknown stage {name!r}", hint=f"stages: {', '.join(names)}")
         if name not in names:
-            raise StageError(f"stage {name!r} is not available in this version of gbaugs",
+            raise StageError(f"stage {name!r} is not available in this run",
                              hint=f"available stages: {', '.join(names)}")
     if region.imagery.backend != "synthetic":
         missing = region.missing_inputs()
@@ -269,29 +220,3 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     return obj
-
-
-_VERSIONS: dict[str, str] | None = None
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of gbaugs and the libraries whose behaviour shapes the outputs."""
-    global _VERSIONS
-    if _VERSIONS is None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        out = {"gbaugs": __version__}
-        for dist in ("numpy", "scipy", "scikit-learn", "rasterio", "geopandas", "shapely",
-                     "pyproj", "pyogrio", "pyarrow"):
-            try:
-                out[dist] = version(dist)
-            except PackageNotFoundError:
-                continue
-        try:
-            import rasterio
-
-            out["gdal"] = rasterio.__gdal_version__
-        except ImportError:
-            pass
-        _VERSIONS = out
-    return dict(_VERSIONS)

@@ -15,6 +15,7 @@ import pytest
 from gbaugs import ConfigError, Region, RunDirError, StageError
 from gbaugs import pipeline as pl
 from gbaugs.io.atomic import TMP_MARKER, write_json, write_text
+from gbaugs.stage import Stage, StageResult
 
 REGION_TOML = """\
 [region]
@@ -37,34 +38,42 @@ def region(tmp_path) -> Region:
     return Region.from_toml(tmp_path / "r.toml")
 
 
+class Calls(list):
+    """The names of the stages called, and the two small stages that record them."""
+
+    stages: dict[str, Stage]
+
+
+def _run(calls: Calls, region: Region, out, **kwargs):
+    return pl.run_region(region, out, stages=list(calls.stages.values()), **kwargs)
+
+
 @pytest.fixture
-def calls(monkeypatch):
-    """Replace the registry with two small stages that record their calls."""
-    log: list[str] = []
+def calls():
+    """Two small stages (osm, imagery) that record their calls, passed to run_region."""
+    log = Calls()
 
     def osm_run(ctx):
         log.append("osm")
         out = ctx.run.city("alpha") / "osm.json"
         write_json(out, {"cap": ctx.region.samples.max_per_class,
                          "src": Path(ctx.region.cities[0].osm).read_text()})
-        return pl.StageResult([out], {"n": 1})
+        return StageResult([out], {"n": 1})
 
     def imagery_run(ctx):
         log.append("imagery")
         src = json.loads((ctx.run.city("alpha") / "osm.json").read_text())
         out = ctx.run.city("alpha") / "stack.txt"
         write_text(out, f"stack from {src['src']}")
-        return pl.StageResult([out])
+        return StageResult([out])
 
-    registry = {
-        "osm": pl.Stage("osm", "fake osm", osm_run,
+    log.stages = {
+        "osm": Stage("osm", "fake osm", osm_run,
                         params=lambda r: {"cap": r.samples.max_per_class},
                         inputs=lambda ctx: [ctx.region.cities[0].osm]),
-        "imagery": pl.Stage("imagery", "fake imagery", imagery_run, params=lambda r: {},
+        "imagery": Stage("imagery", "fake imagery", imagery_run, params=lambda r: {},
                             inputs=lambda ctx: [ctx.run.city("alpha") / "osm.json"]),
     }
-    monkeypatch.setattr(pl, "_REGISTRY", registry)
-    monkeypatch.setattr(pl, "_load_builtin_stages", lambda: None)
     return log
 
 
@@ -77,7 +86,7 @@ def _with_cap(region: Region, cap: int) -> Region:
 
 def test_second_run_skips_and_manifest_records_everything(tmp_path, region, calls):
     out = tmp_path / "run"
-    first = pl.run_region(region, out)
+    first = _run(calls, region, out)
     assert first.ran == ["osm", "imagery"] and calls == ["osm", "imagery"]
     manifest = json.loads((out / "manifest.json").read_text())
     rec = manifest["stages"]["osm"]
@@ -86,40 +95,40 @@ def test_second_run_skips_and_manifest_records_everything(tmp_path, region, call
     assert list(rec["outputs"]) == ["cities/alpha/osm.json"]
     assert rec["summary"] == {"n": 1} and "numpy" in rec["versions"] and rec["seconds"] >= 0
     assert (out / "config.json").exists()
-    second = pl.run_region(region, out)
+    second = _run(calls, region, out)
     assert second.ran == [] and second.skipped == ["osm", "imagery"]
     assert calls == ["osm", "imagery"]
 
 
 def test_changed_parameter_input_or_output_reruns(tmp_path, region, calls):
     out = tmp_path / "run"
-    pl.run_region(region, out)
+    _run(calls, region, out)
     calls.clear()
     bigger = _with_cap(region, 20)
-    pl.run_region(bigger, out)
+    _run(calls, bigger, out)
     calls.clear()
     (tmp_path / "o.gpkg").write_text("edited source")  # a changed input file
-    assert pl.run_region(bigger, out).ran == ["osm", "imagery"]
+    assert _run(calls, bigger, out).ran == ["osm", "imagery"]
     calls.clear()
     (out / "cities/alpha/stack.txt").write_text("tampered")  # a changed output
-    assert pl.run_region(bigger, out).ran == ["imagery"]
+    assert _run(calls, bigger, out).ran == ["imagery"]
     calls.clear()
-    assert pl.run_region(bigger, out, force=["osm"]).ran == ["osm"]
+    assert _run(calls, bigger, out, force=["osm"]).ran == ["osm"]
 
 
 def test_downstream_reruns_only_when_upstream_output_bytes_change(tmp_path, region, calls):
     out = tmp_path / "run"
-    pl.run_region(region, out)
+    _run(calls, region, out)
     calls.clear()
     bigger = _with_cap(region, 20)
-    result = pl.run_region(bigger, out)
+    result = _run(calls, bigger, out)
     # osm.json now holds cap 20: its hash changed, so imagery's fingerprint changed too.
     assert result.ran == ["osm", "imagery"]
 
 
-def test_failed_stage_is_recorded_and_rerun(tmp_path, region, calls, monkeypatch):
+def test_failed_stage_is_recorded_and_rerun(tmp_path, region, calls):
     out = tmp_path / "run"
-    original = pl._REGISTRY["imagery"]
+    original = calls.stages["imagery"]
 
     def broken(ctx):
         from gbaugs.io.atomic import atomic_path
@@ -128,34 +137,34 @@ def test_failed_stage_is_recorded_and_rerun(tmp_path, region, calls, monkeypatch
             tmp.write_text("half")
             raise RuntimeError("disk on fire")
 
-    pl._REGISTRY["imagery"] = pl.Stage("imagery", "broken", broken, params=lambda r: {})
+    calls.stages["imagery"] = Stage("imagery", "broken", broken, params=lambda r: {})
     with pytest.raises(RuntimeError, match="disk on fire"):
-        pl.run_region(region, out)
+        _run(calls, region, out)
     rec = json.loads((out / "manifest.json").read_text())["stages"]["imagery"]
     assert rec["status"] == "failed" and "disk on fire" in rec["error"]
     assert not (out / "cities/alpha/stack.txt").exists()  # nothing half-written
     assert not list(out.rglob(f"*{TMP_MARKER}*"))
-    pl._REGISTRY["imagery"] = original
-    result = pl.run_region(region, out)
+    calls.stages["imagery"] = original
+    result = _run(calls, region, out)
     assert result.ran == ["imagery"] and result.skipped == ["osm"]
 
 
 def test_unknown_or_unavailable_stage_names(tmp_path, region, calls):
     with pytest.raises(StageError, match="unknown stage 'osmm'"):
-        pl.run_region(region, tmp_path / "run", force=["osmm"])
+        _run(calls, region, tmp_path / "run", force=["osmm"])
     with pytest.raises(StageError, match="not available"):
-        pl.run_region(region, tmp_path / "run", only=["report"])
+        _run(calls, region, tmp_path / "run", only=["report"])
 
 
 def test_only_runs_the_named_stage(tmp_path, region, calls):
-    pl.run_region(region, tmp_path / "run", only=["osm"])
+    _run(calls, region, tmp_path / "run", only=["osm"])
     assert calls == ["osm"]
 
 
 def test_missing_inputs_fail_before_anything_is_written(tmp_path, region, calls):
     (tmp_path / "s.tif").unlink()
     with pytest.raises(ConfigError, match=r"s\.tif does not exist"):
-        pl.run_region(region, tmp_path / "run")
+        _run(calls, region, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -164,17 +173,17 @@ def test_run_folder_guards(tmp_path, region, calls):
     foreign.mkdir()
     (foreign / "thesis.docx").write_text("precious")
     with pytest.raises(RunDirError, match="not empty"):
-        pl.run_region(region, foreign)
+        _run(calls, region, foreign)
     assert (foreign / "thesis.docx").read_text() == "precious"
     out = tmp_path / "run"
-    pl.run_region(region, out)
+    _run(calls, region, out)
     import dataclasses
 
     with pytest.raises(RunDirError, match="holds a run of region 'Fake'"):
-        pl.run_region(dataclasses.replace(region, name="Other"), out)
+        _run(calls, dataclasses.replace(region, name="Other"), out)
     (out / "manifest.json").write_text("{broken")
     with pytest.raises(RunDirError, match="cannot be read"):
-        pl.run_region(region, out)
+        _run(calls, region, out)
 
 
 def _demo_cmd(out: Path) -> list[str]:
@@ -225,9 +234,9 @@ def test_a_new_stage_algorithm_version_reruns_it(tmp_path, region, calls):
     import dataclasses
 
     out = tmp_path / "run"
-    pl.run_region(region, out)
-    pl._REGISTRY["osm"] = dataclasses.replace(pl._REGISTRY["osm"], version=2)
-    assert pl.run_region(region, out).ran == ["osm"]  # same bytes out: imagery stays
+    _run(calls, region, out)
+    calls.stages["osm"] = dataclasses.replace(calls.stages["osm"], version=2)
+    assert _run(calls, region, out).ran == ["osm"]  # same bytes out: imagery stays
 
 
 # ------------------------------------------------------------------ complete cache keys

@@ -34,7 +34,7 @@ from gbaugs.analysis.zonal import zonal_class_stats
 from gbaugs.config import Region
 from gbaugs.errors import StageError
 from gbaugs.io.atomic import atomic_path, write_json
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -146,10 +146,10 @@ def _run(ctx: RunContext) -> StageResult:
     return StageResult(outputs, {"cities": len(region.cities), **summary})
 
 
-ANALYSIS = register(Stage(
+ANALYSIS = Stage(
     name="analysis",
     description="landscape metrics (region, subsystems, cities, parks) and MSPA",
     run=_run,
     params=_params,
     inputs=_inputs,
-))
+)

@@ -27,8 +27,8 @@ from gbaugs.imagery.inspect import coverage_findings, inspect_scenes, inspect_st
 from gbaugs.imagery.local import Grid, composite_stack, copy_stack
 from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
 from gbaugs.io.atomic import TMP_MARKER, write_json
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.progress import Reporter
+from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def build_city_stack(region: Region, city: CityConfig, folder: Path,
@@ -161,7 +161,7 @@ def _run(ctx: RunContext) -> StageResult:
     return StageResult(outputs, summary)
 
 
-IMAGERY = register(Stage(
+IMAGERY = Stage(
     name="imagery",
     version=2,
     description="build feature stacks (median composite, 5 indices, GLCM texture, seasonal "
@@ -169,4 +169,4 @@ IMAGERY = register(Stage(
     run=_run,
     params=_params,
     inputs=_inputs,
-))
+)

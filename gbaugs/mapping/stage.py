@@ -21,7 +21,7 @@ from gbaugs.config import Region
 from gbaugs.errors import StageError
 from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.train.model import SvmModel
 
 
@@ -105,13 +105,13 @@ def _run(ctx: RunContext) -> StageResult:
     return StageResult(outputs, summary)
 
 
-MAP = register(Stage(
+MAP = Stage(
     name="map",
     description="predict the raw UGS map of every city (exact block-wise RBF-SVM)",
     run=_run,
     params=_params,
     inputs=_inputs,
-))
+)
 
 
 def _pp_inputs(ctx: RunContext) -> list[Path]:
@@ -188,11 +188,11 @@ def _pp_run(ctx: RunContext) -> StageResult:
     return StageResult(outputs, summary)
 
 
-POSTPROCESS = register(Stage(
+POSTPROCESS = Stage(
     name="postprocess",
     description="clean the maps (majority, opening, closing, small patches)",
     run=_pp_run,
     params=_pp_params,
     inputs=_pp_inputs,
     version=2,  # 2: scores the maps against a synthetic truth (maps/evaluation.*)
-))
+)

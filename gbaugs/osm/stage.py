@@ -35,7 +35,7 @@ from gbaugs.osm.classes import ClassTable
 from gbaugs.osm.labels import read_label_source
 from gbaugs.osm.readers import read_online, read_osm
 from gbaugs.osm.standardize import StandardizedCity, completeness_levels, standardize
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> StandardizedCity:
@@ -136,11 +136,11 @@ def _run(ctx: RunContext) -> StageResult:
     return StageResult(outputs, summary)
 
 
-OSM = register(Stage(
+OSM = Stage(
     name="osm",
     version=3,  # 3: raw OSM through GDAL, table keys only, label sources
     description="standardize OSM polygons per city (class table, inward buffer, completeness)",
     run=_run,
     params=_params,
     inputs=_inputs,
-))
+)

@@ -17,7 +17,6 @@ from gbaugs.config import Region, slugify
 from gbaugs.errors import StageError
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.products.publish import (
     acquisition_times,
     collection,
@@ -30,6 +29,7 @@ from gbaugs.products.publish import (
     write_cog,
 )
 from gbaugs.products.reference import compare_with_reference
+from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -123,10 +123,10 @@ def _run(ctx: RunContext) -> StageResult:
                                  "reference_comparisons": len(comparisons)})
 
 
-PRODUCTS = register(Stage(
+PRODUCTS = Stage(
     name="products",
     description="publish COGs, STAC items and collection, checksums, city statistics",
     run=_run,
     params=_params,
     inputs=_inputs,
-))
+)

@@ -14,9 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+import gbaugs.report.figures as figures
+import gbaugs.report.quicklooks as quicklooks
 from gbaugs.config import slugify
 from gbaugs.io.atomic import write_text
-from gbaugs.report import figures, quicklooks
 from gbaugs.report.html import Section, page
 
 
@@ -371,7 +372,7 @@ def _run_record(config: dict[str, Any], manifest: dict[str, Any]) -> Section:
     s = Section("run", "Run record")
     rows = []
     versions: dict[str, str] = {}
-    from gbaugs.pipeline import STAGE_ORDER
+    from gbaugs.stage import STAGE_ORDER
 
     stages = manifest.get("stages", {})
     for name in sorted(stages, key=lambda n: STAGE_ORDER.index(n) if n in STAGE_ORDER

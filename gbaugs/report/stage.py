@@ -17,8 +17,8 @@ import pandas as pd
 
 from gbaugs.config import Region
 from gbaugs.io.atomic import atomic_path
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.report.build import build_report
+from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -64,10 +64,10 @@ def _run(ctx: RunContext) -> StageResult:
                                  "bytes": html.stat().st_size})
 
 
-REPORT = register(Stage(
+REPORT = Stage(
     name="report",
     description="the self-contained HTML run report",
     run=_run,
     params=_params,
     inputs=_inputs,
-))
+)

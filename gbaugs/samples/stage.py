@@ -33,9 +33,9 @@ from gbaugs.config import Region
 from gbaugs.errors import GbaugsWarning, StageError
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
 from gbaugs.samples.extract import UnlabelledDraw, extract_candidates
 from gbaugs.samples.pool import CitySamples, assess_city, build_pool
+from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _city_inputs(ctx: RunContext, slug: str) -> tuple[Path, Path, Path]:
@@ -102,11 +102,11 @@ def _run(ctx: RunContext) -> StageResult:
     return StageResult(outputs, {"pool": summary["pool"]})
 
 
-SAMPLES = register(Stage(
+SAMPLES = Stage(
     name="samples",
     description="weighted training samples per city and the balanced multi-city pool",
     run=_run,
     params=_params,
     inputs=_inputs,
     version=4,  # 2: polygon-scale consistency; 3: source screening; 4: unlabelled negatives
-))
+)

@@ -39,7 +39,8 @@ from gbaugs.synthetic.landscape import (
     generate_scene,
     rasterize_scene,
 )
-from gbaugs.synthetic.osm import OsmQuality, derive_osm, round_to_osm_precision, to_records
+from gbaugs.synthetic.osm import derive_osm, round_to_osm_precision, to_records
+from gbaugs.synthetic.presets import DEFAULT_PRESETS, PRESETS, CityPreset
 from gbaugs.synthetic.spectra import BANDS_10M, BANDS_20M, acquisition_times, simulate_acquisition
 
 PIXEL_M = 10.0
@@ -47,44 +48,6 @@ PIXEL_M = 10.0
 CLASS_COLOURS = {1: (26, 120, 40, 255), 2: (140, 200, 90, 255), 3: (230, 200, 90, 255),
                  4: (50, 110, 200, 255), 5: (200, 80, 70, 255), 6: (150, 150, 150, 255),
                  7: (170, 130, 90, 255)}
-
-
-@dataclass(frozen=True)
-class CityPreset:
-    """A synthetic city: where it lies, its urban form and the quality of its OSM."""
-
-    name: str
-    lon: float
-    lat: float
-    size_class: str
-    form: Form
-    quality: OsmQuality
-
-
-PRESETS: dict[str, CityPreset] = {
-    # A large, dense city with a river and good OSM: most green areas are mapped.
-    "metropolis": CityPreset(
-        "Metropolis", 113.30, 23.12, "large",
-        Form(4800, 4000, core_radius=0.30, block_m=130, river=True, lake=False,
-             park_share=0.10, farmland_share=0.45),
-        OsmQuality(green_completeness=0.9, building_completeness=0.85, other_completeness=0.8,
-                   shifted=0.08, loose=0.05, mislabelled=0.01)),
-    # A sprawling garden city with a lake, farmland at the fringe and patchy OSM.
-    "garden_city": CityPreset(
-        "Garden City", 113.75, 22.80, "large",
-        Form(3200, 3200, core_radius=0.22, block_m=170, river=False, lake=True,
-             park_share=0.08, farmland_share=0.6),
-        OsmQuality(green_completeness=0.55, building_completeness=0.5, other_completeness=0.6,
-                   shifted=0.2, loose=0.15, mislabelled=0.04)),
-    # A small compact river town in rice country, in the next UTM zone, with poor OSM.
-    "river_town": CityPreset(
-        "River Town", 114.42, 23.08, "small",
-        Form(2400, 2400, core_radius=0.18, block_m=110, river=True, lake=False,
-             park_share=0.05, farmland_share=0.75),
-        OsmQuality(green_completeness=0.25, building_completeness=0.3, other_completeness=0.5,
-                   shifted=0.3, loose=0.25, mislabelled=0.08)),
-}
-DEFAULT_PRESETS: tuple[str, ...] = ("metropolis", "garden_city", "river_town")
 
 
 @dataclass(frozen=True)

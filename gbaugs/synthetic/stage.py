@@ -17,7 +17,7 @@ from typing import Any
 from gbaugs.config import Region
 from gbaugs.errors import ConfigError
 from gbaugs.io.atomic import TMP_MARKER
-from gbaugs.pipeline import RunContext, Stage, StageResult, register
+from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.synthetic.region import PRESETS, generate_region
 
 
@@ -85,7 +85,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
     return []
 
 
-SYNTHETIC = register(Stage(
+SYNTHETIC = Stage(
     name="synthetic",
     description="generate the synthetic region (truth, Sentinel-2 time series, OSM)",
     run=_run,
@@ -93,4 +93,4 @@ SYNTHETIC = register(Stage(
     inputs=_inputs,
     applies=lambda region: region.imagery.backend == "synthetic",
     after=resolve,
-))
+)

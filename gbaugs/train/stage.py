@@ -29,7 +29,7 @@ from gbaugs.config import Region
 from gbaugs.errors import InputDataError, StageError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
-from gbaugs.pipeline import RunContext, Stage, StageResult, package_versions, register
+from gbaugs.stage import RunContext, Stage, StageResult, package_versions
 from gbaugs.train.baselines import run_baselines
 from gbaugs.train.model import SvmModel
 from gbaugs.train.search import fit_pipeline, tune
@@ -213,11 +213,11 @@ def _write_csv(path: Path, validation: dict[str, Any]) -> Path:
     return path
 
 
-TRAIN = register(Stage(
+TRAIN = Stage(
     name="train",
     description="tune and train the weighted RBF-SVM; validate (random, spatial, truth)",
     run=_run,
     params=_params,
     inputs=_inputs,
     version=2,  # 2: polygon-grouped tuning folds, grid extension at the edge
-))
+)
