@@ -33,6 +33,19 @@ BACKGROUND = "background"
 LABELS = ("ugs", "non_ugs", "building", "ignore", BACKGROUND)
 
 
+def read_csv_rows(path: Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and rows of a small CSV table (UTF-8); a clear error naming ``what``
+    when it is missing or unreadable."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+    except FileNotFoundError:
+        raise InputDataError(f"{what} not found", where=path) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputDataError(f"cannot read the {what} ({exc})", where=path) from None
+
+
 @dataclass(frozen=True)
 class ClassRule:
     key: str
@@ -53,15 +66,7 @@ class ClassTable:
     def load(cls, path: str | Path | None = None) -> ClassTable:
         """Read and validate a class table (the shipped one when ``path`` is None)."""
         path = Path(path) if path is not None else table_path("osm_ugs_classes.csv")
-        try:
-            with open(path, newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                header = reader.fieldnames or []
-                rows = list(reader)
-        except FileNotFoundError:
-            raise InputDataError("class table not found", where=path) from None
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise InputDataError(f"cannot read the class table ({exc})", where=path) from None
+        header, rows = read_csv_rows(path, "class table")
         required = ("key", "value", "label", "category", "priority")
         missing = [c for c in required if c not in header]
         if missing:

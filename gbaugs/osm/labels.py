@@ -11,7 +11,6 @@ already decided. Ids are ``<file stem>/<row>`` (row = the feature's 0-based posi
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 from gbaugs.config import LABEL_SOURCE_LABELS, LabelSource
 from gbaugs.errors import InputDataError
 from gbaugs.io.vector import read_vector_file
+from gbaugs.osm.classes import read_csv_rows
 
 
 def load_classes(classes: Mapping[str, str] | Path) -> dict[str, tuple[str, str]]:
@@ -28,15 +28,7 @@ def load_classes(classes: Mapping[str, str] | Path) -> dict[str, tuple[str, str]
     if isinstance(classes, Mapping):
         return {str(v): (lab, str(v)) for v, lab in classes.items()}
     path = Path(classes)
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            rows = list(reader)
-    except FileNotFoundError:
-        raise InputDataError("label class table not found", where=path) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputDataError(f"cannot read the label class table ({exc})", where=path) from None
+    header, rows = read_csv_rows(path, "label class table")
     if "value" not in header or "label" not in header:
         raise InputDataError("the label class table needs the columns value and label",
                              where=path, hint=f"columns found: {', '.join(header)}")
