@@ -386,7 +386,9 @@ def helsinki_routes(tmp_path_factory):
 def test_helsinki_every_route_gives_the_same_polygons(helsinki_routes):
     results = {}
     for route, path in helsinki_routes.items():
-        osm = read_osm(path, TABLE)
+        # the spatial filter the osm stage passes (the city's bounds) is GDAL's in every
+        # route, so the counts agree too
+        osm = read_osm(path, TABLE, bbox_wgs84=(24.9, 60.1, 25.0, 60.2))
         b = gpd.GeoDataFrame(geometry=[box(24.9, 60.1, 25.0, 60.2)], crs=4326)
         res = standardize(osm, b, TABLE, 32635, city="Helsinki", min_polygon_area_m2=100)
         results[route] = (res.polygons.sort_values("osm_id").reset_index(drop=True),
@@ -509,3 +511,26 @@ def test_cli_osm(small_region, tmp_path):
     assert (tmp_path / "o" / "osm.parquet").exists() and "completeness" in result.output
     again = CliRunner().invoke(app, args)
     assert again.exit_code != 0 and "already exist" in str(again.exception)
+
+
+def test_a_table_key_gdal_does_not_know_is_read_as_area(tmp_path):
+    """A class table with a key outside GDAL's closed_ways_are_polygons (golf=*): closed
+    ways carrying it are polygons in the raw-OSM route too."""
+    import shutil
+
+    table_path = tmp_path / "classes.csv"
+    shutil.copy(TABLE.source, table_path)
+    with open(table_path, "a", encoding="utf-8") as f:
+        f.write('golf,fairway,ugs,sports_green,30,"Golf fairway."\n')
+    table = ClassTable.load(table_path)
+    xml = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+ <node id="1" lat="23.0" lon="113.0"/><node id="2" lat="23.001" lon="113.0"/>
+ <node id="3" lat="23.001" lon="113.001"/><node id="4" lat="23.0" lon="113.001"/>
+ <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>
+  <tag k="golf" v="fairway"/></way>
+</osm>"""
+    (tmp_path / "golf.osm").write_text(xml)
+    got = read_osm(tmp_path / "golf.osm", table)
+    assert list(got["osm_id"]) == ["way/10"] and got["tags"][0] == {"golf": "fairway"}
+    assert table.classify(got["tags"][0])[0] == "ugs"

@@ -24,8 +24,13 @@ def quiet_gdal():
         yield
 
 
-def read_vector_file(path: str | Path, *, what: str = "OSM") -> gpd.GeoDataFrame:
-    """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features."""
+def read_vector_file(path: str | Path, *, what: str = "OSM",
+                     bbox: tuple[float, ...] | None = None) -> gpd.GeoDataFrame:
+    """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features.
+
+    ``bbox`` (in the file's CRS): GDAL's spatial filter, as for raw OSM, so every route
+    leaves out the same far-away features (GeoParquet is read whole).
+    """
     path = Path(path)
     if not path.exists():
         raise InputDataError(f"{what} file not found", where=path)
@@ -37,7 +42,8 @@ def read_vector_file(path: str | Path, *, what: str = "OSM") -> gpd.GeoDataFrame
             # GDAL's OSM driver) becomes a null geometry, counted later as
             # `invalid_geometry`, instead of failing the whole file
             with quiet_gdal():
-                gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
+                gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore",
+                                    bbox=tuple(bbox) if bbox else None)
     except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
         raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
                              where=path, hint="check that the file is complete and valid"

@@ -69,7 +69,7 @@ def read_osm(path: str | Path, table: ClassTable, *, bbox_wgs84: tuple[float, ..
     if name.endswith((".pbf", ".osm", ".xml")):
         return keep_table_keys(read_raw_osm(path, table, bbox_wgs84=bbox_wgs84), table)
     if path.suffix.lower() in VECTOR_SUFFIXES:
-        frame = read_vector(path)
+        frame = read_vector(path, bbox_wgs84=bbox_wgs84)
         if "unknown_fclass" in frame.attrs:  # Geofabrik: every row is a land-use class
             return frame
         return keep_table_keys(frame, table)
@@ -79,10 +79,12 @@ def read_osm(path: str | Path, table: ClassTable, *, bbox_wgs84: tuple[float, ..
              "the GDAL OSM or Geofabrik schema")
 
 
-def read_vector(path: str | Path) -> gpd.GeoDataFrame:
-    """Read a vector file in the GDAL OSM schema or the Geofabrik schema."""
+def read_vector(path: str | Path, *, bbox_wgs84: tuple[float, ...] | None = None
+                ) -> gpd.GeoDataFrame:
+    """Read a vector file in the GDAL OSM schema or the Geofabrik schema (``bbox_wgs84``:
+    GDAL's spatial filter, for files in EPSG:4326 as OSM exports are)."""
     path = Path(path)
-    gdf = read_vector_file(path)
+    gdf = read_vector_file(path, bbox=bbox_wgs84 if _is_wgs84(path) else None)
     cols = set(gdf.columns)
     if "fclass" in cols:
         return _from_geofabrik(gdf, path)
@@ -94,6 +96,19 @@ def read_vector(path: str | Path) -> gpd.GeoDataFrame:
                          "your own label polygons (a park inventory) use `labels` in the "
                          "city's configuration, or `gbaugs osm FILE --column C --classes "
                          "value=label,...`")
+
+
+def _is_wgs84(path: Path) -> bool:
+    """Whether a GDAL-readable vector file is in EPSG:4326 (GeoParquet: never filtered)."""
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        return False
+    try:
+        import pyogrio
+
+        crs = pyogrio.read_info(path)["crs"]
+    except Exception:  # unreadable: read_vector_file raises the clear error
+        return False
+    return crs is not None and crs.upper() in ("EPSG:4326", "OGC:CRS84")
 
 
 def _column(gdf: gpd.GeoDataFrame, name: str) -> list:
