@@ -16,6 +16,7 @@ import typer
 
 from gbaugs._version import __version__
 from gbaugs.errors import GbaugsError
+from gbaugs.rundir import RunDir, osm_files, stack_files
 
 app = typer.Typer(
     name="gbaugs",
@@ -202,7 +203,7 @@ def osm_command(
     from gbaugs.osm.stage import standardize_city, write_city
     from gbaugs.osm.standardize import completeness_levels
 
-    targets = [out / "osm.parquet", out / "osm.json"]
+    targets = list(osm_files(out))
     if not overwrite and any(t.exists() for t in targets):
         raise RunDirError("outputs already exist", where=out,
                           hint="pass --overwrite or choose another --out")
@@ -259,7 +260,7 @@ def imagery_command(
     from gbaugs.errors import ConfigError, RunDirError
     from gbaugs.imagery.stage import build_city_stack
 
-    if not overwrite and any((out / f).exists() for f in ("stack.tif", "stack.json")):
+    if not overwrite and any(p.exists() for p in stack_files(out)):
         raise RunDirError("outputs already exist", where=out,
                           hint="pass --overwrite or choose another --out")
     mapping = {}
@@ -350,7 +351,7 @@ def sensitivity(
             raise ConfigError(f"--combo {item!r}: weights must lie in (0, 1]", where="--combo")
         combos.append((h, m, lo))
     table = run_sensitivity(run_dir, tuple(combos) or DEFAULT_COMBINATIONS, retune=retune)
-    out = run_dir / "model" / "sensitivity.csv"
+    out = RunDir(run_dir).sensitivity
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -500,8 +501,7 @@ def report(
     from gbaugs.report import build_report
 
     table = None
-    for candidate in (run_dir / "model" / "sensitivity.csv",
-                      run_dir / "report" / "sensitivity.csv"):
+    for candidate in (RunDir(run_dir).sensitivity, RunDir(run_dir).report_sensitivity):
         if candidate.exists():
             table = pd.read_csv(candidate)
             break
@@ -560,7 +560,7 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     console.print(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
                   + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")
-    report_html = result.run / "report" / "index.html"
+    report_html = result.run.report_html
     if report_html.exists():
         console.print(f"Report: {report_html} (open it in a browser; it works offline)")
 

@@ -19,6 +19,7 @@ import numpy as np
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import InputDataError
 from gbaugs.resources import table_path
+from gbaugs.rundir import RunDir
 
 
 def demo_region(seed: int | None = None, scale: float | None = None) -> Region:
@@ -84,29 +85,29 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     import rasterio
     from rasterio.features import geometry_mask
 
-    run_root = Path(run_root)
+    run = RunDir(Path(run_root))
     osm_level = None
-    osm_json = run_root / "cities" / city.slug / "osm.json"
+    osm_json = run.osm_report(city.slug)
     if osm_json.exists():
         rep = json.loads(osm_json.read_text(encoding="utf-8"))
         osm_level = f"{rep['completeness_level']} ({rep['completeness_index']:.2f})"
     truth_f1 = truth_oa = None
-    validation = run_root / "model" / "validation.json"
+    validation = run.validation
     if validation.exists():
         truth = json.loads(validation.read_text(encoding="utf-8")).get("synthetic_truth", {})
         if city.slug in truth:
             truth_f1 = truth[city.slug]["weighted"]["f1"]
             truth_oa = truth[city.slug]["weighted"]["oa"]
     map_ha = map_density = None
-    map_json = run_root / "maps" / f"{city.slug}_postprocess.json"
+    map_json = run.map_report(city.slug)
     if not map_json.exists():
-        map_json = run_root / "maps" / f"{city.slug}_raw.json"
+        map_json = run.raw_map_report(city.slug)
     if map_json.exists():
         rep = json.loads(map_json.read_text(encoding="utf-8"))
         map_ha, map_density = rep["ugs_area_ha"], rep["ugs_density"]
-    meta_path = run_root / "inputs" / "synthetic.json"
+    meta_path = run.synthetic_meta
     if not meta_path.exists() or not isinstance(city.boundary, Path):
-        stack_json = run_root / "cities" / city.slug / "stack.json"
+        stack_json = run.stack_report(city.slug)
         area = float("nan")
         if stack_json.exists():  # the pixels inside the boundary, as the imagery stage saw
             rep = json.loads(stack_json.read_text(encoding="utf-8"))
@@ -119,7 +120,7 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     if entry is None:
         raise InputDataError(f"city {city.name!r} is not in the synthetic region",
                              where=meta_path)
-    with rasterio.open(run_root / "inputs" / entry["truth"]) as src:
+    with rasterio.open(run.inputs / entry["truth"]) as src:
         truth = src.read(1)
         boundary = gpd.read_file(city.boundary).to_crs(src.crs)
         inside = geometry_mask(boundary.geometry, out_shape=truth.shape,

@@ -105,7 +105,7 @@ def _run_locked(region: Region, run: RunDir, force: Sequence[str],
     stale = remove_stale_temporaries(run.root)
     if stale:
         log.info("removed %d temporary file(s) left by an interrupted run", len(stale))
-    write_json(run / "config.json", region.to_dict())
+    write_json(run.config, region.to_dict())
     ctx = RunContext(region=region, run=run, manifest=manifest, reporter=reporter)
     ran: list[str] = []
     skipped: list[str] = []

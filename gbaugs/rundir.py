@@ -4,7 +4,7 @@ Layout (``docs/architecture.md`` gives each stage's files)::
 
     <out>/manifest.json          what ran: per stage parameters, input and output hashes,
                                  package versions, status, timings, errors
-    <out>/region.toml            the resolved configuration the run used
+    <out>/config.json            the resolved configuration the run used
     <out>/inputs/                generated inputs (the synthetic backend)
     <out>/cities/<city>/         per-city intermediates (OSM polygons, feature stacks)
     <out>/samples/  model/  maps/  products/  analysis/  report/
@@ -13,6 +13,10 @@ The manifest is rewritten atomically after every change of a stage's status, so 
 killed at any point leaves a readable manifest and no half-written file. While a run
 writes, ``<out>/.gbaugs.lock`` holds its pid and host (:mod:`gbaugs.io.lock`): a second run
 into the same folder stops at once.
+
+:class:`RunDir` is the one owner of the run folder's file names: stages, CLI, report and
+demo ask it for a path (``run.stack(slug)``, ``run.pool``, ``run.model_card`` …) and never
+spell a name themselves (``tests/test_imports.py`` greps the package for it).
 """
 
 from __future__ import annotations
@@ -31,7 +35,21 @@ from gbaugs.io.lock import LOCK_NAME
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+SYNTHETIC_META = "synthetic.json"
+"""The synthetic generator's record of a region (``inputs/`` of a synthetic run)."""
 SUBDIRS = ("inputs", "cities", "samples", "model", "maps", "products", "analysis", "report")
+
+
+def osm_files(folder: Path) -> tuple[Path, Path]:
+    """A city folder's standardized polygons (GeoParquet) and report (JSON); also what
+    ``gbaugs osm --out FOLDER`` writes."""
+    return folder / "osm.parquet", folder / "osm.json"
+
+
+def stack_files(folder: Path) -> tuple[Path, Path]:
+    """A city folder's feature stack (GeoTIFF) and its record (JSON); also what ``gbaugs
+    imagery --out FOLDER`` writes."""
+    return folder / "stack.tif", folder / "stack.json"
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,155 @@ class RunDir:
 
     def __truediv__(self, other: str) -> Path:
         return self.root / other
+
+    # ---------------------------------------------------------------- the run's files
+    @property
+    def config(self) -> Path:
+        """The resolved configuration (JSON)."""
+        return self.root / "config.json"
+
+    @property
+    def synthetic_meta(self) -> Path:
+        """The synthetic generator's record (synthetic runs only)."""
+        return self.inputs / SYNTHETIC_META
+
+    def osm_polygons(self, slug: str) -> Path:
+        return osm_files(self.city(slug))[0]
+
+    def osm_report(self, slug: str) -> Path:
+        return osm_files(self.city(slug))[1]
+
+    def stack(self, slug: str) -> Path:
+        return stack_files(self.city(slug))[0]
+
+    def stack_report(self, slug: str) -> Path:
+        return stack_files(self.city(slug))[1]
+
+    def samples(self, slug: str) -> Path:
+        return self.root / "samples" / f"{slug}.parquet"
+
+    @property
+    def pool(self) -> Path:
+        return self.root / "samples" / "pool.parquet"
+
+    @property
+    def samples_summary(self) -> Path:
+        return self.root / "samples" / "summary.json"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model" / "model.npz"
+
+    @property
+    def model_card(self) -> Path:
+        return self.root / "model" / "card.json"
+
+    @property
+    def validation(self) -> Path:
+        return self.root / "model" / "validation.json"
+
+    @property
+    def validation_csv(self) -> Path:
+        return self.root / "model" / "validation.csv"
+
+    @property
+    def baselines(self) -> Path:
+        return self.root / "model" / "baselines.json"
+
+    @property
+    def baselines_csv(self) -> Path:
+        return self.root / "model" / "baselines.csv"
+
+    @property
+    def sensitivity(self) -> Path:
+        """``gbaugs sensitivity``'s table (the report stage's own is in ``report/``)."""
+        return self.root / "model" / "sensitivity.csv"
+
+    def raw_map(self, slug: str) -> Path:
+        return self.root / "maps" / f"{slug}_raw.tif"
+
+    def raw_map_report(self, slug: str) -> Path:
+        return self.root / "maps" / f"{slug}_raw.json"
+
+    def decision_map(self, slug: str) -> Path:
+        """The SVM decision values (``[map] decision = true``)."""
+        return self.root / "maps" / f"{slug}_decision.tif"
+
+    def map(self, slug: str) -> Path:
+        """The post-processed map."""
+        return self.root / "maps" / f"{slug}.tif"
+
+    def map_report(self, slug: str) -> Path:
+        return self.root / "maps" / f"{slug}_postprocess.json"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "maps" / "evaluation.json"
+
+    @property
+    def evaluation_csv(self) -> Path:
+        return self.root / "maps" / "evaluation.csv"
+
+    @property
+    def city_statistics(self) -> Path:
+        return self.root / "products" / "city_statistics.csv"
+
+    @property
+    def city_statistics_chart(self) -> Path:
+        return self.root / "products" / "city_statistics.png"
+
+    @property
+    def collection(self) -> Path:
+        """The STAC collection of the published maps."""
+        return self.root / "products" / "collection.json"
+
+    @property
+    def data_readme(self) -> Path:
+        return self.root / "products" / "README.md"
+
+    @property
+    def reference_comparison(self) -> Path:
+        return self.root / "products" / "reference_comparison.json"
+
+    @property
+    def reference_comparison_csv(self) -> Path:
+        return self.root / "products" / "reference_comparison.csv"
+
+    @property
+    def landscape_metrics(self) -> Path:
+        return self.root / "analysis" / "landscape_metrics.csv"
+
+    @property
+    def landscape_chart(self) -> Path:
+        return self.root / "analysis" / "landscape_metrics.png"
+
+    @property
+    def park_metrics(self) -> Path:
+        return self.root / "analysis" / "park_metrics.csv"
+
+    @property
+    def mspa_summary(self) -> Path:
+        return self.root / "analysis" / "mspa_summary.csv"
+
+    @property
+    def mspa_chart(self) -> Path:
+        return self.root / "analysis" / "mspa_shares.png"
+
+    @property
+    def analysis_record(self) -> Path:
+        """The analysis stage's record (engines, subsystems, counts)."""
+        return self.root / "analysis" / "analysis.json"
+
+    def mspa_map(self, slug: str) -> Path:
+        return self.root / "analysis" / "mspa" / f"{slug}.tif"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report" / "index.html"
+
+    @property
+    def report_sensitivity(self) -> Path:
+        return self.root / "report" / "sensitivity.csv"
 
     def prepare(self, region_name: str, *, create_manifest: bool = True) -> Manifest | None:
         """Create or reopen the folder for ``region_name`` and return its manifest.

@@ -69,3 +69,32 @@ def test_no_import_cycle():
 def test_the_cycle_finder_finds_one():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_only_the_layout_owner_spells_run_folder_file_names():
+    """Every file name of the run folder is spelled in gbaugs/rundir.py only: stages, CLI,
+    report and demo ask RunDir (a renamed file touches one module)."""
+    import inspect
+
+    from gbaugs.rundir import MANIFEST, RunDir, osm_files, stack_files
+
+    run = RunDir(Path("/R"))
+    paths = [*osm_files(Path("/R")), *stack_files(Path("/R")), run.manifest_path]
+    for name, _ in inspect.getmembers(RunDir):
+        if name.startswith("_") or name in ("prepare", "city", "root", "inputs"):
+            continue
+        value = getattr(run, name)
+        paths.append(value("SLUG") if callable(value) else value)
+    names = {p.name.replace("SLUG", "") for p in paths if isinstance(p, Path)}
+    names = {n for n in names if not n.startswith(".")}  # "<slug>.tif": only an extension
+    assert len(names) >= 30 and "pool.parquet" in names and "_raw.tif" in names
+    assert MANIFEST in names
+    owner = ROOT / "rundir.py"
+    spelled = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if path == owner:
+            continue
+        text = path.read_text(encoding="utf-8")
+        spelled += [f"{path.relative_to(ROOT.parent)}: {n}" for n in sorted(names)
+                    if f'"{n}"' in text or (n.startswith("_") and f'{n}"' in text)]
+    assert not spelled, spelled

@@ -118,7 +118,7 @@ def test_exported_model_equals_scikit_learn(tmp_path):
     np.testing.assert_allclose(model.decision_function(xt, block=777),
                                pipe.decision_function(xt), atol=1e-9)
     assert np.array_equal(model.predict(xt), pipe.predict(xt))
-    model.save(tmp_path, {"note": "test"})
+    model.save(tmp_path / "model.npz", tmp_path / "card.json", {"note": "test"})
     loaded = SvmModel.load(tmp_path / "model.npz")
     assert np.array_equal(loaded.predict(xt), pipe.predict(xt))
     card = json.loads((tmp_path / "card.json").read_text())

@@ -38,8 +38,8 @@ from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
-    return [p for c in ctx.region.cities for p in (ctx.run / "maps" / f"{c.slug}.tif",
-                                                   ctx.run.city(c.slug) / "osm.parquet")]
+    return [p for c in ctx.region.cities for p in (ctx.run.map(c.slug),
+                                                   ctx.run.osm_polygons(c.slug))]
 
 
 def _params(region: Region) -> dict[str, Any]:
@@ -95,16 +95,16 @@ def _run(ctx: RunContext) -> StageResult:
     mp = mspa_params(region)
     with ctx.reporter.task("analysis: metrics and MSPA per city", len(region.cities)) as advance:
         for city in region.cities:
-            path = ctx.run / "maps" / f"{city.slug}.tif"
+            path = ctx.run.map(city.slug)
             city_stats[city.name] = geotiff_class_stats(path, engine=a.metrics_engine)
-            zones = park_zones(ctx.run.city(city.slug) / "osm.parquet", a.park_categories,
+            zones = park_zones(ctx.run.osm_polygons(city.slug), a.park_categories,
                                region.osm.inward_buffer_m)
             for osm_id, st in zonal_class_stats(path, zones, engine=a.metrics_engine).items():
                 park_stats.append(st)
                 park_rows.append(_metric_row("park", f"{city.name}/{osm_id}", st,
                                              city=city.name, osm_id=osm_id))
-            result = mspa_geotiff(path, folder / "mspa" / f"{city.slug}.tif", mp)
-            outputs.append(folder / "mspa" / f"{city.slug}.tif")
+            result = mspa_geotiff(path, ctx.run.mspa_map(city.slug), mp)
+            outputs.append(ctx.run.mspa_map(city.slug))
             mspa_rows.append(mspa_row(city.name, result["classes"], result["pixel_area_m2"]))
             for name, n in result["classes"].items():
                 totals[name] += n
@@ -125,17 +125,17 @@ def _run(ctx: RunContext) -> StageResult:
     mspa_table = pd.DataFrame(mspa_rows)
     parks = pd.DataFrame(park_rows, columns=["scope", "name", "city", "osm_id", "ugs_ha",
                                              "landscape_ha", *METRICS])
-    outputs += [_write_csv(table, folder / "landscape_metrics.csv"),
-                _write_csv(parks, folder / "park_metrics.csv"),
-                _write_csv(mspa_table, folder / "mspa_summary.csv"),
+    outputs += [_write_csv(table, ctx.run.landscape_metrics),
+                _write_csv(parks, ctx.run.park_metrics),
+                _write_csv(mspa_table, ctx.run.mspa_summary),
                 metrics_chart(table[table["scope"] != "city"],
-                              folder / "landscape_metrics.png"),
-                mspa_chart(mspa_table, folder / "mspa_shares.png")]
+                              ctx.run.landscape_chart),
+                mspa_chart(mspa_table, ctx.run.mspa_chart)]
     region_row = table[table["scope"] == "region"].iloc[0]
     summary = {"region": {m: _plain(region_row[m]) for m in METRICS},
                "mspa_region_pct": {k: mspa_rows[-1][f"{k}_pct"] for k in CLASSES},
                "park_zones": len(park_rows)}
-    outputs.append(write_json(folder / "analysis.json", {
+    outputs.append(write_json(ctx.run.analysis_record, {
         "parameters": {"mspa": mp.__dict__, "metrics_engine": a.metrics_engine,
                        "park_categories": list(a.park_categories)},
         "conventions": {

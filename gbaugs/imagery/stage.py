@@ -28,6 +28,7 @@ from gbaugs.imagery.local import Grid, composite_stack, copy_stack
 from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
 from gbaugs.io.atomic import TMP_MARKER, write_json
 from gbaugs.progress import Reporter
+from gbaugs.rundir import stack_files
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
@@ -51,7 +52,7 @@ def build_city_stack(region: Region, city: CityConfig, folder: Path,
 
 def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Grid, crs: str,
                  advance) -> dict[str, Any]:
-    out = folder / "stack.tif"
+    out = stack_files(folder)[0]
     # Built under a temporary name and published only once it is known to be usable.
     staging = folder / f".stack{TMP_MARKER}build.tif"
     try:
@@ -78,7 +79,7 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
         os.replace(staging, out)
     finally:
         staging.unlink(missing_ok=True)
-    write_json(folder / "stack.json", report)
+    write_json(stack_files(folder)[1], report)
     for w in warnings:
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
@@ -114,11 +115,11 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
                        "warnings": warnings,
                        "nodata": "NaN outside the city, on water, and without valid "
                                  "observation"})
-        os.replace(staging, folder / "stack.tif")
+        os.replace(staging, stack_files(folder)[0])
     finally:
         staging.unlink(missing_ok=True)
     shutil.rmtree(tiles, ignore_errors=True)
-    write_json(folder / "stack.json", report)
+    write_json(stack_files(folder)[1], report)
     for w in warnings:
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
@@ -156,7 +157,7 @@ def _run(ctx: RunContext) -> StageResult:
     for city in region.cities:
         folder = ctx.run.city(city.slug)
         report = build_city_stack(region, city, folder, ctx.reporter)
-        outputs += [folder / "stack.tif", folder / "stack.json"]
+        outputs += list(stack_files(folder))
         summary[city.slug] = {k: report[k] for k in ("source", "valid_pixels")}
     return StageResult(outputs, summary)
 

@@ -26,8 +26,7 @@ from gbaugs.train.model import SvmModel
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
-    return [ctx.run / "model" / "model.npz",
-            *(ctx.run.city(c.slug) / "stack.tif" for c in ctx.region.cities)]
+    return [ctx.run.model, *(ctx.run.stack(c.slug) for c in ctx.region.cities)]
 
 
 def _params(region: Region) -> dict[str, Any]:
@@ -62,7 +61,7 @@ def check_stack_grid(region: Region, city, stack: Path) -> None:
 
 
 def _run(ctx: RunContext) -> StageResult:
-    model_path = ctx.run / "model" / "model.npz"
+    model_path = ctx.run.model
     if not model_path.exists():
         raise StageError("the trained model is missing", where=model_path,
                          hint="run the train stage first")
@@ -70,8 +69,8 @@ def _run(ctx: RunContext) -> StageResult:
     outputs: list[Path] = []
     summary = {}
     for city in ctx.region.cities:
-        stack = ctx.run.city(city.slug) / "stack.tif"
-        out = ctx.run / "maps" / f"{city.slug}_raw.tif"
+        stack = ctx.run.stack(city.slug)
+        out = ctx.run.raw_map(city.slug)
         import rasterio
 
         with rasterio.open(stack) as src:
@@ -79,7 +78,7 @@ def _run(ctx: RunContext) -> StageResult:
             pixel_area = abs(src.transform.a * src.transform.e)
         check_stack_grid(ctx.region, city, stack)
         opts = ctx.region.map
-        decision = ctx.run / "maps" / f"{city.slug}_decision.tif" if opts.decision else None
+        decision = ctx.run.decision_map(city.slug) if opts.decision else None
         with ctx.reporter.task(f"{city.name}: predicting", total=n_blocks) as advance:
             t0 = time.perf_counter()
             if opts.dask:
@@ -100,7 +99,7 @@ def _run(ctx: RunContext) -> StageResult:
                        "ugs_area_ha": report["ugs_pixels"] * pixel_area / 1e4,
                        "ugs_density": report["ugs_pixels"] / report["valid_pixels"]
                        if report["valid_pixels"] else None})
-        outputs += [out, write_json(ctx.run / "maps" / f"{city.slug}_raw.json", report)]
+        outputs += [out, write_json(ctx.run.raw_map_report(city.slug), report)]
         summary[city.slug] = {k: report[k] for k in ("ugs_area_ha", "ugs_density")}
     return StageResult(outputs, summary)
 
@@ -115,8 +114,8 @@ MAP = Stage(
 
 
 def _pp_inputs(ctx: RunContext) -> list[Path]:
-    paths = [ctx.run / "maps" / f"{c.slug}_raw.tif" for c in ctx.region.cities]
-    meta = ctx.run.inputs / "synthetic.json"
+    paths = [ctx.run.raw_map(c.slug) for c in ctx.region.cities]
+    meta = ctx.run.synthetic_meta
     if meta.exists():
         paths.append(meta)
     return paths
@@ -130,26 +129,25 @@ def _truth_evaluation(ctx: RunContext) -> list[Path]:
     from gbaugs.evaluation import evaluate_map, summary_row
     from gbaugs.io.atomic import atomic_path
 
-    meta_path = ctx.run.inputs / "synthetic.json"
+    meta_path = ctx.run.synthetic_meta
     if not meta_path.exists():
         return []
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     results, rows = {}, []
     for city in ctx.region.cities:
         entry = next(e for e in meta["cities"] if e["name"] == city.name)
-        maps = ctx.run / "maps"
-        result = evaluate_map(maps / f"{city.slug}.tif",
+        result = evaluate_map(ctx.run.map(city.slug),
                               reference_path=ctx.run.inputs / entry["truth"],
                               ugs_classes=meta["ugs_classes"],
-                              stack=ctx.run.city(city.slug) / "stack.tif",
-                              raw_map=maps / f"{city.slug}_raw.tif")
+                              stack=ctx.run.stack(city.slug),
+                              raw_map=ctx.run.raw_map(city.slug))
         result["reference"] = str(Path("inputs") / entry["truth"])
         results[city.slug] = result
         rows.append(summary_row(city.name, result))
-    csv = ctx.run / "maps" / "evaluation.csv"
+    csv = ctx.run.evaluation_csv
     with atomic_path(csv) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-    return [write_json(ctx.run / "maps" / "evaluation.json",
+    return [write_json(ctx.run.evaluation,
                        {"reference": "synthetic truth", "cities": results}), csv]
 
 
@@ -165,23 +163,23 @@ def _pp_run(ctx: RunContext) -> StageResult:
     outputs: list[Path] = []
     summary = {}
     for city in ctx.region.cities:
-        raw = ctx.run / "maps" / f"{city.slug}_raw.tif"
+        raw = ctx.run.raw_map(city.slug)
         if not raw.exists():
             raise StageError(f"the raw map of city {city.name!r} is missing", where=raw,
                              hint="run the map stage first")
-        out = ctx.run / "maps" / f"{city.slug}.tif"
+        out = ctx.run.map(city.slug)
         with rasterio.open(raw) as src:
             n_blocks = -(-src.height // ctx.region.imagery.block_rows)
             pixel_area = abs(src.transform.a * src.transform.e)
         with ctx.reporter.task(f"{city.name}: post-processing", total=n_blocks) as advance:
             report = postprocess_raster(raw, out, ctx.region.postprocess,
                                         ctx.region.imagery.block_rows, advance)
-        raw_report = json.loads((ctx.run / "maps" / f"{city.slug}_raw.json").read_text())
+        raw_report = json.loads(ctx.run.raw_map_report(city.slug).read_text())
         valid = raw_report["valid_pixels"]
         report.update({"city": city.name, "valid_pixels": valid,
                        "ugs_area_ha": report["ugs_pixels_after"] * pixel_area / 1e4,
                        "ugs_density": report["ugs_pixels_after"] / valid if valid else None})
-        outputs += [out, write_json(ctx.run / "maps" / f"{city.slug}_postprocess.json",
+        outputs += [out, write_json(ctx.run.map_report(city.slug),
                                     report)]
         summary[city.slug] = report["changed_pixels"]
     outputs += _truth_evaluation(ctx)

@@ -35,6 +35,7 @@ from gbaugs.osm.classes import ClassTable
 from gbaugs.osm.labels import read_label_source
 from gbaugs.osm.readers import read_online, read_osm
 from gbaugs.osm.standardize import StandardizedCity, completeness_levels, standardize
+from gbaugs.rundir import osm_files
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
@@ -81,13 +82,13 @@ def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> Sta
 def write_city(result: StandardizedCity, folder: Path, level: str | None,
                thresholds: tuple[float, float] | None) -> list[Path]:
     """Write ``osm.parquet`` and ``osm.json`` of one city atomically."""
-    parquet = folder / "osm.parquet"
+    parquet, report_path = osm_files(folder)
     with atomic_path(parquet) as tmp:
         result.polygons.to_parquet(tmp, index=False)
     report = dict(result.report)
     report["completeness_level"] = level
     report["completeness_thresholds"] = list(thresholds) if thresholds else None
-    return [parquet, write_json(folder / "osm.json", report)]
+    return [parquet, write_json(report_path, report)]
 
 
 def _params(region: Region) -> dict[str, Any]:

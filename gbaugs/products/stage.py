@@ -33,10 +33,10 @@ from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
-    return [ctx.run / "model" / "card.json", ctx.run / "model" / "validation.json",
-            *(ctx.run / "maps" / f"{c.slug}.tif" for c in ctx.region.cities),
+    return [ctx.run.model_card, ctx.run.validation,
+            *(ctx.run.map(c.slug) for c in ctx.region.cities),
             *(p for c in ctx.region.cities
-              for p in [ctx.run.city(c.slug) / "stack.json"] if p.exists()),
+              for p in [ctx.run.stack_report(c.slug)] if p.exists()),
             *(p for c in ctx.region.cities for p in c.references.values())]
 
 
@@ -53,13 +53,13 @@ def _params(region: Region) -> dict[str, Any]:
 
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
-    folder = ctx.run / "products"
-    card_path = ctx.run / "model" / "card.json"
+    folder = ctx.run.collection.parent
+    card_path = ctx.run.model_card
     for p in _inputs(ctx):
         if not p.exists():
             raise StageError("an input of the products stage is missing", where=p,
                              hint="run the train, map and postprocess stages first")
-    validation = json.loads((ctx.run / "model" / "validation.json").read_text())
+    validation = json.loads(ctx.run.validation.read_text())
     accuracy = {k: validation[k]["weighted"]["overall"] for k in ("random", "polygons",
                                                                    "blocks")}
     short = {k: {m: v[m] for m in ("oa", "precision", "recall", "f1", "kappa")}
@@ -76,8 +76,8 @@ def _run(ctx: RunContext) -> StageResult:
     for city in region.cities:
         name = product_name(reg, city.slug, region.year)
         cog = folder / f"{name}.tif"
-        stats = write_cog(ctx.run / "maps" / f"{city.slug}.tif", cog)
-        stack_json = ctx.run.city(city.slug) / "stack.json"
+        stats = write_cog(ctx.run.map(city.slug), cog)
+        stack_json = ctx.run.stack_report(city.slug)
         times = acquisition_times(json.loads(stack_json.read_text())
                                   if stack_json.exists() else None, region.date_window)
         dates[city.name] = times["gbaugs:dates"]
@@ -93,29 +93,29 @@ def _run(ctx: RunContext) -> StageResult:
     total = {"city": "region", "size_class": "",
              "valid_ha": table["valid_ha"].sum(), "ugs_area_ha": table["ugs_area_ha"].sum()}
     total["ugs_density"] = total["ugs_area_ha"] / total["valid_ha"] if total["valid_ha"] else None
-    csv = folder / "city_statistics.csv"
+    csv = ctx.run.city_statistics
     with atomic_path(csv) as tmp:
         pd.concat([table, pd.DataFrame([total])], ignore_index=True).to_csv(
             tmp, index=False, float_format="%.6g")
     description = (f"Urban green space of {region.name} in {region.year} at 10 m, one map "
                    "per city, mapped by gbaugs (W-SVM on Sentinel-2 and OpenStreetMap).")
-    outputs += [csv, statistics_chart(rows, folder / "city_statistics.png"),
-                write_json(folder / "collection.json",
+    outputs += [csv, statistics_chart(rows, ctx.run.city_statistics_chart),
+                write_json(ctx.run.collection,
                            collection(items, reg, description)),
-                write_text(folder / "README.md",
+                write_text(ctx.run.data_readme,
                            data_record(region.name, region.year, rows, short,
                                        _processing(region), dates))]
     comparisons = []
     for city in region.cities:
         for product, ref in sorted(city.references.items()):
-            result = compare_with_reference(ctx.run / "maps" / f"{city.slug}.tif", ref,
+            result = compare_with_reference(ctx.run.map(city.slug), ref,
                                             product)
             comparisons.append({"city": city.name, **result})
     if comparisons:
-        outputs.append(write_json(folder / "reference_comparison.json", comparisons))
+        outputs.append(write_json(ctx.run.reference_comparison, comparisons))
         flat = pd.DataFrame([{k: v for k, v in c.items()
                               if k != "confusion_map_vs_reference"} for c in comparisons])
-        ref_csv = folder / "reference_comparison.csv"
+        ref_csv = ctx.run.reference_comparison_csv
         with atomic_path(ref_csv) as tmp:
             flat.to_csv(tmp, index=False, float_format="%.6g")
         outputs.append(ref_csv)

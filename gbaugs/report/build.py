@@ -19,6 +19,7 @@ import gbaugs.report.quicklooks as quicklooks
 from gbaugs.config import slugify
 from gbaugs.io.atomic import write_text
 from gbaugs.report.html import Section, page
+from gbaugs.rundir import RunDir
 
 
 def _json(path: Path) -> Any:
@@ -34,13 +35,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     """Write the HTML report of ``run_dir`` (default ``run_dir/report/index.html``)."""
     from gbaugs.errors import RunDirError
 
-    run = Path(run_dir)
-    config = _json(run / "config.json")
-    manifest = _json(run / "manifest.json")
+    run = RunDir(Path(run_dir))
+    config = _json(run.config)
+    manifest = _json(run.manifest_path)
     if config is None or manifest is None:
         raise RunDirError("not a gbaugs run folder (no config.json / manifest.json)",
                           where=run, hint="run 'gbaugs run' or 'gbaugs demo' into it first")
-    out = Path(out) if out is not None else run / "report" / "index.html"
+    out = Path(out) if out is not None else run.report_html
     cities = [(c["name"], slugify(c["name"]), c.get("size_class", "")) for c in config["cities"]]
     with tempfile.TemporaryDirectory(prefix="gbaugs-report-") as tmp:
         fig = Path(tmp)
@@ -58,12 +59,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
         ]
         stamp = manifest.get("updated", "")
         html = page(f"{config['name']} — urban green space {config['year']}",
-                    f"gbaugs run report · {len(cities)} cities · run folder {run.name} · "
+                    f"gbaugs run report · {len(cities)} cities · run folder {run.root.name} · "
                     f"last updated {stamp}", sections)
     return write_text(out, html)
 
 
-def _category_shares(run: Path, cities) -> pd.DataFrame | None:
+def _category_shares(run: RunDir, cities) -> pd.DataFrame | None:
     """Per city and OSM category: labelled pixels and the share the cleaned map calls UGS
     (every candidate pixel of the samples stage, screened or not)."""
     import numpy as np
@@ -73,7 +74,7 @@ def _category_shares(run: Path, cities) -> pd.DataFrame | None:
 
     rows = []
     for name, slug, _ in cities:
-        samples, map_path = run / "samples" / f"{slug}.parquet", run / "maps" / f"{slug}.tif"
+        samples, map_path = run.samples(slug), run.map(slug)
         if not samples.exists() or not map_path.exists():
             continue
         frame = pd.read_parquet(samples, columns=["row", "col", "source_label", "category"])
@@ -87,11 +88,11 @@ def _category_shares(run: Path, cities) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
-def _accuracy(run: Path, cities) -> Section:
+def _accuracy(run: RunDir, cities) -> Section:
     """How right the maps are: against the truth when there is one, else spatial hold-outs
     (the random split comes last, in the model section: it overstates accuracy)."""
     s = Section("accuracy", "How right are the maps?")
-    evaluation = _json(run / "maps" / "evaluation.json")
+    evaluation = _json(run.evaluation)
     if evaluation:
         s.text("Against the synthetic truth, on every valid pixel of each city (UGS = trees "
                "and grass). Baselines on the same pixels: an NDVI threshold chosen without "
@@ -114,7 +115,7 @@ def _accuracy(run: Path, cities) -> Section:
         s.table(pd.DataFrame(rows), digits=3)
         s.text("Reference classes mapped UGS: the UGS classes (first) should be near 1, the "
                "others near 0.")
-    validation = _json(run / "model" / "validation.json")
+    validation = _json(run.validation)
     if validation is None:
         return s if evaluation else s.note("No model yet: run the train stage.")
     search = validation.get("search", {})
@@ -144,10 +145,9 @@ def _accuracy(run: Path, cities) -> Section:
     return s
 
 
-def _maps(run: Path, cities, fig: Path) -> Section:
+def _maps(run: RunDir, cities, fig: Path) -> Section:
     s = Section("maps", "Maps")
-    maps = {name: run / "maps" / f"{slug}.tif" for name, slug, _ in cities
-            if (run / "maps" / f"{slug}.tif").exists()}
+    maps = {name: run.map(slug) for name, slug, _ in cities if run.map(slug).exists()}
     if not maps:
         return s.note("No maps yet: run the map and postprocess stages.")
     s.text("Post-processed UGS maps at 10 m: green = UGS, beige = non-UGS, white = no data "
@@ -156,18 +156,18 @@ def _maps(run: Path, cities, fig: Path) -> Section:
     for name, slug, _ in cities:
         if name not in maps:
             continue
-        stack = run / "cities" / slug / "stack.tif"
+        stack = run.stack(slug)
         s.image(quicklooks.city_figure(name, maps[name], stack if stack.exists() else None,
                                        fig / f"city_{slug}.png"), f"{name} map")
     return s
 
 
-def _imagery(run: Path, cities) -> Section:
+def _imagery(run: RunDir, cities) -> Section:
     """What each city's imagery was, as the imagery stage found it (``stack.json``)."""
     s = Section("imagery", "What the imagery was")
     rows, warnings = [], []
     for name, slug, _ in cities:
-        rec = _json(run / "cities" / slug / "stack.json")
+        rec = _json(run.stack_report(slug))
         if rec is None:
             continue
         acq = rec.get("acquisition") or {}
@@ -219,18 +219,18 @@ def _table_section(anchor: str, title: str, csv: Path, missing: str, text: str,
     return s.image(image, title) if image is not None else s
 
 
-def _statistics(run: Path) -> Section:
+def _statistics(run: RunDir) -> Section:
     return _table_section(
-        "statistics", "City statistics", run / "products" / "city_statistics.csv",
+        "statistics", "City statistics", run.city_statistics,
         "No statistics yet: run the products stage.",
         "Valid area, UGS area and UGS density (UGS pixels / valid pixels) per city and for "
-        "the region.", run / "products" / "city_statistics.png")
+        "the region.", run.city_statistics_chart)
 
 
-def _model(run: Path, fig: Path, train: dict[str, Any]) -> Section:
+def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:
     s = Section("model", "Model and validation")
-    card = _json(run / "model" / "card.json")
-    validation = _json(run / "model" / "validation.json")
+    card = _json(run.model_card)
+    validation = _json(run.validation)
     if card is None or validation is None:
         return s.note("No model yet: run the train stage.")
     p = card["parameters"]
@@ -268,7 +268,7 @@ def _model(run: Path, fig: Path, train: dict[str, Any]) -> Section:
                                                             ("oa", "f1", "kappa")}}
                               for city, v in truth.items() for m in ("weighted",
                                                                      "unweighted")]))
-    baselines = _json(run / "model" / "baselines.json")
+    baselines = _json(run.baselines)
     random = validation.get("random", {}).get("weighted", {}).get("overall")
     if baselines and random:
         rows = [{"model": "W-SVM (weighted)", "cv_f1": card["search"].get(
@@ -287,9 +287,9 @@ def _model(run: Path, fig: Path, train: dict[str, Any]) -> Section:
     return s
 
 
-def _samples(run: Path, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
+def _samples(run: RunDir, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
     s = Section("samples", "Samples and reliability weights")
-    pool_path = run / "samples" / "pool.parquet"
+    pool_path = run.pool
     if not pool_path.exists():
         return s.note("No training pool yet: run the samples stage.")
     pool = pd.read_parquet(pool_path, columns=["city", "label", "level", "weight"])
@@ -301,7 +301,7 @@ def _samples(run: Path, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
     s.text(f"{len(pool):,} weighted samples in the balanced multi-city pool "
            f"({int((pool['label'] == 1).sum()):,} UGS). Samples per reliability level:")
     s.table(counts)
-    summary = _json(run / "samples" / "summary.json") or {}
+    summary = _json(run.samples_summary) or {}
     rows, rule = [], ""
     for city, c in summary.get("cities", {}).items():
         screening = c.get("screening", {})
@@ -317,7 +317,7 @@ def _samples(run: Path, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
         s.table(pd.DataFrame(rows).fillna(0), digits=3)
     s.image(figures.weights_figure(pool, fig / "weights.png"), "weight distribution")
     if sensitivity is None:
-        sensitivity = _csv(run / "model" / "sensitivity.csv")
+        sensitivity = _csv(run.sensitivity)
     s.heading("Sensitivity of the accuracy to the reliability weights (paper Table 2)")
     if sensitivity is None or sensitivity.empty:
         s.note("Not computed for this run: gbaugs sensitivity RUN_DIR writes the table.")
@@ -326,28 +326,28 @@ def _samples(run: Path, fig: Path, sensitivity: pd.DataFrame | None) -> Section:
     return s
 
 
-def _landscape(run: Path) -> Section:
+def _landscape(run: RunDir) -> Section:
     return _table_section(
-        "landscape", "Landscape metrics", run / "analysis" / "landscape_metrics.csv",
+        "landscape", "Landscape metrics", run.landscape_metrics,
         "No landscape metrics yet: run the analysis stage.",
         "Metrics of the UGS class (FRAGSTATS definitions; patches 8-connected; LSI = "
         "e / min e) for the region, its subsystems and each city.",
-        run / "analysis" / "landscape_metrics.png", drop=("scope",))
+        run.landscape_chart, drop=("scope",))
 
 
-def _mspa(run: Path, cities, fig: Path) -> Section:
+def _mspa(run: RunDir, cities, fig: Path) -> Section:
     s = Section("mspa", "Morphological spatial pattern analysis")
-    table = _csv(run / "analysis" / "mspa_summary.csv")
+    table = _csv(run.mspa_summary)
     if table is None:
         return s.note("No MSPA yet: run the analysis stage.")
     pct = table[["name", "foreground_ha", *[c for c in table.columns if c.endswith("_pct")]]]
     s.text("Share of the UGS pixels in each MSPA class (GuidosToolbox conventions, "
            "EdgeWidth from [analysis]).")
     s.table(pct.rename(columns=lambda c: c.replace("_pct", " %")))
-    s.image(run / "analysis" / "mspa_shares.png", "MSPA class shares")
+    s.image(run.mspa_chart, "MSPA class shares")
     best, score = None, -1.0
     for name, slug, _ in cities:
-        path = run / "analysis" / "mspa" / f"{slug}.tif"
+        path = run.mspa_map(slug)
         row = table[table["name"] == name]
         if path.exists() and len(row):
             rare = float(row[[f"{c}_pct" for c in ("bridge", "loop", "branch")]].sum(axis=1)
@@ -360,9 +360,9 @@ def _mspa(run: Path, cities, fig: Path) -> Section:
     return s
 
 
-def _reference(run: Path) -> Section:
+def _reference(run: RunDir) -> Section:
     return _table_section(
-        "reference", "Reference products", run / "products" / "reference_comparison.csv",
+        "reference", "Reference products", run.reference_comparison_csv,
         "No reference products were configured for this region.",
         "Agreement of each city's map with reference land-cover products crosswalked to "
         "UGS, on the map's grid.")

@@ -23,16 +23,12 @@ from gbaugs.stage import RunContext, Stage, StageResult
 
 def _inputs(ctx: RunContext) -> list[Path]:
     run = ctx.run
-    paths = [run / "model" / "card.json", run / "model" / "validation.json",
-             run / "model" / "baselines.json", run / "samples" / "pool.parquet",
-             run / "products" / "city_statistics.csv",
-             run / "products" / "reference_comparison.csv",
-             run / "analysis" / "landscape_metrics.csv", run / "analysis" / "mspa_summary.csv",
-             run / "model" / "sensitivity.csv"]
+    paths = [run.model_card, run.validation, run.baselines, run.pool, run.city_statistics,
+             run.reference_comparison_csv, run.landscape_metrics, run.mspa_summary,
+             run.sensitivity]
     for c in ctx.region.cities:
-        paths += [run / "maps" / f"{c.slug}.tif", run.city(c.slug) / "stack.tif",
-                  run.city(c.slug) / "stack.json",
-                  run / "analysis" / "mspa" / f"{c.slug}.tif"]
+        paths += [run.map(c.slug), run.stack(c.slug), run.stack_report(c.slug),
+                  run.mspa_map(c.slug)]
     return [p for p in paths if p.exists()]
 
 
@@ -41,26 +37,26 @@ def _params(region: Region) -> dict[str, Any]:
 
 
 def _run(ctx: RunContext) -> StageResult:
-    run = Path(ctx.run / ".")
-    folder = run / "report"
+    run = ctx.run
+    folder = run.report_html.parent
     folder.mkdir(parents=True, exist_ok=True)
     outputs: list[Path] = []
     table = None
     combos = ctx.region.report.sensitivity
-    if not (run / "model" / "sensitivity.csv").exists() and combos:
+    if not run.sensitivity.exists() and combos:
         from gbaugs.train.sensitivity import run_sensitivity
 
         with ctx.reporter.task("report: weight sensitivity", None):
-            table = run_sensitivity(run, combos)
-        csv = folder / "sensitivity.csv"
+            table = run_sensitivity(run.root, combos)
+        csv = run.report_sensitivity
         with atomic_path(csv) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
         outputs.append(csv)
-    elif (run / "model" / "sensitivity.csv").exists():
-        table = pd.read_csv(run / "model" / "sensitivity.csv")
-    html = build_report(run, folder / "index.html", sensitivity=table)
+    elif run.sensitivity.exists():
+        table = pd.read_csv(run.sensitivity)
+    html = build_report(run.root, run.report_html, sensitivity=table)
     outputs.append(html)
-    return StageResult(outputs, {"report": str(html.relative_to(run)),
+    return StageResult(outputs, {"report": str(html.relative_to(run.root)),
                                  "bytes": html.stat().st_size})
 
 

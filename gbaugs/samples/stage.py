@@ -39,8 +39,7 @@ from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _city_inputs(ctx: RunContext, slug: str) -> tuple[Path, Path, Path]:
-    folder = ctx.run.city(slug)
-    return folder / "osm.parquet", folder / "osm.json", folder / "stack.tif"
+    return ctx.run.osm_polygons(slug), ctx.run.osm_report(slug), ctx.run.stack(slug)
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -88,7 +87,7 @@ def _run(ctx: RunContext) -> StageResult:
     for c in cities:
         for w in c.counts["warnings"]:
             warnings.warn(f"city {c.name!r}: {w}", GbaugsWarning, stacklevel=2)
-        outputs.append(_write_parquet(c.frame, ctx.run / "samples" / f"{c.slug}.parquet",
+        outputs.append(_write_parquet(c.frame, ctx.run.samples(c.slug),
                                       c.frame["x"], c.frame["y"], c.crs))
         kept = c.frame[c.frame["status"] == "kept"]
         pts = gpd.GeoSeries(gpd.points_from_xy(kept["x"], kept["y"]), crs=c.crs).to_crs(4326)
@@ -96,9 +95,9 @@ def _run(ctx: RunContext) -> StageResult:
                                      "crs": str(c.crs)}))
     coords = pd.concat(lon_lat, ignore_index=True)
     pool = pool.assign(crs=coords["crs"].to_numpy())
-    outputs.append(_write_parquet(pool, ctx.run / "samples" / "pool.parquet", coords["lon"],
+    outputs.append(_write_parquet(pool, ctx.run.pool, coords["lon"],
                                   coords["lat"], "EPSG:4326"))
-    outputs.append(write_json(ctx.run / "samples" / "summary.json", summary))
+    outputs.append(write_json(ctx.run.samples_summary, summary))
     return StageResult(outputs, {"pool": summary["pool"]})
 
 

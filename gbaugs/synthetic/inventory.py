@@ -29,10 +29,11 @@ def park_inventory(region_dir: str | Path, city: str):
     from shapely import affinity
 
     from gbaugs.errors import InputDataError
+    from gbaugs.rundir import SYNTHETIC_META
     from gbaugs.synthetic.landscape import generate_scene
     from gbaugs.synthetic.region import PIXEL_M, PRESETS, _scaled
 
-    meta_path = Path(region_dir) / "synthetic.json"
+    meta_path = Path(region_dir) / SYNTHETIC_META
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     slugs = [c["slug"] for c in meta["cities"]]
     if city not in slugs:

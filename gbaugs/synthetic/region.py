@@ -32,6 +32,7 @@ import numpy as np
 
 from gbaugs.config import slugify, utm_epsg
 from gbaugs.io.atomic import atomic_path, write_json, write_text
+from gbaugs.rundir import SYNTHETIC_META
 from gbaugs.synthetic.landscape import (
     CLASS_NAMES,
     UGS_CLASSES,
@@ -112,7 +113,7 @@ def generate_region(
         meta_cities.append(meta)
         if progress:
             progress(f"synthetic city {name}")
-    meta_path = write_json(out / "synthetic.json", {
+    meta_path = write_json(out / SYNTHETIC_META, {
         "generator": "gbaugs.synthetic", "seed": seed, "year": year, "n_dates": n_dates,
         "scale": scale, "classes": {str(k): v for k, v in CLASS_NAMES.items()},
         "ugs_classes": list(UGS_CLASSES), "scale_factor": 10000, "cities": meta_cities,

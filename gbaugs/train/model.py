@@ -118,9 +118,8 @@ class SvmModel:
                                  hint="build the stack with the features the model was "
                                       f"trained on: {', '.join(self.features)}")
 
-    def save(self, folder: Path, card: dict[str, Any]) -> tuple[Path, Path]:
-        """Write ``model.npz`` and ``card.json`` atomically."""
-        npz = folder / "model.npz"
+    def save(self, npz: Path, card_path: Path, card: dict[str, Any]) -> tuple[Path, Path]:
+        """Write the model (``.npz``) and its card (JSON) atomically."""
         with atomic_path(npz) as tmp, open(tmp, "wb") as f:
             np.savez(f, format=np.array(MODEL_FORMAT), features=np.array(self.features),
                      mean=self.mean, scale=self.scale, selected=np.array(self.selected),
@@ -131,7 +130,7 @@ class SvmModel:
                 "selected_features": self.selected, "gamma": self.gamma,
                 "n_support_vectors": len(self.support_vectors),
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **card}
-        return npz, write_json(folder / "card.json", full)
+        return npz, write_json(card_path, full)
 
     @classmethod
     def load(cls, path: str | Path) -> SvmModel:

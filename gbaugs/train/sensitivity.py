@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gbaugs.config import TrainParams
+from gbaugs.rundir import RunDir
 from gbaugs.train.search import fit_pipeline, tune
 from gbaugs.train.validation import block_ids, group_holdout, metrics, random_holdout
 
@@ -83,9 +84,8 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
     from gbaugs.errors import StageError
     from gbaugs.features.registry import feature_names
 
-    run = Path(run_dir)
-    pool_path, card_path = run / "samples" / "pool.parquet", run / "model" / "card.json"
-    config_path = run / "config.json"
+    run = RunDir(Path(run_dir))
+    pool_path, card_path, config_path = run.pool, run.model_card, run.config
     for p in (pool_path, card_path, config_path):
         if not p.exists():
             raise StageError("the run has no training pool or model yet", where=p,

@@ -81,17 +81,17 @@ def _params(region: Region) -> dict[str, Any]:
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
-    paths = [ctx.run / "samples" / "pool.parquet"]
-    meta = ctx.run.inputs / "synthetic.json"
+    paths = [ctx.run.pool]
+    meta = ctx.run.synthetic_meta
     if meta.exists():
         paths.append(meta)
-        paths += [ctx.run.city(c.slug) / "stack.tif" for c in ctx.region.cities]
+        paths += [ctx.run.stack(c.slug) for c in ctx.region.cities]
     return paths
 
 
 def _run(ctx: RunContext) -> StageResult:
     region, params, seed = ctx.region, ctx.region.train, ctx.region.seed
-    pool_path = ctx.run / "samples" / "pool.parquet"
+    pool_path = ctx.run.pool
     if not pool_path.exists():
         raise StageError("the training pool is missing", where=pool_path,
                          hint="run the samples stage first")
@@ -135,14 +135,14 @@ def _run(ctx: RunContext) -> StageResult:
         pipe = fit_pipeline(x[s_tr], y[s_tr], w[s_tr], search.best_params, seed)
         validation[kind] = {"weighted": per_city(y[s_te], pipe.predict(x[s_te]), city[s_te]),
                             "n_train": len(s_tr), "n_test": len(s_te)}
-    meta_path = ctx.run.inputs / "synthetic.json"
+    meta_path = ctx.run.synthetic_meta
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         unweighted_model = SvmModel.from_pipeline(unweighted, features)
         truth: dict[str, Any] = {}
         for c in region.cities:
             entry = next(e for e in meta["cities"] if e["name"] == c.name)
-            stack = ctx.run.city(c.slug) / "stack.tif"
+            stack = ctx.run.stack(c.slug)
             t = ctx.run.inputs / entry["truth"]
             truth[c.slug] = {
                 "weighted": truth_accuracy(model, stack, t, meta["ugs_classes"]),
@@ -155,8 +155,8 @@ def _run(ctx: RunContext) -> StageResult:
         baselines["w_svm"] = {"params": search.best_params,
                               "cv_f1": search.best_score,
                               "holdout": validation["random"]["weighted"]["overall"]}
-        outputs.append(write_json(ctx.run / "model" / "baselines.json", baselines))
-        outputs.append(_baselines_csv(ctx.run / "model" / "baselines.csv", baselines))
+        outputs.append(write_json(ctx.run.baselines, baselines))
+        outputs.append(_baselines_csv(ctx.run.baselines_csv, baselines))
     card = {"cv_weighted_f1": search.best_score, "cv": search.cv,
             "features_definitions": feature_definitions(features),
             "parameters": {**search.best_params, "kernel": "rbf"},
@@ -167,9 +167,9 @@ def _run(ctx: RunContext) -> StageResult:
             "n_train": len(tr) if params.final_fit == "train" else len(y),
             "final_fit": params.final_fit,
             "sample_weights": True, "seed": seed, "versions": package_versions()}
-    outputs += list(model.save(ctx.run / "model", card))
-    outputs.append(write_json(ctx.run / "model" / "validation.json", validation))
-    outputs.append(_write_csv(ctx.run / "model" / "validation.csv", validation))
+    outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
+    outputs.append(write_json(ctx.run.validation, validation))
+    outputs.append(_write_csv(ctx.run.validation_csv, validation))
     return StageResult(outputs, {"best": search.best_params, "cv": search.cv,
                                  "cv_f1": search.best_score, "on_grid_edge": search.edge,
                                  "random_f1": validation["random"]["weighted"]["overall"]["f1"],
