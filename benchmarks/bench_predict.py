@@ -24,7 +24,7 @@ def main() -> None:
     import rasterio
 
     from gbaugs.demo import demo_region
-    from gbaugs.imagery.local import selected_features
+    from gbaugs.features.registry import selected_features
     from gbaugs.mapping.predict import decision_values
     from gbaugs.pipeline import run_region
     from gbaugs.train.model import SvmModel
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--sklearn-pixels", type=int, default=60_000)
     args = ap.parse_args()
     region = demo_region()
-    features = list(selected_features(region.imagery))
+    features = list(selected_features(region.imagery.features))
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
         run_region(region, run, only=["synthetic", "osm", "imagery", "samples"])

@@ -25,7 +25,7 @@ import numpy as np
 
 def main() -> None:
     from gbaugs.config import Region
-    from gbaugs.imagery.local import selected_features
+    from gbaugs.features.registry import selected_features
     from gbaugs.pipeline import run_region
     from gbaugs.samples.extract import SAMPLED_LABELS, extract_candidates
     from gbaugs.samples.pool import assess_city, build_pool
@@ -46,7 +46,7 @@ def main() -> None:
         city = region.cities[0]
         folder = tmp / "run" / "cities" / city.slug
         polygons = gpd.read_parquet(folder / "osm.parquet")
-        features = list(selected_features(region.imagery))
+        features = list(selected_features(region.imagery.features))
         t = time.perf_counter()
         cand = extract_candidates(folder / "stack.tif", polygons, features, city.name)
         t_extract = time.perf_counter() - t

@@ -24,7 +24,7 @@ def main() -> None:
 
     from gbaugs.config import TrainParams
     from gbaugs.demo import demo_region
-    from gbaugs.imagery.local import selected_features
+    from gbaugs.features.registry import selected_features
     from gbaugs.pipeline import run_region
     from gbaugs.train.search import tune
     from gbaugs.train.validation import random_holdout
@@ -37,7 +37,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_region(region, Path(tmp), only=["synthetic", "osm", "imagery", "samples"])
         pool = gpd.read_parquet(Path(tmp) / "samples" / "pool.parquet")
-    features = list(selected_features(region.imagery))
+    features = list(selected_features(region.imagery.features))
     x = pool[features].to_numpy(np.float64)
     y = pool["label"].to_numpy()
     w = pool["weight"].to_numpy()
