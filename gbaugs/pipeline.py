@@ -6,8 +6,9 @@ Stages (in order, :data:`STAGES`): ``synthetic`` (synthetic backend only) → ``
 ``stage.py``; this module imports them (never the other way round) and runs those that
 apply to the region.
 
-Caching: a stage's *fingerprint* is the SHA-256 of its name, its parameters, the hashes of
-the files it reads and the gbaugs version. A stage is skipped when the manifest says it
+Caching: a stage's *fingerprint* is the SHA-256 of its name, the values of the configuration
+keys it declares it reads (:attr:`gbaugs.stage.Stage.reads`), the hashes of the files it
+reads and the gbaugs version. A stage is skipped when the manifest says it
 finished with the same fingerprint and every output it recorded is still there, unchanged.
 ``force`` re-runs named stages. A run that was killed leaves the stage marked ``running``;
 the next run deletes the killed run's temporary files and runs that stage again.
@@ -39,7 +40,7 @@ from gbaugs.progress import Reporter
 from gbaugs.report.stage import REPORT
 from gbaugs.rundir import Manifest, RunDir
 from gbaugs.samples.stage import SAMPLES
-from gbaugs.stage import STAGE_ORDER, RunContext, Stage, package_versions
+from gbaugs.stage import STAGE_ORDER, RunContext, Stage, config_values, package_versions
 from gbaugs.synthetic.stage import SYNTHETIC
 from gbaugs.train.stage import TRAIN
 
@@ -122,7 +123,7 @@ def _run_locked(region: Region, run: RunDir, force: Sequence[str],
 
 def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
     manifest, root = ctx.manifest, ctx.run.root
-    params = _jsonable(stage.params(ctx.region))
+    params = _jsonable(config_values(ctx.region, stage.reads))
     input_files = _expand(stage.inputs(ctx))
     input_hashes = {_rel(p, root): manifest.file_hash(p) for p in input_files}
     fingerprint = _fingerprint(stage.name, stage.version, params, input_hashes)

@@ -46,8 +46,13 @@ class Stage:
     name: str
     description: str
     run: Callable[[RunContext], StageResult]
-    params: Callable[[Region], dict[str, Any]]
-    """The parameters that affect the stage's outputs (part of the fingerprint)."""
+    reads: tuple[str, ...]
+    """Every part of the configuration the stage's outputs depend on, as dotted keys: a
+    whole section (``"samples"``), one option (``"imagery.features"``), a field of
+    ``[region]`` (``"region.seed"``) or a field of every city (``"cities.osm"``). Their
+    values (:func:`config_values`) are the stage's cache key, so what a stage reads and
+    what its cache key holds are one list; ``tests/test_cache_keys.py`` records what each
+    stage really reads and fails when a read is not declared here."""
     inputs: Callable[[RunContext], Iterable[Path]] = lambda ctx: ()
     """The files the stage reads (folders are expanded to the files inside)."""
     applies: Callable[[Region], bool] = lambda region: True
@@ -57,6 +62,29 @@ class Stage:
     version: int = 1
     """Bumped whenever the stage's algorithm changes its outputs, so cached results of the
     previous algorithm are recomputed (part of the fingerprint with the gbaugs version)."""
+
+
+def config_values(region: Region, reads: Iterable[str]) -> dict[str, Any]:
+    """The values of the configuration keys ``reads`` (see :attr:`Stage.reads`), by key."""
+    out: dict[str, Any] = {}
+    for key in reads:
+        head, *rest = key.split(".")
+        if head == "cities":
+            out[key] = [_get(city, rest) for city in region.cities]
+        elif head == "region":
+            out[key] = _get(region, rest)
+        else:
+            out[key] = _get(region, [head, *rest])
+    return out
+
+
+def _get(obj: Any, names: list[str]) -> Any:
+    for name in names:
+        if not hasattr(obj, name):
+            raise AttributeError(f"configuration key {name!r} does not exist in "
+                                 f"{type(obj).__name__} (a stage's `reads` is wrong)")
+        obj = getattr(obj, name)
+    return obj
 
 
 _VERSIONS: dict[str, str] | None = None

@@ -162,7 +162,7 @@ CASES = [
          "the same name after normalization"),
     Case("two CJK names are two cities", _cjk_ok, 0, "2 cities"),
     Case("resolution 0", _cfg('[region]\nname = "x"\nresolution_m = 0\n' + SYN), 2,
-         "resolution_m must be positive"),
+         "resolution_m = 0 must be > 0"),
     Case("empty window", _cfg('[region]\nname = "x"\nstart_date = 2020-05-01\n'
                               'end_date = 2020-04-01\n' + SYN), 2, "the date window is empty"),
     Case("unknown feature", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'

@@ -42,10 +42,6 @@ def _inputs(ctx: RunContext) -> list[Path]:
                                                    ctx.run.osm_polygons(c.slug))]
 
 
-def _params(region: Region) -> dict[str, Any]:
-    return {"analysis": region.analysis, "inward_buffer_m": region.osm.inward_buffer_m,
-            "cities": [[c.name, c.size_class] for c in region.cities]}
-
 
 def mspa_params(region: Region) -> MspaParams:
     a = region.analysis
@@ -150,6 +146,6 @@ ANALYSIS = Stage(
     name="analysis",
     description="landscape metrics (region, subsystems, cities, parks) and MSPA",
     run=_run,
-    params=_params,
+    reads=("analysis", "osm.inward_buffer_m", "cities.name", "cities.size_class"),
     inputs=_inputs,
 )

@@ -125,18 +125,6 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
     return report
 
 
-def _params(region: Region) -> dict[str, Any]:
-    """Everything the stage reads from the configuration: the whole ``[imagery]`` section
-    (so no option can be left out of the cache key), the window, grid and CRS policy, the
-    urban mask and each city's imagery options and boundary (Earth Engine filters are no
-    file whose hash would change)."""
-    return {"imagery": region.imagery,
-            "window": [d.isoformat() for d in region.date_window],
-            "resolution": region.resolution_m, "crs": region.crs,
-            "urban_mask": region.urban_mask,
-            "cities": [[c.name, c.crs, c.imagery, c.band_map, c.scale, c.offset, c.boundary]
-                       for c in region.cities]}
-
 
 def _inputs(ctx: RunContext) -> list[Path]:
     paths: list[Path] = []
@@ -168,6 +156,8 @@ IMAGERY = Stage(
     description="build feature stacks (median composite, 5 indices, GLCM texture, seasonal "
                 "percentiles)",
     run=_run,
-    params=_params,
+    reads=("imagery", "region.year", "region.start_date", "region.end_date",
+           "region.resolution_m", "region.crs", "region.urban_mask", "cities.name", "cities.crs",
+           "cities.imagery", "cities.band_map", "cities.scale", "cities.offset", "cities.boundary"),
     inputs=_inputs,
 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from gbaugs.config import Region
 from gbaugs.errors import StageError
@@ -28,11 +27,6 @@ from gbaugs.train.model import SvmModel
 def _inputs(ctx: RunContext) -> list[Path]:
     return [ctx.run.model, *(ctx.run.stack(c.slug) for c in ctx.region.cities)]
 
-
-def _params(region: Region) -> dict[str, Any]:
-    # the whole [map] section: an option added to it can never be left out of the key
-    return {"block_rows": region.imagery.block_rows, "resolution": region.resolution_m,
-            "map": region.map}
 
 
 def check_stack_grid(region: Region, city, stack: Path) -> None:
@@ -108,7 +102,8 @@ MAP = Stage(
     name="map",
     description="predict the raw UGS map of every city (exact block-wise RBF-SVM)",
     run=_run,
-    params=_params,
+    reads=("map", "imagery.block_rows", "region.resolution_m", "region.crs",
+           "region.urban_mask", "cities.name", "cities.crs", "cities.boundary"),
     inputs=_inputs,
 )
 
@@ -151,9 +146,6 @@ def _truth_evaluation(ctx: RunContext) -> list[Path]:
                        {"reference": "synthetic truth", "cities": results}), csv]
 
 
-def _pp_params(region: Region) -> dict[str, Any]:
-    return {"postprocess": region.postprocess, "block_rows": region.imagery.block_rows}
-
 
 def _pp_run(ctx: RunContext) -> StageResult:
     import rasterio
@@ -190,7 +182,7 @@ POSTPROCESS = Stage(
     name="postprocess",
     description="clean the maps (majority, opening, closing, small patches)",
     run=_pp_run,
-    params=_pp_params,
+    reads=("postprocess", "imagery.block_rows", "cities.name"),
     inputs=_pp_inputs,
     version=2,  # 2: scores the maps against a synthetic truth (maps/evaluation.*)
 )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -91,13 +90,6 @@ def write_city(result: StandardizedCity, folder: Path, level: str | None,
     return [parquet, write_json(report_path, report)]
 
 
-def _params(region: Region) -> dict[str, Any]:
-    """Everything the stage reads from the configuration: the whole ``[osm]`` section, the
-    CRS policy, the urban mask and each city's sources (Earth Engine filters included, as
-    they are no file whose hash would change)."""
-    return {"osm": region.osm, "crs": region.crs, "urban_mask": region.urban_mask,
-            "cities": [[c.name, c.crs, c.osm, c.labels, c.boundary] for c in region.cities]}
-
 
 def _inputs(ctx: RunContext) -> list[Path]:
     region = ctx.region
@@ -142,6 +134,7 @@ OSM = Stage(
     version=3,  # 3: raw OSM through GDAL, table keys only, label sources
     description="standardize OSM polygons per city (class table, inward buffer, completeness)",
     run=_run,
-    params=_params,
+    reads=("osm", "region.crs", "region.urban_mask", "cities.name", "cities.crs", "cities.osm",
+           "cities.labels", "cities.boundary"),
     inputs=_inputs,
 )

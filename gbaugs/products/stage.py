@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -44,11 +43,6 @@ def _processing(region: Region) -> str:
     return processing_text(list(selected_features(region.imagery.features)),
                            region.samples.screening, dataclasses.asdict(region.postprocess))
 
-
-def _params(region: Region) -> dict[str, Any]:
-    return {"region": region.name, "year": region.year, "processing": _processing(region),
-            "window": [d.isoformat() for d in region.date_window],
-            "cities": [[c.name, c.size_class, sorted(c.references)] for c in region.cities]}
 
 
 def _run(ctx: RunContext) -> StageResult:
@@ -127,6 +121,8 @@ PRODUCTS = Stage(
     name="products",
     description="publish COGs, STAC items and collection, checksums, city statistics",
     run=_run,
-    params=_params,
+    reads=("region.name", "region.year", "region.start_date", "region.end_date",
+           "imagery.features", "samples.screening", "postprocess", "cities.name",
+           "cities.size_class", "cities.references"),
     inputs=_inputs,
 )

@@ -11,11 +11,9 @@ the paper's 0.9/0.6/0.2) and writes ``report/sensitivity.csv``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from gbaugs.config import Region
 from gbaugs.io.atomic import atomic_path
 from gbaugs.report.build import build_report
 from gbaugs.stage import RunContext, Stage, StageResult
@@ -31,9 +29,6 @@ def _inputs(ctx: RunContext) -> list[Path]:
                   run.mspa_map(c.slug)]
     return [p for p in paths if p.exists()]
 
-
-def _params(region: Region) -> dict[str, Any]:
-    return {"report": region.report, "region": region.name, "year": region.year}
 
 
 def _run(ctx: RunContext) -> StageResult:
@@ -64,6 +59,6 @@ REPORT = Stage(
     name="report",
     description="the self-contained HTML run report",
     run=_run,
-    params=_params,
+    reads=("report", "train", "region.name", "region.year"),
     inputs=_inputs,
 )

@@ -23,13 +23,11 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gbaugs.config import Region
 from gbaugs.errors import GbaugsWarning, StageError
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
@@ -45,10 +43,6 @@ def _city_inputs(ctx: RunContext, slug: str) -> tuple[Path, Path, Path]:
 def _inputs(ctx: RunContext) -> list[Path]:
     return [p for c in ctx.region.cities for p in _city_inputs(ctx, c.slug)]
 
-
-def _params(region: Region) -> dict[str, Any]:
-    return {"samples": region.samples, "features": list(selected_features(region.imagery.features)),
-            "seed": region.seed, "cities": [c.name for c in region.cities]}
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path, xs, ys, crs) -> Path:
@@ -105,7 +99,7 @@ SAMPLES = Stage(
     name="samples",
     description="weighted training samples per city and the balanced multi-city pool",
     run=_run,
-    params=_params,
+    reads=("samples", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
     version=4,  # 2: polygon-scale consistency; 3: source screening; 4: unlabelled negatives
 )

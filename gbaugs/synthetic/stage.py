@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Any
 
 from gbaugs.config import Region
 from gbaugs.errors import ConfigError
@@ -34,13 +33,6 @@ def city_presets(region: Region) -> list[str]:
         out.append(preset)
     return out
 
-
-def _params(region: Region) -> dict[str, Any]:
-    opts = region.imagery.synthetic
-    return {"seed": region.seed, "year": region.year, "n_dates": opts.n_dates,
-            "scale": opts.scale, "region": region.name,
-            "cities": [[c.name, p] for c, p in zip(region.cities, city_presets(region),
-                                                     strict=True)]}
 
 
 def _run(ctx: RunContext) -> StageResult:
@@ -89,7 +81,8 @@ SYNTHETIC = Stage(
     name="synthetic",
     description="generate the synthetic region (truth, Sentinel-2 time series, OSM)",
     run=_run,
-    params=_params,
+    reads=("region.name", "region.seed", "region.year", "imagery.synthetic", "cities.name",
+           "cities.preset"),
     inputs=_inputs,
     applies=lambda region: region.imagery.backend == "synthetic",
     after=resolve,

@@ -25,7 +25,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gbaugs.config import Region
 from gbaugs.errors import InputDataError, StageError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
@@ -74,10 +73,6 @@ def truth_accuracy(model: SvmModel, stack: Path, truth: Path, ugs_classes: list[
     pred = model.predict(x[valid]).astype(int)
     return metrics(ugs[valid].astype(int), pred)
 
-
-def _params(region: Region) -> dict[str, Any]:
-    return {"train": region.train, "features": list(selected_features(region.imagery.features)),
-            "seed": region.seed}
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -217,7 +212,7 @@ TRAIN = Stage(
     name="train",
     description="tune and train the weighted RBF-SVM; validate (random, spatial, truth)",
     run=_run,
-    params=_params,
+    reads=("train", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
     version=2,  # 2: polygon-grouped tuning folds, grid extension at the edge
 )

@@ -1,0 +1,443 @@
+"""The configuration's schema: every section of a region's TOML as a frozen dataclass.
+
+Each field carries its default, its constraints (:func:`gbaugs.config.constraints.option`,
+checked by :func:`gbaugs.config.constraints.check_options`) and a docstring with its units.
+The region itself (:class:`gbaugs.config.region.Region`) is built from these; the TOML
+reader is :mod:`gbaugs.config.reader`, the rules between fields :mod:`gbaugs.config.checks`.
+
+Every stage parameter defaults to the value of the W-SVM paper (Remote Sensing 2026,
+``wsvm-sentinel2-osm-gba-2026``): 10 m inward buffer (2.3.2), at most 2000 samples per class
+and city (2.3.5), reliability weights 0.9/0.6/0.2 (2.3.4), city factors 0.6/0.8/1.0 (2.3.5),
+stratified 10-fold cross-validation with a 25 % hold-out (2.3.6, 3.3). Values the paper does
+not state (post-processing sizes, LOF neighbours) are documented on their fields; where the
+default departs from the paper, the field says why and where it was measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from gbaugs.config.constraints import (
+    Each,
+    Increasing,
+    Interval,
+    NonEmpty,
+    OddOrZero,
+    ProjectedCrs,
+    option,
+)
+
+_MISSING = dataclasses.MISSING
+_POSITIVE = Interval(0.0, closed="neither")
+_SCALE = Interval(0.0, closed="neither",
+                  hint="scale is the stored value of reflectance 1.0, e.g. 10000")
+_WEIGHT_TRIPLE = Each(Interval(0.0, 1.0, closed="right"))
+
+SYNTHETIC_SCALE_RANGE = (0.2, 4.0)
+"""Allowed city side-length factors of the synthetic backend."""
+
+Backend = Literal["gee", "local", "synthetic"]
+SizeClass = Literal["large", "small"]
+
+
+# --------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class EarthEngineFilter:
+    """Features of an Earth Engine ``FeatureCollection`` selected by property equality.
+
+    ``filters`` maps a property name to one value or a list of values (``ee.Filter.inList``);
+    the selected features are dissolved into one geometry. Used for city boundaries and the
+    urban mask with the ``gee`` backend.
+    """
+
+    collection: str
+    filters: Mapping[str, str | int | tuple[str | int, ...]] = field(default_factory=dict)
+
+
+VectorSource = Path | EarthEngineFilter
+"""A vector layer: a local file (any format GDAL reads) or an Earth Engine filter."""
+
+
+# --------------------------------------------------------------------------- stage parameters
+@dataclass(frozen=True)
+class OsmParams:
+    """OSM standardization (paper 2.3.2)."""
+
+    inward_buffer_m: float = option(10.0, Interval(0.0))
+    """Inward (negative) buffer applied to every polygon, metres. Paper: 10 m."""
+    class_table: Path | None = None
+    """CSV mapping OSM key/value pairs to labels; ``None`` uses the shipped table."""
+    min_polygon_area_m2: float = option(0.0, Interval(0.0))
+    """Polygons smaller than this after the inward buffer (mitre-join slivers) are dropped
+    and counted (``smaller_than_minimum``); they label no sample and do not count toward
+    completeness. Default 0 (off): one 10 m pixel (100 m²) dropped many of Apartadó's small
+    plazas and pitches and lowered its seed agreement from 0.975 to 0.943."""
+    completeness_thresholds: tuple[float, float] | None = option(None, Increasing(0.0))
+    """Completeness index cut points (low|medium, medium|high); ``None``: the region's tertiles."""
+
+
+LABEL_SOURCE_LABELS = ("ugs", "non_ugs", "building", "background", "ignore")
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Your own label polygons for a city (a park inventory, a land-use map …).
+
+    ``classes`` maps the values of ``column`` to a label (``ugs``, ``non_ugs``,
+    ``building``, ``background``, ``ignore``), or names a CSV with columns ``value,label``
+    (and optionally ``category``). Rows whose value is not mapped are left out, counted and
+    warned about. The polygons go through the same clip, repair, overlap resolution, inward
+    buffer and sampling as OSM; in overlaps they rank at ``priority`` (lower wins; the
+    shipped class table's buildings are 0, farmland 10, parks 30).
+    """
+
+    path: Path
+    column: str
+    classes: Mapping[str, str] | Path
+    priority: int = 1
+
+
+@dataclass(frozen=True)
+class LevelWeights:
+    """A value per reliability or completeness level."""
+
+    high: float = option(_MISSING, Interval(0.0, 1.0, closed="right"))
+    medium: float = option(_MISSING, Interval(0.0, 1.0, closed="right"))
+    low: float = option(_MISSING, Interval(0.0, 1.0, closed="right"))
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """Training samples (paper 2.3.3–2.3.5)."""
+
+    max_per_class: int = option(2000, Interval(1))
+    """Cap per class and city (paper 2.3.5). All samples are kept where fewer exist."""
+    cap: Literal["by_source", "random"] = "by_source"
+    """How the cap draws: ``by_source`` (default) shares it equally among the label sources
+    of the class (UGS polygons and green background; hard negatives and other non-UGS), so
+    a rare source is not drowned by an abundant one; ``random``: one random draw per class
+    (the paper)."""
+    screening: Literal["source", "paper"] = "source"
+    """Spectral screening rule. ``source`` (default): one rule per label source — ``ugs``
+    samples below the city's bare threshold and ``building``/``background`` samples above
+    its vegetation threshold are dropped, explicit non-UGS vegetation (``non_ugs``:
+    farmland, orchards…) is a hard negative and is not screened. ``paper``: the paper's
+    rule (2.3.3) — vegetation below ``ndvi_min_vegetation``, non-vegetation above the
+    median NDVI of the city's vegetation samples. See docs/screening.md for the measurement."""
+    ndvi_min_vegetation: float = 0.1
+    """Vegetation samples with NDVI below this are always dropped (paper 2.3.3); with
+    ``screening = "source"`` the bare threshold is never lower than this."""
+    ndvi_vegetation_threshold: float | None = option(None, Interval(-1.0, 1.0))
+    """``screening = "source"``: ``building``/``background`` samples with NDVI above this are
+    dropped (lawns, gardens and unmapped parks inside land-use polygons). ``None``: Otsu's
+    threshold on the city's NDVI, clipped to ``ndvi_threshold_bounds``."""
+    ndvi_bare_threshold: float | None = option(None, Interval(-1.0, 1.0))
+    """``screening = "source"``: ``ugs`` samples with NDVI below this are dropped (paved or
+    bare parts of parks). ``None``: half way between the mean NDVI of the city's pixels
+    below the vegetation threshold and that threshold."""
+    ndvi_threshold_bounds: tuple[float, float] = option((0.2, 0.6), Increasing(-1.0, 1.0))
+    """Bounds of the data-derived vegetation threshold (NDVI)."""
+    green_background: Literal["ugs", "drop"] = "ugs"
+    """``screening = "source"``: what becomes of ``background`` samples above the vegetation
+    threshold — lawns, gardens and unmapped parks inside land-use polygons. ``ugs``
+    (default): they are UGS samples (their own LOF group, status ``kept``, ``screening =
+    "green_background"``): the only samples that show the model mixed, partly green pixels
+    on the green side. ``drop``: they are dropped (``high_ndvi``)."""
+    lof_neighbors: int = option(20, Interval(1))
+    """Neighbours of the Local Outlier Factor (paper: not stated; scikit-learn's default)."""
+    reliability_weights: LevelWeights = LevelWeights(high=0.9, medium=0.6, low=0.2)
+    """Weight per reliability level (paper 2.3.4)."""
+    city_factors: LevelWeights = LevelWeights(high=1.0, medium=0.8, low=0.6)
+    """Factor per city OSM completeness level (paper 2.3.5)."""
+    equal_city_weight: bool = True
+    """Rescale weights so that every city's total training weight is the same before the
+    city factor is applied (paper 2.3.5)."""
+    lof_max_samples: int = option(20000, Interval(100))
+    """LOF is fitted on at most this many random candidates per class and city (ours: bounds
+    the cost; LOF compares local densities, which a uniform subsample preserves)."""
+    boundary_distance_ref_m: float = option(20.0, Interval(0.0, closed="neither"))
+    """Distance to the polygon boundary from which a sample counts as fully interior (ours:
+    two pixels)."""
+    ndvi_std_ref: float = option(0.15, Interval(0.0, closed="neither"))
+    """NDVI standard deviation inside a polygon at which homogeneity reaches 0 (ours)."""
+    score_thresholds: tuple[float, float] | None = option(None, Increasing(0.0, 1.0))
+    """Composite score cut points (low|medium, medium|high); ``None``: the region's tertiles."""
+    negatives: Literal["none", "unlabelled"] = "none"
+    """Non-UGS candidates where the labels have none (e.g. a park inventory). ``none``
+    (default): only labelled polygons give samples. ``unlabelled``: up to
+    ``negatives_per_city`` pixels are also drawn at random from the city outside every
+    labelled polygon (farther than ``negatives_margin_m`` from each refined polygon),
+    source label ``unlabelled``; they are screened like ``building`` samples (NDVI above
+    the vegetation threshold dropped, so gardens and fields are not taught as non-UGS) and
+    get the reliability level ``negatives_level``."""
+    negatives_per_city: int = option(4000, Interval(1))
+    """``negatives = "unlabelled"``: pixels drawn per city before screening and the cap."""
+    negatives_margin_m: float = option(20.0, Interval(0.0))
+    """``negatives = "unlabelled"``: least distance from any refined labelled polygon, metres
+    (20 m = the 10 m inward buffer + one pixel beyond the polygon's outline)."""
+    negatives_level: Literal["low", "medium", "high"] = "low"
+    """``negatives = "unlabelled"``: reliability level (and so weight) of those samples."""
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Weighted RBF-SVM training (paper 2.3.5–2.3.6, 3.3)."""
+
+    cv_folds: int = option(10, Interval(2))
+    """Stratified cross-validation folds for tuning C and gamma (paper: 10)."""
+    test_fraction: float = option(0.25, Interval(0.0, 1.0, closed="neither"))
+    """Share of the pool held out for validation, never used to fit or tune (paper: 25 %)."""
+    C: tuple[float, ...] = option((0.1, 1.0, 10.0, 100.0, 1000.0), NonEmpty(), Each(_POSITIVE))
+    """Candidate SVM C values."""
+    gamma: tuple[float, ...] = option((0.001, 0.01, 0.1, 1.0), NonEmpty(), Each(_POSITIVE))
+    """Candidate RBF gamma values (features are z-scored first)."""
+    spatial_block_m: float = option(1000.0, _POSITIVE)
+    """Block size for spatially separated validation, metres (beyond the paper)."""
+    feature_counts: tuple[int, ...] | None = option(None, NonEmpty(), Each(Interval(1)))
+    """Numbers of features mutual-information selection may keep (tuned with C and gamma);
+    ``None``: half of the features (rounded up) and all of them."""
+    cv_groups: Literal["polygons", "none"] = "polygons"
+    """``polygons`` (default): tuning folds keep every label polygon whole
+    (``StratifiedGroupKFold``; pixels of one polygon are near-copies, and a fold that
+    splits them rewards memorizing polygons — on Apartadó every such fit chose the grid's
+    corner). ``none``: the paper's stratified folds of pixels."""
+    grid_extensions: int = option(2, Interval(0))
+    """When the best C or gamma lies on the edge of its list, the list is extended by one
+    step (the ratio of its last two values) beyond that edge and the new cells are scored,
+    up to this many times per parameter; if the best is still on the edge a WARNING says
+    so. 0: never extend (the edge is still reported)."""
+    final_fit: Literal["all", "train"] = "all"
+    """What the saved model is fitted on: ``all`` (default) — the whole pool, once the
+    hold-outs have validated the tuned parameters on models fitted without them (a quarter
+    more samples, and no seed-dependent quarter left out); ``train`` — only the part that
+    was not held out (the validated model itself)."""
+    select: Literal["one_se", "best"] = "one_se"
+    """Which cell is chosen: ``one_se`` (default) — the simplest cell (most features, then
+    smallest C, smallest gamma) whose CV score is within one standard error of the best
+    (Hastie et al., ESL §7.10), so the choice does not follow fold noise; ``best`` — the
+    highest score (the paper)."""
+    search: Literal["halving", "grid"] = "halving"
+    """``halving``: successive halving over the grid (cheap on hopeless cells); ``grid``:
+    the paper's exhaustive grid search."""
+    baselines: bool = True
+    """Also train random forest, gradient boosting and MLP baselines (paper Table 4)."""
+
+
+@dataclass(frozen=True)
+class PostprocessParams:
+    """Map post-processing (paper 2.3.6; sizes are not stated there, these are ours)."""
+
+    majority_size: int = option(0, OddOrZero())
+    """Side of the square majority filter, pixels (0 disables; the paper's sequence: 3).
+    Off by default: against the demo's truth it costs 0.06–0.08 F1 in every city, erasing
+    lawns and verges one or two pixels wide (docs/screening.md)."""
+    opening_size: int = option(0, OddOrZero())
+    """Side of the square structuring element of the opening, pixels (0 disables; paper
+    sequence: 3). Off by default: it removed 40 % of the truth's grass on the demo."""
+    closing_size: int = option(0, OddOrZero())
+    """Side of the square structuring element of the closing, pixels (0 disables; paper
+    sequence: 3). Off by default: −0.07 F1 on the demo."""
+    min_patch_area_m2: float = option(200.0, Interval(0.0))
+    """Patches (8-connected) smaller than this are removed, m² (200 m² = isolated single
+    pixels at 10 m; neutral against the demo's truth; the paper's sequence: 500)."""
+
+
+@dataclass(frozen=True)
+class MapParams:
+    """Prediction of the maps (the map stage)."""
+
+    dtype: Literal["float64", "float32"] = "float64"
+    """float64: labels equal scikit-learn's; float32: about twice as fast, may flip pixels at
+    the margin (the stage reports how many on a check sample)."""
+    decision: bool = False
+    """Also write the float32 decision value of every pixel."""
+    dask: bool = False
+    """Predict windows on a Dask cluster (extra ``dask``) instead of in this process."""
+    dask_scheduler: str | None = None
+    """Address of a running Dask scheduler; ``None`` starts a local cluster."""
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Landscape metrics and MSPA (paper 2.4)."""
+
+    mspa_edge_width: int = option(1, Interval(1, 100))
+    """MSPA EdgeWidth, pixels (GuidosToolbox default 1)."""
+    mspa_connectivity: Literal[8, 4] = 8
+    """Foreground connectivity of MSPA (the background takes the other one)."""
+    mspa_transition: bool = True
+    """Edge/perforation pixels where a bridge or loop enters its core take its class."""
+    mspa_intext: bool = True
+    """Mark foreground inside holes as internal (+100) and classify enclosed background."""
+    metrics_engine: Literal["pylandstats", "gbaugs"] = "pylandstats"
+    """Who delineates and measures the patches (same numbers; gbaugs is faster)."""
+    park_categories: tuple[str, ...] = option(("park",), NonEmpty())
+    """OSM categories (``tables/osm_ugs_classes.csv``) whose polygons are the urban-park
+    zones of the "urban parks" subsystem."""
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The run report (the report stage)."""
+
+    sensitivity: tuple[tuple[float, float, float], ...] = option(
+        ((1.0, 1.0, 1.0), (0.9, 0.6, 0.2)), Each(_WEIGHT_TRIPLE))
+    """High/medium/low weight combinations retrained for the report's sensitivity table
+    when the run has no ``model/sensitivity.csv`` (``gbaugs sensitivity`` writes the full
+    ten-row table); empty: no table."""
+
+
+GeeCloudMask = Literal["scl", "qa60", "cs_plus"]
+"""Per-scene masks of the Earth Engine backend (a type of its own: the local backend's
+:data:`CloudMask` has other values)."""
+ExportTarget = Literal["download", "drive", "gcs"]
+
+
+@dataclass(frozen=True)
+class GeeOptions:
+    """Earth Engine options (used by the ``gee`` backend)."""
+
+    project: str | None = None
+    """Cloud project passed to ``ee.Initialize(project=...)``; credentials never go in here."""
+    collection: str = "COPERNICUS/S2_SR_HARMONIZED"
+    cloud_masks: tuple[GeeCloudMask, ...] = option(("scl",), NonEmpty())
+    """Per-scene masks, combined: SCL classes, QA60 bits 10/11, Cloud Score+ ``cs_cdf``."""
+    cs_plus_threshold: float = option(0.6, Interval(0.0, 1.0, closed="neither"))
+    """Cloud Score+ ``cs_cdf`` below which a pixel is masked (Google's suggested 0.5–0.65)."""
+    export: ExportTarget = "download"
+    """``download``: tiled computePixels requests into the run folder; ``drive``/``gcs``:
+    batch export tasks (for large cities), polled until done."""
+    drive_folder: str = "gbaugs"
+    gcs_bucket: str | None = None
+    max_request_bytes: int = option(40_000_000, Interval(1_000_000, 48 * 2**20, hint=(
+        "Earth Engine refuses computePixels requests above 48 MB")))
+    """Byte budget of one computePixels request (Earth Engine's limit is 48 MB)."""
+
+
+@dataclass(frozen=True)
+class SyntheticOptions:
+    """Options of the ``synthetic`` backend: a region generated by :mod:`gbaugs.synthetic`."""
+
+    n_dates: int = option(12, Interval(3))
+    """Sentinel-2 acquisitions simulated over the year."""
+    scale: float = option(1.0, Interval(*SYNTHETIC_SCALE_RANGE))
+    """Multiplies every city's side length (0.5 gives a four times smaller region)."""
+
+
+WaterMask = Literal["scl", "mndwi_ndvi", "mndwi", "jrc", "none"]
+ProductLevel = Literal["auto", "L2A", "L1C"]
+CloudMask = Literal["auto", "scl", "qa60", "spectral", "none"]
+
+
+@dataclass(frozen=True)
+class ImageryConfig:
+    """Where the Sentinel-2 feature stacks come from, and how they are made."""
+
+    backend: Backend = "local"
+    features: tuple[str, ...] | None = option(None, NonEmpty())
+    """Model features; ``None``: every registry feature (5 indices + 6 GLCM statistics).
+    A reduced set must be chosen explicitly, e.g. for a pre-made stack without texture."""
+    scl_mask_classes: tuple[int, ...] = (3, 8, 9, 10, 11)
+    """SCL classes masked per scene: cloud shadow, cloud medium/high, cirrus, snow."""
+    product_level: ProductLevel = "auto"
+    """``L2A`` (surface reflectance), ``L1C`` (top of atmosphere) or ``auto``: decided from
+    the input (SCL present → L2A; B10 or QA60 present, or ``MSIL1C`` in a name → L1C;
+    see :func:`gbaugs.imagery.radiometry.product_level`). L1C runs with a WARNING."""
+    cloud_mask: CloudMask = "auto"
+    """Per-scene cloud mask: ``scl`` (Sen2Cor classes ``scl_mask_classes``), ``qa60``
+    (bits 10 and 11), ``spectral`` (blue reflectance > ``toa_cloud_blue`` or B10 >
+    ``toa_cirrus_b10``; :mod:`gbaugs.imagery.masks`), ``none``; ``auto``: the first of
+    SCL, QA60 and the spectral rule that a scene allows."""
+    toa_cloud_blue: float = 0.2
+    """Blue (B2) top-of-atmosphere reflectance above which a pixel is opaque cloud."""
+    toa_cirrus_b10: float = 0.01
+    """B10 (1375 nm) reflectance above which a pixel is cirrus (Zhu et al. 2015)."""
+    scale: float | None = option(None, _SCALE)
+    """Stored value of reflectance 1.0 (Sentinel-2: 10000); ``None``: from the file's
+    metadata where it has one, else 10000 — *checked* against the values' range."""
+    offset: float | None = None
+    """Added to stored values before dividing by ``scale`` (−1000 for Sentinel-2 processing
+    baseline ≥ 04.00); ``None``: from the product metadata where present, else 0."""
+    min_coverage: float = option(0.5, Interval(0.0, 1.0, closed="right"))
+    """Share of the city's pixels the imagery must cover (observed, not outside every
+    source's footprint); below it the stack is an error, below 0.95 a WARNING."""
+    water_mask: WaterMask = "scl"
+    """``scl``: water in the majority of a pixel's valid observations; ``mndwi_ndvi``:
+    composite MNDWI above ``mndwi_water_threshold`` *and* NDVI below ``water_ndvi_max``
+    (water is bright in SWIR-vs-green and dark in NIR; vegetation never is water);
+    ``mndwi``: MNDWI alone (Xu 2006; eats winter forest on TOA data); ``jrc``: JRC Global
+    Surface Water occurrence (Earth Engine only); ``none``. Without an SCL band, ``scl``
+    falls back to ``mndwi_ndvi``."""
+    mndwi_water_threshold: float = 0.0
+    """MNDWI above which a composite pixel is water (Xu 2006 uses 0)."""
+    water_ndvi_max: float = 0.0
+    """``mndwi_ndvi`` rule: NDVI below which a high-MNDWI pixel may be water."""
+    jrc_occurrence_threshold: float = 50.0
+    """JRC occurrence (%) from which a pixel is water (``water_mask = "jrc"``)."""
+    block_rows: int = option(512, Interval(16))
+    """Rows per processing block of the local backend (memory bound)."""
+    gee: GeeOptions = GeeOptions()
+    synthetic: SyntheticOptions = SyntheticOptions()
+
+
+# --------------------------------------------------------------------------- region
+@dataclass(frozen=True)
+class CityConfig:
+    """One city of a region."""
+
+    name: str
+    size_class: SizeClass = "large"
+    """The paper's grouping of cities into large and small ones (landscape subsystems)."""
+    boundary: VectorSource | None = None
+    """City (or urban area) boundary: a vector file, or an Earth Engine filter (``gee``)."""
+    osm: Path | Literal["online"] | None = None
+    """OSM source: a PBF, OSM XML, GeoPackage, GeoJSON, Shapefile or GeoParquet file, or
+    ``"online"`` (Overpass through osmnx)."""
+    labels: tuple[LabelSource, ...] = ()
+    """Your own label polygons, beside or instead of ``osm`` (see :class:`LabelSource`)."""
+    imagery: tuple[Path, ...] = ()
+    """Local imagery: a feature stack, band files, or a time series of scenes."""
+    band_map: Mapping[str, str] = field(default_factory=dict)
+    """Pre-made stacks: band description → registry name, for names that differ."""
+    references: Mapping[str, Path] = field(default_factory=dict)
+    """Reference land-cover rasters to compare the map with, by product (``worldcover``,
+    ``dynamic_world``, ``esri_lulc``, ``clcd``, ``globeland30``, ``glc_fcs30``)."""
+    crs: str | None = option(None, ProjectedCrs())
+    """Working CRS of this city, overriding the region's policy (e.g. ``"EPSG:32650"``)."""
+    scale: float | None = option(None, _SCALE)
+    """This city's imagery: stored value of reflectance 1.0, overriding ``[imagery] scale``."""
+    offset: float | None = None
+    """This city's imagery: additive offset, overriding ``[imagery] offset``."""
+    preset: str | None = None
+    """``synthetic`` backend only: the generator preset of this city."""
+
+    @property
+    def slug(self) -> str:
+        """File-system-safe name: ASCII, lower case, words joined by underscores."""
+        return slugify(self.name)
+
+
+
+def slugify(name: str) -> str:
+    """ASCII, lower-case, underscore-separated form of a name (``"Hong Kong"`` → ``hong_kong``,
+    ``"Apartadó"`` → ``apartado``).
+
+    Letters with no ASCII form (``"广州"``) would vanish, and two such names would collide;
+    their names get a short stable hash instead (``"广州"`` → ``city_<8 hex digits>``,
+    ``"Macao 澳门"`` → ``macao_<8 hex digits>``), so distinct names stay distinct.
+    """
+    decomposed = unicodedata.normalize("NFKD", name.strip())
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    ascii_name = kept.encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    if ascii_name != kept:  # letters were lost
+        digest = hashlib.blake2b(name.strip().encode("utf-8"), digest_size=4).hexdigest()
+        slug = f"{slug or 'city'}_{digest}"
+    return slug or "city"
