@@ -52,6 +52,16 @@ def stack_files(folder: Path) -> tuple[Path, Path]:
     return folder / "stack.tif", folder / "stack.json"
 
 
+def product_item(product: Path) -> Path:
+    """The STAC Item of a published map (:meth:`RunDir.product`)."""
+    return product.with_suffix(".json")
+
+
+def checksum_file(path: Path) -> Path:
+    """The ``sha256sum``-format checksum file written beside a published file."""
+    return path.with_suffix(path.suffix + ".sha256")
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Paths of a run directory (nothing is created until :meth:`prepare`)."""
@@ -173,6 +183,14 @@ class RunDir:
     def collection(self) -> Path:
         """The STAC collection of the published maps."""
         return self.root / "products" / "collection.json"
+
+    def product(self, region_slug: str, city_slug: str, year: int, resolution_m: float
+                ) -> Path:
+        """One city's published map (COG): ``<region>_<city>_ugs_<year>_<res>m.tif``. Its
+        STAC Item has the same name with ``.json`` (:func:`product_item`), its checksum
+        ``.tif.sha256`` (:func:`checksum_file`)."""
+        name = f"{region_slug}_{city_slug}_ugs_{year}_{resolution_m:g}m.tif"
+        return self.root / "products" / name
 
     @property
     def data_readme(self) -> Path:

@@ -80,19 +80,11 @@ def test_the_cycle_finder_finds_one():
 def test_only_the_layout_owner_spells_run_folder_file_names():
     """Every file name of the run folder is spelled in gbaugs/rundir.py only: stages, CLI,
     report and demo ask RunDir (a renamed file touches one module)."""
-    import inspect
+    from gbaugs.rundir import MANIFEST
 
-    from gbaugs.rundir import MANIFEST, RunDir, osm_files, stack_files
-
-    run = RunDir(Path("/R"))
-    paths = [*osm_files(Path("/R")), *stack_files(Path("/R")), run.manifest_path]
-    for name, _ in inspect.getmembers(RunDir):
-        if name.startswith("_") or name in ("prepare", "city", "root", "inputs"):
-            continue
-        value = getattr(run, name)
-        paths.append(value("SLUG") if callable(value) else value)
-    names = {p.name.replace("SLUG", "") for p in paths if isinstance(p, Path)}
-    names = {n for n in names if not n.startswith(".")}  # "<slug>.tif": only an extension
+    names = {Path(p).name.replace("<city>", "") for p in _rundir_paths()}
+    # "<city>.tif": only an extension; the published maps' pattern is checked as "_ugs_"
+    names = {n for n in names if not n.startswith(".") and "<" not in n} | {"_ugs_"}
     assert len(names) >= 30 and "pool.parquet" in names and "_raw.tif" in names
     assert MANIFEST in names
     owner = ROOT / "rundir.py"
@@ -104,3 +96,53 @@ def test_only_the_layout_owner_spells_run_folder_file_names():
         spelled += [f"{path.relative_to(ROOT.parent)}: {n}" for n in sorted(names)
                     if f'"{n}"' in text or (n.startswith("_") and f'{n}"' in text)]
     assert not spelled, spelled
+
+
+def _rundir_paths() -> set[str]:
+    """Every file path RunDir gives, relative, with ``<city>``, ``<region>``, ``<year>`` and
+    ``<res>`` for the parts that vary."""
+    import inspect
+
+    from gbaugs.rundir import RunDir, checksum_file, product_item
+
+    root = Path("/R")
+    run = RunDir(root)
+    paths = []
+    for name, _ in inspect.getmembers(RunDir):
+        if name.startswith("_") or name in ("prepare", "city", "root", "inputs"):
+            continue
+        value = getattr(run, name)
+        if name == "product":
+            cog = value("<region>", "<city>", 2031, 17.0)
+            paths += [cog, product_item(cog), checksum_file(cog)]
+        else:
+            paths.append(value("<city>") if callable(value) else value)
+    return {str(p.relative_to(root)).replace("2031", "<year>").replace("17m", "<res>m")
+            for p in paths}
+
+
+def test_the_architecture_page_lists_exactly_the_run_folder_files():
+    import re
+
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc.split("## The run folder", 1)[1].split("\n## ", 1)[0]
+    listed = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            first = line.split(" | ")[0]
+            listed |= {t for t in re.findall(r"`([^`]+)`", first) if not t.endswith("/")}
+    expected = _rundir_paths()
+    assert len(expected) >= 40
+    assert listed == expected, (sorted(listed - expected), sorted(expected - listed))
+
+
+def test_the_architecture_page_lists_every_stage_with_its_module_and_reads():
+    import inspect
+
+    from gbaugs.pipeline import STAGES
+
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for stage in STAGES:
+        module = inspect.getmodule(stage.run).__name__.replace(".", "/") + ".py"
+        row = f"| {stage.name} | `{module}` | " + ", ".join(f"`{r}`" for r in stage.reads)
+        assert row + " |" in doc, row

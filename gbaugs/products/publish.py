@@ -1,11 +1,12 @@
 """The published dataset: per-city COGs with STAC metadata, checksums and statistics.
 
-Per city: ``<region>_<city>_ugs_<year>_10m.tif`` — a Cloud-Optimized GeoTIFF (GDAL's COG
-driver: 256 × 256 internal tiles, DEFLATE, overviews built with MODE resampling, which
-keeps the classes categorical), uint8 with 1 = UGS, 0 = non-UGS, 255 = no data (outside
-the city, water, no valid observation), a colour table, the city's CRS at 10 m — beside it
-a STAC Item (``.json``; STAC 1.0 with the projection and raster extensions) and a SHA-256
-checksum (``.sha256``, ``sha256sum`` format).
+Per city: ``<region>_<city>_ugs_<year>_<res>m.tif`` (:meth:`gbaugs.rundir.RunDir.product`)
+— a Cloud-Optimized GeoTIFF (GDAL's COG driver: 256 × 256 internal tiles, DEFLATE,
+overviews built with MODE resampling, which keeps the classes categorical), uint8 with
+1 = UGS, 0 = non-UGS, 255 = no data (outside the city, water, no valid observation), a
+colour table, the city's CRS at the region's resolution — beside it a STAC Item
+(``.json``; STAC 1.0 with the projection and raster extensions) and a SHA-256 checksum
+(``.sha256``, ``sha256sum`` format).
 
 For the release: a STAC Collection (``collection.json``), a data record (``README.md``:
 what, how, accuracy, licence, citation), ``city_statistics.csv`` (per city and region:
@@ -29,10 +30,6 @@ from gbaugs.mapcodes import COLOURS
 STAC_VERSION = "1.0.0"
 EXTENSIONS = ["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
               "https://stac-extensions.github.io/raster/v1.1.0/schema.json"]
-
-
-def product_name(region: str, city: str, year: int) -> str:
-    return f"{region}_{city}_ugs_{year}_10m"
 
 
 def write_cog(src_map: Path, out: Path) -> dict[str, Any]:
@@ -116,19 +113,19 @@ def stac_item(name: str, cog: Path, stats: dict[str, Any], times: dict[str, Any]
     }
 
 
-def write_checksum(path: Path) -> Path:
-    return write_text(path.with_suffix(path.suffix + ".sha256"),
-                      f"{sha256_file(path)}  {path.name}\n")
+def write_checksum(path: Path, out: Path) -> Path:
+    """Write ``path``'s SHA-256 to ``out`` in ``sha256sum`` format (``<hex>  <name>``)."""
+    return write_text(out, f"{sha256_file(path)}  {path.name}\n")
 
 
-def collection(items: list[dict[str, Any]], region: str, description: str
-               ) -> dict[str, Any]:
+def collection(items: list[dict[str, Any]], region: str, description: str,
+               resolution_m: float = 10.0) -> dict[str, Any]:
     boxes = np.array([i["bbox"] for i in items])
     bbox = [float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()),
             float(boxes[:, 3].max())]
     return {
         "type": "Collection", "stac_version": STAC_VERSION, "stac_extensions": [],
-        "id": f"{region}-ugs", "title": f"Urban green space of {region}, 10 m",
+        "id": f"{region}-ugs", "title": f"Urban green space of {region}, {resolution_m:g} m",
         "description": description, "license": "CC-BY-4.0",
         "extent": {"spatial": {"bbox": [bbox]},
                    "temporal": {"interval": [[
@@ -176,9 +173,9 @@ def processing_text(features: list[str], screening: str, post: dict[str, Any]) -
 
 def data_record(region: str, year: int, rows: list[dict[str, Any]],
                 accuracy: dict[str, Any], processing: str = "",
-                dates: dict[str, str] | None = None) -> str:
+                dates: dict[str, str] | None = None, resolution_m: float = 10.0) -> str:
     """The data README; ``dates``: per city, the imagery dates (``gbaugs:dates``)."""
-    lines = [f"# Urban green space of {region}, {year}, 10 m", "",
+    lines = [f"# Urban green space of {region}, {year}, {resolution_m:g} m", "",
              "Binary maps of urban green space (UGS: vegetation entities of the urban area — "
              "parks, green buffers, square and attached green space, other green space), one "
              "Cloud-Optimized GeoTIFF per city: 1 = UGS, 0 = non-UGS, 255 = no data "

@@ -21,13 +21,13 @@ from gbaugs.products.publish import (
     collection,
     data_record,
     processing_text,
-    product_name,
     stac_item,
     statistics_chart,
     write_checksum,
     write_cog,
 )
 from gbaugs.products.reference import compare_with_reference
+from gbaugs.rundir import checksum_file, product_item
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
@@ -47,7 +47,6 @@ def _processing(region: Region) -> str:
 
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
-    folder = ctx.run.collection.parent
     card_path = ctx.run.model_card
     for p in _inputs(ctx):
         if not p.exists():
@@ -68,8 +67,8 @@ def _run(ctx: RunContext) -> StageResult:
     dates: dict[str, str] = {}
     reg = slugify(region.name)
     for city in region.cities:
-        name = product_name(reg, city.slug, region.year)
-        cog = folder / f"{name}.tif"
+        cog = ctx.run.product(reg, city.slug, region.year, region.resolution_m)
+        name = cog.stem
         stats = write_cog(ctx.run.map(city.slug), cog)
         stack_json = ctx.run.stack_report(city.slug)
         times = acquisition_times(json.loads(stack_json.read_text())
@@ -77,7 +76,8 @@ def _run(ctx: RunContext) -> StageResult:
         dates[city.name] = times["gbaugs:dates"]
         item = stac_item(name, cog, stats, times, sha256_file(card_path), short, history,
                          f"{reg}-ugs")
-        outputs += [cog, write_checksum(cog), write_json(folder / f"{name}.json", item)]
+        outputs += [cog, write_checksum(cog, checksum_file(cog)),
+                    write_json(product_item(cog), item)]
         items.append(item)
         rows.append({"city": city.name, "size_class": city.size_class,
                      "valid_ha": stats["valid_pixels"] * stats["pixel_area_m2"] / 1e4,
@@ -91,14 +91,15 @@ def _run(ctx: RunContext) -> StageResult:
     with atomic_path(csv) as tmp:
         pd.concat([table, pd.DataFrame([total])], ignore_index=True).to_csv(
             tmp, index=False, float_format="%.6g")
-    description = (f"Urban green space of {region.name} in {region.year} at 10 m, one map "
+    description = (f"Urban green space of {region.name} in {region.year} at "
+                   f"{region.resolution_m:g} m, one map "
                    "per city, mapped by gbaugs (W-SVM on Sentinel-2 and OpenStreetMap).")
     outputs += [csv, statistics_chart(rows, ctx.run.city_statistics_chart),
                 write_json(ctx.run.collection,
-                           collection(items, reg, description)),
+                           collection(items, reg, description, region.resolution_m)),
                 write_text(ctx.run.data_readme,
                            data_record(region.name, region.year, rows, short,
-                                       _processing(region), dates))]
+                                       _processing(region), dates, region.resolution_m))]
     comparisons = []
     for city in region.cities:
         for product, ref in sorted(city.references.items()):
@@ -122,7 +123,8 @@ PRODUCTS = Stage(
     description="publish COGs, STAC items and collection, checksums, city statistics",
     run=_run,
     reads=("region.name", "region.year", "region.start_date", "region.end_date",
-           "imagery.features", "samples.screening", "postprocess", "cities.name",
+           "region.resolution_m", "imagery.features", "samples.screening", "postprocess",
+           "cities.name",
            "cities.size_class", "cities.references"),
     inputs=_inputs,
 )
