@@ -16,7 +16,6 @@ import typer
 
 from gbaugs._version import __version__
 from gbaugs.errors import GbaugsError
-from gbaugs.rundir import RunDir, osm_files, stack_files
 
 app = typer.Typer(
     name="gbaugs",
@@ -111,21 +110,10 @@ def validate(
 ) -> None:
     """Check a region configuration and the input files it names."""
     from gbaugs.config import Region
-    from gbaugs.errors import ConfigError, InputDataError
-    from gbaugs.inputcheck import check_inputs
+    from gbaugs.inputcheck import validate_region
 
     region = Region.from_toml(config)
-    missing = region.missing_inputs() if region.imagery.backend != "synthetic" else []
-    if missing:
-        raise ConfigError("input files are missing:\n  " + "\n  ".join(missing),
-                          where=config, hint="relative paths start at the TOML's folder")
-    problems, facts = check_inputs(region) if region.imagery.backend != "synthetic" else \
-        ([], [])
-    if problems:
-        raise InputDataError(f"{len(problems)} input file problem(s):\n  "
-                             + "\n  ".join(problems), where=config,
-                             hint="replace or repair the files named; every file the "
-                                  "configuration names is opened and read")
+    facts = validate_region(region)
     start, end = region.date_window
     typer.echo(f"{config}: valid — region {region.name!r}, {len(region.cities)} cities, "
                f"backend {region.imagery.backend}, window {start} .. {end}, "
@@ -144,11 +132,8 @@ def synth(
     dates: Annotated[int, typer.Option(help="Sentinel-2 acquisitions per city.")] = 12,
 ) -> None:
     """Write a synthetic region (inputs and truth) without running the pipeline."""
-    from gbaugs.errors import RunDirError
     from gbaugs.synthetic import generate_region
 
-    if out.exists() and any(out.iterdir()):
-        raise RunDirError("the folder is not empty", where=out, hint="choose a new folder")
     region = generate_region(out, seed=seed, scale=scale, n_dates=dates)
     typer.echo(f"wrote {len(region.cities)} cities to {out}; run them with: "
                f"gbaugs run {region.region_toml} --out RUN_DIR")
@@ -197,36 +182,15 @@ def osm_command(
 ) -> None:
     """Standardize one OSM file (or, with --column/--classes, your own label polygons) for
     one city boundary."""
-    from gbaugs.config import CityConfig, LabelSource, OsmParams, Region, check_crs
-    from gbaugs.errors import ConfigError, RunDirError
-    from gbaugs.osm.classes import ClassTable
-    from gbaugs.osm.stage import standardize_city, write_city
-    from gbaugs.osm.standardize import completeness_levels
+    from gbaugs.osm.stage import standardize_file
 
-    targets = list(osm_files(out))
-    if not overwrite and any(t.exists() for t in targets):
-        raise RunDirError("outputs already exist", where=out,
-                          hint="pass --overwrite or choose another --out")
-    if (column is None) != (classes is None):
-        raise ConfigError("--column and --classes go together",
-                          where="--column" if column is None else "--classes",
-                          hint='e.g. --column type --classes "park=ugs,square=non_ugs"')
-    labels = (LabelSource(source, column, _label_classes(classes)),) if column else ()
-    city = CityConfig(name=name or source.name.split(".")[0], boundary=boundary,
-                      osm=None if labels else source, labels=labels,
-                      crs=None if crs == "utm" else crs)
-    if buffer < 0:
-        raise ConfigError(f"--buffer {buffer} must be ≥ 0", where="--buffer")
-    if crs != "utm":
-        check_crs(crs, "--crs")
-    region = Region(name="gbaugs osm", cities=(city,), crs=crs,
-                    osm=OsmParams(inward_buffer_m=buffer, class_table=class_table))
-    result = standardize_city(region, city, ClassTable.load(class_table))
-    levels, cuts = completeness_levels({city.slug: result.report["completeness_index"]})
-    write_city(result, out, levels[city.slug], cuts)
+    result, level = standardize_file(
+        source, boundary, out, crs=crs, buffer_m=buffer, class_table=class_table, name=name,
+        label_column=column, label_classes=_label_classes(classes) if classes else None,
+        overwrite=overwrite)
     counts = ", ".join(f"{k} {v}" for k, v in result.report["counts"].items())
-    typer.echo(f"{city.name}: {counts}; completeness {result.report['completeness_index']:.2f}"
-               f" ({levels[city.slug]}) → {out}")
+    typer.echo(f"{result.report['city']}: {counts}; completeness "
+               f"{result.report['completeness_index']:.2f} ({level}) → {out}")
     for w in result.report["warnings"]:
         typer.echo(f"warning: {w}", err=True)
 
@@ -254,15 +218,9 @@ def imagery_command(
                          ] = False,
 ) -> None:
     """Build one city's feature stack from local Sentinel-2 files."""
-    import dataclasses
+    from gbaugs.errors import ConfigError
+    from gbaugs.imagery.stage import build_stack_files
 
-    from gbaugs.config import CityConfig, ImageryConfig, Region, check_crs
-    from gbaugs.errors import ConfigError, RunDirError
-    from gbaugs.imagery.stage import build_city_stack
-
-    if not overwrite and any(p.exists() for p in stack_files(out)):
-        raise RunDirError("outputs already exist", where=out,
-                          hint="pass --overwrite or choose another --out")
     mapping = {}
     for item in band_map or []:
         if "=" not in item:
@@ -270,33 +228,11 @@ def imagery_command(
                               where="--band-map")
         k, v = item.split("=", 1)
         mapping[k.strip()] = v.strip()
-    if crs != "utm":
-        check_crs(crs, "--crs")
-    city = CityConfig(name=name, boundary=boundary, osm="online", imagery=tuple(sources),
-                      band_map=mapping, crs=None if crs == "utm" else crs, scale=scale)
-    window = {"year": year} if year is not None else _all_dates(tuple(sources))
-    region = Region(name="gbaugs imagery", cities=(city,), **window,
-                    imagery=ImageryConfig(features=tuple(feature) if feature else None))
-    region = dataclasses.replace(region, source=None)
-    region.validate()
-    report = build_city_stack(region, city, out)
+    report = build_stack_files(tuple(sources), boundary, out, crs=crs, band_map=mapping,
+                               features=tuple(feature) if feature else None, name=name,
+                               year=year, scale=scale, overwrite=overwrite)
     typer.echo(f"{name}: {report['source']} → {len(report['features'])} features, "
                f"{report['valid_pixels']:,} valid pixels, {report['crs']} → {out}")
-
-
-def _all_dates(sources: tuple[Path, ...]) -> dict:
-    """A window holding every dated scene of ``sources`` (none for a feature stack)."""
-    import datetime as dt
-
-    from gbaugs.imagery.sources import as_stack, find_scenes
-
-    if as_stack(sources, {}) is not None:
-        return {}
-    dates = [dt.date.fromisoformat(s.date) for s in find_scenes(sources) if s.date != "undated"]
-    if not dates:
-        return {}
-    return {"year": min(dates).year, "start_date": min(dates),
-            "end_date": max(dates) + dt.timedelta(days=1)}
 
 
 @app.command("gee-export")
@@ -312,12 +248,9 @@ def gee_export(
     GeoTIFFs, then run the region with backend "local" and `imagery` pointing at them.
     """
     from gbaugs.config import Region
-    from gbaugs.errors import ConfigError
     from gbaugs.imagery.gee import export_region
 
     region = Region.from_toml(config)
-    if region.imagery.backend != "gee":
-        raise ConfigError('gee-export needs [imagery] backend = "gee"', where=config)
     cities = [region.city(c) for c in city] if city else None
     tasks = export_region(region, cities, wait=wait,
                           on_status=lambda st: typer.echo(
@@ -337,23 +270,14 @@ def sensitivity(
 ) -> None:
     """Re-weight the run's pool with weight combinations and retrain (paper Table 2)."""
     from gbaugs.errors import ConfigError
-    from gbaugs.io.atomic import atomic_path
-    from gbaugs.train.sensitivity import DEFAULT_COMBINATIONS, run_sensitivity
+    from gbaugs.train.sensitivity import DEFAULT_COMBINATIONS, write_sensitivity
 
-    combos = []
-    for item in combo or []:
-        try:
-            h, m, lo = (float(v) for v in item.split(","))
-        except ValueError:
-            raise ConfigError(f"--combo {item!r} is not HIGH,MEDIUM,LOW",
-                              where="--combo") from None
-        if not all(0 < v <= 1 for v in (h, m, lo)):
-            raise ConfigError(f"--combo {item!r}: weights must lie in (0, 1]", where="--combo")
-        combos.append((h, m, lo))
-    table = run_sensitivity(run_dir, tuple(combos) or DEFAULT_COMBINATIONS, retune=retune)
-    out = RunDir(run_dir).sensitivity
-    with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False)
+    try:
+        combos = [tuple(float(v) for v in item.split(",")) for item in combo or []]
+    except ValueError:
+        raise ConfigError(f"--combo {combo} is not HIGH,MEDIUM,LOW numbers",
+                          where="--combo") from None
+    table, out = write_sensitivity(run_dir, combos or DEFAULT_COMBINATIONS, retune=retune)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     typer.echo(f"→ {out}")
 
@@ -496,16 +420,9 @@ def report(
     height: Annotated[int, typer.Option(help="Screenshot height, pixels.")] = 3000,
 ) -> None:
     """Write the self-contained HTML report of a run folder (and optionally a screenshot)."""
-    import pandas as pd
-
     from gbaugs.report import build_report
 
-    table = None
-    for candidate in (RunDir(run_dir).sensitivity, RunDir(run_dir).report_sensitivity):
-        if candidate.exists():
-            table = pd.read_csv(candidate)
-            break
-    html = build_report(run_dir, out, sensitivity=table)
+    html = build_report(run_dir, out)
     typer.echo(f"report written to {html}")
     if screenshot is not None:
         from gbaugs.report.screenshot import screenshot as shoot
@@ -526,37 +443,21 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
                        ) -> None:
     from rich.table import Table
 
-    from gbaugs.demo import city_summary
+    from gbaugs.demo import SUMMARY_NOTE, summary_table
     from gbaugs.pipeline import run_region
     from gbaugs.progress import ConsoleReporter
 
     console = _console()
     result = run_region(region, out, force=force, only=only,
                         reporter=ConsoleReporter(console))
+    columns, rows = summary_table(out, result.region.cities)
     table = Table(title=f"{result.region.name} — {out}")
-    summaries = [city_summary(out, city) for city in result.region.cities]
-    columns = {
-        "city": lambda s: s.city, "size": lambda s: s.size_class,
-        "area (ha)": lambda s: None if s.valid_ha != s.valid_ha else f"{s.valid_ha:,.1f}",
-        "UGS map (ha)": lambda s: None if s.map_ugs_ha is None else f"{s.map_ugs_ha:,.1f}",
-        "map density": lambda s: None if s.map_density is None else f"{s.map_density:.3f}",
-        "UGS truth (ha)": lambda s: None if s.truth_ugs_ha is None else
-        f"{s.truth_ugs_ha:,.1f}",
-        "truth density": lambda s: None if s.truth_ugs_density is None else
-        f"{s.truth_ugs_density:.3f}",
-        "OSM completeness": lambda s: s.osm_completeness,
-        "W-SVM vs truth OA / F1": lambda s: None if s.truth_f1 is None else
-        f"{s.truth_oa:.3f} / {s.truth_f1:.3f}"}
-    # only the columns some city has a value for (real runs have no truth)
-    shown = {k: f for k, f in columns.items() if any(f(s) is not None for s in summaries)}
-    for col in shown:
+    for col in columns:
         table.add_column(col, justify="left" if col in ("city", "size") else "right")
-    for s in summaries:
-        table.add_row(*[v if (v := f(s)) is not None else "–" for f in shown.values()])
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    console.print("Map density = UGS / valid pixels of the post-processed map (water and "
-                  "pixels without observation excluded); the accuracy is the classifier's on "
-                  "every valid pixel, before post-processing.")
+    console.print(SUMMARY_NOTE)
     console.print(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
                   + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")

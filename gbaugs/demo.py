@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -130,3 +132,33 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     area, density = ugs_area_density(ugs, inside, pixel_area)
     return CitySummary(city.name, city.size_class, float(inside.sum()) * pixel_area / 1e4,
                        area, density, osm_level, truth_f1, truth_oa, map_ha, map_density)
+
+
+_SUMMARY_COLUMNS: dict[str, Any] = {
+    "city": lambda s: s.city, "size": lambda s: s.size_class,
+    "area (ha)": lambda s: None if s.valid_ha != s.valid_ha else f"{s.valid_ha:,.1f}",
+    "UGS map (ha)": lambda s: None if s.map_ugs_ha is None else f"{s.map_ugs_ha:,.1f}",
+    "map density": lambda s: None if s.map_density is None else f"{s.map_density:.3f}",
+    "UGS truth (ha)": lambda s: None if s.truth_ugs_ha is None else f"{s.truth_ugs_ha:,.1f}",
+    "truth density": lambda s: None if s.truth_ugs_density is None else
+    f"{s.truth_ugs_density:.3f}",
+    "OSM completeness": lambda s: s.osm_completeness,
+    "W-SVM vs truth OA / F1": lambda s: None if s.truth_f1 is None else
+    f"{s.truth_oa:.3f} / {s.truth_f1:.3f}"}
+
+SUMMARY_NOTE = ("Map density = UGS / valid pixels of the post-processed map (water and pixels "
+                "without observation excluded); the accuracy is the classifier's on every "
+                "valid pixel, before post-processing.")
+
+
+def summary_table(run_root: str | Path, cities: Iterable[CityConfig]
+                  ) -> tuple[list[str], list[list[str]]]:
+    """The end-of-run table of a run folder: column names and one row of text per city.
+    Only the columns some city has a value for are kept (real runs have no truth); a
+    missing value is "–"."""
+    summaries = [city_summary(run_root, city) for city in cities]
+    shown = {k: f for k, f in _SUMMARY_COLUMNS.items()
+             if any(f(s) is not None for s in summaries)}
+    rows = [[v if (v := f(s)) is not None else "–" for f in shown.values()]
+            for s in summaries]
+    return list(shown), rows

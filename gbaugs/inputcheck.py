@@ -1,11 +1,11 @@
 """Open every input file a region configuration names, and say what is wrong with it.
 
-``gbaugs validate`` runs :func:`check_inputs`: each boundary, OSM file, imagery file,
-reference raster, class table and urban mask is *opened* — not only looked up — so a
-0-byte file, a truncated GeoTIFF (its pixels are read on a decimated grid, which touches
-every block), a PNG renamed ``.tif`` (GDAL opens it, as PNG, without a CRS) or imagery
-that does not overlap its city is found before a run starts. Every problem is collected
-(file named, what is wrong); the caller raises them together.
+``gbaugs validate`` runs :func:`validate_region`, which runs :func:`check_inputs`: each
+boundary, OSM file, imagery file, reference raster, class table and urban mask is
+*opened* — not only looked up — so a 0-byte file, a truncated GeoTIFF (its pixels are
+read on a decimated grid, which touches every block), a PNG renamed ``.tif`` (GDAL opens
+it, as PNG, without a CRS) or imagery that does not overlap its city is found before a
+run starts. Every problem is collected (file named, what is wrong) and raised together.
 """
 
 from __future__ import annotations
@@ -13,10 +13,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from gbaugs.config import CityConfig, Region
-from gbaugs.errors import GbaugsError
+from gbaugs.errors import GbaugsError, InputDataError
 
 DRIVERS = {".tif": "GTiff", ".tiff": "GTiff", ".vrt": "VRT"}
 PBF_MAGIC = b"OSMHeader"
+
+
+def validate_region(region: Region) -> list[str]:
+    """Check a (parsed, hence already valid) region's input files: every named file exists
+    and opens (:func:`check_inputs`). Returns the facts found (one line each: dates, level,
+    coverage …); raises :class:`~gbaugs.errors.ConfigError` for missing files
+    (:meth:`Region.require_inputs`) and :class:`InputDataError` listing every problem of
+    the files that exist."""
+    if region.imagery.backend == "synthetic":
+        return []
+    region.require_inputs()
+    problems, facts = check_inputs(region)
+    if problems:
+        raise InputDataError(f"{len(problems)} input file problem(s):\n  "
+                             + "\n  ".join(problems), where=region.source,
+                             hint="replace or repair the files named; every file the "
+                                  "configuration names is opened and read")
+    return facts
 
 
 def check_inputs(region: Region) -> tuple[list[str], list[str]]:

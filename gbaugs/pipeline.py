@@ -29,7 +29,7 @@ from typing import Any
 from gbaugs._version import __version__
 from gbaugs.analysis.stage import ANALYSIS
 from gbaugs.config import Region
-from gbaugs.errors import ConfigError, GbaugsError, StageError
+from gbaugs.errors import GbaugsError, StageError
 from gbaugs.imagery.stage import IMAGERY
 from gbaugs.io.atomic import remove_stale_temporaries, write_json
 from gbaugs.io.lock import folder_lock
@@ -85,12 +85,7 @@ def run_region(region: Region, out: str | Path, *, force: Sequence[str] = (),
         if name not in names:
             raise StageError(f"stage {name!r} is not available in this run",
                              hint=f"available stages: {', '.join(names)}")
-    if region.imagery.backend != "synthetic":
-        missing = region.missing_inputs()
-        if missing:
-            raise ConfigError("input files are missing:\n  " + "\n  ".join(missing),
-                              where=region.source,
-                              hint="fix the paths (relative paths start at the TOML's folder)")
+    region.require_inputs()
     reporter = reporter or Reporter()
     run = RunDir(Path(out))
     run.prepare(region.name, create_manifest=False)  # the folder may be used at all

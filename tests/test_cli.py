@@ -64,7 +64,7 @@ def test_demo_leaves_a_run_folder_with_a_manifest_and_summary(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["region"] == "Synthetic Delta"
     assert manifest["stages"]["synthetic"]["status"] == "done"
-    assert manifest["stages"]["synthetic"]["params"]["seed"] == 5
+    assert manifest["stages"]["synthetic"]["params"]["region.seed"] == 5
     assert manifest["stages"]["osm"]["status"] == "done"
     for city in ("metropolis", "garden_city", "river_town"):
         assert (out / "inputs" / "cities" / city / "truth.tif").exists()

@@ -170,6 +170,17 @@ class Region:
             missing.append(f"region.urban_mask {self.urban_mask} does not exist")
         return missing
 
+    def require_inputs(self) -> None:
+        """Raise a :class:`ConfigError` listing every local input file that does not exist
+        (nothing for the synthetic backend, whose inputs a stage generates)."""
+        if self.imagery.backend == "synthetic":
+            return
+        missing = self.missing_inputs()
+        if missing:
+            raise ConfigError("input files are missing:\n  " + "\n  ".join(missing),
+                              where=self.source,
+                              hint="fix the paths (relative paths start at the TOML's folder)")
+
     # ----------------------------------------------------------------- derived values
     @property
     def date_window(self) -> tuple[dt.date, dt.date]:

@@ -472,11 +472,16 @@ def export_region(region, cities=None, *, wait: bool = False,
                   on_status: Callable[[dict], None] | None = None) -> list[Any]:
     """Start one batch export (Drive or Cloud Storage) per city; optionally wait for them.
 
-    File names: ``<region>_<city>_stack_<year>`` (slugs). Returns the started tasks.
+    File names: ``<region>_<city>_stack_<year>`` (slugs). Returns the started tasks. The
+    region must use the ``gee`` backend (a :class:`ConfigError` otherwise).
     """
     from gbaugs.config import slugify
+    from gbaugs.errors import ConfigError
     from gbaugs.features.registry import selected_features
 
+    if region.imagery.backend != "gee":
+        raise ConfigError('batch exports need [imagery] backend = "gee"', where=region.source,
+                          hint=f"the region uses {region.imagery.backend!r}")
     ee = _ee()
     if not ee.data.is_initialized():
         initialize(region.imagery.gee.project)

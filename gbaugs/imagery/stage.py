@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from warnings import warn
@@ -124,6 +125,48 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
 
+
+
+def build_stack_files(sources: tuple[Path, ...], boundary: Path, out: Path, *,
+                      crs: str = "utm", band_map: Mapping[str, str] | None = None,
+                      features: tuple[str, ...] | None = None, name: str = "city",
+                      year: int | None = None, scale: float | None = None,
+                      overwrite: bool = False) -> dict[str, Any]:
+    """Build one city's feature stack from local Sentinel-2 files into ``out``
+    (``stack.tif``, ``stack.json``); what ``gbaugs imagery`` does. Without ``year`` the
+    compositing window holds every dated scene of ``sources``. Returns the stack report."""
+    import dataclasses
+
+    from gbaugs.config import ImageryConfig, check_crs
+    from gbaugs.errors import RunDirError
+
+    if not overwrite and any(p.exists() for p in stack_files(out)):
+        raise RunDirError("outputs already exist", where=out,
+                          hint="pass --overwrite or choose another --out")
+    if crs != "utm":
+        check_crs(crs, "--crs")
+    city = CityConfig(name=name, boundary=boundary, osm="online", imagery=tuple(sources),
+                      band_map=dict(band_map or {}), crs=None if crs == "utm" else crs,
+                      scale=scale)
+    window = {"year": year} if year is not None else _all_dates(tuple(sources))
+    region = Region(name="gbaugs imagery", cities=(city,), **window,
+                    imagery=ImageryConfig(features=features))
+    region = dataclasses.replace(region, source=None)
+    region.validate()
+    return build_city_stack(region, city, out)
+
+
+def _all_dates(sources: tuple[Path, ...]) -> dict[str, Any]:
+    """A window holding every dated scene of ``sources`` (none for a feature stack)."""
+    import datetime as dt
+
+    if as_stack(sources, {}) is not None:
+        return {}
+    dates = [dt.date.fromisoformat(s.date) for s in find_scenes(sources) if s.date != "undated"]
+    if not dates:
+        return {}
+    return {"year": min(dates).year, "start_date": min(dates),
+            "end_date": max(dates) + dt.timedelta(days=1)}
 
 
 def _inputs(ctx: RunContext) -> list[Path]:

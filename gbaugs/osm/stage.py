@@ -21,6 +21,7 @@ is standardized.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
@@ -89,6 +90,42 @@ def write_city(result: StandardizedCity, folder: Path, level: str | None,
     report["completeness_thresholds"] = list(thresholds) if thresholds else None
     return [parquet, write_json(report_path, report)]
 
+
+
+def standardize_file(source: Path, boundary: Path, out: Path, *, crs: str = "utm",
+                     buffer_m: float = 10.0, class_table: Path | None = None,
+                     name: str | None = None, label_column: str | None = None,
+                     label_classes: Mapping[str, str] | Path | None = None,
+                     overwrite: bool = False) -> tuple[StandardizedCity, str]:
+    """Standardize one OSM file — or, with ``label_column``/``label_classes``, one file of
+    your own label polygons — for one city boundary, into ``out`` (``osm.parquet``,
+    ``osm.json``); what ``gbaugs osm`` does. Returns the result and its completeness level
+    (a region of one city: the level is the index's own tertile, i.e. ``medium``)."""
+    from gbaugs.config import LabelSource, OsmParams, check_crs
+    from gbaugs.errors import ConfigError, RunDirError
+
+    if not overwrite and any(t.exists() for t in osm_files(out)):
+        raise RunDirError("outputs already exist", where=out,
+                          hint="pass --overwrite or choose another --out")
+    if (label_column is None) != (label_classes is None):
+        raise ConfigError("--column and --classes go together",
+                          where="--column" if label_column is None else "--classes",
+                          hint='e.g. --column type --classes "park=ugs,square=non_ugs"')
+    if buffer_m < 0:
+        raise ConfigError(f"--buffer {buffer_m} must be ≥ 0", where="--buffer")
+    if crs != "utm":
+        check_crs(crs, "--crs")
+    labels = (LabelSource(source, label_column, label_classes),) \
+        if label_column is not None and label_classes is not None else ()
+    city = CityConfig(name=name or source.name.split(".")[0], boundary=boundary,
+                      osm=None if labels else source, labels=labels,
+                      crs=None if crs == "utm" else crs)
+    region = Region(name="gbaugs osm", cities=(city,), crs=crs,
+                    osm=OsmParams(inward_buffer_m=buffer_m, class_table=class_table))
+    result = standardize_city(region, city, ClassTable.load(class_table))
+    levels, cuts = completeness_levels({city.slug: result.report["completeness_index"]})
+    write_city(result, out, levels[city.slug], cuts)
+    return result, levels[city.slug]
 
 
 def _inputs(ctx: RunContext) -> list[Path]:

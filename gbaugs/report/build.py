@@ -30,12 +30,26 @@ def _csv(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.exists() else None
 
 
+def sensitivity_table(run: RunDir) -> pd.DataFrame | None:
+    """The run's weight-sensitivity table: ``model/sensitivity.csv`` (``gbaugs
+    sensitivity``) when present, else the report stage's ``report/sensitivity.csv``."""
+    for candidate in (run.sensitivity, run.report_sensitivity):
+        if candidate.exists():
+            return pd.read_csv(candidate)
+    return None
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None,
                  sensitivity: pd.DataFrame | None = None) -> Path:
-    """Write the HTML report of ``run_dir`` (default ``run_dir/report/index.html``)."""
+    """Write the HTML report of ``run_dir`` (default ``run_dir/report/index.html``).
+
+    ``sensitivity``: the weight-sensitivity table to show; by default the run's own
+    (:func:`sensitivity_table`)."""
     from gbaugs.errors import RunDirError
 
     run = RunDir(Path(run_dir))
+    if sensitivity is None:
+        sensitivity = sensitivity_table(run)
     config = _json(run.config)
     manifest = _json(run.manifest_path)
     if config is None or manifest is None:

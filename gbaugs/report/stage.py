@@ -2,7 +2,8 @@
 
 Inputs: what the earlier stages wrote (maps, stacks for the true-colour quicklooks, the
 products' statistics and reference comparison, the model card and validation, the
-training pool, the analysis tables and MSPA rasters). The sensitivity table comes from
+training pool, the analysis tables and MSPA rasters) and the run's ``config.json``, which
+the report shows whole (so any changed option rebuilds it). The sensitivity table comes from
 ``model/sensitivity.csv`` when ``gbaugs sensitivity`` wrote one; otherwise the stage
 retrains the ``[report] sensitivity`` weight combinations (two by default: unweighted and
 the paper's 0.9/0.6/0.2) and writes ``report/sensitivity.csv``.
@@ -12,9 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from gbaugs.io.atomic import atomic_path
 from gbaugs.report.build import build_report
 from gbaugs.stage import RunContext, Stage, StageResult
 
@@ -23,7 +21,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
     run = ctx.run
     paths = [run.model_card, run.validation, run.baselines, run.pool, run.city_statistics,
              run.reference_comparison_csv, run.landscape_metrics, run.mspa_summary,
-             run.sensitivity]
+             run.sensitivity, run.config]
     for c in ctx.region.cities:
         paths += [run.map(c.slug), run.stack(c.slug), run.stack_report(c.slug),
                   run.mspa_map(c.slug)]
@@ -39,16 +37,11 @@ def _run(ctx: RunContext) -> StageResult:
     table = None
     combos = ctx.region.report.sensitivity
     if not run.sensitivity.exists() and combos:
-        from gbaugs.train.sensitivity import run_sensitivity
+        from gbaugs.train.sensitivity import write_sensitivity
 
         with ctx.reporter.task("report: weight sensitivity", None):
-            table = run_sensitivity(run.root, combos)
-        csv = run.report_sensitivity
-        with atomic_path(csv) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.6g")
+            table, csv = write_sensitivity(run.root, combos, out=run.report_sensitivity)
         outputs.append(csv)
-    elif run.sensitivity.exists():
-        table = pd.read_csv(run.sensitivity)
     html = build_report(run.root, run.report_html, sensitivity=table)
     outputs.append(html)
     return StageResult(outputs, {"report": str(html.relative_to(run.root)),

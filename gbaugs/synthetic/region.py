@@ -94,8 +94,13 @@ def generate_region(
 
     ``names`` renames the cities (default: the presets' names); ``scale`` multiplies every
     city's side; ``progress`` is called with a short message after each written city.
+    ``out_dir`` must be empty or absent (nothing a user made is overwritten).
     """
     out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        from gbaugs.errors import RunDirError
+
+        raise RunDirError("the folder is not empty", where=out, hint="choose a new folder")
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
         from gbaugs.errors import ConfigError

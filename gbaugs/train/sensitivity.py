@@ -14,6 +14,8 @@ give them; :data:`DEFAULT_COMBINATIONS` are ours, spread around 0.9 / 0.6 / 0.2.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,7 +78,6 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
     """:func:`weight_sensitivity` on a run folder's pool, with the run's training settings
     and the trained model's (C, γ, k) unless ``retune``."""
     import json
-    from pathlib import Path
 
     import geopandas as gpd
 
@@ -98,3 +99,36 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
     return weight_sensitivity(gpd.read_parquet(pool_path), train, config["seed"], features,
                               best, tuple(combinations), retune=retune,
                               equal_city_weight=config["samples"]["equal_city_weight"])
+
+
+def check_combinations(combinations: Sequence[Sequence[float]], where: str = "--combo"
+                       ) -> tuple[tuple[float, float, float], ...]:
+    """The combinations as (high, medium, low) triples of weights in (0, 1]; a
+    :class:`~gbaugs.errors.ConfigError` naming the bad one otherwise."""
+    from gbaugs.errors import ConfigError
+
+    out = []
+    for combo in combinations:
+        values = tuple(float(v) for v in combo)
+        if len(values) != 3:
+            raise ConfigError(f"weight combination {list(values)} is not HIGH,MEDIUM,LOW",
+                              where=where)
+        if not all(0 < v <= 1 for v in values):
+            raise ConfigError(f"weight combination {','.join(f'{v:g}' for v in values)}: "
+                              "weights must lie in (0, 1]", where=where)
+        out.append((values[0], values[1], values[2]))
+    return tuple(out)
+
+
+def write_sensitivity(run_dir: str | Path, combinations=DEFAULT_COMBINATIONS,
+                      retune: bool = False, out: Path | None = None
+                      ) -> tuple[pd.DataFrame, Path]:
+    """:func:`run_sensitivity`, written as CSV to ``out`` (default the run's
+    ``model/sensitivity.csv``, which the report then shows); returns the table and path."""
+    from gbaugs.io.atomic import atomic_path
+
+    table = run_sensitivity(run_dir, check_combinations(combinations), retune=retune)
+    out = out or RunDir(Path(run_dir)).sensitivity
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return table, out
