@@ -146,3 +146,24 @@ def test_the_architecture_page_lists_every_stage_with_its_module_and_reads():
         module = inspect.getmodule(stage.run).__name__.replace(".", "/") + ".py"
         row = f"| {stage.name} | `{module}` | " + ", ".join(f"`{r}`" for r in stage.reads)
         assert row + " |" in doc, row
+
+
+def test_every_package_curates_its_public_names():
+    """Every package of gbaugs has an ``__all__`` whose names all resolve; the top level
+    offers the one-line API (``gbaugs.run_region``, ``gbaugs.Region``) without importing
+    the stages until it is used."""
+    import importlib
+    import subprocess
+    import sys
+
+    packages = sorted(".".join(p.parent.relative_to(ROOT.parent).parts)
+                      for p in ROOT.rglob("__init__.py"))
+    assert len(packages) >= 14
+    for name in packages:
+        module = importlib.import_module(name)
+        assert getattr(module, "__all__", None), f"{name} has no __all__"
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert not missing, (name, missing)
+    code = ("import sys, gbaugs; assert 'gbaugs.pipeline' not in sys.modules; "
+            "from gbaugs.pipeline import run_region; assert gbaugs.run_region is run_region")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -99,7 +99,7 @@ def _mask_warnings(report: dict[str, Any]) -> list[str]:
 
 def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, advance
                              ) -> dict[str, Any]:
-    from gbaugs.imagery import gee
+    import gbaugs.imagery.gee as gee
 
     staging = folder / f".stack{TMP_MARKER}build.tif"
     tiles = folder / "ee_tiles"  # kept until the stack is complete: a re-run resumes

@@ -1,0 +1,26 @@
+"""The weighted RBF-SVM (paper 2.3.5–2.3.6): tuning, validation, baselines, sensitivity.
+
+- :mod:`gbaugs.train.model` — the scikit-learn pipeline and the saved model
+  (:class:`SvmModel`);
+- :mod:`gbaugs.train.search` — tuning C, γ and k (polygon-grouped folds, halving, edges);
+- :mod:`gbaugs.train.validation` — random, polygon and block hold-outs, metrics;
+- :mod:`gbaugs.train.baselines` — random forest, gradient boosting, MLP (paper Table 4);
+- :mod:`gbaugs.train.sensitivity` — the weight-sensitivity table (paper Table 2);
+- :mod:`gbaugs.train.stage` — the stage.
+"""
+
+from gbaugs.train.model import SvmModel, make_pipeline
+from gbaugs.train.search import fit_pipeline, tune
+from gbaugs.train.sensitivity import run_sensitivity, weight_sensitivity, write_sensitivity
+from gbaugs.train.validation import metrics
+
+__all__ = [
+    "SvmModel",
+    "fit_pipeline",
+    "make_pipeline",
+    "metrics",
+    "run_sensitivity",
+    "tune",
+    "weight_sensitivity",
+    "write_sensitivity",
+]

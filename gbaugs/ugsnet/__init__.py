@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from gbaugs.errors import ConfigError
 
+__all__ = ["require_torch"]
+
 
 def require_torch():
     """Import torch or explain how to get it."""
