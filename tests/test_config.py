@@ -226,3 +226,60 @@ def test_every_configuration_key_is_documented():
             if key not in documented:
                 missing.append(key)
     assert not missing, f"undocumented keys: {missing}"
+
+
+def test_earth_engine_cloud_masks_have_their_own_values(tmp_path):
+    """``[imagery.gee] cloud_masks`` takes the Earth Engine masks (``cs_plus`` included);
+    it was once typed by the local backend's ``cloud_mask`` values, which refused
+    ``cs_plus`` and allowed ``spectral``."""
+    text = MINIMAL.replace("[region]", '[imagery]\nbackend = "gee"\n[imagery.gee]\n'
+                           'cloud_masks = ["scl", "cs_plus"]\n\n[region]')
+    region = Region.from_toml(write(tmp_path, text))
+    assert region.imagery.gee.cloud_masks == ("scl", "cs_plus")
+    with pytest.raises(ConfigError, match="invalid value 'spectral'"):
+        Region.from_toml(write(tmp_path, text.replace('"cs_plus"', '"spectral"')))
+
+
+@pytest.mark.parametrize(
+    ("snippet", "fragment"),
+    [
+        ("[train]\nC = []", "train.C is empty"),
+        ("[train]\ngamma = [0.1, -1]", "gamma = -1 must be > 0 (item 2 of [0.1, -1])"),
+        ("[postprocess]\nclosing_size = -3", "closing_size = -3 must be 0 (off) or an odd"),
+        ("[report]\nsensitivity = [[1, 1, 1.5]]", "sensitivity = 1.5 must be in (0, 1]"),
+        ("[samples]\nscore_thresholds = [0.7, 0.3]", "must be two increasing values in [0, 1]"),
+        ("[imagery.gee]\nmax_request_bytes = 100", "max_request_bytes = 100 must be in"),
+        ("[samples.city_factors]\nhigh = 1.0\nmedium = 0.8\nlow = 0", "low = 0 must be in (0, 1]"),
+    ],
+)
+def test_bounds_declared_beside_the_fields_name_key_file_and_line(tmp_path, snippet, fragment):
+    path = write(tmp_path, MINIMAL + "\n" + snippet + "\n")
+    with pytest.raises(ConfigError) as err:
+        Region.from_toml(path)
+    assert fragment in str(err.value) and f"{path}:" in str(err.value)
+
+
+def test_checks_take_the_lists_they_check_against():
+    """The cross-field checks get the known features, presets and products from the caller
+    (the configuration never imports the stages that own them)."""
+    from gbaugs.demo import demo_region
+
+    from gbaugs.features.registry import feature_names
+
+    region = demo_region()
+    region.validate(features=feature_names(), presets=["metropolis", "garden_city",
+                                                       "river_town"], products=[])
+    with pytest.raises(ConfigError, match="unknown synthetic preset 'garden_city'"):
+        region.validate(presets=["metropolis"])
+    one = dataclasses.replace(region, imagery=dataclasses.replace(region.imagery,
+                                                                  features=("NDVI",)))
+    with pytest.raises(ConfigError, match="unknown feature 'NDVI'"):
+        one.validate(features=["NDWI"])
+
+
+def test_a_section_from_a_plain_mapping_gets_the_same_checks():
+    from gbaugs.config import TrainParams, section_from_dict
+
+    assert section_from_dict(TrainParams, {"cv_folds": 5}).cv_folds == 5
+    with pytest.raises(ConfigError, match="cv_folds = 1 must be ≥ 2"):
+        section_from_dict(TrainParams, {"cv_folds": 1})
