@@ -119,7 +119,7 @@ def _run_locked(region: Region, run: RunDir, force: Sequence[str],
 def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
     manifest, root = ctx.manifest, ctx.run.root
     params = _jsonable(config_values(ctx.region, stage.reads))
-    input_files = _expand(stage.inputs(ctx))
+    input_files = _input_files(stage, ctx)
     input_hashes = {_rel(p, root): manifest.file_hash(p) for p in input_files}
     fingerprint = _fingerprint(stage.name, stage.version, params, input_hashes)
     record = manifest.stage(stage.name)
@@ -145,7 +145,10 @@ def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
             log.exception("stage %s failed", stage.name)
         raise
     seconds = time.perf_counter() - t0
-    outputs = {_rel(p, root): manifest.file_hash(p) for p in _expand(result.outputs)}
+    files, missing = _expand(result.outputs)
+    if missing:  # a bug in the stage, not the user's doing
+        raise RuntimeError(f"stage {stage.name} reported outputs it did not write: {missing}")
+    outputs = {_rel(p, root): manifest.file_hash(p) for p in files}
     manifest.set_stage(stage.name, {
         "status": "done", "fingerprint": fingerprint, "params": params,
         "inputs": input_hashes, "outputs": outputs, "summary": _jsonable(result.summary),
@@ -173,18 +176,46 @@ def _fingerprint(name: str, version: int, params: Any, inputs: dict[str, str]) -
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _expand(paths: Iterable[Path]) -> list[Path]:
-    out: list[Path] = []
+def _expand(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """The files of ``paths`` (folders expanded), and the paths that do not exist."""
+    files: list[Path] = []
+    missing: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.is_file())
+            files += sorted(q for q in p.rglob("*") if q.is_file())
         elif p.is_file():
-            out.append(p)
+            files.append(p)
         else:
-            raise StageError(f"expected file is missing: {p}",
-                             hint="re-run the stage that writes it (see --force)")
-    return out
+            missing.append(p)
+    return files, missing
+
+
+def _input_files(stage: Stage, ctx: RunContext) -> list[Path]:
+    """The files a stage reads; a missing one is a :class:`StageError` naming the stage
+    that writes it and how to get it back."""
+    files, missing = _expand(stage.inputs(ctx))
+    if missing:
+        rel = _rel(missing[0], ctx.run.root)
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise StageError(f"the {stage.name} stage needs {rel}, which is missing{more}",
+                         where=missing[0], hint=_missing_hint(rel, stage.name, ctx.manifest))
+    return files
+
+
+def _missing_hint(rel: str, stage: str, manifest: Manifest) -> str:
+    """Which stage wrote (or writes) a missing file, and the command that brings it back."""
+    for name, record in manifest.data.get("stages", {}).items():
+        if rel in record.get("outputs", {}):
+            return (f"the {name} stage wrote it and it has been removed since: run the region "
+                    f"again (`gbaugs run CONFIG --out RUN_DIR --force {name}`)")
+    before = STAGE_ORDER[:STAGE_ORDER.index(stage)] if stage in STAGE_ORDER else ()
+    pending = [n for n in before if n != "synthetic"
+               and (manifest.stage(n) or {}).get("status") != "done"]
+    if pending:
+        return (f"run the {', '.join(pending)} stage(s) first (`gbaugs run` without "
+                "--only runs every stage in order)")
+    return "re-run the stages before it (see --force)"
 
 
 def _rel(path: Path, root: Path) -> str:

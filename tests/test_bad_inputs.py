@@ -259,6 +259,9 @@ CASES = [
     Case("truncated imagery in a run", lambda kit: [
         "run", kit.local_toml(imagery=[_truncated(kit)]), "--out", str(kit.path("t")),
         "--only", "imagery"], 2, "cannot read"),
+    Case("a stage before its inputs exist", lambda kit: [
+        "run", kit.local_toml(), "--out", str(kit.path("m")), "--only", "map"], 2,
+         "the map stage needs model/model.npz, which is missing"),
     Case("report of a folder that is no run", lambda kit: [
         "report", str(_folder(kit, "notrun"))], 2, "not a gbaugs run folder"),
     Case("imagery: bad --band-map", lambda kit: [

@@ -237,3 +237,16 @@ def test_a_new_stage_algorithm_version_reruns_it(tmp_path, region, calls):
     _run(calls, region, out)
     calls.stages["osm"] = dataclasses.replace(calls.stages["osm"], version=2)
     assert _run(calls, region, out).ran == ["osm"]  # same bytes out: imagery stays
+
+
+def test_a_missing_input_names_the_stage_that_writes_it(tmp_path, region, calls):
+    out = tmp_path / "run"
+    with pytest.raises(StageError, match="the imagery stage needs cities/alpha/osm.json, "
+                                         "which is missing") as err:
+        _run(calls, region, out, only=["imagery"])
+    assert "run the osm stage(s) first" in str(err.value)
+    _run(calls, region, out)
+    (out / "cities" / "alpha" / "osm.json").unlink()
+    with pytest.raises(StageError) as err:
+        _run(calls, region, out, only=["imagery"])
+    assert "the osm stage wrote it" in str(err.value) and "--force osm" in str(err.value)

@@ -32,7 +32,6 @@ from gbaugs.analysis.mspa import CLASSES, MspaParams
 from gbaugs.analysis.rasters import geotiff_class_stats, mspa_geotiff, mspa_row
 from gbaugs.analysis.zonal import zonal_class_stats
 from gbaugs.config import Region
-from gbaugs.errors import StageError
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.stage import RunContext, Stage, StageResult
 
@@ -80,10 +79,6 @@ def _write_csv(table: pd.DataFrame, path: Path) -> Path:
 def _run(ctx: RunContext) -> StageResult:
     region, folder = ctx.region, ctx.run / "analysis"
     a = region.analysis
-    for p in _inputs(ctx):
-        if not p.exists():
-            raise StageError("an input of the analysis stage is missing", where=p,
-                             hint="run the osm, map and postprocess stages first")
     folder.mkdir(parents=True, exist_ok=True)
     city_stats: dict[str, ClassStats] = {}
     park_rows, park_stats, mspa_rows, outputs = [], [], [], []

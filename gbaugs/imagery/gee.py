@@ -435,7 +435,7 @@ def city_crs_and_grid(region, city, geometry, resolution: float) -> tuple[str, G
     return crs, Grid.around(box(*shape(ring).bounds), crs, resolution)
 
 
-def build_city_stack(region, city, staging: Path, tiles: Path,
+def download_city_stack(region, city, staging: Path, tiles: Path,
                      advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """Compute one city's stack in Earth Engine and download it to ``staging``."""
     import rasterio

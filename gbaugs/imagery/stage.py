@@ -104,7 +104,7 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
     staging = folder / f".stack{TMP_MARKER}build.tif"
     tiles = folder / "ee_tiles"  # kept until the stack is complete: a re-run resumes
     try:
-        report = gee.build_city_stack(region, city, staging, tiles, advance)
+        report = gee.download_city_stack(region, city, staging, tiles, advance)
         if report["valid_pixels"] == 0:
             raise InputDataError(f"city {city.name!r}: the Earth Engine stack has no valid "
                                  "pixel", where=region.source,

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from gbaugs.config import Region
-from gbaugs.errors import StageError
 from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
 from gbaugs.stage import RunContext, Stage, StageResult
@@ -56,9 +55,6 @@ def check_stack_grid(region: Region, city, stack: Path) -> None:
 
 def _run(ctx: RunContext) -> StageResult:
     model_path = ctx.run.model
-    if not model_path.exists():
-        raise StageError("the trained model is missing", where=model_path,
-                         hint="run the train stage first")
     model = SvmModel.load(model_path)
     outputs: list[Path] = []
     summary = {}
@@ -156,9 +152,6 @@ def _pp_run(ctx: RunContext) -> StageResult:
     summary = {}
     for city in ctx.region.cities:
         raw = ctx.run.raw_map(city.slug)
-        if not raw.exists():
-            raise StageError(f"the raw map of city {city.name!r} is missing", where=raw,
-                             hint="run the map stage first")
         out = ctx.run.map(city.slug)
         with rasterio.open(raw) as src:
             n_blocks = -(-src.height // ctx.region.imagery.block_rows)

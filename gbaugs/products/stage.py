@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 
 from gbaugs.config import Region, slugify
-from gbaugs.errors import StageError
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text
 from gbaugs.products.publish import (
@@ -48,10 +47,6 @@ def _processing(region: Region) -> str:
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
     card_path = ctx.run.model_card
-    for p in _inputs(ctx):
-        if not p.exists():
-            raise StageError("an input of the products stage is missing", where=p,
-                             hint="run the train, map and postprocess stages first")
     validation = json.loads(ctx.run.validation.read_text())
     accuracy = {k: validation[k]["weighted"]["overall"] for k in ("random", "polygons",
                                                                    "blocks")}

@@ -28,7 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gbaugs.errors import GbaugsWarning, StageError
+from gbaugs.errors import GbaugsWarning
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.samples.extract import UnlabelledDraw, extract_candidates
@@ -62,10 +62,6 @@ def _run(ctx: RunContext) -> StageResult:
     with ctx.reporter.task("sampling cities", total=len(region.cities)) as advance:
         for city, ss, ds in zip(region.cities, seeds, draws, strict=True):
             osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
-            if not osm_path.exists() or not stack.exists():
-                raise StageError(f"city {city.name!r}: the osm and imagery outputs are missing",
-                                 where=ctx.run.city(city.slug),
-                                 hint="run the osm and imagery stages first")
             level = json.loads(osm_json.read_text(encoding="utf-8"))["completeness_level"]
             unlabelled = (UnlabelledDraw(params.negatives_per_city, params.negatives_margin_m,
                                          np.random.default_rng(ds))

@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gbaugs.errors import InputDataError, StageError
+from gbaugs.errors import InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
@@ -87,9 +87,6 @@ def _inputs(ctx: RunContext) -> list[Path]:
 def _run(ctx: RunContext) -> StageResult:
     region, params, seed = ctx.region, ctx.region.train, ctx.region.seed
     pool_path = ctx.run.pool
-    if not pool_path.exists():
-        raise StageError("the training pool is missing", where=pool_path,
-                         hint="run the samples stage first")
     features = list(selected_features(region.imagery.features))
     pool = gpd.read_parquet(pool_path)
     missing = [f for f in features if f not in pool.columns]
