@@ -263,7 +263,6 @@ def test_checks_take_the_lists_they_check_against():
     """The cross-field checks get the known features, presets and products from the caller
     (the configuration never imports the stages that own them)."""
     from gbaugs.demo import demo_region
-
     from gbaugs.features.registry import feature_names
 
     region = demo_region()

@@ -67,3 +67,21 @@ def test_stac_items_collection_and_statistics(demo_run):
     assert "| random |" in readme and "CC BY 4.0" in readme and "OpenStreetMap" in readme
     assert "## Imagery dates" in readme and " scenes acquired 2020-" in readme
     assert (folder / "city_statistics.png").stat().st_size > 10_000
+
+
+def test_a_rerun_publishes_the_same_bytes(demo_run):
+    """Rerunning the products stage in a finished folder (where analysis and report have
+    run since) writes the same Items: their processing history holds the upstream stages
+    only, not what later stages did in the folder."""
+    from gbaugs.pipeline import STAGES, run_region
+    from gbaugs.stage import STAGE_ORDER
+
+    region, out = demo_run
+    folder = out / "products"
+    before = {p.name: p.read_bytes() for p in sorted(folder.glob("*.json"))}
+    run_region(region, out, only=["products"], force=["products"], stages=STAGES)
+    after = {p.name: p.read_bytes() for p in sorted(folder.glob("*.json"))}
+    assert after == before
+    item = json.loads(next(v for k, v in after.items() if k.endswith("_10m.json")))
+    history = set(item["properties"]["gbaugs:processing"])
+    assert history == set(STAGE_ORDER[:STAGE_ORDER.index("products")])

@@ -27,7 +27,7 @@ from gbaugs.products.publish import (
 )
 from gbaugs.products.reference import compare_with_reference
 from gbaugs.rundir import checksum_file, product_item
-from gbaugs.stage import RunContext, Stage, StageResult
+from gbaugs.stage import STAGE_ORDER, RunContext, Stage, StageResult
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -52,10 +52,13 @@ def _run(ctx: RunContext) -> StageResult:
                                                                    "blocks")}
     short = {k: {m: v[m] for m in ("oa", "precision", "recall", "f1", "kappa")}
              for k, v in accuracy.items()}
+    # the stages the maps come from (upstream only: what later stages did in an earlier run
+    # of the folder is no part of these maps, and would make a first run and a rerun differ)
+    upstream = STAGE_ORDER[:STAGE_ORDER.index("products")]
     manifest_stages = ctx.manifest.data["stages"]
     history = {name: {"version": rec.get("gbaugs_version"), "fingerprint":
                       rec.get("fingerprint", "")[:16]} for name, rec in manifest_stages.items()
-               if rec.get("status") == "done"}
+               if name in upstream and rec.get("status") == "done"}
     outputs: list[Path] = []
     items = []
     rows = []
@@ -119,7 +122,7 @@ PRODUCTS = Stage(
     run=_run,
     reads=("region.name", "region.year", "region.start_date", "region.end_date",
            "region.resolution_m", "imagery.features", "samples.screening", "postprocess",
-           "cities.name",
-           "cities.size_class", "cities.references"),
+           "cities.name", "cities.size_class", "cities.references"),
     inputs=_inputs,
+    version=2,  # 2: the STAC Items' processing history holds the upstream stages only
 )
