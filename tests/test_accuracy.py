@@ -38,10 +38,12 @@ def _agreement(a_dir, b_dir, slugs) -> float:
 def test_demo_maps_against_the_truth(demo_run, capsys):
     """The cleaned demo maps against the synthetic truth (the numbers are printed).
 
-    Asserted: every city maps ≥ 85 % of the truth's grass and ≤ 10 % of its farmland,
-    F1 ≥ 0.85, and beats the NDVI-Otsu baseline wherever farmland makes NDVI ambiguous
-    (Otsu F1 < 0.9). Metropolis, where NDVI alone separates almost perfectly, is still
-    below its Otsu baseline: docs/screening.md.
+    Asserted: every city maps ≥ 95 % of the truth's grass and ≤ 6 % of its farmland,
+    F1 ≥ 0.89, beats the NDVI-Otsu baseline wherever farmland makes NDVI ambiguous (Otsu
+    F1 < 0.9) and is not below it elsewhere (Metropolis, where NDVI alone separates almost
+    perfectly: 0.960 vs 0.959, so within 0.005). Measured (seed 42): F1 0.953 / 0.960 /
+    0.894, grass 0.96 / 0.98 / 0.96, farmland 0.02 / 0.00 / 0.05 (docs/screening.md).
+    Issue 14 asks F1 ≥ 0.90 in River Town: not reached yet.
     """
     region, out = demo_run
     table = pd.read_csv(out / "maps" / "evaluation.csv")
@@ -51,11 +53,12 @@ def test_demo_maps_against_the_truth(demo_run, capsys):
                             "mapped_ugs_farmland"]].to_string(index=False))
     assert len(table) == len(region.cities)
     for row in table.itertuples():
-        assert row.mapped_ugs_grass_shrub >= 0.85, row.city
-        assert row.mapped_ugs_farmland <= 0.10, row.city
-        assert row.f1 >= 0.85, row.city
+        assert row.mapped_ugs_grass_shrub >= 0.95, row.city
+        assert row.mapped_ugs_farmland <= 0.06, row.city
+        assert row.f1 >= 0.89, row.city
+        assert row.f1 > row.f1_ndvi_otsu - 0.005, row.city
         if row.f1_ndvi_otsu < 0.9:
-            assert row.f1 > row.f1_ndvi_otsu, row.city
+            assert row.f1 > row.f1_ndvi_otsu + 0.05, row.city
     # the evaluation agrees with the classifier's own truth score on the raw map
     evaluation = json.loads((out / "maps" / "evaluation.json").read_text())
     validation = json.loads((out / "model" / "validation.json").read_text())

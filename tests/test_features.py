@@ -65,6 +65,17 @@ def test_registry_declares_the_papers_indices_and_bands():
     assert paper_features() == feature_names()[:11]
 
 
+def test_the_default_features_leave_the_texture_out():
+    """Unset ``[imagery] features`` means the indices and the seasonal percentiles; a
+    chosen list is kept in registry order (the paper's texture only when asked for)."""
+    from gbaugs.features.registry import default_features, selected_features
+
+    assert selected_features(None) == default_features() == (
+        "NDVI", "NDVIre", "NDWI", "MNDWI", "NDTI", "NDVI_p10", "NDVI_p90", "MNDWI_p90")
+    assert selected_features(["B8_ent", "NDVI"]) == ("NDVI", "B8_ent")
+    assert selected_features(paper_features()) == paper_features()
+
+
 def test_seasonal_percentiles_equal_numpy():
     from gbaugs.imagery.local import nan_percentile
 

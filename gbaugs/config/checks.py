@@ -33,10 +33,12 @@ SECTIONS = ("imagery", "osm", "samples", "train", "postprocess", "analysis", "ma
 
 
 def check_region(region: Region, where: Where, *, features: Sequence[str],
-                 presets: Sequence[str], products: Sequence[str]) -> None:
+                 default_features: Sequence[str], presets: Sequence[str],
+                 products: Sequence[str]) -> None:
     """Check every declared bound and every cross-field rule of ``region``; raise a
     :class:`ConfigError` naming the key. ``features``, ``presets`` and ``products`` are
-    the names that exist (feature registry, synthetic presets, reference crosswalks)."""
+    the names that exist (feature registry, synthetic presets, reference crosswalks);
+    ``default_features`` those used when ``[imagery] features`` is not given."""
     for f in dataclasses.fields(region):
         value = getattr(region, f.name)
         if f.name == "cities":
@@ -56,7 +58,7 @@ def check_region(region: Region, where: Where, *, features: Sequence[str],
         if not levels.high >= levels.medium >= levels.low:
             raise ConfigError(f"{group} must not increase from high to medium to low",
                               where=where(("samples", group)))
-    check_features(region, where, features)
+    check_features(region, where, features, default_features)
     imagery = region.imagery
     if imagery.gee.export == "gcs" and not imagery.gee.gcs_bucket:
         raise ConfigError('export = "gcs" needs gcs_bucket',
@@ -67,8 +69,10 @@ def check_region(region: Region, where: Where, *, features: Sequence[str],
                           hint='use "scl", "mndwi_ndvi" or "mndwi" with local imagery')
 
 
-def check_features(region: Region, where: Where, features: Sequence[str]) -> None:
-    """``[imagery] features`` exist, and ``[train] feature_counts`` ask for no more."""
+def check_features(region: Region, where: Where, features: Sequence[str],
+                   default_features: Sequence[str]) -> None:
+    """``[imagery] features`` exist, and ``[train] feature_counts`` ask for no more than
+    the model gets (those features, or ``default_features``)."""
     chosen = region.imagery.features
     for k, name in enumerate(chosen or ()):
         if name not in features:
@@ -77,7 +81,7 @@ def check_features(region: Region, where: Where, features: Sequence[str]) -> Non
                 f"unknown feature {name!r}", where=where(("imagery", "features", k)),
                 hint=(f"did you mean {close[0]!r}? " if close else "")
                 + f"features: {', '.join(features)}")
-    n_features = len(chosen) if chosen is not None else len(features)
+    n_features = len(chosen) if chosen is not None else len(default_features)
     counts = region.train.feature_counts
     if counts and max(counts) > n_features:
         raise ConfigError(

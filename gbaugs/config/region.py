@@ -131,9 +131,9 @@ class Region:
         ``features``, ``presets`` and ``products`` are the names that exist; by default the
         feature registry, the synthetic presets and the reference crosswalks.
         """
-        if features is None:
-            from gbaugs.features.registry import feature_names
+        from gbaugs.features.registry import default_features, feature_names
 
+        if features is None:
             features = feature_names()
         if presets is None:
             from gbaugs.synthetic.presets import PRESETS
@@ -145,7 +145,8 @@ class Region:
             products = list(crosswalks())
         ctx = Ctx(base_dir=Path("."), source=self.source,
                   text=self.source.read_text(encoding="utf-8") if self.source else None)
-        check_region(self, ctx.where, features=features, presets=presets, products=products)
+        check_region(self, ctx.where, features=features, default_features=default_features(),
+                     presets=presets, products=products)
 
     def missing_inputs(self) -> list[str]:
         """Local input files named by the configuration that do not exist (one line each)."""

@@ -342,8 +342,10 @@ class ImageryConfig:
 
     backend: Backend = "local"
     features: tuple[str, ...] | None = option(None, NonEmpty())
-    """Model features; ``None``: every registry feature (5 indices + 6 GLCM statistics).
-    A reduced set must be chosen explicitly, e.g. for a pre-made stack without texture."""
+    """Model features; ``None``: :func:`gbaugs.features.registry.default_features` — the five
+    indices and the seasonal percentiles, not the paper's GLCM texture, which costs F1
+    against the synthetic truth (docs/screening.md). The paper's 11 features: the indices
+    and ``B8_asm``, ``B8_contrast``, ``B8_corr``, ``B8_var``, ``B8_idm``, ``B8_ent``."""
     scl_mask_classes: tuple[int, ...] = (3, 8, 9, 10, 11)
     """SCL classes masked per scene: cloud shadow, cloud medium/high, cirrus, snow."""
     product_level: ProductLevel = "auto"

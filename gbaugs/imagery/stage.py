@@ -196,8 +196,8 @@ def _run(ctx: RunContext) -> StageResult:
 IMAGERY = Stage(
     name="imagery",
     version=2,
-    description="build feature stacks (median composite, 5 indices, GLCM texture, seasonal "
-                "percentiles)",
+    description="build feature stacks (median composite, indices, seasonal percentiles; "
+                "GLCM texture when chosen)",
     run=_run,
     reads=("imagery", "region.year", "region.start_date", "region.end_date",
            "region.resolution_m", "region.crs", "region.urban_mask", "cities.name", "cities.crs",

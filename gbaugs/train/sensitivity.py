@@ -83,7 +83,7 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
 
     from gbaugs.config import section_from_dict
     from gbaugs.errors import StageError
-    from gbaugs.features.registry import feature_names
+    from gbaugs.features.registry import selected_features
 
     run = RunDir(Path(run_dir))
     pool_path, card_path, config_path = run.pool, run.model_card, run.config
@@ -93,7 +93,7 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
                              hint="run the samples and train stages first (gbaugs run)")
     config = json.loads(config_path.read_text(encoding="utf-8"))
     train = section_from_dict(TrainParams, config["train"])
-    features = config["imagery"]["features"] or list(feature_names())
+    features = list(selected_features(config["imagery"]["features"]))
     card = json.loads(card_path.read_text(encoding="utf-8"))
     best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
     return weight_sensitivity(gpd.read_parquet(pool_path), train, config["seed"], features,
