@@ -14,7 +14,7 @@ pytest.importorskip("ee")
 
 from gbaugs import BackendError, Region
 from gbaugs.config import GeeOptions, ImageryConfig
-from gbaugs.features.registry import feature_names, selected_features
+from gbaugs.features.registry import default_features, feature_names
 from gbaugs.imagery.gee import (
     Tile,
     city_geometry,
@@ -77,7 +77,7 @@ def test_every_gba_city_graph_builds_and_lints_clean(ee, variant):
     if variant == "all_masks_jrc":
         opts = dataclasses.replace(opts, water_mask="jrc",
                                    gee=GeeOptions(cloud_masks=("scl", "qa60", "cs_plus")))
-    features = selected_features(opts.features)
+    features = feature_names()  # the texture included (off by default, built on ask)
     start, end = (d.isoformat() for d in region.date_window)
     for city in region.cities:
         image = feature_stack(city_geometry(city.boundary, region.urban_mask), start, end,
@@ -311,7 +311,7 @@ def test_imagery_stage_with_gee_backend_downloads_the_stack(ee, small_region, tm
     report = json.loads((folder / "stack.json").read_text())
     assert report["source"] == "gee" and report["crs"] == "EPSG:32650"
     with rasterio.open(folder / "stack.tif") as src:
-        assert list(src.descriptions) == stack_band_names(feature_names())
+        assert list(src.descriptions) == stack_band_names(default_features())
         assert src.crs.to_epsg() == 32650 and src.res == (10.0, 10.0)
         assert (src.read(8) == 8.0).all()  # NDVI is the 8th band
     assert seen and all(r["grid"]["crsCode"] == "EPSG:32650" for r in seen)

@@ -30,6 +30,9 @@ def read_stack(path: Path) -> tuple[dict[str, np.ndarray], rasterio.Affine, obje
 @pytest.fixture(scope="module")
 def synthetic_stacks(small_region, tmp_path_factory):
     region = Region.from_toml(small_region.region_toml)
+    # every registry feature, the texture included (off by default, still computed on ask)
+    region = dataclasses.replace(region, imagery=dataclasses.replace(
+        region.imagery, features=feature_names()))
     out = tmp_path_factory.mktemp("stacks")
     reports = {c.slug: build_city_stack(region, c, out / c.slug) for c in region.cities}
     return region, out, reports
@@ -278,6 +281,8 @@ def test_safe_folder_with_baseline_offset(small_region, tmp_path):
     assert len(scenes) == 1 and scenes[0].bands["B2"].path.parent.name == "R10m"
     assert scenes[0].offsets["B2"] == -1000 and scenes[0].offsets["B8A"] == -1000
     region = Region.from_toml(small_region.region_toml)
+    region = dataclasses.replace(region, imagery=dataclasses.replace(
+        region.imagery, features=feature_names()))  # the texture too
     city = region.cities[2]
     safe_city = dataclasses.replace(city, imagery=(safe,))
     plain_city = dataclasses.replace(city, imagery=(p10, p20))

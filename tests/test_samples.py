@@ -255,7 +255,7 @@ def test_samples_stage_outputs(synthetic_samples):
     pool = gpd.read_parquet(out / "samples" / "pool.parquet")
     summary = json.loads((out / "samples" / "summary.json").read_text())
     assert pool.crs.to_epsg() == 4326 and set(pool["city"]) == {c.name for c in region.cities}
-    for col in ("osm_id", "label", "NDVI", "B8_ent", "spectral_consistency",
+    for col in ("osm_id", "label", "NDVI", "NDVI_p90", "spectral_consistency",
                 "boundary_distance_m", "score", "level", "reliability_weight",
                 "city_factor", "weight", "x", "y", "crs"):
         assert col in pool.columns, col
