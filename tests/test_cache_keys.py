@@ -30,6 +30,7 @@ from gbaugs.config import (
     SyntheticOptions,
     TrainParams,
 )
+from gbaugs.config.checks import SECTIONS
 from gbaugs.pipeline import STAGES, _jsonable, run_region
 from gbaugs.stage import config_values
 
@@ -56,8 +57,7 @@ def _key(path: tuple[str, ...], *, city: bool = False) -> str:
     """The dotted configuration key of an option path (``Stage.reads`` spelling)."""
     if city:
         return "cities." + ".".join(path)
-    return ".".join(path) if path[0] in {"imagery", "osm", "samples", "train", "postprocess",
-                                         "map", "analysis", "report"} else f"region.{path[0]}"
+    return ".".join(path) if path[0] in SECTIONS else f"region.{path[0]}"
 
 
 def _covers(read: str, key: str) -> bool:
@@ -197,7 +197,7 @@ class _Recorder:
                 if recorder.current is not None and name in _fields and not (
                         type(value) in _RECORDED_TYPES or name == "cities"):
                     key = f"{_prefix}.{name}" if _prefix != "region" or name not in \
-                        _SECTIONS else name
+                        SECTIONS else name
                     recorder.reads.setdefault(recorder.current, set()).add(key)
                 return value
 
@@ -212,9 +212,6 @@ class _Recorder:
                 self.current = None
 
         return dataclasses.replace(stage, run=run)
-
-
-_SECTIONS = {"imagery", "osm", "samples", "train", "postprocess", "map", "analysis", "report"}
 
 
 def _stage_records(out: Path) -> dict[str, dict]:
