@@ -215,7 +215,7 @@ def test_stack_without_nodata_tag_covering_half_the_city(small_region, tmp_path)
         for i, d in enumerate(desc, start=1):
             dst.set_band_description(i, d)
     assert rasterio.open(half).nodata is None
-    features = ("NDVI", "MNDWI", "B8_ent")
+    features = ("NDVI", "MNDWI", "NDVI_p90")
     opts = ImageryConfig(features=features)
     half_city = dataclasses.replace(city, imagery=(half,))
     one = dataclasses.replace(region, cities=(half_city,), imagery=opts)
