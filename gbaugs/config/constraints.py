@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -36,14 +37,23 @@ def option(default: Any = _MISSING, *constraints: Constraint,
     return dataclasses.field(default=default, metadata=meta)
 
 
-class Constraint:
-    """One rule on one value; ``None`` (an unset optional) always passes."""
+class Constraint(ABC):
+    """One rule on one field's value; ``None`` (an unset optional) always passes."""
+
+    @abstractmethod
+    def check(self, value: Any, keypath: tuple[str | int, ...], where: Where) -> None:
+        """Raise a :class:`ConfigError` at ``where(keypath)`` if ``value`` breaks the rule."""
+
+
+class ValueRule(Constraint):
+    """A rule that judges one value alone (so it can also judge each item of a list,
+    :class:`Each`)."""
 
     hint: str | None = None
 
+    @abstractmethod
     def problem(self, name: str, value: Any) -> str | None:
         """What is wrong with ``value`` (a sentence naming ``name``), or ``None``."""
-        raise NotImplementedError
 
     def check(self, value: Any, keypath: tuple[str | int, ...], where: Where) -> None:
         if value is None:
@@ -62,7 +72,7 @@ def _fmt(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Interval(Constraint):
+class Interval(ValueRule):
     """A number in ``[lo, hi]``; either end may be open (``closed``) or absent (``None``)."""
 
     lo: float | None
@@ -91,7 +101,7 @@ class Interval(Constraint):
 
 
 @dataclass(frozen=True)
-class OddOrZero(Constraint):
+class OddOrZero(ValueRule):
     """A filter size in pixels: 0 (off) or an odd number."""
 
     def problem(self, name: str, value: Any) -> str | None:
@@ -113,10 +123,10 @@ class NonEmpty(Constraint):
 
 
 @dataclass(frozen=True)
-class Each(Constraint):
+class Each(ValueRule):
     """Every item of a list meets ``inner`` (the error names the item's position)."""
 
-    inner: Constraint
+    inner: ValueRule
 
     def problem(self, name: str, value: Any) -> str | None:
         for i, item in enumerate(value):
@@ -136,7 +146,7 @@ class Each(Constraint):
 
 
 @dataclass(frozen=True)
-class Increasing(Constraint):
+class Increasing(ValueRule):
     """A pair ``(a, b)`` with ``lo ≤ a ≤ b ≤ hi`` (cut points, bounds)."""
 
     lo: float | None
