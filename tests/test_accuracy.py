@@ -38,12 +38,12 @@ def _agreement(a_dir, b_dir, slugs) -> float:
 def test_demo_maps_against_the_truth(demo_run, capsys):
     """The cleaned demo maps against the synthetic truth (the numbers are printed).
 
-    Asserted: every city maps ≥ 95 % of the truth's grass and ≤ 6 % of its farmland,
-    F1 ≥ 0.89, beats the NDVI-Otsu baseline wherever farmland makes NDVI ambiguous (Otsu
-    F1 < 0.9) and is not below it elsewhere (Metropolis, where NDVI alone separates almost
-    perfectly: 0.960 vs 0.959, so within 0.005). Measured (seed 42): F1 0.953 / 0.960 /
-    0.894, grass 0.96 / 0.98 / 0.96, farmland 0.02 / 0.00 / 0.05 (docs/screening.md).
-    Issue 14 asks F1 ≥ 0.90 in River Town: not reached yet.
+    Asserted: every city maps ≥ 94 % of the truth's grass and ≤ 6 % of its farmland,
+    F1 ≥ 0.89, above the NDVI-Otsu baseline everywhere and by more than 0.05 wherever
+    farmland makes NDVI ambiguous (Otsu F1 < 0.9). Measured (seed 42): F1 0.966 / 0.956 /
+    0.899 (Metropolis / Garden City / River Town; Otsu 0.959 / 0.812 / 0.630), grass 0.98 /
+    0.96 / 0.95, farmland 0.01 / 0.02 / 0.04 (docs/screening.md). Issue 14 asks F1 ≥ 0.90
+    in River Town: 0.899, not reached yet.
     """
     region, out = demo_run
     table = pd.read_csv(out / "maps" / "evaluation.csv")
@@ -53,10 +53,10 @@ def test_demo_maps_against_the_truth(demo_run, capsys):
                             "mapped_ugs_farmland"]].to_string(index=False))
     assert len(table) == len(region.cities)
     for row in table.itertuples():
-        assert row.mapped_ugs_grass_shrub >= 0.95, row.city
+        assert row.mapped_ugs_grass_shrub >= 0.94, row.city
         assert row.mapped_ugs_farmland <= 0.06, row.city
         assert row.f1 >= 0.89, row.city
-        assert row.f1 > row.f1_ndvi_otsu - 0.005, row.city
+        assert row.f1 > row.f1_ndvi_otsu, row.city
         if row.f1_ndvi_otsu < 0.9:
             assert row.f1 > row.f1_ndvi_otsu + 0.05, row.city
     # the evaluation agrees with the classifier's own truth score on the raw map
@@ -253,10 +253,10 @@ def test_apartado_hard_negatives_held_out(apartado_runs):
     pooled = non_ugs / len(hard)
     print(f"held-out hard negatives mapped non-UGS: {pooled:.3f} of {len(hard):,} pixels;",
           shares)
-    # measured: 0.78 of the pixels, 0.71–1.00 per polygon with the one-standard-error
-    # choice (0.87 and 0.84–1.00 with the highest-scoring cell, whose maps depend on the
-    # seed); issue 14 asks ≥ 0.90 for each polygon: not reached yet (docs/screening.md)
-    assert len(shares) >= 4 and pooled >= 0.75 and min(shares.values()) >= 0.65
+    # measured: 0.925 of the pixels, 0.87–1.00 per polygon (seed 7: 0.925, 0.85–1.00);
+    # 0.78 before green background inside the hard negatives was dropped (0.71–1.00), 0.3 %
+    # with the paper's screening (docs/screening.md)
+    assert len(shares) >= 4 and pooled >= 0.90 and min(shares.values()) >= 0.8
 
 
 @pytest.mark.shared
@@ -265,6 +265,7 @@ def test_apartado_maps_do_not_depend_on_the_seed(apartado_runs):
     (region, run_a), (_, run_b) = apartado_runs
     agreement = _agreement(run_a, run_b, [region.cities[0].slug])
     print(f"Apartadó seed 42 vs 7: {agreement:.4f} of valid pixels agree")
-    # measured 0.975 (seeds 42/7) and 0.965 (42/3) with the one-standard-error choice,
-    # 0.92–0.94 with the highest-scoring cell; issue 14 asks ≥ 0.98: not reached yet
+    # measured 0.974 (seeds 42/7; 0.975 before the hard-negative LOF rule) with the
+    # one-standard-error choice, 0.92–0.94 with the highest-scoring cell; issue 14 asks
+    # ≥ 0.98: not reached yet (docs/screening.md: bagging is the measured lead)
     assert agreement >= 0.95

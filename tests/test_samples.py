@@ -20,6 +20,7 @@ from gbaugs.samples.pool import assess_city, build_pool
 from gbaugs.samples.quality import (
     indicators,
     level_weight,
+    like_hard_negatives,
     lof_consistency,
     score_levels,
     screen,
@@ -27,6 +28,30 @@ from gbaugs.samples.quality import (
 
 
 # ------------------------------------------------------------------ rules, by hand
+def test_green_background_inside_the_hard_negatives_is_dropped():
+    """A green background pixel inside the farmland cloud is claimed by it; one inside the
+    parks, one between both clouds (an outlier of the farmland) and every one when the
+    rule is off (0) or the city has too few hard negatives are not."""
+    rng = np.random.default_rng(0)
+    farm = rng.normal([0.55, -0.4], 0.02, (200, 2))
+    park = rng.normal([0.75, -0.6], 0.02, (200, 2))
+    green = np.array([[0.55, -0.4], [0.75, -0.6], [0.65, -0.5], [0.56, -0.41]])
+    x = np.vstack([farm, park, green])
+    frame = pd.DataFrame({"NDVI": x[:, 0], "NDWI": x[:, 1],
+                          "source_label": ["non_ugs"] * 200 + ["ugs"] * 200
+                          + ["background"] * 4})
+    status = pd.Series(["ok"] * 400 + ["green_background"] * 4)
+    status.iloc[-1] = "high_ndvi"  # not green background: never claimed
+    params = SampleParams()
+    claimed = like_hard_negatives(frame, status, ["NDVI", "NDWI"], params, rng)
+    assert claimed.tolist() == [False] * 400 + [True, False, False, False]
+    off = SampleParams(hard_negative_lof=0.0)
+    assert not like_hard_negatives(frame, status, ["NDVI", "NDWI"], off, rng).any()
+    few = frame.drop(index=range(params.lof_neighbors, 200))
+    assert not like_hard_negatives(few, status.loc[few.index], ["NDVI", "NDWI"], params,
+                                   rng).any()
+
+
 def test_paper_screening_rule():
     frame = pd.DataFrame({"label": [1, 1, 1, 1, 0, 0, 0],
                           "source_label": ["ugs"] * 4 + ["building", "non_ugs", "background"],
@@ -267,8 +292,12 @@ def test_samples_stage_outputs(synthetic_samples):
     np.testing.assert_allclose(totals / factors, (totals / factors).iloc[0])
     for c in region.cities:
         city = gpd.read_parquet(out / "samples" / f"{c.slug}.parquet")
-        assert set(city["status"]) <= {"kept", "capped", "low_ndvi", "high_ndvi"}
+        assert set(city["status"]) <= {"kept", "capped", "low_ndvi", "high_ndvi",
+                                       "like_hard_negative"}
         s = summary["cities"][c.slug]
+        claimed = city["status"] == "like_hard_negative"
+        assert s["green_background_like_hard_negatives"] == claimed.sum()
+        assert (city.loc[claimed, "source_label"] == "background").all()
         assert s["screened_low_ndvi"] == (city["status"] == "low_ndvi").sum()
         assert (city["label"][city["status"] == "low_ndvi"] == 1).all()
 

@@ -150,6 +150,13 @@ class SampleParams:
     (default): they are UGS samples (their own LOF group, status ``kept``, ``screening =
     "green_background"``): the only samples that show the model mixed, partly green pixels
     on the green side. ``drop``: they are dropped (``high_ndvi``)."""
+    hard_negative_lof: float = option(1.5, Interval(0.0))
+    """``green_background = "ugs"``: a green background sample whose Local Outlier Factor
+    among the city's hard negatives (farmland, orchards…) is below this, and below its LOF
+    among the city's UGS samples, lies inside the hard negatives and is dropped
+    (``like_hard_negative``) instead of taught as UGS — an unmapped field or plantation, or
+    a garden the features cannot tell from one (LOF ≈ 1 inside a cloud, > 1 outside;
+    docs/screening.md). 0: every green background sample is kept."""
     lof_neighbors: int = option(20, Interval(1))
     """Neighbours of the Local Outlier Factor (paper: not stated; scikit-learn's default)."""
     reliability_weights: LevelWeights = LevelWeights(high=0.9, medium=0.6, low=0.2)

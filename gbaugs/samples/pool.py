@@ -33,8 +33,10 @@ from gbaugs.samples.extract import UNLABELLED, Candidates
 from gbaugs.samples.quality import (
     GREEN_BACKGROUND,
     INDICATORS,
+    LIKE_HARD_NEGATIVE,
     indicators,
     level_weight,
+    like_hard_negatives,
     lof_groups,
     score_levels,
     screen,
@@ -61,6 +63,8 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
     frame = candidates.frame.copy()
     frame.insert(0, "city", name)
     frame["screening"], thresholds = screen(frame, params, candidates.city_ndvi)
+    claimed = like_hard_negatives(frame, frame["screening"], features, params, rng)
+    frame.loc[claimed, "screening"] = LIKE_HARD_NEGATIVE
     green = (frame["screening"] == GREEN_BACKGROUND).to_numpy()
     frame.loc[green, "label"] = np.int8(1)
     frame["status"] = frame["screening"].where(~green, "ok")
@@ -78,6 +82,7 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
     counts["screened_low_ndvi"] = int((frame["status"] == "low_ndvi").sum())
     counts["screened_high_ndvi"] = int((frame["status"] == "high_ndvi").sum())
     counts["relabelled_green_background"] = int(green.sum())
+    counts["green_background_like_hard_negatives"] = int(claimed.sum())
     counts["screening"] = {"thresholds": thresholds,
                            "by_source": screening_counts(frame)}
     for label, key in ((1, "vegetation"), (0, "non_vegetation")):

@@ -14,7 +14,10 @@
   the mean NDVI of the city's dark part (pixels below the vegetation threshold) and the
   vegetation threshold, and never below ``ndvi_min_vegetation``;
 * ``non_ugs`` samples (farmland, orchards, nurseries…) are *hard negatives*: vegetated
-  on purpose, so no NDVI rule applies to them.
+  on purpose, so no NDVI rule applies to them;
+* ``background`` samples above the vegetation threshold become UGS samples
+  (``green_background``) unless they lie inside the city's hard negatives
+  (:func:`like_hard_negatives`, ``like_hard_negative``: dropped).
 
 ``screening = "paper"`` keeps the paper's rule (2.3.3): vegetation samples with NDVI below
 ``ndvi_min_vegetation`` (0.1) are dropped; non-vegetation samples — hard negatives
@@ -67,6 +70,9 @@ SOFT_NEGATIVES = ("building", "background", "unlabelled")
 GREEN_BACKGROUND = "green_background"
 """Screening verdict of a ``background`` sample above the vegetation threshold that is
 kept as a UGS sample (``green_background = "ugs"``)."""
+LIKE_HARD_NEGATIVE = "like_hard_negative"
+"""Screening verdict of a green ``background`` sample that lies inside the city's hard
+negatives (``hard_negative_lof``): dropped, taught neither as UGS nor as non-UGS."""
 
 
 def ndvi_thresholds(city_ndvi: np.ndarray, params: SampleParams) -> dict[str, Any]:
@@ -126,6 +132,60 @@ def screen(frame: pd.DataFrame, params: SampleParams,
     if params.green_background == "ugs":
         status[(src == "background") & (ndvi > th["vegetation"])] = GREEN_BACKGROUND
     return status, th
+
+
+def lof_against(reference: np.ndarray, query: np.ndarray, n_neighbors: int,
+                max_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """The Local Outlier Factor of each row of ``query`` among the rows of ``reference``.
+
+    Novelty LOF (Breunig et al. 2000; scikit-learn's ``LocalOutlierFactor(novelty=True)``)
+    on features z-scored by the reference: ≈ 1 inside the reference cloud, > 1 outside.
+    At most ``max_samples`` random reference rows are used. ``nan`` where the reference has
+    fewer than ``n_neighbors + 1`` rows (no density to compare with).
+    """
+    from sklearn.neighbors import LocalOutlierFactor
+
+    if len(reference) <= n_neighbors or not len(query):
+        return np.full(len(query), np.nan)
+    if len(reference) > max_samples:
+        reference = reference[np.sort(rng.choice(len(reference), max_samples,
+                                                 replace=False))]
+    mu, sd = reference.mean(axis=0), reference.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    lof = LocalOutlierFactor(n_neighbors=n_neighbors, novelty=True).fit((reference - mu) / sd)
+    return -lof.score_samples((query - mu) / sd)
+
+
+def like_hard_negatives(frame: pd.DataFrame, status: pd.Series, features: list[str],
+                        params: SampleParams, rng: np.random.Generator) -> np.ndarray:
+    """Which green-background candidates lie inside the city's hard negatives.
+
+    A ``background`` pixel above the vegetation threshold is a lawn or a garden — or a
+    plot of bananas, a field or an orchard that nobody mapped. It is claimed by the hard
+    negatives when its LOF among the city's hard negatives (``non_ugs`` candidates:
+    farmland, orchards…; :func:`lof_against`, ``n_neighbors = lof_neighbors``) is below
+    ``hard_negative_lof`` — an inlier of them — *and* below its LOF among the city's
+    screened UGS samples (where the city has enough of them): it sits deeper inside the
+    farmland than inside the parks, and teaching it as UGS would teach that such farmland
+    is UGS (docs/screening.md, "Green background that looks like farmland"). A boolean per
+    row of ``frame``; all ``False`` when ``hard_negative_lof`` is 0 or the city has fewer
+    than ``lof_neighbors + 1`` hard negatives.
+    """
+    out = np.zeros(len(frame), dtype=bool)
+    green = (status == GREEN_BACKGROUND).to_numpy()
+    if params.hard_negative_lof <= 0 or not green.any():
+        return out
+    src = frame["source_label"].to_numpy(dtype=object)
+    x = frame[features].to_numpy(np.float64)
+    finite = np.isfinite(x).all(axis=1)
+    query = x[green & finite]
+    k, most = params.lof_neighbors, params.lof_max_samples
+    among_hard = lof_against(x[(src == "non_ugs") & finite], query, k, most, rng)
+    ugs = (src == "ugs") & (status == "ok").to_numpy() & finite
+    among_ugs = np.nan_to_num(lof_against(x[ugs], query, k, most, rng), nan=np.inf)
+    out[np.flatnonzero(green & finite)] = ((among_hard < params.hard_negative_lof)
+                                           & (among_hard < among_ugs))
+    return out
 
 
 def screening_counts(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
