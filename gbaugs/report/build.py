@@ -329,6 +329,10 @@ def _samples(run: RunDir, fig: Path, sensitivity: pd.DataFrame | None) -> Sectio
         s.heading(f"Spectral screening ('{rule}' rule): candidates per label source and "
                   "verdict")
         s.table(pd.DataFrame(rows).fillna(0), digits=3)
+        s.note("ok: kept; low_ndvi: UGS below the bare threshold (paths, plazas); "
+               "high_ndvi: non-UGS above the vegetation threshold; green_background: "
+               "background above it, taught as UGS (lawns, gardens); like_hard_negative: "
+               "green background inside the city's farmland and orchards, dropped.")
     s.image(figures.weights_figure(pool, fig / "weights.png"), "weight distribution")
     if sensitivity is None:
         sensitivity = _csv(run.sensitivity)
