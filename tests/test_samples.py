@@ -50,6 +50,22 @@ def test_green_background_inside_the_hard_negatives_is_dropped():
     few = frame.drop(index=range(params.lof_neighbors, 200))
     assert not like_hard_negatives(few, status.loc[few.index], ["NDVI", "NDWI"], params,
                                    rng).any()
+    # in a city, the claimed sample is dropped, and with fewer than three features a
+    # WARNING says so and how to keep them
+    n = len(frame)
+    frame = frame.assign(row=np.arange(n), col=0, x=np.arange(n) * 10.0, y=0.0,
+                         polygon=np.arange(n) // 10, osm_id=[f"way/{i // 10}" for i in range(n)],
+                         category="x", label=(frame["source_label"] == "ugs").astype(np.int8),
+                         NDTI=rng.normal(0.2, 0.01, n), boundary_distance_m=20.0,
+                         shape_index=1.0, ndvi_std=0.05)
+    city_ndvi = np.r_[rng.normal(0.1, 0.05, 500), rng.normal(0.65, 0.1, 500)]
+    for features, warned in ((["NDVI", "NDWI"], True), (["NDVI", "NDWI", "NDTI"], False)):
+        cand = Candidates(frame, "EPSG:32650", {"candidates": n, "candidates_vegetation": 200},
+                          city_ndvi=city_ndvi)
+        city = assess_city("A", "a", cand, features, params, "high", rng)
+        assert city.frame.loc[400, "status"] == "like_hard_negative"
+        assert city.counts["green_background_like_hard_negatives"] >= 1
+        assert any("hard_negative_lof = 0" in w for w in city.counts["warnings"]) == warned
 
 
 def test_paper_screening_rule():

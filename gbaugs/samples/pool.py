@@ -43,6 +43,10 @@ from gbaugs.samples.quality import (
     screening_counts,
 )
 
+FEW_FEATURES = 3
+"""Below this many features the hard-negative rule (``hard_negative_lof``) warns: two
+near-collinear indices cannot tell farmland from lawns (docs/screening.md)."""
+
 
 @dataclass
 class CitySamples:
@@ -92,6 +96,14 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
         warnings.append("no vegetation samples: the city has no usable ugs polygon pixel")
     elif counts["after_screening_vegetation"] == 0:
         warnings.append("no vegetation samples left after the NDVI screening")
+    if claimed.any() and len(features) < FEW_FEATURES:
+        warnings.append(
+            f"{int(claimed.sum())} of {int(claimed.sum() + green.sum())} green background "
+            f"samples were dropped as lying inside the hard negatives, judged on only "
+            f"{len(features)} feature(s) ({', '.join(features)}), which can rarely tell an "
+            "orchard from a lawn; with NDVI and NDWI alone on Apartadó this left held-out "
+            "parks unmapped — set [samples] hard_negative_lof = 0 to keep them, or add "
+            "features (docs/screening.md)")
     counts["warnings"] = warnings
     return CitySamples(name, slug, frame, candidates.crs, completeness_level, counts)
 
