@@ -134,6 +134,14 @@ def screen(frame: pd.DataFrame, params: SampleParams,
     return status, th
 
 
+def _zscorer(reference: np.ndarray):
+    """``z(a) = (a − μ) / σ`` with the column means and standard deviations of
+    ``reference`` (a constant column keeps σ = 1)."""
+    mu, sd = reference.mean(axis=0), reference.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return lambda a: (a - mu) / sd
+
+
 def lof_against(reference: np.ndarray, query: np.ndarray, n_neighbors: int,
                 max_samples: int, rng: np.random.Generator) -> np.ndarray:
     """The Local Outlier Factor of each row of ``query`` among the rows of ``reference``.
@@ -150,10 +158,9 @@ def lof_against(reference: np.ndarray, query: np.ndarray, n_neighbors: int,
     if len(reference) > max_samples:
         reference = reference[np.sort(rng.choice(len(reference), max_samples,
                                                  replace=False))]
-    mu, sd = reference.mean(axis=0), reference.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    lof = LocalOutlierFactor(n_neighbors=n_neighbors, novelty=True).fit((reference - mu) / sd)
-    return -lof.score_samples((query - mu) / sd)
+    z = _zscorer(reference)
+    lof = LocalOutlierFactor(n_neighbors=n_neighbors, novelty=True).fit(z(reference))
+    return -lof.score_samples(z(query))
 
 
 def like_hard_negatives(frame: pd.DataFrame, status: pd.Series, features: list[str],
@@ -203,8 +210,7 @@ def lof_consistency(x: np.ndarray, n_neighbors: int, max_samples: int,
     n = len(x)
     if n < 3:
         return np.ones(n)
-    mu, sd = x.mean(axis=0), x.std(axis=0)
-    z = (x - mu) / np.where(sd > 0, sd, 1.0)
+    z = _zscorer(x)(x)
     k = min(n_neighbors, n - 1)
     if n <= max_samples:
         lof = LocalOutlierFactor(n_neighbors=k).fit(z)
