@@ -91,8 +91,50 @@ def test_both_search_strategies_and_their_records():
         assert res.strategy == strategy and set(res.best_params) == {"k", "C", "gamma"}
         assert 0.5 < res.best_score <= 1 and len(res.cells) >= 8
         assert all({"C", "gamma", "k", "mean_f1", "n_samples"} <= set(c) for c in res.cells)
+    # a pool no larger than the first round is scored whole; a larger one in rounds
+    assert {c["n_samples"] for c in res.cells} == {len(y)}
+    x, y, w, _ = _data(n=1300)
     halving = tune(x, y, w, SMALL, seed=0, strategy="halving", n_jobs=1)
-    assert min(c["n_samples"] for c in halving.cells) < len(y)  # small first rounds
+    sizes = sorted({c["n_samples"] for c in halving.cells})
+    assert sizes == [500, len(y)], sizes  # the first round on 500 samples
+    assert len([c for c in halving.cells if c["n_samples"] == len(y)
+                and not c.get("extension")]) == 2  # 8 cells / 5
+
+
+def test_fast_grid_scores_equal_gridsearchcv_and_halving_chooses_the_same():
+    """gbaugs' exhaustive search shares each fold's scaler and MI scores among its cells:
+    every cell's mean and std equal ``GridSearchCV``'s over the same pipeline, folds and
+    weights; the default (halving) search chooses the same cell on this small pool (large
+    enough for a first round on a subsample)."""
+    from sklearn.model_selection import GridSearchCV
+
+    from gbaugs.train.search import make_cv, param_grid, weighted_f1_scorer
+
+    x, y, w, _ = _data(n=1200, seed=5)
+    x = np.c_[x, np.random.default_rng(6).normal(size=(len(y), 2))]  # 2 noise features
+    groups = np.arange(len(y)) // 6
+    params = TrainParams(cv_folds=4, C=(0.1, 1.0, 10.0, 100.0), gamma=(0.03, 0.3, 3.0),
+                         feature_counts=(2, 5), grid_extensions=0, select="best")
+    cv, _, use = make_cv(y, groups, params, 2)
+    with routing():
+        ref = GridSearchCV(make_pipeline(5, seed=2), param_grid(5, params),
+                           scoring=weighted_f1_scorer(), cv=cv, refit=False)
+        ref.fit(x, y, sample_weight=w, groups=use)
+    exact = tune(x, y, w, params, seed=2, strategy="grid", groups=groups)
+    got = [(c["k"], c["C"], c["gamma"]) for c in exact.cells]
+    assert got == [(p["select__k"], p["svc__C"], p["svc__gamma"])
+                   for p in ref.cv_results_["params"]]
+    assert np.allclose([c["mean_f1"] for c in exact.cells], ref.cv_results_["mean_test_score"],
+                       rtol=0, atol=1e-12)  # equal to rounding (the F1 is summed apart)
+    assert np.allclose([c["std_f1"] for c in exact.cells], ref.cv_results_["std_test_score"],
+                       rtol=0, atol=1e-12)
+    expected = {"k": ref.best_params_["select__k"], "C": ref.best_params_["svc__C"],
+                "gamma": ref.best_params_["svc__gamma"]}
+    assert exact.best_params == expected
+    assert exact.best_score == pytest.approx(ref.best_score_, abs=1e-12)
+    fast = tune(x, y, w, params, seed=2, groups=groups)  # the default: halving
+    assert fast.strategy == "halving" and fast.best_params == expected
+    assert min(c["n_samples"] for c in fast.cells) < len(y)
 
 
 def test_bad_training_input():

@@ -231,8 +231,10 @@ class TrainParams:
     (Hastie et al., ESL §7.10), so the choice does not follow fold noise; ``best`` — the
     highest score (the paper)."""
     search: Literal["halving", "grid"] = "halving"
-    """``halving``: successive halving over the grid (cheap on hopeless cells); ``grid``:
-    the paper's exhaustive grid search."""
+    """``halving``: successive halving over the grid — every cell on 500 samples, the best
+    fifth of the cells per round on more, the last round on all (cheap on hopeless cells);
+    ``grid``: the paper's exhaustive grid search. Both score a cell exactly as
+    ``GridSearchCV`` would (:mod:`gbaugs.train.gridcv`)."""
     baselines: bool = True
     """Also train random forest, gradient boosting and MLP baselines (paper Table 4)."""
 

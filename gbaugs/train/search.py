@@ -4,14 +4,18 @@ The criterion is the sample-weighted, class-weighted F1 (paper 2.3.6: "weighted 
 sample weights are routed both to fitting and to scoring, so they really act (a test fails
 if they are dropped). Strategies:
 
-* ``grid``: the paper's exhaustive grid (``GridSearchCV``);
-* ``halving`` (default): successive halving in two rounds (``HalvingGridSearchCV``, samples
-  as the resource, factor 5): every cell is tried on a fifth of the data, and the best
-  fifth of the cells on all of it. An RBF-SVM fit costs roughly the square of the sample
-  count, so the first round costs about 40/25 full fits for a 40-cell grid, and cells in
-  the slow corner (large C, where one fit can take minutes) are dropped while they are
-  cheap. With three rounds of factor 3 the first round ran on so few samples that it
-  dropped the best feature count (``benchmarks/bench_tuning.py``, docs/benchmarks.md).
+* ``grid``: the paper's exhaustive grid — the scores ``GridSearchCV`` gives for
+  :func:`make_pipeline`, computed by :mod:`gbaugs.train.gridcv`, which shares each fold's
+  scaler and mutual-information scores among its cells and fits on all cores;
+* ``halving`` (default): successive halving (as ``HalvingGridSearchCV``, samples as the
+  resource, factor 5): every cell on :data:`HALVING_FIRST` samples, then rounds evenly
+  spaced in log up to all samples, each keeping the best fifth of the cells. An RBF-SVM
+  fit costs roughly the square of the sample count, so the early rounds are cheap and the
+  slow corner (large C, where one fit can take minutes) is dropped while it is cheap. On
+  the demo pool the first rounds' subsamples (500, 700 or 1000) all chose cells within
+  0.0002 of the exhaustive best (``benchmarks/bench_train.py``, docs/benchmarks.md); an
+  earlier version whose first round had a few hundred samples and three factor-3 rounds
+  dropped the best feature count.
 """
 
 from __future__ import annotations
@@ -26,7 +30,15 @@ import numpy as np
 
 from gbaugs.config import TrainParams
 from gbaugs.errors import GbaugsWarning, InputDataError
+from gbaugs.train.gridcv import Cell, grid_scores, halving_scores, summarize
 from gbaugs.train.model import make_pipeline, routing
+
+HALVING_FACTOR = 5
+HALVING_FIRST = 500
+"""Samples in the first halving round (at least; a 25th of the pool when larger), then
+rounds evenly spaced in log up to all samples, each keeping the best fifth of the cells
+(``benchmarks/bench_train.py``: on the demo pool 500, 700 and 1000 chose cells within
+0.0002 of the exhaustive best; 500 is the fastest)."""
 
 
 @dataclass
@@ -98,32 +110,11 @@ def _check_pool(x: np.ndarray, y: np.ndarray, params: TrainParams) -> np.ndarray
     return classes
 
 
-def _run_search(search, x, y, w, groups) -> None:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, message=".*fits failed.*")
-        try:
-            if groups is None:
-                search.fit(x, y, sample_weight=w)
-            else:
-                search.fit(x, y, sample_weight=w, groups=groups)
-        except ValueError as exc:
-            if "fits failed" not in str(exc):
-                raise
-            reason = [ln for ln in str(exc).splitlines() if ln.strip()][-1]
-            raise InputDataError("every cell of the tuning grid failed to fit",
-                                 hint=f"scikit-learn says: {reason.strip()}") from None
-
-
-def _cells(search, n: int) -> list[dict[str, Any]]:
-    res = search.cv_results_
-    scores = np.asarray(res["mean_test_score"], dtype=float)
-    out = []
-    for i, p in enumerate(res["params"]):
-        out.append({**{k.split("__")[1]: v for k, v in p.items()},
-                    "mean_f1": float(scores[i]) if np.isfinite(scores[i]) else None,
-                    "std_f1": float(res["std_test_score"][i]),
-                    "n_samples": int(res["n_resources"][i]) if "n_resources" in res else n})
-    return out
+def _check_scored(cells: list[dict[str, Any]]) -> None:
+    if not any(c["mean_f1"] is not None for c in cells):
+        raise InputDataError("every cell of the tuning grid failed to fit",
+                             hint="check the features and weights of the pool (a class "
+                                  "whose weights are all zero in a fold cannot be fitted)")
 
 
 def edge_steps(best: dict[str, Any], grid: dict[str, list]) -> dict[str, float]:
@@ -152,53 +143,44 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
     scored with the same folds on all samples; ``SearchResult.edge`` names a parameter
     still on the edge afterwards (and a WARNING is emitted).
     """
-    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-    from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
-
     strategy = strategy or params.search
     classes = _check_pool(x, y, params)
     cv, cv_kind, use_groups = make_cv(y, groups, params, seed)
-    pipe = make_pipeline(x.shape[1], seed=seed)
+    splits = list(cv.split(x, y, use_groups))
     grid = param_grid(x.shape[1], params)
+    cells = [Cell(k, C, g) for k in grid["select__k"] for C in grid["svc__C"]
+             for g in grid["svc__gamma"]]
     t0 = time.perf_counter()
-    with routing():
-        if strategy == "grid":
-            search = GridSearchCV(pipe, grid, scoring=weighted_f1_scorer(), cv=cv,
-                                  error_score=np.nan, n_jobs=n_jobs, refit=False)
-        else:
-            factor = 5
-            min_resources = max(len(y) // factor, 2 * params.cv_folds * len(classes))
-            search = HalvingGridSearchCV(pipe, grid, scoring=weighted_f1_scorer(), cv=cv,
-                                         factor=factor, min_resources=min_resources,
-                                         error_score=np.nan, n_jobs=n_jobs, refit=False,
-                                         random_state=seed)
-        _run_search(search, x, y, w, use_groups)
-        cells = _cells(search, len(y))
-        if not any(c["mean_f1"] is not None for c in cells):
-            raise InputDataError("every cell of the tuning grid failed to fit",
-                                 hint="check the features and weights of the pool; run with "
-                                      "-v to see scikit-learn's messages")
-        best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
-        best_score = float(search.best_score_)
-        explored = {"C": list(params.C), "gamma": list(params.gamma)}
-        for _ in range(params.grid_extensions):
-            steps = edge_steps(best, explored)
-            if not steps:
-                break
-            new = {"select__k": [best["k"]], "svc__C": [best["C"]],
-                   "svc__gamma": [best["gamma"]]}
-            for key, value in steps.items():
-                explored[key].append(value)
-                new[f"svc__{key}"] = [best[key], value]
-            ext = GridSearchCV(pipe, new, scoring=weighted_f1_scorer(), cv=cv,
-                               error_score=np.nan, n_jobs=n_jobs, refit=False)
-            _run_search(ext, x, y, w, use_groups)
-            for cell in _cells(ext, len(y)):
-                cell["extension"] = True
-                if cell["mean_f1"] is not None and cell["mean_f1"] > best_score:
-                    best_score = cell["mean_f1"]
-                    best = {"k": cell["k"], "C": cell["C"], "gamma": cell["gamma"]}
-                cells.append(cell)
+    if strategy == "grid":
+        records = summarize(cells, grid_scores(x, y, w, splits, cells, seed, n_jobs), len(y))
+    else:
+        min_samples = max(HALVING_FIRST, len(y) // HALVING_FACTOR ** 2,
+                          2 * params.cv_folds * len(classes))
+        records = halving_scores(x, y, w, splits, cells, seed, min_samples, HALVING_FACTOR,
+                                 n_jobs)
+    _check_scored(records)
+    full = [c for c in records if c["n_samples"] == len(y) and c["mean_f1"] is not None]
+    top_cell = max(full, key=lambda c: c["mean_f1"])
+    best = {"k": top_cell["k"], "C": top_cell["C"], "gamma": top_cell["gamma"]}
+    best_score = float(top_cell["mean_f1"])
+    explored = {"C": list(params.C), "gamma": list(params.gamma)}
+    for _ in range(params.grid_extensions):
+        steps = edge_steps(best, explored)
+        if not steps:
+            break
+        values = {"C": [best["C"]], "gamma": [best["gamma"]]}
+        for key, value in steps.items():
+            explored[key].append(value)
+            values[key].append(value)
+        new = [Cell(best["k"], C, g) for C in values["C"] for g in values["gamma"]
+               if (C, g) != (best["C"], best["gamma"])]
+        for cell in summarize(new, grid_scores(x, y, w, splits, new, seed, n_jobs), len(y)):
+            cell["extension"] = True
+            if cell["mean_f1"] is not None and cell["mean_f1"] > best_score:
+                best_score = cell["mean_f1"]
+                best = {"k": cell["k"], "C": cell["C"], "gamma": cell["gamma"]}
+            records.append(cell)
+    cells_out = records
     edge = sorted(edge_steps(best, explored))
     if edge:
         warnings.warn(f"the best {' and '.join(edge)} lie on the edge of the tuning grid "
@@ -207,9 +189,9 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
                       GbaugsWarning, stacklevel=2)
     top = dict(best)
     if params.select == "one_se":
-        best, best_score = one_standard_error(cells, params.cv_folds, len(y))
+        best, best_score = one_standard_error(cells_out, params.cv_folds, len(y))
     return SearchResult(best_params=best, best_score=best_score, strategy=strategy,
-                        seconds=time.perf_counter() - t0, cells=cells, cv=cv_kind,
+                        seconds=time.perf_counter() - t0, cells=cells_out, cv=cv_kind,
                         grid={k: sorted(v) for k, v in explored.items()}, edge=edge,
                         top=top)
 
