@@ -1,12 +1,21 @@
-"""Prediction speed: gbaugs' block-wise RBF decision function vs scikit-learn, one run.
+"""Prediction speed: gbaugs' certified float32 kernel vs scikit-learn and vs the machine.
 
-Trains an RBF-SVM on the demo region's pool (C = 1, γ = 0.3 on all 11 features, which
-keeps a few thousand support vectors, like a real region's model), then classifies the
-valid pixels of the three demo cities' stacks with scikit-learn's ``Pipeline.predict``
-(on a sample, it is slow) and with gbaugs in float64 and float32. Prints pixels/s, the
-ratios, label disagreements with scikit-learn (must be 0 in float64) and float32 flips.
+Trains an RBF-SVM on the demo region's pool (C = 1, γ = 0.3 on all features, which keeps
+well over a thousand support vectors, like a real region's model), then classifies
+≥ 10⁶ pixels — the demo cities' valid pixels, each repeated with a small jitter
+(N(0, 0.01) added to every feature) until there are ``--pixels`` — with:
 
-    python benchmarks/bench_predict.py [--sklearn-pixels 60000]
+* scikit-learn's ``Pipeline.decision_function`` (libsvm, one core — it has no threads);
+* gbaugs ``certified`` (all cores): the float32 kernel, pixels whose sign its error bound
+  leaves open recomputed in float64;
+* gbaugs ``float64`` and ``float32`` (dense BLAS products, all cores) for reference.
+
+It also measures, in the same run, this machine's float32 GEMM rate on all cores and
+prints the compute bound of the model: GEMM FLOP/s ÷ (n_SV × (2·n_features + 20)) pixels/s
+— one distance and one exponential per support vector. Label differences with
+scikit-learn are counted on every pixel (the reference labels take a minute).
+
+    python benchmarks/bench_predict.py [--pixels 1000000]
 """
 
 from __future__ import annotations
@@ -19,22 +28,26 @@ from pathlib import Path
 import numpy as np
 
 
-def main() -> None:
+def gemm_flops(n: int = 3072, repeats: int = 5) -> float:
+    """float32 matrix-product FLOP/s on all BLAS threads (best of ``repeats``)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((n, n), dtype=np.float32)
+    b = rng.random((n, n), dtype=np.float32)
+    a @ b  # warm up the BLAS threads
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n ** 3 / best
+
+
+def _demo_pixels(region, features: list[str]):
     import geopandas as gpd
     import rasterio
 
-    from gbaugs.demo import demo_region
-    from gbaugs.features.registry import selected_features
-    from gbaugs.mapping.predict import decision_values
     from gbaugs.pipeline import run_region
-    from gbaugs.train.model import SvmModel
-    from gbaugs.train.search import fit_pipeline
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sklearn-pixels", type=int, default=60_000)
-    args = ap.parse_args()
-    region = demo_region()
-    features = list(selected_features(region.imagery.features))
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
         run_region(region, run, only=["synthetic", "osm", "imagery", "samples"])
@@ -46,33 +59,64 @@ def main() -> None:
                 x = np.stack([src.read(names.index(f) + 1) for f in features], axis=-1)
             x = x.reshape(-1, len(features))
             rows.append(x[np.isfinite(x).all(axis=1)])
-    pixels = np.concatenate(rows).astype(np.float64)
+    return pool, np.concatenate(rows).astype(np.float64)
+
+
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    from gbaugs.demo import demo_region
+    from gbaugs.features.registry import selected_features
+    from gbaugs.mapping.predict import certified_values, decision_values
+    from gbaugs.train.model import SvmModel
+    from gbaugs.train.search import fit_pipeline
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pixels", type=int, default=1_000_000)
+    args = ap.parse_args()
+    region = demo_region()
+    features = list(selected_features(region.imagery.features))
+    pool, valid = _demo_pixels(region, features)
+    rng = np.random.default_rng(0)
+    reps = -(-args.pixels // len(valid))
+    pixels = np.concatenate([valid + (rng.normal(0, 0.01, valid.shape) if r else 0)
+                             for r in range(reps)])[:max(args.pixels, len(valid))]
     pipe = fit_pipeline(pool[features].to_numpy(np.float64), pool["label"].to_numpy(),
                         pool["weight"].to_numpy(), {"k": len(features), "C": 1.0,
                                                     "gamma": 0.3}, 0)
     model = SvmModel.from_pipeline(pipe, features)
-    n_sv = len(model.support_vectors)
-    sample = pixels[np.random.default_rng(0).choice(len(pixels), args.sklearn_pixels,
-                                                    replace=False)]
+    n_sv, d = model.support_vectors.shape
+    certified_values(model, pixels[:1000])  # compile (or load numba's cache) first
+    print(f"model: {n_sv:,} support vectors, {d} features; {len(pixels):,} pixels "
+          f"({len(valid):,} valid demo pixels, repeated with jitter)")
+
+    flops = gemm_flops()
+    bound = flops / (n_sv * (2 * d + 20))
+    print(f"float32 GEMM, all cores: {flops / 1e9:.1f} GFLOP/s → compute bound "
+          f"{bound:,.0f} pixels/s for this model")
+
+    with threadpool_limits(1):
+        t = time.perf_counter()
+        ref = pipe.decision_function(pixels)
+        rate_sk = len(pixels) / (time.perf_counter() - t)
+    ref_labels = ref > 0
+    print(f"scikit-learn decision_function (1 core): {rate_sk:12,.0f} pixels/s")
+
     t = time.perf_counter()
-    ref = pipe.predict(sample)
-    rate_sk = len(sample) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    d64 = decision_values(model, pixels, "float64")
-    rate_64 = len(pixels) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    d32 = decision_values(model, pixels, "float32")
-    rate_32 = len(pixels) / (time.perf_counter() - t)
-    ours = model.predict(sample)
-    print(f"model: {n_sv:,} support vectors, {len(features)} features; "
-          f"{len(pixels):,} valid pixels of 3 cities")
-    print(f"scikit-learn Pipeline.predict : {rate_sk:12,.0f} pixels/s "
-          f"(on {len(sample):,} pixels)")
-    print(f"gbaugs float64                : {rate_64:12,.0f} pixels/s  → {rate_64 / rate_sk:5.1f}×"
-          f"; labels differing from scikit-learn: {int((ours != ref).sum())} of {len(ref):,}")
-    print(f"gbaugs float32                : {rate_32:12,.0f} pixels/s  → {rate_32 / rate_sk:5.1f}×"
-          f"; labels changed vs float64: {int(((d32 > 0) != (d64 > 0)).sum())} of "
-          f"{len(pixels):,}")
+    values, recomputed = certified_values(model, pixels)
+    rate_c = len(pixels) / (time.perf_counter() - t)
+    diff = int(((values > 0) != ref_labels).sum())
+    print(f"gbaugs certified (all cores)           : {rate_c:12,.0f} pixels/s → "
+          f"{rate_c / rate_sk:5.1f}× scikit-learn, {100 * rate_c / bound:5.1f} % of the bound; "
+          f"labels differing from scikit-learn: {diff} of {len(pixels):,}; recomputed in "
+          f"float64: {recomputed:,}")
+    for dtype in ("float64", "float32"):
+        t = time.perf_counter()
+        v = decision_values(model, pixels, dtype)
+        rate = len(pixels) / (time.perf_counter() - t)
+        print(f"gbaugs {dtype} dense products          : {rate:12,.0f} pixels/s → "
+              f"{rate / rate_sk:5.1f}×; labels differing from scikit-learn: "
+              f"{int(((v > 0) != ref_labels).sum())}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,19 @@
 """Exact, fast W-SVM prediction over a feature stack, by windows of rows.
 
-scikit-learn's ``SVC.predict`` is the slow part of mapping at this scale (the issue
-measured ~7,000 pixels/s on one core for 5,368 support vectors). The same RBF decision
-function is computed here with dense matrix products (BLAS):
-``‖z‖² + ‖sv‖² − 2·z·svᵀ → exp(−γ·d²) → · α + b`` on the z-scored selected features, in
-float64 by default — the labels equal scikit-learn's (tested on synthetic and real
-stacks). ``float32`` is an explicit option, about twice as fast; it can flip labels of
-pixels near the margin, so it reports how many it changed on a check sample.
+scikit-learn's ``SVC.predict`` is the slow part of mapping at this scale (float64 libsvm,
+one core). Three implementations of the same RBF decision function, on the z-scored
+selected features:
+
+* ``certified`` (default): the fused float32 kernel of :mod:`gbaugs.mapping.kernel`, on all
+  cores, with a per-pixel error bound; every pixel whose sign the bound leaves open is
+  recomputed in float64, so the labels equal float64's (and scikit-learn's: tested on
+  synthetic and real stacks and on pixels placed at the margin on purpose); the stage
+  reports how many pixels were recomputed. ≈ 25× scikit-learn
+  (``benchmarks/bench_predict.py``);
+* ``float64``: dense matrix products (BLAS), ``‖z‖² + ‖sv‖² − 2·z·svᵀ → exp(−γ·d²) → · α +
+  b`` — exact, ≈ 2× scikit-learn;
+* ``float32``: the same products in float32, unchecked; it can flip labels of pixels near
+  the margin, so it reports how many it changed on a check sample.
 
 The same window function runs in this process (:func:`predict_stack`) or on a Dask
 cluster (:func:`predict_stack_dask`; a local cluster by default, or a scheduler address),
@@ -31,10 +38,30 @@ from gbaugs.io.atomic import atomic_path
 from gbaugs.mapcodes import NODATA
 from gbaugs.train.model import SvmModel
 
+DTYPES = ("certified", "float64", "float32")
 
-def decision_values(model: SvmModel, x: np.ndarray, dtype: str = "float64",
+
+def certified_values(model: SvmModel, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Decision values of rows of ``x`` (all model features) from the certified float32
+    kernel (:mod:`gbaugs.mapping.kernel`), every value whose sign its error bound leaves
+    open recomputed in float64; and how many were. Labels ``values > 0`` equal float64's."""
+    from gbaugs.mapping.kernel import certified_decision
+
+    values, bound = certified_decision(model.transform(x), model.support_vectors,
+                                       model.dual_coef, model.gamma, model.intercept)
+    unsure = np.flatnonzero(np.abs(values) <= bound)
+    if len(unsure):
+        values[unsure] = model.decision_function(x[unsure])
+    return values, len(unsure)
+
+
+def decision_values(model: SvmModel, x: np.ndarray, dtype: str = "certified",
                     chunk: int = 8192) -> np.ndarray:
-    """The decision function of rows of ``x`` (all model features), in ``dtype``."""
+    """The decision function of rows of ``x`` (all model features): ``certified``
+    (float32 kernel, labels certified against float64), ``float64`` (dense BLAS products,
+    exact) or ``float32`` (dense products, unchecked)."""
+    if dtype == "certified":
+        return certified_values(model, x)[0]
     if dtype == "float64":
         return model.decision_function(x, block=chunk)
     z = model.transform(x).astype(np.float32)
@@ -58,7 +85,7 @@ def _profile(src) -> dict[str, Any]:
             "compress": "deflate"}
 
 
-def predict_window(model: SvmModel, stack: Path, r0: int, h: int, dtype: str = "float64",
+def predict_window(model: SvmModel, stack: Path, r0: int, h: int, dtype: str = "certified",
                    check: int = 0, seed: int = 0) -> dict[str, Any]:
     """Classify rows ``[r0, r0 + h)`` of a stack: labels (uint8), decision values (float32,
     NaN = no data), counts, and — in float32 with ``check`` > 0 — how many of ``check``
@@ -75,7 +102,11 @@ def predict_window(model: SvmModel, stack: Path, r0: int, h: int, dtype: str = "
                      axis=-1).reshape(-1, len(model.features)).astype(np.float64)
         width = src.width
     valid = np.isfinite(x).all(axis=1)
-    values = decision_values(model, x[valid], dtype)
+    recomputed = 0
+    if dtype == "certified":
+        values, recomputed = certified_values(model, x[valid])
+    else:
+        values = decision_values(model, x[valid], dtype)
     labels = np.full(len(x), NODATA, dtype=np.uint8)
     labels[valid] = (values > 0).astype(np.uint8)
     decision = np.full(len(x), np.nan, dtype=np.float32)
@@ -89,7 +120,8 @@ def predict_window(model: SvmModel, stack: Path, r0: int, h: int, dtype: str = "
         checked = take
     return {"r0": r0, "labels": labels.reshape(h, width),
             "decision": decision.reshape(h, width), "valid": int(valid.sum()),
-            "ugs": int(labels[valid].sum()), "checked": checked, "flips": flips}
+            "ugs": int(labels[valid].sum()), "checked": checked, "flips": flips,
+            "recomputed": recomputed}
 
 
 def _windows(height: int, block_rows: int) -> list[tuple[int, int]]:
@@ -106,7 +138,7 @@ def write_results(stack: Path, out: Path, decision: Path | None, results) -> dic
 
     with rasterio.open(stack) as src:
         profile = _profile(src)
-    totals = {"valid_pixels": 0, "ugs_pixels": 0, "checked": 0, "flips": 0}
+    totals = {"valid_pixels": 0, "ugs_pixels": 0, "checked": 0, "flips": 0, "recomputed": 0}
     with contextlib.ExitStack() as stack_ctx:
         tmp = stack_ctx.enter_context(atomic_path(out))
         dst = stack_ctx.enter_context(rasterio.open(tmp, "w", **profile))
@@ -126,6 +158,7 @@ def write_results(stack: Path, out: Path, decision: Path | None, results) -> dic
             totals["ugs_pixels"] += r["ugs"]
             totals["checked"] += r["checked"]
             totals["flips"] += r["flips"]
+            totals["recomputed"] += r["recomputed"]
     return totals
 
 
@@ -135,18 +168,20 @@ def _report(totals: dict[str, Any], dtype: str) -> dict[str, Any]:
     if dtype == "float32":
         report["float32_check"] = {"pixels": totals["checked"],
                                    "labels_changed": totals["flips"]}
+    if dtype == "certified":
+        report["recomputed_float64"] = totals["recomputed"]
     return report
 
 
 def predict_stack(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 512,
-                  dtype: str = "float64", decision: Path | None = None,
+                  dtype: str = "certified", decision: Path | None = None,
                   check_sample: int = 100_000, seed: int = 0,
                   advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """Classify every valid pixel of ``stack`` in this process; write the map to ``out``."""
     import rasterio
 
-    if dtype not in ("float64", "float32"):
-        raise ValueError("dtype must be float64 or float32")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     with rasterio.open(stack) as src:
         model.check_features(list(src.descriptions), stack)
         windows = _windows(src.height, block_rows)
@@ -163,7 +198,7 @@ def predict_stack(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 
 
 
 def predict_stack_dask(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 512,
-                       dtype: str = "float64", decision: Path | None = None,
+                       dtype: str = "certified", decision: Path | None = None,
                        scheduler: str | None = None, client=None, check_per_window: int = 2000,
                        seed: int = 0, advance: Callable[[int], None] = lambda n: None
                        ) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def _run(ctx: RunContext) -> StageResult:
 
 MAP = Stage(
     name="map",
-    description="predict the raw UGS map of every city (exact block-wise RBF-SVM)",
+    description="predict the raw UGS map of every city (certified float32 RBF-SVM)",
     run=_run,
     reads=("map", "imagery.block_rows", "region.resolution_m", "region.crs",
            "region.urban_mask", "cities.name", "cities.crs", "cities.boundary"),
