@@ -147,9 +147,11 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
     if "NDVI" not in features:
         frame["NDVI"] = ndvi[finite]
     distance = np.full(len(frame), np.nan)
-    distance[in_poly] = shapely.distance(
-        shapely.points(xs[in_poly], ys[in_poly]),
-        shapely.boundary(polys.geometry.to_numpy()[poly[in_poly]]))
+    # one boundary per polygon, referenced by each of its pixels (a boundary computed per
+    # pixel copied a large polygon's rings once per pixel: > 24 GB at demo scale 4)
+    boundaries = shapely.boundary(polys.geometry.to_numpy())
+    distance[in_poly] = shapely.distance(shapely.points(xs[in_poly], ys[in_poly]),
+                                         boundaries[poly[in_poly]])
     frame["boundary_distance_m"] = distance
     frame["shape_index"] = np.where(in_poly, polys["shape_index"].to_numpy()[safe], np.nan)
     frame["ndvi_std"] = frame.groupby("polygon")["NDVI"].transform("std", ddof=0)

@@ -1,0 +1,102 @@
+"""A whole region, end to end: seconds, peak memory and rates per stage, extrapolated to the
+Greater Bay Area.
+
+The demo region (three cities) with every city side × ``--scale`` (pixels grow with its
+square: scale 1 ≈ 2.1 × 10⁵ valid pixels, 15.5 ≈ 5 × 10⁷), run stage by stage, each stage
+in its own process so that its peak resident memory is its own (``os.wait4``). Per stage:
+wall seconds, peak RSS, the rate per valid pixel (per pool sample for samples and train),
+and a line extrapolating it to the GBA — 5.6 × 10⁸ valid pixels and 64,000 pool samples
+(16 cities × 2 classes × ≤ 2,000): pixel stages linearly in pixels, the train stage by the
+square of the pool (an RBF-SVM fit costs about the square of its samples), the report as
+measured. The run folder is removed at the end unless ``--keep``.
+
+    python benchmarks/bench_region.py --scale 15.5 [--out DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GBA_PIXELS = 5.6e8
+GBA_SAMPLES = 64_000
+STAGES = ("synthetic", "osm", "imagery", "samples", "train", "map", "postprocess",
+          "products", "analysis", "report")
+SAMPLE_STAGES = {"train"}
+FIXED_STAGES = {"report"}
+
+CHILD = """
+import sys
+from pathlib import Path
+from gbaugs.demo import demo_region
+from gbaugs.pipeline import run_region
+# the synthetic stage (up to date after its own run: skipped) hands the generated cities'
+# inputs to the later stages
+run_region(demo_region(scale=float(sys.argv[1])), Path(sys.argv[2]),
+           only=sorted({"synthetic", sys.argv[3]}))
+"""
+
+
+def run_stage(scale: float, out: Path, stage: str) -> tuple[float, float]:
+    """Run one stage in a child process; its wall seconds and peak RSS (MiB)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(scale), str(out), stage],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"stage {stage} failed:\n{err[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=float, default=15.5)
+    ap.add_argument("--out", help="run folder (default: a temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep the run folder")
+    args = ap.parse_args()
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="gbaugs-region-"))
+    rows = []
+    try:
+        for stage in STAGES:
+            seconds, rss = run_stage(args.scale, out, stage)
+            rows.append((stage, seconds, rss))
+            print(f"{stage:12s} {seconds:9.1f} s  peak {rss:8,.0f} MiB", flush=True)
+        pixels = sum(json.loads(p.read_text())["valid_pixels"]
+                     for p in (out / "maps").glob("*_raw.json"))
+        samples = json.loads((out / "samples" / "summary.json").read_text())["pool"]["samples"]
+    finally:
+        if not args.keep:
+            shutil.rmtree(out, ignore_errors=True)
+    print(f"\nscale {args.scale:g}: {pixels:,} valid pixels, {samples:,} pool samples, "
+          f"{os.cpu_count()} cores")
+    print("| stage | seconds | peak RSS (MiB) | rate | GBA extrapolation |")
+    print("|---|---|---|---|---|")
+    total = mapping = 0.0
+    for stage, seconds, rss in rows:
+        if stage in SAMPLE_STAGES:
+            rate = f"{samples / seconds:,.0f} samples/s"
+            gba = seconds * (GBA_SAMPLES / samples) ** 2
+        elif stage in FIXED_STAGES:
+            rate, gba = "—", seconds
+        else:
+            rate = f"{pixels / seconds:,.0f} pixels/s"
+            gba = seconds * GBA_PIXELS / pixels
+        total += gba
+        if stage in ("map", "postprocess", "products", "analysis"):
+            mapping += gba
+        print(f"| {stage} | {seconds:.1f} | {rss:,.0f} | {rate} | {gba / 60:,.1f} min |")
+    print(f"\nGBA extrapolation: all stages {total / 3600:.1f} h; map + postprocess + products "
+          f"+ analysis {mapping / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
