@@ -59,6 +59,7 @@ def truth_accuracy(model: SvmModel, stack: Path, truth: Path, ugs_classes: list[
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
+    from gbaugs.mapping.predict import certified_values
     from gbaugs.train.validation import metrics
 
     with rasterio.open(stack) as s:
@@ -70,8 +71,10 @@ def truth_accuracy(model: SvmModel, stack: Path, truth: Path, ugs_classes: list[
                                                   resampling=Resampling.nearest) as v:
             ugs = np.isin(v.read(1), ugs_classes)
     valid = np.isfinite(x).all(axis=-1)
-    pred = model.predict(x[valid]).astype(int)
-    return metrics(ugs[valid].astype(int), pred)
+    # the map stage's certified kernel: labels equal float64's, ≈ 15× faster (at demo
+    # scale 4 the float64 predictor made this check 80 % of the stage)
+    values, _ = certified_values(model, x[valid].astype(np.float64))
+    return metrics(ugs[valid].astype(int), (values > 0).astype(int))
 
 
 
