@@ -110,8 +110,9 @@ def _check_pool(x: np.ndarray, y: np.ndarray, params: TrainParams) -> np.ndarray
     return classes
 
 
-def _check_scored(cells: list[dict[str, Any]]) -> None:
-    if not any(c["mean_f1"] is not None for c in cells):
+def _check_scored(full: list[dict[str, Any]]) -> None:
+    """Raise unless some cell was scored on the whole pool."""
+    if not full:
         raise InputDataError("every cell of the tuning grid failed to fit",
                              hint="check the features and weights of the pool (a class "
                                   "whose weights are all zero in a fold cannot be fitted)")
@@ -158,8 +159,8 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
                           2 * params.cv_folds * len(classes))
         records = halving_scores(x, y, w, splits, cells, seed, min_samples, HALVING_FACTOR,
                                  n_jobs)
-    _check_scored(records)
     full = [c for c in records if c["n_samples"] == len(y) and c["mean_f1"] is not None]
+    _check_scored(full)
     top_cell = max(full, key=lambda c: c["mean_f1"])
     best = {"k": top_cell["k"], "C": top_cell["C"], "gamma": top_cell["gamma"]}
     best_score = float(top_cell["mean_f1"])
