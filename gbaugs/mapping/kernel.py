@@ -21,8 +21,7 @@ each float32 operation has relative error ≤ u = 2⁻²⁴):
   polynomial on |r| ≤ ln 2 / 2, exact power of two) has relative error ≤ ``EXP_REL_ERR``
   (the Taylor remainder 1.2e-7 plus float32 rounding of 8 operations), verified against
   float64 ``exp`` on a dense grid in the tests;
-* arguments below ``X_MIN`` (−87) give 0 with absolute error ≤ exp(−87) < 1.7e-38.
-
+* arguments below ``X_MIN`` (−87) give 0 with absolute error ≤ exp(−87) < 1.7e-38;
 * rounding the float64 inputs to float32 moves each coordinate difference by at most
   u·(|z_j| + |sv_ij|), so d² by at most 2u·‖z − sv_i‖·(‖z‖ + ‖sv_i‖) (Cauchy–Schwarz);
 * rounding γ to float32 and the product −γ·d² add 2u to the argument's relative error.
@@ -79,7 +78,6 @@ def exp_neg(x):
     p = p * r + np.float32(1.0)
     p = p * r + np.float32(1.0)
     return p * as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
-
 
 
 # reassociation only reorders the sums (the bounds hold in any order); contraction

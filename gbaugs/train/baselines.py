@@ -4,10 +4,11 @@ Random forest, gradient boosting — XGBoost (``xgboost-cpu``, extra ``xgb``) wh
 installed, else scikit-learn's ``HistGradientBoostingClassifier`` (the report says which
 ran) — and a shallow MLP (one hidden layer of 32, on z-scored features, early
 stopping). Each is tuned modestly: a two-cell grid, 3-fold stratified CV, the same
-weighted-F1 criterion with sample weights. The random forest grows its trees on all cores;
-the other two are searched with their CV fits on all cores (on the demo pool 6.4 → 2.9 s
-and 3.8 → 2.4 s; the forest's search is slower that way, 3.0 → 4.4 s). Baselines are
-compared on the hold-out only; they are not saved as model files.
+weighted-F1 criterion with sample weights. The random forest and XGBoost use all cores
+inside each fit; scikit-learn's gradient boosting and the MLP are searched with their CV
+fits on all cores (on the demo pool 6.4 → 2.9 s and 3.8 → 2.4 s; the forest's search is
+slower that way, 3.0 → 4.4 s). Baselines are compared on the hold-out only; they are not
+saved as model files.
 """
 
 from __future__ import annotations

@@ -11,13 +11,14 @@ scaler, same seeded MI scores and ``SelectKBest`` selection, same SVC, same weig
 with the sample weights), cell for cell: ``tests/test_train.py`` checks the equality and
 ``benchmarks/bench_train.py`` the speed.
 
-Successive halving (:func:`halving_scores`) runs the same engine on a stratified subsample
+Successive halving (:func:`halving_scores`) runs the same engine on stratified subsamples
 first, the way scikit-learn's ``HalvingGridSearchCV`` subsamples every split
 (``_SubsampleMetaSplitter``), then on all samples for the best cells.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -54,8 +55,6 @@ def _fold_views(x: np.ndarray, y: np.ndarray, w: np.ndarray, split: Split,
                 ks: Sequence[int], seed: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per feature count k: the fold's scaled, selected training and test features, as the
     pipeline's ``scale`` and ``select`` steps compute them on the fold's training part."""
-    import functools
-
     from sklearn.feature_selection import SelectKBest, mutual_info_classif
     from sklearn.preprocessing import StandardScaler
 
@@ -184,9 +183,10 @@ def halving_scores(x: np.ndarray, y: np.ndarray, w: np.ndarray, splits: Sequence
                    cells: Sequence[Cell], seed: int, min_samples: int, factor: int = 5,
                    n_jobs: int | None = -1) -> list[dict[str, Any]]:
     """Successive halving (Jamieson & Talwalkar 2016; scikit-learn's
-    ``HalvingGridSearchCV``): round i scores the remaining cells on ``min_samples·factorⁱ``
-    samples (every split subsampled alike; the last round on all of them, with the same
-    splits) and keeps the best ``1/factor`` of them (at least one) for the next."""
+    ``HalvingGridSearchCV``): each round scores the remaining cells on the samples
+    :func:`halving_sizes` gives it (every split subsampled alike; the last round on all of
+    them, with the same splits) and keeps the best ``1/factor`` of them (at least one) for
+    the next."""
     n = len(y)
     records: list[dict[str, Any]] = []
     candidates = list(cells)
