@@ -30,8 +30,18 @@ from typing import Any
 
 from gbaugs._version import __version__
 from gbaugs.errors import RunDirError
-from gbaugs.io.atomic import sha256_file, write_json
+from gbaugs.io.atomic import TMP_MARKER, sha256_file, write_json
 from gbaugs.io.lock import LOCK_NAME
+
+WRITE_PROBE = ".gbaugs-write-test-"
+
+
+def _bookkeeping(name: str) -> bool:
+    """A file gbaugs itself puts in a run folder before its manifest exists: the lock, the
+    write probe, an atomic write's temporary (the manifest's own, while another run is
+    creating the folder — the lock then tells the two runs apart)."""
+    return name == LOCK_NAME or name.startswith(WRITE_PROBE) or TMP_MARKER in name
+
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -253,13 +263,13 @@ class RunDir:
             raise RunDirError("the output path exists and is not a folder", where=root,
                               hint="choose another --out")
         if root.is_dir() and not self.manifest_path.exists() and any(
-                p.name != LOCK_NAME for p in root.iterdir()):
+                not _bookkeeping(p.name) for p in root.iterdir()):
             raise RunDirError(
                 "the output folder is not empty and holds no gbaugs run",
                 where=root, hint="choose a new or empty folder for --out")
         try:
             root.mkdir(parents=True, exist_ok=True)
-            probe = root / f".gbaugs-write-test-{os.getpid()}"
+            probe = root / f"{WRITE_PROBE}{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:

@@ -544,6 +544,32 @@ def test_two_runs_into_one_folder(kit, capsys):
     assert " nan " not in err
 
 
+def test_a_run_that_is_creating_its_folder_is_reported_as_another_run(tmp_path):
+    """Between taking the lock and renaming its new manifest into place, a first run's
+    folder holds the lock and the manifest's temporary file: a second run must say that
+    another run is writing there, not that the folder holds someone else's files (the
+    race ``test_two_runs_into_one_folder`` hit once)."""
+    import os
+    import socket
+
+    from gbaugs.errors import RunDirError
+    from gbaugs.io.lock import LOCK_NAME, folder_lock
+    from gbaugs.rundir import RunDir
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK_NAME).write_text(json.dumps({"pid": os.getpid(),
+                                             "host": socket.gethostname(),
+                                             "started": "now"}))
+    (out / ".manifest.gbaugs-tmp-0a1b2c3d.json").write_text("{")
+    RunDir(out).prepare("R", create_manifest=False)  # not refused as someone's folder
+    with pytest.raises(RunDirError, match="another gbaugs run"), folder_lock(out):
+        pass
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="holds no gbaugs run"):
+        RunDir(out).prepare("R", create_manifest=False)
+
+
 def test_a_float_map_with_nan_nodata_compares_like_the_map(kit, capsys):
     """The NaN copy of a good map gives the same pixels and kappa (it used to count NaN
     pixels as compared)."""
