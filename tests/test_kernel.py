@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbaugs.mapping.kernel import EXP_REL_ERR, X_MIN, certified_decision, exp_neg
+from gbaugs.mapping.kernel import (
+    EXP_REL_ERR,
+    X_MIN,
+    certified_decision,
+    exp_neg,
+    refine_decision,
+)
 from gbaugs.mapping.predict import certified_values
 from gbaugs.train.model import SvmModel
 from gbaugs.train.search import fit_pipeline
@@ -43,16 +49,35 @@ def test_error_bound_holds_and_values_are_deterministic():
         assert np.array_equal(values, again) and np.array_equal(bound, bound2)
 
 
+def test_float64_refinement_bound_holds_and_is_tight():
+    """The second tier's bound holds against an 80-bit reference and is ~10⁶ times tighter
+    than the float32 one, so it settles what float32 leaves open."""
+    rng = np.random.default_rng(3)
+    for d, m, gamma, scale in ((3, 50, 0.5, 1.0), (8, 700, 0.1, 1e4)):
+        sv = rng.normal(size=(m, d))
+        alpha = rng.normal(size=m) * scale
+        z = np.r_[rng.normal(size=(500, d)), sv[:20] + rng.normal(0, 1e-4, (20, d))]
+        values, bound = refine_decision(z, sv, alpha, gamma, 0.3)
+        zl, svl = z.astype(np.longdouble), sv.astype(np.longdouble)
+        d2 = ((zl[:, None, :] - svl[None, :, :]) ** 2).sum(axis=2)
+        exact = np.exp(-np.longdouble(gamma) * d2) @ alpha.astype(np.longdouble) + 0.3
+        err = np.abs(values - exact).astype(np.float64)
+        assert (err <= bound).all(), (err / bound).max()
+        _, bound32 = certified_decision(z, sv, alpha, gamma, 0.3)
+        assert np.median(bound / bound32) < 1e-5
+
+
 def test_labels_equal_scikit_learn_at_the_margin():
-    """Pixels placed by bisection where the decision value is ±1e-6…1e-9 — where float32
-    cannot tell the sign — are recomputed in float64 and get scikit-learn's labels."""
+    """Pixels placed by bisection where the decision value is ±1e-6…1e-14 — where float32
+    cannot tell the sign, and below 1e-12 neither can the float64 kernel's bound — are
+    recomputed in float64 and get scikit-learn's labels."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(400, 4)) * [1.0, 2.0, 0.5, 1.0] + 3.0
     y = (x[:, 0] + x[:, 1] ** 2 / 4 + rng.normal(0, 0.5, 400) > 4.5).astype(int)
     pipe = fit_pipeline(x, y, np.ones(400), {"k": 4, "C": 10.0, "gamma": 0.5}, 0)
     model = SvmModel.from_pipeline(pipe, ["a", "b", "c", "d"])
     pos, neg = x[y == 1][:60], x[y == 0][:60]
-    targets = rng.choice([-1, 1], 60) * 10.0 ** rng.uniform(-9, -6, 60)
+    targets = rng.choice([-1, 1], 60) * 10.0 ** rng.uniform(-14, -6, 60)
     margin = []
     for p, q, t in zip(pos, neg, targets, strict=True):
         lo, hi = q, p  # decision(lo) < t < decision(hi) for these pairs
