@@ -287,8 +287,11 @@ class AnalysisParams:
     """Edge/perforation pixels where a bridge or loop enters its core take its class."""
     mspa_intext: bool = True
     """Mark foreground inside holes as internal (+100) and classify enclosed background."""
-    metrics_engine: Literal["pylandstats", "gbaugs"] = "pylandstats"
-    """Who delineates and measures the patches (same numbers; gbaugs is faster)."""
+    metrics_engine: Literal["pylandstats", "gbaugs"] = "gbaugs"
+    """Who delineates and measures the patches: gbaugs' vectorised counts (default) or
+    pylandstats — the same numbers (tested); pylandstats' per-landscape DataFrames cost
+    ≈ 7 ms for each of the thousands of park zones a large region has, 2.6× the whole
+    analysis stage at the demo's scale 4 (docs/benchmarks.md)."""
     park_categories: tuple[str, ...] = option(("park",), NonEmpty())
     """OSM categories (``tables/osm_ugs_classes.csv``) whose polygons are the urban-park
     zones of the "urban parks" subsystem."""
