@@ -82,12 +82,14 @@ def demo(
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("gbaugs-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the synthetic region.")] = 42,
     scale: Annotated[float, typer.Option(help="City side lengths × scale.")] = 1.0,
+    cities: Annotated[int, typer.Option(
+        help="Number of cities (the three demo cities' presets, repeated).")] = 3,
     force: ForceOpt = None,
 ) -> None:
     """Generate the synthetic demo region and run every available stage on it."""
     from gbaugs.demo import demo_region
 
-    _run_and_summarize(demo_region(seed=seed, scale=scale), out, force or [])
+    _run_and_summarize(demo_region(seed=seed, scale=scale, cities=cities), out, force or [])
 
 
 @app.command()

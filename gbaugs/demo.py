@@ -23,9 +23,19 @@ from gbaugs.errors import InputDataError
 from gbaugs.resources import table_path
 from gbaugs.rundir import RunDir
 
+MAX_DEMO_CITIES = 64
+"""Most cities :func:`demo_region` repeats its three presets into."""
 
-def demo_region(seed: int | None = None, scale: float | None = None) -> Region:
-    """The shipped demo region, optionally with another seed or city size scale."""
+
+def demo_region(seed: int | None = None, scale: float | None = None,
+                cities: int | None = None) -> Region:
+    """The shipped demo region, optionally with another seed, city size scale or number of
+    cities.
+
+    ``cities`` > 3 repeats the three demo cities' presets in turn (``Metropolis 2``,
+    ``Garden City 2`` …); every city gets its own seed, so repeated presets are different
+    cities of the same character (the Greater Bay Area has 16). Fewer keeps the first ones.
+    """
     from gbaugs.config import SYNTHETIC_SCALE_RANGE
     from gbaugs.errors import ConfigError
 
@@ -35,7 +45,17 @@ def demo_region(seed: int | None = None, scale: float | None = None) -> Region:
     if scale is not None and not lo <= scale <= hi:
         raise ConfigError(f"--scale {scale:g} is outside [{lo:g}, {hi:g}] (city side "
                           "lengths × scale)", where="--scale")
+    if cities is not None and not 1 <= cities <= MAX_DEMO_CITIES:
+        raise ConfigError(f"--cities {cities} is outside [1, {MAX_DEMO_CITIES}]",
+                          where="--cities")
     region = Region.from_toml(table_path("regions", "demo.toml"))
+    if cities is not None:
+        base = region.cities
+        more = tuple(
+            dataclasses.replace(base[i % len(base)],
+                                name=f"{base[i % len(base)].name} {i // len(base) + 1}")
+            for i in range(len(base), cities))
+        region = dataclasses.replace(region, cities=(base + more)[:cities])
     if seed is not None:
         region = dataclasses.replace(region, seed=seed)
     if scale is not None:

@@ -242,6 +242,8 @@ CASES = [
                                                    str(kit.path("d"))], 2, "--seed"),
     Case("demo with scale 0", lambda kit: ["demo", "--scale", "0", "--out",
                                            str(kit.path("d"))], 2, "--scale 0"),
+    Case("demo with no cities", lambda kit: ["demo", "--cities", "0", "--out",
+                                             str(kit.path("d"))], 2, "--cities 0"),
     Case("unknown stage", lambda kit: ["run", kit.local_toml(), "--out", str(kit.path("o")),
                                        "--only", "mapp"], 2, "unknown stage 'mapp'"),
     Case("out folder holds other files", lambda kit: [

@@ -282,3 +282,21 @@ def test_a_section_from_a_plain_mapping_gets_the_same_checks():
     assert section_from_dict(TrainParams, {"cv_folds": 5}).cv_folds == 5
     with pytest.raises(ConfigError, match="cv_folds = 1 must be ≥ 2"):
         section_from_dict(TrainParams, {"cv_folds": 1})
+
+
+def test_demo_region_repeats_its_presets_into_more_cities():
+    """``--cities`` (the region benchmark's 16 GBA-sized cities): the three presets in turn,
+    distinct names and slugs; the first three cities are the demo's own."""
+    from gbaugs.demo import demo_region
+
+    base = demo_region()
+    region = demo_region(cities=7)
+    assert region.cities[:3] == base.cities
+    assert [c.name for c in region.cities[3:]] == ["Metropolis 2", "Garden City 2",
+                                                   "River Town 2", "Metropolis 3"]
+    assert [c.preset for c in region.cities] == [c.preset for c in base.cities] * 2 + [
+        "metropolis"]
+    assert len({c.slug for c in region.cities}) == 7
+    assert [c.name for c in demo_region(cities=1).cities] == ["Metropolis"]
+    with pytest.raises(ConfigError, match="--cities 0"):
+        demo_region(cities=0)

@@ -40,7 +40,7 @@ _SCALE = Interval(0.0, closed="neither",
                   hint="scale is the stored value of reflectance 1.0, e.g. 10000")
 _WEIGHT_TRIPLE = Each(Interval(0.0, 1.0, closed="right"))
 
-SYNTHETIC_SCALE_RANGE = (0.2, 4.0)
+SYNTHETIC_SCALE_RANGE = (0.2, 8.0)
 """Allowed city side-length factors of the synthetic backend."""
 
 Backend = Literal["gee", "local", "synthetic"]
