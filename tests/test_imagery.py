@@ -354,3 +354,42 @@ def test_scale_from_metadata_and_the_range_check(tmp_path):
         check_range("B4", BandRef(floats), default, "[imagery] scale")
     check_range("B4", BandRef(floats), band_scale(BandRef(floats), None, "B4", 1.0, None),
                 "scale")
+
+
+def _obs_stack(names, valid_obs, first):
+    from rasterio.io import MemoryFile
+
+    mem = MemoryFile()
+    h, w = valid_obs.shape
+    with mem.open(driver="GTiff", width=w, height=h, count=len(names), dtype="float32") as d:
+        for i, n in enumerate(names, 1):
+            d.write(valid_obs.astype("float32") if n == VALID_OBS else first, i)
+            d.set_band_description(i, n)
+    return mem
+
+
+def test_thinly_observed_pixels_are_counted_and_warned_about():
+    """stack.json records how many clear observations the valid pixels rest on; more than
+    10 % with fewer than 4 gets a WARNING naming the seasonal features it undermines."""
+    from gbaugs.imagery.inspect import observation_findings
+
+    obs = np.r_[np.full(30, 2), np.full(70, 6), np.zeros(20)].reshape(12, 10)
+    first = np.where(obs > 0, 0.1, np.nan).astype("float32")  # no observation: nodata
+    seasonal = {"NDVI_p10", "NDVI_p90"}
+    with _obs_stack(["B2", "NDVI_p10", VALID_OBS], obs, first) as mem, mem.open() as src:
+        record, warnings = observation_findings(src, seasonal, block_rows=5)
+    assert record["clear_observations"] == {"min": 2, "p10": 2, "median": 6, "max": 6,
+                                            "thin_below": 4, "thin_share": 0.3}
+    assert len(warnings) == 1 and warnings[0].startswith("30% of the valid pixels have "
+                                                         "fewer than 4 clear observations")
+    assert "(NDVI_p10)" in warnings[0]
+    with _obs_stack(["B2", VALID_OBS], obs, first) as mem, mem.open() as src:
+        assert "median composite" in observation_findings(src, seasonal)[1][0]
+    well = np.full((12, 10), 8.0)
+    well.flat[:10] = 3  # 8 %: below the warning share
+    with _obs_stack(["B2", VALID_OBS], well, np.zeros((12, 10), "float32")) as mem, \
+            mem.open() as src:
+        record, warnings = observation_findings(src, seasonal)
+    assert record["clear_observations"]["thin_share"] == round(10 / 120, 4) and not warnings
+    with _obs_stack(["B2", "NDVI"], obs, first) as mem, mem.open() as src:
+        assert observation_findings(src, seasonal) == ({"clear_observations": None}, [])

@@ -3,7 +3,8 @@
 :func:`inspect_scenes` keeps the scenes of the compositing window, decides the product
 level, the reflectance scale of every band (checked against the values) and notes each
 band's resolution; :func:`inspect_stack` does the resolution part for a pre-made stack;
-:func:`coverage_findings` judges how much of the city the result covers. Each returns a
+:func:`coverage_findings` judges how much of the city the result covers and
+:func:`observation_findings` on how many clear observations its pixels rest. Each returns a
 record for ``stack.json`` and the sentences to WARN with; errors are raised here, before
 anything is written.
 """
@@ -29,6 +30,13 @@ COARSE_FACTOR = 1.5
 """A band is coarse when its pixels exceed its native resolution × this factor."""
 WARN_COVERAGE = 0.95
 """Below this share of the city covered, the stack is built with a WARNING."""
+MIN_CLEAR_OBS = 4
+"""Pixels with fewer clear observations than this are *thinly observed*: their seasonal
+percentiles are the extremes of 1–3 dates. On the demo's River Town (cloudy, rice fields),
+farmland the map took for UGS had a median of 3 clear observations, farmland mapped right
+5 (docs/imagery.md)."""
+WARN_FEW_OBS_SHARE = 0.10
+"""Above this share of thinly observed valid pixels, the stack is built with a WARNING."""
 
 
 @dataclass
@@ -154,3 +162,53 @@ def _acquisition(dates: list[str]) -> dict[str, Any] | None:
 def _band_order(band: str) -> tuple[int, str]:
     order = list(BANDS)
     return (order.index(band) if band in order else len(order), band)
+
+
+def observation_findings(stack, seasonal: set[str], block_rows: int = 512
+                         ) -> tuple[dict[str, Any], list[str]]:
+    """How many clear observations the valid pixels of a feature stack (an open rasterio
+    dataset with a ``valid_obs`` band; valid = its first band finite) rest on — a record
+    for ``stack.json`` (``None`` without the band; ``thin_share``: the share with fewer
+    than ``thin_below`` = :data:`MIN_CLEAR_OBS`) and a WARNING when more than
+    :data:`WARN_FEW_OBS_SHARE` of them have fewer than :data:`MIN_CLEAR_OBS`. ``seasonal``:
+    the names of seasonal-percentile features (the warning names those in the stack)."""
+    import numpy as np
+    from rasterio.windows import Window
+
+    from gbaugs.features.registry import VALID_OBS
+
+    names = list(stack.descriptions)
+    if VALID_OBS not in names:
+        return {"clear_observations": None}, []
+    counts = np.zeros(1, dtype=np.int64)
+    for r0 in range(0, stack.height, block_rows):
+        win = Window(0, r0, stack.width, min(block_rows, stack.height - r0))
+        first, obs = stack.read([1, names.index(VALID_OBS) + 1], window=win)
+        obs = obs[np.isfinite(first)].astype(np.int64)
+        new = np.bincount(obs, minlength=len(counts))
+        new[:len(counts)] += counts
+        counts = new
+    total = int(counts.sum())
+    if not total:
+        return {"clear_observations": None}, []
+    cum = np.cumsum(counts)
+
+    def pct(q: float) -> int:
+        return int(np.searchsorted(cum, q * total))
+
+    few = float(cum[MIN_CLEAR_OBS - 1] / total) if len(cum) >= MIN_CLEAR_OBS else 1.0
+    record = {"min": int(np.flatnonzero(counts)[0]), "p10": pct(0.10), "median": pct(0.5),
+              "max": len(counts) - 1, "thin_below": MIN_CLEAR_OBS,
+              "thin_share": round(few, 4)}
+    warnings = []
+    if few > WARN_FEW_OBS_SHARE:
+        used = [n for n in names if n in seasonal]
+        why = (f"their seasonal percentiles ({', '.join(used)}) are the extremes of 1–"
+               f"{MIN_CLEAR_OBS - 1} dates, so crops seen only while green look like grass "
+               "(expect farmland mapped as UGS there)" if used else
+               f"their median composite rests on 1–{MIN_CLEAR_OBS - 1} dates (residual "
+               "cloud and haze pass through)")
+        warnings.append(f"{few:.0%} of the valid pixels have fewer than {MIN_CLEAR_OBS} "
+                        f"clear observations (median {record['median']}): {why}; more "
+                        "scenes or a longer window help")
+    return {"clear_observations": record}, warnings

@@ -24,7 +24,12 @@ from warnings import warn
 from gbaugs.boundaries import city_boundary, working_crs
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import GbaugsWarning, InputDataError
-from gbaugs.imagery.inspect import coverage_findings, inspect_scenes, inspect_stack
+from gbaugs.imagery.inspect import (
+    coverage_findings,
+    inspect_scenes,
+    inspect_stack,
+    observation_findings,
+)
 from gbaugs.imagery.local import Grid, composite_stack, copy_stack
 from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
 from gbaugs.io.atomic import TMP_MARKER, write_json
@@ -71,7 +76,9 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
             raise InputDataError(f"city {city.name!r}: the feature stack has no valid pixel",
                                  where=", ".join(map(str, city.imagery)),
                                  hint="check that the imagery covers the city boundary")
-        warnings = found.warnings + coverage_warnings + _mask_warnings(report)
+        obs_record, obs_warnings = _observations(staging, region)
+        report.update(obs_record)
+        warnings = found.warnings + coverage_warnings + _mask_warnings(report) + obs_warnings
         report.update({"city": city.name, "crs": crs, "width": grid.width,
                        "height": grid.height, "resolution_m": region.resolution_m,
                        "coverage": round(share, 4), "warnings": warnings,
@@ -84,6 +91,15 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
     for w in warnings:
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
+
+
+def _observations(stack: Path, region: Region) -> tuple[dict[str, Any], list[str]]:
+    import rasterio
+
+    from gbaugs.features.registry import SEASONAL
+
+    with rasterio.open(stack) as src:
+        return observation_findings(src, set(SEASONAL), region.imagery.block_rows)
 
 
 def _mask_warnings(report: dict[str, Any]) -> list[str]:
@@ -112,6 +128,9 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
         warnings = ([f"the Earth Engine collection {report['collection']} is Level-1C: "
                      "top-of-atmosphere reflectance, not surface reflectance"]
                     if report["product_level"] == "L1C" else [])
+        obs_record, obs_warnings = _observations(staging, region)
+        report.update(obs_record)
+        warnings += obs_warnings
         report.update({"city": city.name, "resolution_m": region.resolution_m,
                        "warnings": warnings,
                        "nodata": "NaN outside the city, on water, and without valid "

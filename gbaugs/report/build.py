@@ -190,6 +190,7 @@ def _imagery(run: RunDir, cities) -> Section:
         clouds = sorted(set((rec.get("cloud_mask") or {}).values())) or ["—"]
         scale = "; ".join(map(_scale_text, rec.get("radiometry", []))) or "as stored"
         res = rec.get("source_resolution_m") or {}
+        obs = rec.get("clear_observations") or {}
         rows.append({
             "city": name, "source": rec.get("composite", rec.get("source")),
             "product level": rec.get("product_level", "—"), "dates": dates,
@@ -199,6 +200,8 @@ def _imagery(run: RunDir, cities) -> Section:
             "water rule": rec.get("water_mask", "—"),
             "water px": rec.get("water_pixels", "—"),
             "coverage": rec.get("coverage", "—"),
+            "clear obs. (median)": obs.get("median", "—"),
+            "thinly observed": obs.get("thin_share", "—"),
             "coarsest source (m)": max(res.values()) if res else "—",
             "scale": scale})
         warnings += [f"{name}: {w}" for w in rec.get("warnings", [])]
@@ -206,7 +209,9 @@ def _imagery(run: RunDir, cities) -> Section:
         return s.note("No feature stacks yet: run the imagery stage.")
     s.text("As the imagery stage found it (each city's stack.json): product level (Level-1C "
            "is top-of-atmosphere), the acquisition dates used, the cloud and water masks "
-           "and what they removed, the share of the city the imagery covers, the coarsest "
+           "and what they removed, the share of the city the imagery covers, how many clear "
+           "observations its valid pixels rest on (median, and the thinly observed share: "
+           "fewer than 4, where seasonal statistics are unreliable), the coarsest "
            "source resolution, and where the reflectance scale came from.")
     s.table(pd.DataFrame(rows))
     if warnings:
