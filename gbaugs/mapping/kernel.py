@@ -80,6 +80,18 @@ def exp_neg(x):
     return p * as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
 
 
+@nb.njit(inline="always")
+def _sq_dists(z, p, sv_t, d2):
+    """``d2[i] = ‖z[p] − sv_i‖²`` from the coordinate differences (``sv_t``: (d, m)), in
+    the arrays' precision; the loop over support vectors is the vectorized one."""
+    d2[:] = 0.0
+    for j in range(z.shape[1]):
+        zj = z[p, j]
+        for i in range(sv_t.shape[1]):
+            t = zj - sv_t[j, i]
+            d2[i] += t * t
+
+
 # reassociation only reorders the sums (the bounds hold in any order); contraction
 # fuses multiply-adds (one rounding instead of two)
 _FLAGS = {"reassoc", "contract"}
@@ -103,12 +115,7 @@ def decide(z, sv_t, sv_norm, alpha, abs_alpha, gamma, intercept, out, bound, blo
             for j in range(d):
                 zn += z[p, j] * z[p, j]
             zn = np.float32(np.sqrt(zn) * np.float32(1.0001))
-            d2[:] = 0.0
-            for j in range(d):
-                zj = z[p, j]
-                for i in range(m):
-                    t = zj - sv_t[j, i]
-                    d2[i] += t * t
+            _sq_dists(z, p, sv_t, d2)
             acc = 0.0
             err = 0.0
             mag = 0.0
@@ -147,12 +154,7 @@ def decide64(z, sv_t, sv_sq, alpha, abs_alpha, gamma, intercept, out, bound, blo
             zz = 0.0
             for j in range(d):
                 zz += z[p, j] * z[p, j]
-            d2[:] = 0.0
-            for j in range(d):
-                zj = z[p, j]
-                for i in range(m):
-                    t = zj - sv_t[j, i]
-                    d2[i] += t * t
+            _sq_dists(z, p, sv_t, d2)
             acc = 0.0
             err = 0.0
             mag = 0.0
