@@ -393,3 +393,10 @@ def test_thinly_observed_pixels_are_counted_and_warned_about():
     assert record["clear_observations"]["thin_share"] == round(10 / 120, 4) and not warnings
     with _obs_stack(["B2", "NDVI"], obs, first) as mem, mem.open() as src:
         assert observation_findings(src, seasonal) == ({"clear_observations": None}, [])
+    holes = well.copy()
+    holes.flat[:10] = np.nan  # a pre-made stack's count band with holes: left out
+    with _obs_stack(["B2", VALID_OBS], holes, np.zeros((12, 10), "float32")) as mem, \
+            mem.open() as src:
+        record, _ = observation_findings(src, seasonal)
+    assert record["clear_observations"]["min"] == 8 and record["clear_observations"][
+        "thin_share"] == 0.0

@@ -184,7 +184,8 @@ def observation_findings(stack, seasonal: set[str], block_rows: int = 512
     for r0 in range(0, stack.height, block_rows):
         win = Window(0, r0, stack.width, min(block_rows, stack.height - r0))
         first, obs = stack.read([1, names.index(VALID_OBS) + 1], window=win)
-        obs = obs[np.isfinite(first)].astype(np.int64)
+        obs = obs[np.isfinite(first) & np.isfinite(obs) & (obs >= 0)]
+        obs = np.rint(obs).astype(np.int64)  # counts (a pre-made stack may store floats)
         new = np.bincount(obs, minlength=len(counts))
         new[:len(counts)] += counts
         counts = new
