@@ -109,6 +109,32 @@ def test_source_screening_rules():
     assert flat["vegetation"] == pytest.approx(0.4)
 
 
+def test_green_background_must_be_more_than_half_green():
+    # dark part at 0.1, park interiors at 0.85: a background pixel is taught as UGS only
+    # from half way between them (≈ 0.475), a mixed pixel below that is dropped
+    rng = np.random.default_rng(0)
+    city_ndvi = np.r_[rng.normal(0.1, 0.05, 5000), rng.normal(0.7, 0.1, 5000)]
+    frame = pd.DataFrame({
+        "label": [1, 1, 1, 0, 0, 0],
+        "source_label": ["ugs", "ugs", "ugs", "background", "background", "building"],
+        "NDVI": [0.8, 0.85, 0.9, 0.45, 0.55, 0.45]})
+    status, th = screen(frame, SampleParams(), city_ndvi)
+    assert th["vegetation"] < 0.45 and th["ugs_median"] == pytest.approx(0.85)
+    assert th["green_background"] == pytest.approx((th["dark_mean"] + 0.85) / 2)
+    assert 0.45 < th["green_background"] < 0.55
+    assert list(status) == ["ok", "ok", "ok", "mixed_ndvi", "green_background", "high_ndvi"]
+    # the former rule: every background sample above the vegetation threshold is UGS
+    old, th_old = screen(frame, SampleParams(green_background_min="vegetation"), city_ndvi)
+    assert list(old)[3:5] == ["green_background"] * 2
+    assert th_old["green_background"] == th_old["vegetation"]
+    # no UGS sample to mix with: the vegetation threshold, said so
+    none = frame.assign(source_label=["building"] * 3 + list(frame.source_label[3:]),
+                        label=[0] * 6)
+    _, th_none = screen(none, SampleParams(), city_ndvi)
+    assert th_none["green_background"] == th_none["vegetation"]
+    assert "no UGS sample" in th_none["green_background_from"]
+
+
 def test_otsu_equals_scikit_image():
     from skimage.filters import threshold_otsu
 
@@ -309,13 +335,20 @@ def test_samples_stage_outputs(synthetic_samples):
     for c in region.cities:
         city = gpd.read_parquet(out / "samples" / f"{c.slug}.parquet")
         assert set(city["status"]) <= {"kept", "capped", "low_ndvi", "high_ndvi",
-                                       "like_hard_negative"}
+                                       "mixed_ndvi", "like_hard_negative"}
         s = summary["cities"][c.slug]
         claimed = city["status"] == "like_hard_negative"
         assert s["green_background_like_hard_negatives"] == claimed.sum()
         assert (city.loc[claimed, "source_label"] == "background").all()
         assert s["screened_low_ndvi"] == (city["status"] == "low_ndvi").sum()
         assert (city["label"][city["status"] == "low_ndvi"] == 1).all()
+        # mixed background pixels: between the vegetation and the half-green threshold
+        mixed = city[city["status"] == "mixed_ndvi"]
+        th = s["screening"]["thresholds"]
+        assert s["screened_mixed_ndvi"] == len(mixed)
+        assert (mixed["source_label"] == "background").all()
+        assert mixed["NDVI"].between(th["vegetation"], th["green_background"]).all()
+        assert th["green_background"] >= th["vegetation"]
 
 
 @pytest.mark.slow

@@ -150,6 +150,15 @@ class SampleParams:
     (default): they are UGS samples (their own LOF group, status ``kept``, ``screening =
     "green_background"``): the only samples that show the model mixed, partly green pixels
     on the green side. ``drop``: they are dropped (``high_ndvi``)."""
+    green_background_min: Literal["half_green", "vegetation"] = "half_green"
+    """``green_background = "ugs"``: the NDVI a ``background`` sample needs to be taught as
+    UGS. ``half_green`` (default): half way between the mean NDVI of the city's dark part
+    and the median NDVI of its screened ``ugs`` samples (the pure-vegetation end member),
+    never below the vegetation threshold — a pixel more than half green under linear
+    mixing, as a majority-rule reference labels it; background samples between the
+    vegetation threshold and it are mixed pixels and dropped (``mixed_ndvi``).
+    ``vegetation``: the vegetation threshold itself (before 2026-12). docs/screening.md has
+    the measurement."""
     hard_negative_lof: float = option(1.5, Interval(0.0))
     """``green_background = "ugs"``: a green background sample whose Local Outlier Factor
     among the city's hard negatives (farmland, orchards…) is below this, and below its LOF

@@ -329,14 +329,17 @@ def _samples(run: RunDir, fig: Path, sensitivity: pd.DataFrame | None) -> Sectio
         for source, verdicts in screening.get("by_source", {}).items():
             rows.append({"city": city, "source": source, **verdicts,
                          "vegetation threshold": th.get("vegetation"),
-                         "bare threshold": th.get("bare")})
+                         "bare threshold": th.get("bare"),
+                         "half-green threshold": th.get("green_background")})
     if rows:
         s.heading(f"Spectral screening ('{rule}' rule): candidates per label source and "
                   "verdict")
         s.table(pd.DataFrame(rows).fillna(0), digits=3)
         s.note("ok: kept; low_ndvi: UGS below the bare threshold (paths, plazas); "
                "high_ndvi: non-UGS above the vegetation threshold; green_background: "
-               "background above it, taught as UGS (lawns, gardens); like_hard_negative: "
+               "background above the half-green threshold, taught as UGS (lawns, "
+               "gardens); mixed_ndvi: background between the two thresholds (mixed "
+               "pixels), dropped; like_hard_negative: "
                "green background inside the city's farmland and orchards, dropped.")
     s.image(figures.weights_figure(pool, fig / "weights.png"), "weight distribution")
     if sensitivity is None:

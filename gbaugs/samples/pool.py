@@ -85,6 +85,7 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
     counts = dict(candidates.counts)
     counts["screened_low_ndvi"] = int((frame["status"] == "low_ndvi").sum())
     counts["screened_high_ndvi"] = int((frame["status"] == "high_ndvi").sum())
+    counts["screened_mixed_ndvi"] = int((frame["status"] == "mixed_ndvi").sum())
     counts["relabelled_green_background"] = int(green.sum())
     counts["green_background_like_hard_negatives"] = int(claimed.sum())
     counts["screening"] = {"thresholds": thresholds,

@@ -16,8 +16,15 @@
 * ``non_ugs`` samples (farmland, orchards, nurseries…) are *hard negatives*: vegetated
   on purpose, so no NDVI rule applies to them;
 * ``background`` samples above the vegetation threshold become UGS samples
-  (``green_background``) unless they lie inside the city's hard negatives
-  (:func:`like_hard_negatives`, ``like_hard_negative``: dropped).
+  (``green_background``) when they are more than half green — NDVI at or above the
+  *half-green threshold*, half way between the mean NDVI of the city's dark part and the
+  median NDVI of its screened ``ugs`` samples (the pure-vegetation end member: inward-
+  buffered park interiors), never below the vegetation threshold. Between the two they
+  are mixed pixels, mostly paved or roofed (a majority-rule reference calls them non-UGS)
+  and are dropped (``mixed_ndvi``); ``green_background_min = "vegetation"`` teaches every
+  background sample above the vegetation threshold as UGS. A green background sample
+  that lies inside the city's hard negatives is dropped too (:func:`like_hard_negatives`,
+  ``like_hard_negative``).
 
 ``screening = "paper"`` keeps the paper's rule (2.3.3): vegetation samples with NDVI below
 ``ndvi_min_vegetation`` (0.1) are dropped; non-vegetation samples — hard negatives
@@ -70,6 +77,9 @@ SOFT_NEGATIVES = ("building", "background", "unlabelled")
 GREEN_BACKGROUND = "green_background"
 """Screening verdict of a ``background`` sample above the vegetation threshold that is
 kept as a UGS sample (``green_background = "ugs"``)."""
+MIXED_NDVI = "mixed_ndvi"
+"""Screening verdict of a ``background`` sample between the vegetation and the half-green
+threshold: a mixed pixel, taught neither as UGS nor as non-UGS."""
 LIKE_HARD_NEGATIVE = "like_hard_negative"
 """Screening verdict of a green ``background`` sample that lies inside the city's hard
 negatives (``hard_negative_lof``): dropped, taught neither as UGS nor as non-UGS."""
@@ -130,8 +140,38 @@ def screen(frame: pd.DataFrame, params: SampleParams,
     status[veg & (ndvi < th["bare"])] = "low_ndvi"
     status[soft & (ndvi > th["vegetation"])] = "high_ndvi"
     if params.green_background == "ugs":
-        status[(src == "background") & (ndvi > th["vegetation"])] = GREEN_BACKGROUND
+        th.update(half_green_threshold(th, ndvi[(src == "ugs") & veg & (ndvi >= th["bare"])],
+                                       params))
+        green = (src == "background") & (ndvi > th["vegetation"])
+        status[green & (ndvi >= th["green_background"])] = GREEN_BACKGROUND
+        status[green & (ndvi < th["green_background"])] = MIXED_NDVI
     return status, th
+
+
+def half_green_threshold(th: dict[str, Any], ugs_ndvi: np.ndarray, params: SampleParams
+                         ) -> dict[str, Any]:
+    """The NDVI from which a green ``background`` sample is taught as UGS.
+
+    ``half_green``: the NDVI half way between the city's dark part (``th["dark_mean"]``)
+    and its pure vegetation (the median NDVI of ``ugs_ndvi``, the UGS samples that passed
+    the bare screening), never below the vegetation threshold. A pixel that is half
+    vegetation, half paving has roughly that NDVI under linear mixing (exactly so for
+    mixed reflectances when both parts have the same red + NIR brightness); a
+    majority-rule reference labels the pixels below it non-UGS. Falls back to the
+    vegetation threshold with no dark part or no UGS sample (recorded in ``..._from``).
+    """
+    veg = float(th["vegetation"])
+    if params.green_background_min == "vegetation":
+        return {"green_background": veg, "green_background_from": "vegetation threshold"}
+    if th.get("dark_mean") is None or not len(ugs_ndvi):
+        return {"green_background": veg, "green_background_from":
+                "vegetation threshold (no dark part or no UGS sample to mix)"}
+    end = float(np.median(ugs_ndvi))
+    return {"green_background": max(veg, (float(th["dark_mean"]) + end) / 2),
+            "green_background_from": "data (half way from the dark mean to the median "
+                                     "NDVI of the UGS samples, at least the vegetation "
+                                     "threshold)",
+            "ugs_median": end}
 
 
 def _zscorer(reference: np.ndarray):

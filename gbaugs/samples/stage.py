@@ -10,8 +10,9 @@ writes
                             features, the raw indicators (boundary distance, shape index,
                             NDVI standard deviation), the normalized ones, ``score``,
                             ``level``, weights, and ``status``: ``kept``, ``capped``,
-                            ``low_ndvi`` or ``high_ndvi`` (screened out: kept in the file
-                            so a user can see why);
+                            ``low_ndvi``, ``high_ndvi``, ``mixed_ndvi`` or
+                            ``like_hard_negative`` (screened out: kept in the file so a
+                            user can see why);
 ``samples/pool.parquet``    GeoParquet (EPSG:4326 points; ``x``/``y`` in each city's CRS and
                             ``crs`` beside them): the ``kept`` samples of every city;
 ``samples/summary.json``    counts per step, class and level per city and for the pool,
