@@ -1,6 +1,7 @@
 """The thin orchestrator: runs the stages of a region in order, owns files and caching.
 
-Stages (in order, :data:`STAGES`): ``synthetic`` (synthetic backend only) → ``osm`` →
+Stages (in order, :data:`STAGES`): ``synthetic`` (synthetic backend only) →
+``boundaries`` (Earth Engine boundaries or urban mask only) → ``osm`` →
 ``imagery`` → ``samples`` → ``train`` → ``map`` → ``postprocess`` → ``products`` →
 ``analysis`` → ``report``. Each is a :class:`gbaugs.stage.Stage` defined in its package's
 ``stage.py``; this module imports them (never the other way round) and runs those that
@@ -28,6 +29,7 @@ from typing import Any
 
 from gbaugs._version import __version__
 from gbaugs.analysis.stage import ANALYSIS
+from gbaugs.boundaries.stage import BOUNDARIES
 from gbaugs.config import Region
 from gbaugs.errors import GbaugsError, StageError
 from gbaugs.imagery.stage import IMAGERY
@@ -46,8 +48,8 @@ from gbaugs.train.stage import TRAIN
 
 log = logging.getLogger(__name__)
 
-STAGES: tuple[Stage, ...] = (SYNTHETIC, OSM, IMAGERY, SAMPLES, TRAIN, MAP, POSTPROCESS,
-                              PRODUCTS, ANALYSIS, REPORT)
+STAGES: tuple[Stage, ...] = (SYNTHETIC, BOUNDARIES, OSM, IMAGERY, SAMPLES, TRAIN, MAP,
+                              POSTPROCESS, PRODUCTS, ANALYSIS, REPORT)
 """Every stage of the package, in pipeline order."""
 assert tuple(s.name for s in STAGES) == STAGE_ORDER
 
@@ -107,7 +109,13 @@ def _run_locked(region: Region, run: RunDir, force: Sequence[str],
     skipped: list[str] = []
     t0 = time.perf_counter()
     for stage in stages:
-        if not stage.applies(region) or (only is not None and stage.name not in only):
+        if not stage.applies(region):
+            continue
+        if only is not None and stage.name not in only:
+            # a stage left out still resolves the region from what it wrote before
+            record = manifest.stage(stage.name)
+            if stage.after is not None and record and record.get("status") == "done":
+                ctx = stage.after(ctx)
             continue
         did_run = _run_stage(stage, ctx, forced=stage.name in force)
         (ran if did_run else skipped).append(stage.name)
@@ -199,18 +207,24 @@ def _input_files(stage: Stage, ctx: RunContext) -> list[Path]:
         rel = _rel(missing[0], ctx.run.root)
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise StageError(f"the {stage.name} stage needs {rel}, which is missing{more}",
-                         where=missing[0], hint=_missing_hint(rel, stage.name, ctx.manifest))
+                         where=missing[0], hint=_missing_hint(rel, stage.name, ctx.manifest,
+                                                              _applicable(ctx.region)))
     return files
 
 
-def _missing_hint(rel: str, stage: str, manifest: Manifest) -> str:
+def _applicable(region: Region) -> set[str]:
+    """The stages of the package that apply to ``region``."""
+    return {s.name for s in STAGES if s.applies(region)}
+
+
+def _missing_hint(rel: str, stage: str, manifest: Manifest, applicable: set[str]) -> str:
     """Which stage wrote (or writes) a missing file, and the command that brings it back."""
     for name, record in manifest.data.get("stages", {}).items():
         if rel in record.get("outputs", {}):
             return (f"the {name} stage wrote it and it has been removed since: run the region "
                     f"again (`gbaugs run CONFIG --out RUN_DIR --force {name}`)")
     before = STAGE_ORDER[:STAGE_ORDER.index(stage)] if stage in STAGE_ORDER else ()
-    pending = [n for n in before if n != "synthetic"
+    pending = [n for n in before if n in applicable and n != "synthetic"
                and (manifest.stage(n) or {}).get("status") != "done"]
     if pending:
         return (f"run the {', '.join(pending)} stage(s) first (`gbaugs run` without "

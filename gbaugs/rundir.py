@@ -5,7 +5,8 @@ Layout (``docs/architecture.md`` gives each stage's files)::
     <out>/manifest.json          what ran: per stage parameters, input and output hashes,
                                  package versions, status, timings, errors
     <out>/config.json            the resolved configuration the run used
-    <out>/inputs/                generated inputs (the synthetic backend)
+    <out>/inputs/                generated inputs (the synthetic backend), boundaries
+                                 fetched from Earth Engine
     <out>/cities/<city>/         per-city intermediates (OSM polygons, feature stacks)
     <out>/samples/  model/  maps/  products/  analysis/  report/
 
@@ -103,6 +104,14 @@ class RunDir:
     def synthetic_meta(self) -> Path:
         """The synthetic generator's record (synthetic runs only)."""
         return self.inputs / SYNTHETIC_META
+
+    def boundary(self, slug: str) -> Path:
+        """A city's boundary fetched from Earth Engine (GeoPackage, EPSG:4326)."""
+        return self.inputs / "boundaries" / f"{slug}.gpkg"
+
+    def boundary_record(self, slug: str) -> Path:
+        """The Earth Engine requests behind :meth:`boundary` (JSON)."""
+        return self.inputs / "boundaries" / f"{slug}.json"
 
     def osm_polygons(self, slug: str) -> Path:
         return osm_files(self.city(slug))[0]

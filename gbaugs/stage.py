@@ -17,8 +17,9 @@ from gbaugs.config import Region
 from gbaugs.progress import Reporter
 from gbaugs.rundir import Manifest, RunDir
 
-STAGE_ORDER: tuple[str, ...] = ("synthetic", "osm", "imagery", "samples", "train", "map",
-                                "postprocess", "products", "analysis", "report")
+STAGE_ORDER: tuple[str, ...] = ("synthetic", "boundaries", "osm", "imagery", "samples",
+                                "train", "map", "postprocess", "products", "analysis",
+                                "report")
 
 
 @dataclass

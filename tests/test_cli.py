@@ -53,7 +53,8 @@ def test_stages_lists_the_pipeline():
     result = runner.invoke(app, ["stages"])
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
-    assert [ln.split()[0] for ln in lines][:2] == ["synthetic", "osm"] and len(lines) == 10
+    assert [ln.split()[0] for ln in lines][:3] == ["synthetic", "boundaries", "osm"]
+    assert len(lines) == 11
 
 
 @pytest.mark.slow

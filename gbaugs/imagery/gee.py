@@ -53,12 +53,9 @@ _RETRYABLE = ("quota", "too many concurrent", "rate limit", "429", "503",
 
 
 def _ee():
-    try:
-        import ee
-    except ImportError:
-        raise BackendError("the Earth Engine backend needs earthengine-api",
-                           hint='install it with: pip install "gbaugs[gee]"') from None
-    return ee
+    from gbaugs.boundaries.earthengine import ee_module
+
+    return ee_module()
 
 
 # --------------------------------------------------------------------------- sessions
@@ -163,14 +160,9 @@ def iter_calls(node: Any) -> Iterator[tuple[str, dict]]:
 # --------------------------------------------------------------------------- the graph
 def feature_geometry(source: EarthEngineFilter):
     """The dissolved geometry of the features an :class:`EarthEngineFilter` selects."""
-    ee = _ee()
-    fc = ee.FeatureCollection(source.collection)
-    for prop, value in source.filters.items():
-        if isinstance(value, tuple):
-            fc = fc.filter(ee.Filter.inList(prop, list(value)))
-        else:
-            fc = fc.filter(ee.Filter.eq(prop, value))
-    return fc.geometry(maxError=1)
+    from gbaugs.boundaries.earthengine import selection
+
+    return selection(source).geometry(maxError=1)
 
 
 def local_geometry(path: Path):

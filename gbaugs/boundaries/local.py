@@ -1,4 +1,4 @@
-"""City boundaries and working CRS, shared by every stage that needs a city's extent.
+"""City boundaries from local files, and the working CRS.
 
 The boundary of a city is its vector file dissolved into one geometry and, when the region
 has an ``urban_mask``, intersected with it (the paper maps the urban area: the Global Urban
@@ -45,15 +45,21 @@ def working_crs(region: Region, city: CityConfig, boundary: gpd.GeoDataFrame) ->
 
 
 def city_boundary(region: Region, city: CityConfig) -> gpd.GeoDataFrame:
-    """The city's boundary (with the urban mask applied) as a one-row GeoDataFrame."""
+    """The city's boundary (with the urban mask applied) as a one-row GeoDataFrame.
+
+    Earth Engine boundaries and masks are fetched by the ``boundaries`` stage, which points
+    the region's cities at the GeoPackages it caches in the run folder
+    (:func:`gbaugs.boundaries.stage.resolve`); a region that still names them here was not
+    resolved (e.g. ``gbaugs osm`` on its own).
+    """
     if isinstance(city.boundary, EarthEngineFilter) or isinstance(region.urban_mask,
                                                                    EarthEngineFilter):
         raise BackendError(
-            f"city {city.name!r}: this stage needs the boundary as a local file, and Earth "
-            "Engine boundaries are not fetched by this version",
+            f"city {city.name!r}: the boundary or the urban mask is an Earth Engine "
+            "collection, which the `boundaries` stage of a run fetches",
             where=region.source,
-            hint="export the boundary (e.g. `ee.batch.Export.table.toDrive`) and set "
-                 "`boundary = \"path/to/file.gpkg\"`")
+            hint="run the region (`gbaugs run REGION.toml --out DIR`), or export the "
+                 "boundary to a file and set `boundary = \"path/to/file.gpkg\"`")
     if city.boundary is None:
         raise InputDataError(f"city {city.name!r} has no boundary", where=region.source)
     mask = region.urban_mask if isinstance(region.urban_mask, Path) else None

@@ -1,0 +1,422 @@
+"""A fake Earth Engine server: the REST calls gbaugs makes, answered offline.
+
+:class:`FakeEarthEngine` stands in for the Cloud API resource that ``earthengine-api``
+talks to (``projects.value.compute``, ``projects.table.computeFeatures``): the real
+client serializes each request, pages through results and converts them, and the fake
+decodes the request's expression graph and *evaluates* it on small in-memory tables
+given to it (GeoDataFrames keyed by asset id). So a graph mistake — an unknown
+collection id, an algorithm or argument that does not exist, a value of the wrong type —
+fails here the way it fails on the server (an ``HttpError`` the client turns into
+``ee.EEException``), and an algorithm the fake does not implement fails loudly instead of
+passing.
+
+Implemented algorithms (:data:`ALGORITHMS`): tables (``Collection.loadTable``,
+``Collection.filter``, ``Collection.map``, ``Collection.size``), filters
+(``Filter.equals``, ``Filter.listContains``, ``Filter.intersects``), features and
+geometries (``Feature``, ``Feature.simplify``, ``ErrorMargin``, ``Projection``,
+``GeometryConstructors.Polygon`` / ``MultiPolygon`` / ``Rectangle``, in EPSG:4326). Arguments are
+checked against the algorithm signatures shipped in the ``earthengine-api`` wheel
+(unknown name, missing required argument, basic type).
+
+Where the fake is *not* the server: geometries are planar in WGS 84 degrees (no geodesic
+edges; ``maxError`` in metres is converted at 111,320 m per degree), and simplification is
+shapely's Douglas–Peucker. Use it with :func:`fake_session`::
+
+    with fake_session(FakeEarthEngine({"FAO/GAUL/2015/level2": gaul})) as ee:
+        ee.FeatureCollection("FAO/GAUL/2015/level2").size().getInfo()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from shapely.geometry import mapping, shape
+
+METRES_PER_DEGREE = 111_320.0
+"""Metres per degree used to turn ``maxError`` (metres) into degrees."""
+
+
+class FakeServerError(Exception):
+    """Raised by an algorithm; becomes an HTTP error the client sees as EEException."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Feature:
+    geometry: Any  # shapely, WGS 84
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Table:
+    features: tuple[Feature, ...]
+
+
+@dataclass(frozen=True)
+class Filter:
+    test: Callable[[Feature], bool]
+
+
+# --------------------------------------------------------------------------- algorithms
+def _field(feature: Feature, name: str) -> Any:
+    if name == ".all":
+        return feature
+    if name == ".geo":
+        return feature.geometry
+    return feature.properties.get(name)
+
+
+def _sides(args: dict[str, Any]) -> tuple[Callable[[Feature], Any], Callable[[Feature], Any]]:
+    """The two operands of a binary filter: each a field of the feature or a value."""
+    def side(field_key: str, value_key: str):
+        if field_key in args:
+            name = args[field_key]
+            return lambda f: _field(f, name)
+        if value_key in args:
+            value = args[value_key]
+            return lambda f: value
+        raise FakeServerError("a filter needs a field or a value on each side")
+    return side("leftField", "leftValue"), side("rightField", "rightValue")
+
+
+def _equals(**args) -> Filter:
+    left, right = _sides(args)
+    return Filter(lambda f: left(f) == right(f))
+
+
+def _list_contains(**args) -> Filter:
+    left, right = _sides(args)
+
+    def test(f: Feature) -> bool:
+        container = left(f)
+        if not isinstance(container, list | tuple):
+            raise FakeServerError("Filter.listContains: the left operand is not a list")
+        return right(f) in container
+    return Filter(test)
+
+
+def _geom(value: Any) -> Any:
+    if isinstance(value, Feature):
+        return value.geometry
+    if isinstance(value, shapely.Geometry):
+        return value
+    raise FakeServerError(f"expected a geometry or a feature, got {type(value).__name__}")
+
+
+def _intersects(**args) -> Filter:
+    left, right = _sides(args)
+    return Filter(lambda f: bool(shapely.intersects(_geom(left(f)), _geom(right(f)))))
+
+
+def _load_table(tables: Mapping[str, Table], tableId: str, **_) -> Table:
+    if tableId not in tables:
+        raise FakeServerError(f"Collection.loadTable: Collection asset '{tableId}' not "
+                              "found.", status=404)
+    return tables[tableId]
+
+
+def _filter(collection: Table, filter: Filter) -> Table:
+    return Table(tuple(f for f in collection.features if filter.test(f)))
+
+
+def _map(collection: Table, baseAlgorithm: Callable[[Feature], Any], dropNulls=False
+         ) -> Table:
+    out = [baseAlgorithm(f) for f in collection.features]
+    if any(not isinstance(f, Feature) for f in out if f is not None):
+        raise FakeServerError("Collection.map: the mapped function must return a Feature")
+    return Table(tuple(f for f in out if f is not None or not dropNulls))
+
+
+def _simplify(feature: Feature, maxError: float, proj=None) -> Feature:
+    tolerance = float(maxError) / METRES_PER_DEGREE
+    return Feature(shapely.simplify(feature.geometry, tolerance, preserve_topology=True),
+                   feature.properties)
+
+
+@dataclass(frozen=True)
+class Projection:
+    crs: str
+
+
+def _projection(crs, transform=None, transformWkt=None) -> Projection:
+    if transform is not None or transformWkt is not None:
+        raise FakeServerError("Projection: the fake knows plain CRS codes only")
+    return Projection(str(crs))
+
+
+def _wgs84(crs: Projection | None, name: str) -> None:
+    if crs is not None and crs.crs.upper() not in ("EPSG:4326", "WGS84"):
+        raise FakeServerError(f"{name}: the fake builds geometries in EPSG:4326 only, not "
+                              f"{crs.crs}")
+
+
+def _polygon(coordinates, crs=None, geodesic=None, maxError=None, evenOdd=None):
+    _wgs84(crs, "GeometryConstructors.Polygon")
+    return shapely.make_valid(shape({"type": "Polygon", "coordinates": coordinates}))
+
+
+def _multipolygon(coordinates, crs=None, geodesic=None, maxError=None, evenOdd=None):
+    _wgs84(crs, "GeometryConstructors.MultiPolygon")
+    return shapely.make_valid(shape({"type": "MultiPolygon", "coordinates": coordinates}))
+
+
+def _rectangle(coordinates, crs=None, geodesic=None, evenOdd=None):
+    _wgs84(crs, "GeometryConstructors.Rectangle")
+    flat = [c for xy in coordinates for c in xy] if isinstance(coordinates[0], list) \
+        else list(coordinates)
+    x0, y0, x1, y1 = flat
+    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+def _error_margin(value: float = 0.0, unit: str = "meters") -> float:
+    if unit != "meters":
+        raise FakeServerError(f"ErrorMargin: the fake knows metres only, not {unit!r}")
+    return float(value)
+
+
+ALGORITHMS: dict[str, Callable[..., Any]] = {
+    "Collection.filter": _filter,
+    "Collection.map": _map,
+    "Collection.size": lambda collection: len(collection.features),
+    "Filter.equals": _equals,
+    "Filter.listContains": _list_contains,
+    "Filter.intersects": lambda **a: _intersects(**{k: v for k, v in a.items()
+                                                    if k != "maxError"}),
+    "Feature": lambda geometry=None, metadata=None, geometryKey=None: Feature(
+        geometry, dict(metadata or {})),
+    "Feature.simplify": _simplify,
+    "ErrorMargin": _error_margin,
+    "GeometryConstructors.Polygon": _polygon,
+    "GeometryConstructors.MultiPolygon": _multipolygon,
+    "GeometryConstructors.Rectangle": _rectangle,
+    "Projection": _projection,
+}
+"""What the fake evaluates (``Collection.loadTable`` is bound to the server's tables)."""
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "String": lambda v: isinstance(v, str),
+    "FeatureCollection": lambda v: isinstance(v, Table),
+    "Geometry": lambda v: isinstance(v, shapely.Geometry),
+    "Element": lambda v: isinstance(v, Feature),
+    "Feature": lambda v: isinstance(v, Feature),
+    "ErrorMargin": lambda v: isinstance(v, int | float),
+    "Float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "Long": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "Boolean": lambda v: isinstance(v, bool),
+    "Algorithm": callable,
+}
+"""Argument types the fake checks (others are accepted as given)."""
+
+
+# --------------------------------------------------------------------------- evaluation
+class Evaluator:
+    """Evaluates one serialized expression (``{"result": id, "values": {...}}``)."""
+
+    def __init__(self, expression: dict[str, Any], algorithms: Mapping[str, Callable],
+                 signatures: Mapping[str, Any]):
+        self.values = expression["values"]
+        self.result = expression["result"]
+        self.algorithms = algorithms
+        self.signatures = signatures
+
+    def run(self) -> Any:
+        return self.node(self.values[self.result], {})
+
+    def node(self, node: dict[str, Any], scope: dict[str, Any]) -> Any:
+        if "constantValue" in node:
+            return node["constantValue"]
+        if "integerValue" in node:
+            return int(node["integerValue"])
+        if "valueReference" in node:
+            return self.node(self.values[node["valueReference"]], scope)
+        if "argumentReference" in node:
+            return scope[node["argumentReference"]]
+        if "arrayValue" in node:
+            return [self.node(v, scope) for v in node["arrayValue"].get("values", [])]
+        if "dictionaryValue" in node:
+            return {k: self.node(v, scope)
+                    for k, v in node["dictionaryValue"].get("values", {}).items()}
+        if "functionDefinitionValue" in node:
+            return self.closure(node["functionDefinitionValue"], scope)
+        if "functionInvocationValue" in node:
+            return self.call(node["functionInvocationValue"], scope)
+        raise FakeServerError(f"unknown value node {sorted(node)}")
+
+    def closure(self, definition: dict[str, Any], scope: dict[str, Any]) -> Callable:
+        names = definition.get("argumentNames", [])
+        body = definition["body"]
+
+        def fn(*args):
+            if len(args) != len(names):
+                raise FakeServerError(f"a function of {len(names)} argument(s) was called "
+                                      f"with {len(args)}")
+            return self.node(self.values[body], {**scope, **dict(zip(names, args,
+                                                                      strict=True))})
+        return fn
+
+    def call(self, call: dict[str, Any], scope: dict[str, Any]) -> Any:
+        name = call.get("functionName")
+        if name is None:
+            raise FakeServerError("the fake does not evaluate functionReference calls")
+        signature = self.signatures.get(name)
+        if signature is None:
+            raise FakeServerError(f"Unknown algorithm: '{name}'.")
+        fn = self.algorithms.get(name)
+        if fn is None:
+            raise FakeServerError(f"the fake Earth Engine server does not implement "
+                                  f"{name!r} (gbaugs.testing.earthengine.ALGORITHMS)",
+                                  status=501)
+        params = {a["name"]: a for a in signature.get("args", [])}
+        given = call.get("arguments", {})
+        for arg in given:
+            if arg not in params:
+                raise FakeServerError(f"{name}: unrecognized argument '{arg}'.")
+        for p, spec in params.items():
+            if not spec.get("optional") and p not in given:
+                raise FakeServerError(f"{name}: parameter '{p}' is required.")
+        args = {k: self.node(v, scope) for k, v in given.items()}
+        for k, v in args.items():
+            check = _TYPES.get(params[k].get("type", ""))
+            if check is not None and v is not None and not check(v):
+                raise FakeServerError(
+                    f"{name}, argument '{k}': invalid type. Expected type: "
+                    f"{params[k]['type']}. Actual type: {type(v).__name__}.")
+        return fn(**args)
+
+
+def _geojson(value: Any) -> Any:
+    if isinstance(value, Table):
+        return {"type": "FeatureCollection",
+                "features": [_geojson(f) for f in value.features]}
+    if isinstance(value, Feature):
+        return {"type": "Feature", "properties": value.properties,
+                "geometry": None if value.geometry is None else mapping(value.geometry)}
+    if isinstance(value, shapely.Geometry):
+        return mapping(value)
+    if isinstance(value, Filter | Callable):
+        raise FakeServerError("a filter or a function has no value to return")
+    return value
+
+
+class FakeEarthEngine:
+    """The fake server. ``tables``: asset id → GeoDataFrame (any CRS; WGS 84 inside).
+
+    ``requests`` records every call as ``(method, body)`` — what the client really sent.
+    ``max_page_size`` caps the features per ``computeFeatures`` page (the client pages).
+    """
+
+    def __init__(self, tables: Mapping[str, Any] | None = None, *,
+                 max_page_size: int = 1000):
+        self.tables: dict[str, Table] = {}
+        for asset, gdf in (tables or {}).items():
+            gdf = gdf.to_crs(4326)
+            props = gdf.drop(columns=gdf.geometry.name)
+            self.tables[asset] = Table(tuple(
+                Feature(geom, {k: _plain(v) for k, v in row.items()})
+                for geom, (_, row) in zip(gdf.geometry, props.iterrows(), strict=True)))
+        self.max_page_size = max_page_size
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        from ee import apitestcase
+
+        self.signatures = apitestcase.GetAlgorithms()
+        self.algorithms = {**ALGORITHMS, "Collection.loadTable":
+                           lambda **a: _load_table(self.tables, **a)}
+
+    # the discovery resource's shape: projects().value().compute(...).execute()
+    def projects(self) -> _Resource:
+        return _Resource({"value": _Resource({"compute": self._compute}),
+                          "table": _Resource({"computeFeatures": self._compute_features})})
+
+    def evaluate(self, expression: dict[str, Any]) -> Any:
+        return Evaluator(expression, self.algorithms, self.signatures).run()
+
+    def _compute(self, body: dict[str, Any], **_) -> dict[str, Any]:
+        self.requests.append(("value.compute", body))
+        return {"result": _geojson(self.evaluate(body["expression"]))}
+
+    def _compute_features(self, body: dict[str, Any], **_) -> dict[str, Any]:
+        self.requests.append(("table.computeFeatures", body))
+        value = self.evaluate(body["expression"])
+        if not isinstance(value, Table):
+            raise FakeServerError("computeFeatures: the expression is not a "
+                                  f"FeatureCollection ({type(value).__name__})")
+        size = min(int(body.get("pageSize") or self.max_page_size), self.max_page_size)
+        start = int(body.get("pageToken") or 0)
+        page = value.features[start:start + size]
+        out: dict[str, Any] = {"type": "FeatureCollection",
+                               "features": [_geojson(f) for f in page]}
+        if start + size < len(value.features):
+            out["nextPageToken"] = str(start + size)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value from a pandas cell (numpy scalars, NaN → None)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+class _Resource:
+    def __init__(self, members: dict[str, Any]):
+        self._members = members
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            member = self._members[name]
+        except KeyError:
+            raise AttributeError(f"the fake Earth Engine server has no {name!r} "
+                                 "resource") from None
+        if isinstance(member, _Resource):
+            return lambda: member
+        return lambda **kwargs: _Call(member, kwargs)
+
+
+class _Call:
+    """A prepared request: ``execute()`` runs it, server errors become ``HttpError``."""
+
+    def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any]):
+        self.fn, self.kwargs = fn, kwargs
+
+    def execute(self, num_retries: int = 0) -> Any:
+        from googleapiclient.errors import HttpError
+        from httplib2 import Response
+
+        try:
+            # the client may reuse and mutate its params between pages: copy them
+            return self.fn(**json.loads(json.dumps(self.kwargs)))
+        except FakeServerError as exc:
+            body = json.dumps({"error": {"code": exc.status, "message": str(exc),
+                                         "status": "INVALID_ARGUMENT"}}).encode()
+            raise HttpError(Response({"status": exc.status}), body) from None
+
+
+@contextlib.contextmanager
+def fake_session(server: FakeEarthEngine) -> Iterator[Any]:
+    """Initialize ``ee`` against ``server`` (no network); yields the ``ee`` module.
+
+    Like :func:`gbaugs.imagery.gee.offline_session` (the algorithm signatures come from
+    the wheel), but value, table and pixel requests reach the fake. State is restored.
+    """
+    import ee as ee_module
+    from ee import _state
+
+    from gbaugs.imagery.gee import offline_session
+
+    compute_value = ee_module.data.computeValue  # the client's own, reaching the resource
+    with offline_session() as ee:
+        state = _state.get_state()
+        state.cloud_api_resource = server
+        state.cloud_api_resource_raw = server
+        ee.data.computeValue = compute_value
+        yield ee

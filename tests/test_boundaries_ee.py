@@ -1,0 +1,134 @@
+"""Earth Engine boundaries and urban mask, fetched by the ``boundaries`` stage from a fake
+Earth Engine server that evaluates the client's real requests (gbaugs.testing)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import geopandas as gpd
+import pytest
+import shapely
+
+pytest.importorskip("ee")
+
+from gbaugs import BackendError, ConfigError, Region
+from gbaugs.config import EarthEngineFilter
+from gbaugs.pipeline import run_region
+from gbaugs.testing import FakeEarthEngine, fake_session
+
+GAUL = "FAO/GAUL/2015/level2"
+GUB = "projects/sat-io/open-datasets/GUB/GUB_Global_2018"
+
+
+@pytest.fixture
+def ee_region(small_region):
+    """The small synthetic region with its boundaries served by a fake GAUL table and an
+    urban mask (the western 70 % of each city, plus a decoy far away) by a fake GUB."""
+    small_region = Region.from_toml(small_region.region_toml)
+    rows, masks = [], []
+    for c in small_region.cities:
+        b = gpd.read_file(c.boundary).to_crs(4326).geometry.union_all()
+        rows.append({"ADM0_NAME": "Synthetia", "ADM2_NAME": c.name, "geometry": b})
+        w, s, e, n = b.bounds
+        masks.append(shapely.box(w - 0.01, s - 0.01, w + 0.7 * (e - w), n + 0.01))
+    rows.append({"ADM0_NAME": "Elsewhere", "ADM2_NAME": small_region.cities[0].name,
+                 "geometry": shapely.box(10, 10, 11, 11)})
+    masks.append(shapely.box(-50, -50, -49, -49))
+    server = FakeEarthEngine({
+        GAUL: gpd.GeoDataFrame(rows, crs=4326),
+        GUB: gpd.GeoDataFrame({"year": [2018] * len(masks)}, geometry=masks, crs=4326)})
+    cities = tuple(dataclasses.replace(c, boundary=EarthEngineFilter(
+        GAUL, {"ADM0_NAME": "Synthetia", "ADM2_NAME": c.name})) for c in small_region.cities)
+    region = dataclasses.replace(small_region, cities=cities,
+                                 urban_mask=EarthEngineFilter(GUB, {}))
+    with fake_session(server):
+        yield region, server, {c.slug: (r["geometry"], m) for c, r, m in
+                               zip(small_region.cities, rows, masks, strict=False)}
+
+
+def test_boundaries_are_fetched_once_masked_and_used_by_the_next_stages(ee_region, tmp_path):
+    region, server, truth = ee_region
+    result = run_region(region, tmp_path, only=["boundaries", "osm"])
+    assert result.ran == ["boundaries", "osm"]
+    # the later stages read the fetched files, the mask already applied
+    assert result.region.urban_mask is None
+    n_requests = len(server.requests)
+    assert n_requests == 2 * len(region.cities)  # the boundary and the urban mask per city
+    for city in result.region.cities:
+        assert city.boundary == tmp_path / "inputs" / "boundaries" / f"{city.slug}.gpkg"
+        got = gpd.read_file(city.boundary)
+        assert got.crs.to_epsg() == 4326 and len(got) == 1
+        boundary, mask = truth[city.slug]
+        expected = boundary.intersection(mask)
+        # within the 5 m simplification (≈ 4.5e-5°) of the expected outline
+        assert got.geometry.iloc[0].symmetric_difference(expected).area < 0.01 * expected.area
+        assert got.geometry.iloc[0].buffer(1e-4).contains(expected.buffer(-1e-4))
+        record = json.loads((tmp_path / "inputs" / "boundaries" / f"{city.slug}.json"
+                             ).read_text())
+        req = record["requests"]
+        assert req["boundary"]["features"] == 1  # the decoy of another country is left out
+        assert req["boundary"]["filters"] == {"ADM0_NAME": "Synthetia", "ADM2_NAME": city.name}
+        assert req["urban_mask"]["features"] == 1 and req["urban_mask"]["bounds"]
+        assert req["boundary"]["max_error_m"] == 5.0
+        # the OSM polygons lie inside the masked boundary
+        osm = gpd.read_parquet(tmp_path / "cities" / city.slug / "osm.parquet").to_crs(4326)
+        assert osm.geometry.within(got.geometry.iloc[0].buffer(1e-6)).all()
+    # every request carried a simplified, filtered selection
+    body = json.dumps(server.requests[0][1])
+    assert "Feature.simplify" in body and "Filter.equals" in body
+    # a rerun asks nothing; a lost file is fetched again, alone
+    again = run_region(region, tmp_path, only=["boundaries", "osm"])
+    assert again.skipped == ["boundaries", "osm"] and len(server.requests) == n_requests
+    lost = region.cities[0].slug
+    (tmp_path / "inputs" / "boundaries" / f"{lost}.gpkg").unlink()
+    run_region(region, tmp_path, only=["boundaries"])
+    assert len(server.requests) == n_requests + 2
+    summary = json.loads((tmp_path / "manifest.json").read_text())["stages"]["boundaries"]
+    assert summary["summary"]["cities"][lost]["cached"] is False
+    assert all(v["cached"] for k, v in summary["summary"]["cities"].items() if k != lost)
+
+
+def test_a_filter_that_selects_nothing_names_the_city(ee_region, tmp_path):
+    region, _, _ = ee_region
+    bad = dataclasses.replace(region.cities[1], boundary=EarthEngineFilter(
+        GAUL, {"ADM0_NAME": "Synthetia", "ADM2_NAME": "Atlantis"}))
+    region = dataclasses.replace(region, cities=(region.cities[0], bad, *region.cities[2:]))
+    with pytest.raises(ConfigError, match="selects no feature") as err:
+        run_region(region, tmp_path, only=["boundaries"])
+    assert bad.name in str(err.value) and "ADM2_NAME = 'Atlantis'" in str(err.value)
+    stage = json.loads((tmp_path / "manifest.json").read_text())["stages"]["boundaries"]
+    assert stage["status"] == "failed"
+
+
+def test_an_unknown_collection_names_the_city_and_the_id(ee_region, tmp_path):
+    region, _, _ = ee_region
+    region = dataclasses.replace(region, urban_mask=EarthEngineFilter("GUB/Nonexistent", {}))
+    with pytest.raises(BackendError, match="GUB/Nonexistent") as err:
+        run_region(region, tmp_path, only=["boundaries"])
+    assert region.cities[0].name in str(err.value) and "not found" in str(err.value)
+
+
+def test_the_fake_server_fails_loudly(ee_region):
+    _, server, _ = ee_region
+    import ee
+
+    fc = ee.FeatureCollection(GAUL)
+    # an algorithm the fake does not implement is not silently passed
+    with pytest.raises(ee.EEException, match=r"does not implement 'Collection\.geometry'"):
+        fc.geometry().getInfo()
+    # an algorithm the server does not know, an argument of the wrong type, a bad argument
+    for call, message in (
+            ({"functionName": "Collection.nonsense", "arguments": {}}, "Unknown algorithm"),
+            ({"functionName": "Collection.size", "arguments": {
+                "collection": {"constantValue": "FAO/GAUL"}}}, "invalid type"),
+            ({"functionName": "Collection.loadTable", "arguments": {
+                "tableId": {"constantValue": GAUL}, "table": {"constantValue": 1}}},
+             "unrecognized argument 'table'")):
+        expression = {"result": "0", "values": {"0": {"functionInvocationValue": call}}}
+        with pytest.raises(Exception, match=message):
+            server.evaluate(expression)
+    # paging: the client pages through what the server serves a few at a time
+    server.max_page_size = 1
+    assert len(ee.data.computeFeatures({"expression": fc,
+                                        "fileFormat": "GEOPANDAS_GEODATAFRAME"})) == 4
