@@ -16,6 +16,7 @@ from gbaugs import BackendError, Region
 from gbaugs.config import GeeOptions, ImageryConfig
 from gbaugs.features.registry import default_features, feature_names
 from gbaugs.imagery.gee import (
+    STACK_FILL,
     Tile,
     city_geometry,
     download_stack,
@@ -229,9 +230,12 @@ def test_tiled_download_retries_resumes_and_mosaics(ee, tmp_path):
     names = ["B8", "NDVI", "valid_obs"]
     grid = Grid("EPSG:32649", from_origin(700_000, 2_560_000, 10, 10), 130, 95)
     truth = np.random.default_rng(0).random((3, 95, 130)).astype(np.float32)
+    masked = truth.copy()  # what the server sends for pixels masked there
+    masked[1, 3, 4] = masked[0, 90:, :7] = STACK_FILL
+    truth[1, 3, 4] = truth[0, 90:, :7] = np.nan
     quota = ee_module.EEException("Quota exceeded: too many requests")
     busy = ee_module.EEException("Too many concurrent aggregations.")
-    server = FakeServer(truth, names, grid, errors=[quota, quota, busy])
+    server = FakeServer(masked, names, grid, errors=[quota, quota, busy])
     slept = []
     budget = 40 * 40 * len(names) * 4  # 40 × 40 tiles → 4 × 3 = 12 tiles
     report = download_stack(ee.Image(1), grid, names, tmp_path / "stack.tif",
@@ -246,12 +250,13 @@ def test_tiled_download_retries_resumes_and_mosaics(ee, tmp_path):
     (tmp_path / "stack.tif").unlink()
     for path in sorted((tmp_path / "tiles").glob("*.tif"))[5:]:
         path.unlink()
-    denied = FakeServer(truth, names, grid, errors=[ee_module.EEException("Permission denied")])
+    denied = FakeServer(masked, names, grid,
+                        errors=[ee_module.EEException("Permission denied")])
     with pytest.raises(BackendError, match="Permission denied"):
         download_stack(ee.Image(1), grid, names, tmp_path / "stack.tif", tmp_path / "tiles",
                        max_bytes=budget, compute=denied, sleep=slept.append)
     assert len(denied.requests) == 1 and not (tmp_path / "stack.tif").exists()
-    again = FakeServer(truth, names, grid)
+    again = FakeServer(masked, names, grid)
     report = download_stack(ee.Image(1), grid, names, tmp_path / "stack.tif",
                             tmp_path / "tiles", max_bytes=budget, compute=again,
                             sleep=slept.append)

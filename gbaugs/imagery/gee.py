@@ -46,6 +46,12 @@ from gbaugs.io.atomic import atomic_path
 CLOUD_SCORE_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
 JRC_WATER = "JRC/GSW1_4/GlobalSurfaceWater"
 EE_DEFAULT_OFFSETS = ((-1, -1), (0, -1), (1, -1), (-1, 0))
+STACK_FILL = -32768.0
+"""Value a downloaded stack carries where the image is masked (outside the city, water, no
+valid observation). ``computePixels``' NumPy output has no mask, so masked pixels would
+arrive as ordinary numbers; the stack is unmasked with this value server-side and turned
+back into NaN on download. No band can hold it (reflectance ≥ 0, indices in [−1, 1], GLCM
+statistics and counts ≥ −1)."""
 KEY_ENV = "GBAUGS_EE_SERVICE_ACCOUNT_KEY"
 """Environment variable with the path of a service-account key file (never logged)."""
 _RETRYABLE = ("quota", "too many concurrent", "rate limit", "429", "503",
@@ -346,7 +352,8 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
     float32 GeoTIFF written atomically. Quota and "too many concurrent" errors are retried
     with exponential backoff (``base_delay · 2^attempt`` seconds); other errors stop the
     download with a :class:`BackendError`. The mosaic's band descriptions are
-    ``band_names``; it is written atomically.
+    ``band_names``; it is written atomically. Pixels equal to :data:`STACK_FILL` (masked
+    server-side) become NaN.
     """
     import rasterio
     from rasterio.windows import Window
@@ -384,6 +391,7 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
                                    hint="re-run: downloaded tiles are kept and skipped"
                                    ) from None
         arr = np.stack([np.asarray(data[b], dtype=np.float32) for b in band_names])
+        arr[arr == STACK_FILL] = np.nan  # masked server-side (download_city_stack)
         profile = {"driver": "GTiff", "width": tile.width, "height": tile.height,
                    "count": len(band_names), "dtype": "float32", "crs": grid.crs,
                    "transform": t, "nodata": float("nan")}
@@ -442,7 +450,7 @@ def download_city_stack(region, city, staging: Path, tiles: Path,
     crs, grid = city_crs_and_grid(region, city, geometry, region.resolution_m)
     start, end = (d.isoformat() for d in region.date_window)
     image = feature_stack(geometry, start, end, crs, region.imagery, features,
-                          scale=region.resolution_m)
+                          scale=region.resolution_m).unmask(STACK_FILL, False)
     names = stack_band_names(features)
     download = download_stack(image, grid, names, staging, tiles,
                               max_bytes=region.imagery.gee.max_request_bytes, advance=advance)
