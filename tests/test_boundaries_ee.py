@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -132,3 +133,92 @@ def test_the_fake_server_fails_loudly(ee_region):
     server.max_page_size = 1
     assert len(ee.data.computeFeatures({"expression": fc,
                                         "fileFormat": "GEOPANDAS_GEODATAFRAME"})) == 4
+
+
+# ------------------------------------------------------------------ images
+def _scenes_on_grid(region, city):
+    """The city's scenes as the local backend reads them onto its grid (bilinear
+    reflectance × 10000, nearest SCL; NaN = no data), and the grid."""
+    from gbaugs.boundaries import city_boundary, working_crs
+    from gbaugs.imagery.inspect import inspect_scenes
+    from gbaugs.imagery.local import Grid, _warped
+    from gbaugs.imagery.sources import find_scenes
+
+    boundary = city_boundary(region, city)
+    crs = working_crs(region, city, boundary)
+    grid = Grid.around(boundary.to_crs(crs).geometry.iloc[0], crs, region.resolution_m)
+    found = inspect_scenes(find_scenes(city.imagery), region, city)
+    scenes = []
+    for scene in found.scenes:
+        bands = {}
+        for b, ref in scene.bands.items():
+            with _warped(ref, grid, "bilinear", 0, found.scales[scene.date][b]) as read:
+                bands[b] = read(0, grid.height)
+        with _warped(scene.scl, grid, "nearest", 0) as read:
+            bands["SCL"] = read(0, grid.height)
+        for b in ("B6", "B7"):  # bands the synthetic scenes lack; the collection has them
+            bands.setdefault(b, np.full((grid.height, grid.width), np.nan))
+        scenes.append((scene.date, bands))
+    return scenes, grid
+
+
+def test_the_earth_engine_stack_equals_the_local_stack(small_region, tmp_path):
+    """The gee backend's graph, evaluated by the fake on the scenes the local backend reads,
+    gives the local backend's stack: cloud masks, median, indices, seasonal percentiles,
+    SCL water, observation count, clip, the masked-pixel fill and the tiled download."""
+    import rasterio
+
+    from gbaugs.imagery.stage import build_city_stack
+
+    local = Region.from_toml(small_region.region_toml)
+    city = local.cities[2]
+    (tmp_path / "local").mkdir()
+    build_city_stack(local, city, tmp_path / "local")
+    scenes, grid = _scenes_on_grid(local, city)
+    server = FakeEarthEngine(images={"COPERNICUS/S2_SR_HARMONIZED": scenes}, grid=grid)
+    gee = dataclasses.replace(local, imagery=dataclasses.replace(
+        local.imagery, backend="gee", gee=dataclasses.replace(local.imagery.gee,
+                                                              max_request_bytes=400_000)))
+    (tmp_path / "gee").mkdir()
+    with fake_session(server):
+        report = build_city_stack(gee, city, tmp_path / "gee")
+    assert report["source"] == "gee" and report["download"]["tiles"] > 1
+    with rasterio.open(tmp_path / "local" / "stack.tif") as a, \
+            rasterio.open(tmp_path / "gee" / "stack.tif") as b:
+        assert a.transform == b.transform and a.crs == b.crs
+        names = [n for n in a.descriptions if n in b.descriptions]
+        assert {"NDVI", "NDVI_p10", "NDVI_p90", "MNDWI_p90", "valid_obs"} <= set(names)
+        inside = np.isfinite(a.read(a.descriptions.index("valid_obs") + 1))
+        edge = inside != np.isfinite(b.read(b.descriptions.index("valid_obs") + 1))
+        # the boundary is clipped in WGS 84 by the fake, in the city's CRS locally
+        assert edge.sum() <= 0.002 * inside.sum()
+        for n in names:
+            x = a.read(a.descriptions.index(n) + 1)
+            y = b.read(b.descriptions.index(n) + 1)
+            same = ~edge
+            np.testing.assert_array_equal(np.isfinite(x[same]), np.isfinite(y[same]), n)
+            np.testing.assert_allclose(y[same], x[same], rtol=1e-6, atol=1e-6, err_msg=n)
+    assert sum(1 for m, _ in server.requests if m == "image.computePixels") == \
+        report["download"]["tiles"]
+
+
+def test_a_wrong_band_or_collection_in_the_image_graph_names_the_city(small_region,
+                                                                       tmp_path):
+    local = Region.from_toml(small_region.region_toml)
+    city = local.cities[2]
+    scenes, grid = _scenes_on_grid(local, city)
+    no_b11 = [(d, {k: v for k, v in bands.items() if k != "B11"}) for d, bands in scenes]
+    gee = dataclasses.replace(local, imagery=dataclasses.replace(local.imagery,
+                                                                 backend="gee"))
+    from gbaugs.pipeline import run_region
+
+    one = dataclasses.replace(gee, cities=(city,))
+    no_band = FakeEarthEngine(images={"COPERNICUS/S2_SR_HARMONIZED": no_b11}, grid=grid)
+    with fake_session(no_band), pytest.raises(BackendError, match="B11") as err:
+        run_region(one, tmp_path / "a", only=["imagery"])
+    assert "did not match any bands" in str(err.value) and city.name in str(err.value)
+    other_id = FakeEarthEngine(images={"COPERNICUS/S2_SR": scenes}, grid=grid)
+    with fake_session(other_id), pytest.raises(BackendError,
+                                               match="COPERNICUS/S2_SR_HARMONIZED") as err:
+        run_region(one, tmp_path / "b", only=["imagery"])
+    assert "not found" in str(err.value) and city.name in str(err.value)

@@ -15,11 +15,12 @@ processing baseline 04.00, so values match the local backend's convention.
 
 What is verified offline (no network here): :func:`offline_session` initializes ``ee`` from
 the algorithm signatures shipped in the wheel, and :func:`lint` checks every function call
-of a serialized graph (known algorithm, no unknown argument, no missing required one).
-What only the server can catch — wrong band names inside collections, enum strings,
-collection ids — is not verifiable offline; band names are at least taken from the
-registry. Exports are tested against a fake HTTP transport, downloads against a fake
-``computePixels`` that returns quota errors.
+of a serialized graph (known algorithm, no unknown argument, no missing required one). The
+fake server of :mod:`gbaugs.testing.earthengine` evaluates the graph itself: the stack it
+computes from a city's scenes equals the local backend's, and a band or collection id the
+data lacks fails as on the server. Only the real catalogue's ids, band names and enum
+strings stay unverifiable offline. Exports are tested against a fake HTTP transport,
+downloads against a fake ``computePixels`` that returns quota errors.
 """
 
 from __future__ import annotations
@@ -345,7 +346,8 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
                    max_bytes: int = 40_000_000, compute: Callable[[dict], Any] | None = None,
                    max_retries: int = 6, base_delay: float = 2.0,
                    sleep: Callable[[float], None] = time.sleep,
-                   advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+                   advance: Callable[[int], None] = lambda n: None, label: str = ""
+                   ) -> dict[str, Any]:
     """Download ``image`` on ``grid`` tile by tile (computePixels) and mosaic it to ``out``.
 
     Tiles already in ``tile_dir`` are kept (a killed download resumes); each tile is a
@@ -353,7 +355,7 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
     with exponential backoff (``base_delay · 2^attempt`` seconds); other errors stop the
     download with a :class:`BackendError`. The mosaic's band descriptions are
     ``band_names``; it is written atomically. Pixels equal to :data:`STACK_FILL` (masked
-    server-side) become NaN.
+    server-side) become NaN. ``label`` starts every error message (e.g. the city).
     """
     import rasterio
     from rasterio.windows import Window
@@ -387,7 +389,7 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
                     retries += 1
                     sleep(base_delay * 2**attempt)
                     continue
-                raise BackendError(f"computePixels failed for {tile.name}: {exc}",
+                raise BackendError(f"{label}computePixels failed for {tile.name}: {exc}",
                                    hint="re-run: downloaded tiles are kept and skipped"
                                    ) from None
         arr = np.stack([np.asarray(data[b], dtype=np.float32) for b in band_names])
@@ -453,7 +455,8 @@ def download_city_stack(region, city, staging: Path, tiles: Path,
                           scale=region.resolution_m).unmask(STACK_FILL, False)
     names = stack_band_names(features)
     download = download_stack(image, grid, names, staging, tiles,
-                              max_bytes=region.imagery.gee.max_request_bytes, advance=advance)
+                              max_bytes=region.imagery.gee.max_request_bytes, advance=advance,
+                              label=f"city {city.name!r}: ")
     with rasterio.open(staging) as src:
         first = src.read(names.index(features[0]) + 1)
         obs = src.read(names.index(VALID_OBS) + 1)

@@ -1,16 +1,19 @@
 """A fake Earth Engine server: the REST calls gbaugs makes, answered offline.
 
 :class:`FakeEarthEngine` stands in for the Cloud API resource that ``earthengine-api``
-talks to (``projects.value.compute``, ``projects.table.computeFeatures``): the real
+talks to (``projects.value.compute``, ``projects.table.computeFeatures``,
+``projects.image.computePixels``): the real
 client serializes each request, pages through results and converts them, and the fake
 decodes the request's expression graph and *evaluates* it on small in-memory tables
-given to it (GeoDataFrames keyed by asset id). So a graph mistake — an unknown
+given to it (GeoDataFrames keyed by asset id) and image collections on one pixel grid
+(:mod:`gbaugs.testing.ee_images`). So a graph mistake — an unknown
 collection id, an algorithm or argument that does not exist, a value of the wrong type —
 fails here the way it fails on the server (an ``HttpError`` the client turns into
 ``ee.EEException``), and an algorithm the fake does not implement fails loudly instead of
 passing.
 
-Implemented algorithms (:data:`ALGORITHMS`): tables (``Collection.loadTable``,
+Implemented algorithms (:data:`ALGORITHMS`, and the images' in
+:mod:`gbaugs.testing.ee_images`): tables (``Collection.loadTable``,
 ``Collection.filter``, ``Collection.map``, ``Collection.size``), filters
 (``Filter.equals``, ``Filter.listContains``, ``Filter.intersects``), features and
 geometries (``Feature``, ``Feature.simplify``, ``ErrorMargin``, ``Projection``,
@@ -31,60 +34,21 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import shapely
 from shapely.geometry import mapping, shape
 
-METRES_PER_DEGREE = 111_320.0
-"""Metres per degree used to turn ``maxError`` (metres) into degrees."""
-
-
-class FakeServerError(Exception):
-    """Raised by an algorithm; becomes an HTTP error the client sees as EEException."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Feature:
-    geometry: Any  # shapely, WGS 84
-    properties: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Table:
-    features: tuple[Feature, ...]
-
-
-@dataclass(frozen=True)
-class Filter:
-    test: Callable[[Feature], bool]
-
-
-# --------------------------------------------------------------------------- algorithms
-def _field(feature: Feature, name: str) -> Any:
-    if name == ".all":
-        return feature
-    if name == ".geo":
-        return feature.geometry
-    return feature.properties.get(name)
-
-
-def _sides(args: dict[str, Any]) -> tuple[Callable[[Feature], Any], Callable[[Feature], Any]]:
-    """The two operands of a binary filter: each a field of the feature or a value."""
-    def side(field_key: str, value_key: str):
-        if field_key in args:
-            name = args[field_key]
-            return lambda f: _field(f, name)
-        if value_key in args:
-            value = args[value_key]
-            return lambda f: value
-        raise FakeServerError("a filter needs a field or a value on each side")
-    return side("leftField", "leftValue"), side("rightField", "rightValue")
+from gbaugs.testing.ee_values import (
+    METRES_PER_DEGREE,
+    Collection,
+    FakeServerError,
+    Feature,
+    Filter,
+    Projection,
+    _geom,
+    _sides,
+)
 
 
 def _equals(**args) -> Filter:
@@ -103,47 +67,35 @@ def _list_contains(**args) -> Filter:
     return Filter(test)
 
 
-def _geom(value: Any) -> Any:
-    if isinstance(value, Feature):
-        return value.geometry
-    if isinstance(value, shapely.Geometry):
-        return value
-    raise FakeServerError(f"expected a geometry or a feature, got {type(value).__name__}")
-
-
 def _intersects(**args) -> Filter:
     left, right = _sides(args)
     return Filter(lambda f: bool(shapely.intersects(_geom(left(f)), _geom(right(f)))))
 
 
-def _load_table(tables: Mapping[str, Table], tableId: str, **_) -> Table:
-    if tableId not in tables:
-        raise FakeServerError(f"Collection.loadTable: Collection asset '{tableId}' not "
-                              "found.", status=404)
-    return tables[tableId]
+def _load(assets: Mapping[str, Collection], what: str, asset: str) -> Collection:
+    if asset not in assets:
+        raise FakeServerError(f"{what}: Collection asset '{asset}' not found.", status=404)
+    return assets[asset]
 
 
-def _filter(collection: Table, filter: Filter) -> Table:
-    return Table(tuple(f for f in collection.features if filter.test(f)))
+def _filter(collection: Collection, filter: Filter) -> Collection:
+    return Collection(tuple(f for f in collection.elements if filter.test(f)))
 
 
-def _map(collection: Table, baseAlgorithm: Callable[[Feature], Any], dropNulls=False
-         ) -> Table:
-    out = [baseAlgorithm(f) for f in collection.features]
-    if any(not isinstance(f, Feature) for f in out if f is not None):
-        raise FakeServerError("Collection.map: the mapped function must return a Feature")
-    return Table(tuple(f for f in out if f is not None or not dropNulls))
+def _map(collection: Collection, baseAlgorithm: Callable[[Any], Any], dropNulls=False
+         ) -> Collection:
+    out = [baseAlgorithm(f) for f in collection.elements]
+    kinds = {type(f) for f in collection.elements}
+    if any(type(f) not in kinds for f in out if f is not None):
+        raise FakeServerError("Collection.map: the mapped function must return elements of "
+                              "the collection's kind")
+    return Collection(tuple(f for f in out if f is not None or not dropNulls))
 
 
 def _simplify(feature: Feature, maxError: float, proj=None) -> Feature:
     tolerance = float(maxError) / METRES_PER_DEGREE
     return Feature(shapely.simplify(feature.geometry, tolerance, preserve_topology=True),
                    feature.properties)
-
-
-@dataclass(frozen=True)
-class Projection:
-    crs: str
 
 
 def _projection(crs, transform=None, transformWkt=None) -> Projection:
@@ -185,7 +137,7 @@ def _error_margin(value: float = 0.0, unit: str = "meters") -> float:
 ALGORITHMS: dict[str, Callable[..., Any]] = {
     "Collection.filter": _filter,
     "Collection.map": _map,
-    "Collection.size": lambda collection: len(collection.features),
+    "Collection.size": lambda collection: len(collection.elements),
     "Filter.equals": _equals,
     "Filter.listContains": _list_contains,
     "Filter.intersects": lambda **a: _intersects(**{k: v for k, v in a.items()
@@ -203,14 +155,17 @@ ALGORITHMS: dict[str, Callable[..., Any]] = {
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "String": lambda v: isinstance(v, str),
-    "FeatureCollection": lambda v: isinstance(v, Table),
+    "FeatureCollection": lambda v: isinstance(v, Collection),
+    "ImageCollection": lambda v: isinstance(v, Collection),
     "Geometry": lambda v: isinstance(v, shapely.Geometry),
-    "Element": lambda v: isinstance(v, Feature),
+    "Element": lambda v: isinstance(v, Feature) or hasattr(v, "bands"),
     "Feature": lambda v: isinstance(v, Feature),
+    "Image": lambda v: hasattr(v, "bands") or isinstance(v, int | float),
     "ErrorMargin": lambda v: isinstance(v, int | float),
     "Float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
     "Long": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "Boolean": lambda v: isinstance(v, bool),
+    "Projection": lambda v: isinstance(v, Projection),
     "Algorithm": callable,
 }
 """Argument types the fake checks (others are accepted as given)."""
@@ -284,7 +239,7 @@ class Evaluator:
                 raise FakeServerError(f"{name}: parameter '{p}' is required.")
         args = {k: self.node(v, scope) for k, v in given.items()}
         for k, v in args.items():
-            check = _TYPES.get(params[k].get("type", ""))
+            check = _TYPES.get(params[k].get("type", "").split("<")[0])
             if check is not None and v is not None and not check(v):
                 raise FakeServerError(
                     f"{name}, argument '{k}': invalid type. Expected type: "
@@ -293,9 +248,9 @@ class Evaluator:
 
 
 def _geojson(value: Any) -> Any:
-    if isinstance(value, Table):
+    if isinstance(value, Collection):
         return {"type": "FeatureCollection",
-                "features": [_geojson(f) for f in value.features]}
+                "features": [_geojson(f) for f in value.elements]}
     if isinstance(value, Feature):
         return {"type": "Feature", "properties": value.properties,
                 "geometry": None if value.geometry is None else mapping(value.geometry)}
@@ -307,33 +262,62 @@ def _geojson(value: Any) -> Any:
 
 
 class FakeEarthEngine:
-    """The fake server. ``tables``: asset id → GeoDataFrame (any CRS; WGS 84 inside).
+    """The fake server.
 
-    ``requests`` records every call as ``(method, body)`` — what the client really sent.
-    ``max_page_size`` caps the features per ``computeFeatures`` page (the client pages).
+    ``tables``: asset id → GeoDataFrame (any CRS; WGS 84 inside). ``images``: collection
+    id → ``[(date, {band: array}), ...]``, arrays on ``grid`` (a
+    :class:`gbaugs.imagery.local.Grid`, the fake's one pixel grid; NaN = masked), each
+    image stamped ``system:time_start`` at 00:00 UTC of its ISO date. ``requests`` records
+    every call as ``(method, body)`` — what the client really sent. ``max_page_size`` caps
+    the features per ``computeFeatures`` page (the client pages).
     """
 
     def __init__(self, tables: Mapping[str, Any] | None = None, *,
+                 images: Mapping[str, Any] | None = None, grid: Any = None,
                  max_page_size: int = 1000):
-        self.tables: dict[str, Table] = {}
+        from gbaugs.testing.ee_images import IMAGE_ALGORITHMS, World, millis
+
+        self.tables: dict[str, Collection] = {}
         for asset, gdf in (tables or {}).items():
             gdf = gdf.to_crs(4326)
             props = gdf.drop(columns=gdf.geometry.name)
-            self.tables[asset] = Table(tuple(
+            self.tables[asset] = Collection(tuple(
                 Feature(geom, {k: _plain(v) for k, v in row.items()})
                 for geom, (_, row) in zip(gdf.geometry, props.iterrows(), strict=True)))
+        self.world = None if grid is None else World(grid)
+        self.collections: dict[str, Collection] = {}
+        for asset, scenes in (images or {}).items():
+            if self.world is None:
+                raise ValueError("images need the grid they lie on (grid=...)")
+            self.collections[asset] = Collection(tuple(
+                self.world.image(bands, {"system:time_start": millis(date),
+                                         "system:index": f"{date}_{i}"})
+                for i, (date, bands) in enumerate(scenes)))
         self.max_page_size = max_page_size
         self.requests: list[tuple[str, dict[str, Any]]] = []
         from ee import apitestcase
 
         self.signatures = apitestcase.GetAlgorithms()
-        self.algorithms = {**ALGORITHMS, "Collection.loadTable":
-                           lambda **a: _load_table(self.tables, **a)}
+        self.algorithms = {
+            **ALGORITHMS, **IMAGE_ALGORITHMS,
+            "Collection.loadTable": lambda tableId, **_: _load(
+                self.tables, "Collection.loadTable", tableId),
+            "ImageCollection.load": lambda id, version=None: _load(
+                self.collections, "ImageCollection.load", id),
+            "Image.clip": lambda **a: self._world().clip(**a),
+            "Image.reproject": lambda **a: self._world().reproject(**a),
+        }
+
+    def _world(self):
+        if self.world is None:
+            raise FakeServerError("this fake server holds no images (no grid)")
+        return self.world
 
     # the discovery resource's shape: projects().value().compute(...).execute()
     def projects(self) -> _Resource:
         return _Resource({"value": _Resource({"compute": self._compute}),
-                          "table": _Resource({"computeFeatures": self._compute_features})})
+                          "table": _Resource({"computeFeatures": self._compute_features}),
+                          "image": _Resource({"computePixels": self._compute_pixels})})
 
     def evaluate(self, expression: dict[str, Any]) -> Any:
         return Evaluator(expression, self.algorithms, self.signatures).run()
@@ -345,17 +329,29 @@ class FakeEarthEngine:
     def _compute_features(self, body: dict[str, Any], **_) -> dict[str, Any]:
         self.requests.append(("table.computeFeatures", body))
         value = self.evaluate(body["expression"])
-        if not isinstance(value, Table):
+        if not isinstance(value, Collection) or any(
+                not isinstance(f, Feature) for f in value.elements):
             raise FakeServerError("computeFeatures: the expression is not a "
                                   f"FeatureCollection ({type(value).__name__})")
         size = min(int(body.get("pageSize") or self.max_page_size), self.max_page_size)
         start = int(body.get("pageToken") or 0)
-        page = value.features[start:start + size]
+        page = value.elements[start:start + size]
         out: dict[str, Any] = {"type": "FeatureCollection",
                                "features": [_geojson(f) for f in page]}
-        if start + size < len(value.features):
+        if start + size < len(value.elements):
             out["nextPageToken"] = str(start + size)
         return out
+
+    def _compute_pixels(self, body: dict[str, Any], **_) -> bytes:
+        self.requests.append(("image.computePixels", body))
+        if body.get("fileFormat") not in ("NPY", None):
+            raise FakeServerError(f"computePixels: the fake returns NPY only, not "
+                                  f"{body.get('fileFormat')}")
+        image = self.evaluate(body["expression"])
+        if not hasattr(image, "bands"):
+            raise FakeServerError("computePixels: the expression is not an Image "
+                                  f"({type(image).__name__})")
+        return self._world().pixels(image, body)
 
 
 def _plain(value: Any) -> Any:

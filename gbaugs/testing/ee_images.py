@@ -1,0 +1,388 @@
+"""Images for the fake Earth Engine server: pixel algorithms on one fixed grid.
+
+The fake holds every image on one *world grid* (a :class:`gbaugs.imagery.local.Grid`: CRS,
+affine transform, size), band by band as float64 arrays with a boolean mask each, like
+Earth Engine's per-band masks. The algorithms follow the Earth Engine reference
+(developers.google.com/earth-engine/apidocs): binary operators combine the masks of both
+operands and match bands one to one or one to many, ``updateMask`` ANDs a mask (a
+one-band mask applies to every band), ``unmask`` fills masked pixels, the collection
+reducers (``reduce.median/mean/count``, ``ImageCollection.reduce`` with
+``Reducer.percentile``) reduce each band over the images where it is unmasked and name
+their outputs as the server does (``<band>`` for the shorthands, ``<band>_p<P>`` for
+percentiles).
+
+Where the fake is *not* the server (each documented, none hidden): medians are exact
+(numpy's, the mean of the two middle values for an even count) and percentiles are
+linearly interpolated between order statistics — the local backend's definitions (the
+server computes small stacks directly too, large ones from histograms); images live on
+the world grid only, so ``reproject`` accepts that grid and nothing else (no resampling
+is modelled); ``clip`` keeps the pixels whose centre lies inside the geometry;
+``computePixels`` returns 0 for masked pixels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+
+from gbaugs.testing.ee_values import (
+    Collection,
+    FakeServerError,
+    Filter,
+    Projection,
+    _geom,
+    _sides,
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    """Bands in order: name → (values, mask), arrays of the world grid's shape (or scalars
+    for constants, broadcast on use)."""
+
+    bands: dict[str, tuple[np.ndarray, np.ndarray]]
+    properties: dict[str, Any] = field(default_factory=dict)
+    footprint: Any = None  # shapely geometry (WGS 84); None = unbounded
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.bands)
+
+
+@dataclass(frozen=True)
+class Reducer:
+    kind: str
+    percentiles: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class DateRange:
+    start_ms: float
+    end_ms: float
+
+
+def millis(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        d = dt.datetime.fromisoformat(value)
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=dt.UTC)
+        return d.timestamp() * 1000.0
+    raise FakeServerError(f"cannot read a date from {value!r}")
+
+
+def date_range(start, end=None, timeZone=None) -> DateRange:
+    s = millis(start)
+    return DateRange(s, millis(end) if end is not None else s + 86_400_000.0)
+
+
+# --------------------------------------------------------------------------- helpers
+def _as_image(value: Any) -> Image:
+    if isinstance(value, Image):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return constant(value)
+    raise FakeServerError(f"expected an image, got {type(value).__name__}")
+
+
+def constant(value: Any) -> Image:
+    values = value if isinstance(value, list) else [value]
+    bands = {("constant" if len(values) == 1 else f"constant_{i}"):
+             (np.asarray(float(v)), np.asarray(True)) for i, v in enumerate(values)}
+    return Image(bands)
+
+
+def _pairs(a: Image, b: Image) -> list[tuple[str, str]]:
+    if len(a.bands) == len(b.bands):
+        return list(zip(a.names, b.names, strict=True))
+    if len(b.bands) == 1:
+        return [(n, b.names[0]) for n in a.names]
+    if len(a.bands) == 1:
+        return [(a.names[0], n) for n in b.names]
+    raise FakeServerError(f"images must have the same number of bands or one band: "
+                          f"{a.names} and {b.names}")
+
+
+def _binary(op):
+    def apply(image1, image2) -> Image:
+        a, b = _as_image(image1), _as_image(image2)
+        out = {}
+        for na, nb in _pairs(a, b):
+            (va, ma), (vb, mb) = a.bands[na], b.bands[nb]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[na if len(a.bands) >= len(b.bands) else nb] = (
+                    np.asarray(op(va, vb), dtype=np.float64), ma & mb)
+        return Image(out, dict(a.properties), a.footprint)
+    return apply
+
+
+def _unary(op):
+    def apply(value) -> Image:
+        img = _as_image(value)
+        return Image({n: (np.asarray(op(v), dtype=np.float64), m)
+                      for n, (v, m) in img.bands.items()}, dict(img.properties),
+                     img.footprint)
+    return apply
+
+
+def select(input: Image, bandSelectors, newNames=None) -> Image:
+    names: list[str] = []
+    for sel in bandSelectors:
+        if isinstance(sel, int):
+            if not 0 <= sel < len(input.bands):
+                raise FakeServerError(f"Image.select: band index {sel} out of range")
+            hits = [input.names[sel]]
+        else:
+            hits = [n for n in input.names if re.fullmatch(str(sel), n)]
+        if not hits:
+            raise FakeServerError(f"Image.select: Pattern '{sel}' did not match any bands. "
+                                  f"Available bands: {input.names}")
+        names += [h for h in hits if h not in names]
+    if newNames is not None and len(newNames) != len(names):
+        raise FakeServerError("Image.select: newNames must match the selected bands")
+    new = newNames or names
+    return Image({k: input.bands[n] for k, n in zip(new, names, strict=True)},
+                 dict(input.properties), input.footprint)
+
+
+def rename(input: Image, names) -> Image:
+    if len(names) != len(input.bands):
+        raise FakeServerError(f"Image.rename: {len(names)} names for {len(input.bands)} "
+                              "bands")
+    return Image(dict(zip(names, input.bands.values(), strict=True)),
+                 dict(input.properties), input.footprint)
+
+
+def add_bands(dstImg: Image, srcImg: Image, names=None, overwrite=False) -> Image:
+    src = select(srcImg, names) if names else srcImg
+    out = dict(dstImg.bands)
+    for n, band in src.bands.items():
+        if n in out and not overwrite:
+            raise FakeServerError(f"Image.addBands: band '{n}' already exists "
+                                  "(overwrite = false)")
+        out[n] = band
+    return Image(out, dict(dstImg.properties), dstImg.footprint)
+
+
+def normalized_difference(input: Image, bandNames=None) -> Image:
+    a_name, b_name = bandNames or input.names[:2]
+    a, b = select(input, [a_name]).bands[a_name], select(input, [b_name]).bands[b_name]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nd = (a[0] - b[0]) / (a[0] + b[0])
+    return Image({"nd": (nd, a[1] & b[1] & np.isfinite(nd))}, dict(input.properties),
+                 input.footprint)
+
+
+def update_mask(image: Image, mask: Image) -> Image:
+    mask = _as_image(mask)
+    out = {}
+    for n, m in _pairs(image, mask) if len(mask.bands) > 1 else \
+            [(n, mask.names[0]) for n in image.names]:
+        v, old = image.bands[n]
+        mv, mm = mask.bands[m]
+        out[n] = (v, old & mm & (mv != 0))
+    return Image(out, dict(image.properties), image.footprint)
+
+
+def unmask(input: Image, value=None, sameFootprint=True) -> Image:
+    fill = _as_image(0 if value is None else value)
+    out = {}
+    for n, f in _pairs(input, fill) if len(fill.bands) > 1 else \
+            [(n, fill.names[0]) for n in input.names]:
+        v, m = input.bands[n]
+        fv, fm = fill.bands[f]
+        out[n] = (np.where(m, v, fv), m | fm)
+    return Image(out, dict(input.properties), input.footprint if sameFootprint else None)
+
+
+def _reduce(collection: Collection, kind: str, percentiles=()) -> Image:
+    images = [e for e in collection.elements if isinstance(e, Image)]
+    if len(images) != len(collection.elements):
+        raise FakeServerError("reduce: the collection holds something else than images")
+    if not images:
+        return Image({})  # an empty collection reduces to an image with no bands
+    names = images[0].names
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for n in names:
+        if any(n not in im.bands for im in images):
+            raise FakeServerError(f"reduce: band '{n}' is not in every image")
+        values = np.stack([np.broadcast_to(np.where(im.bands[n][1], im.bands[n][0], np.nan),
+                                           _shape(images)) for im in images])
+        valid = np.isfinite(values)
+        n_valid = valid.sum(axis=0)
+        if kind == "count":
+            out[n] = (n_valid.astype(np.float64), np.ones(n_valid.shape, dtype=bool))
+            continue
+        with np.errstate(invalid="ignore"), _quiet():
+            if kind == "median":
+                out[n] = (np.nanmedian(values, axis=0), n_valid > 0)
+            elif kind == "mean":
+                out[n] = (np.nanmean(values, axis=0), n_valid > 0)
+            elif kind == "percentile":
+                from gbaugs.imagery.local import nan_percentile
+
+                for p in percentiles:
+                    out[f"{n}_p{p:g}"] = (nan_percentile(values, float(p)), n_valid > 0)
+            else:
+                raise FakeServerError(f"the fake does not reduce by {kind!r}")
+    return Image(out)
+
+
+def _shape(images: list[Image]) -> tuple[int, ...]:
+    shapes = [v.shape for im in images for v, _ in im.bands.values() if v.ndim]
+    return shapes[0] if shapes else ()
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def collection_reduce(collection: Collection, reducer: Reducer, parallelScale=None) -> Image:
+    return _reduce(collection, reducer.kind, reducer.percentiles)
+
+
+def percentile_reducer(percentiles, outputNames=None, maxBuckets=None, minBucketWidth=None,
+                       maxRaw=None) -> Reducer:
+    if outputNames is not None:
+        raise FakeServerError("Reducer.percentile: the fake names outputs p<P> only")
+    return Reducer("percentile", tuple(float(p) for p in percentiles))
+
+
+def date_range_contains(**args):
+    left, right = _sides(args)
+
+    def test(element) -> bool:
+        r, t = left(element), right(element)
+        if not isinstance(r, DateRange):
+            raise FakeServerError("Filter.dateRangeContains: the left side is not a "
+                                  "DateRange")
+        return t is not None and r.start_ms <= float(t) < r.end_ms
+    return Filter(test)
+
+
+# --------------------------------------------------------------------------- the grid
+class World:
+    """The fake's one grid: pixel centres in the grid CRS and in WGS 84."""
+
+    def __init__(self, grid):
+        from pyproj import Transformer
+
+        self.grid = grid
+        cols, rows = np.meshgrid(np.arange(grid.width) + 0.5, np.arange(grid.height) + 0.5)
+        t = grid.transform
+        x, y = t.c + cols * t.a + rows * t.b, t.f + cols * t.d + rows * t.e
+        self.lon, self.lat = Transformer.from_crs(grid.crs, 4326, always_xy=True
+                                                  ).transform(x, y)
+        self.footprint = shapely.box(float(self.lon.min()), float(self.lat.min()),
+                                     float(self.lon.max()), float(self.lat.max()))
+
+    def image(self, bands: Mapping[str, np.ndarray], properties: Mapping[str, Any]) -> Image:
+        """An image from arrays on the grid (NaN = masked)."""
+        out = {}
+        for n, a in bands.items():
+            a = np.asarray(a, dtype=np.float64)
+            if a.shape != (self.grid.height, self.grid.width):
+                raise ValueError(f"band {n}: shape {a.shape} is not the grid's")
+            out[n] = (np.nan_to_num(a, nan=0.0), np.isfinite(a))
+        return Image(out, dict(properties), self.footprint)
+
+    def clip(self, input: Image, geometry) -> Image:
+        inside = shapely.contains_xy(_geom(geometry), self.lon, self.lat)
+        return Image({n: (v, m & inside) for n, (v, m) in input.bands.items()},
+                     dict(input.properties), input.footprint)
+
+    def reproject(self, image: Image, crs: Projection, crsTransform=None, scale=None
+                  ) -> Image:
+        from pyproj import CRS
+
+        if CRS.from_user_input(crs.crs) != CRS.from_user_input(self.grid.crs) or (
+                crsTransform is not None) or (scale is not None and
+                                              abs(float(scale) - self.grid.transform.a) > 1e-9):
+            raise FakeServerError(f"Image.reproject: the fake computes on its one grid "
+                                  f"({self.grid.crs}, {self.grid.transform.a:g} m), not "
+                                  f"{crs.crs} at {scale}")
+        return image
+
+    def pixels(self, image: Image, body: Mapping[str, Any]) -> bytes:
+        """``computePixels``: the image's bands on the requested window of the grid, as
+        NPY bytes of a structured array (float32 fields; 0 where masked)."""
+        from pyproj import CRS
+
+        g = body.get("grid") or {}
+        t = g.get("affineTransform", {})
+        w, h = g["dimensions"]["width"], g["dimensions"]["height"]
+        world = self.grid.transform
+        if CRS.from_user_input(g.get("crsCode", "")) != CRS.from_user_input(self.grid.crs) \
+                or abs(t.get("scaleX", 0) - world.a) > 1e-9 or abs(t.get("scaleY", 0)
+                                                                   - world.e) > 1e-9:
+            raise FakeServerError("computePixels: the fake serves its own grid only")
+        col = (t["translateX"] - world.c) / world.a
+        row = (t["translateY"] - world.f) / world.e
+        if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+            raise FakeServerError("computePixels: the window is not aligned to the grid")
+        c0, r0 = round(col), round(row)
+        names = list(body.get("bandIds") or image.names)
+        chosen = select(image, names)
+        out = np.zeros((h, w), dtype=[(n, "<f4") for n in names])
+        shape = (self.grid.height, self.grid.width)
+        rs, cs = slice(max(r0, 0), min(r0 + h, shape[0])), slice(max(c0, 0),
+                                                               min(c0 + w, shape[1]))
+        for n in names:
+            v, m = chosen.bands[n]
+            full = np.where(np.broadcast_to(m, shape), np.broadcast_to(v, shape), 0.0)
+            out[n][rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0] = full[rs, cs]
+        buf = io.BytesIO()
+        np.save(buf, out, allow_pickle=False)
+        return buf.getvalue()
+
+
+IMAGE_ALGORITHMS = {
+    "Image.select": select,
+    "Image.rename": rename,
+    "Image.addBands": add_bands,
+    "Image.constant": constant,
+    "Image.normalizedDifference": normalized_difference,
+    "Image.updateMask": update_mask,
+    "Image.unmask": unmask,
+    "Image.toFloat": _unary(lambda v: v.astype(np.float32).astype(np.float64)),
+    "Image.not": _unary(lambda v: (v == 0).astype(np.float64)),
+    "Image.and": _binary(lambda a, b: (a != 0) & (b != 0)),
+    "Image.or": _binary(lambda a, b: (a != 0) | (b != 0)),
+    "Image.eq": _binary(np.equal),
+    "Image.neq": _binary(np.not_equal),
+    "Image.gt": _binary(np.greater),
+    "Image.gte": _binary(np.greater_equal),
+    "Image.lt": _binary(np.less),
+    "Image.lte": _binary(np.less_equal),
+    "Image.add": _binary(np.add),
+    "Image.subtract": _binary(np.subtract),
+    "Image.multiply": _binary(np.multiply),
+    "Image.divide": _binary(np.divide),
+    "Image.bitwiseAnd": _binary(lambda a, b: np.bitwise_and(a.astype(np.int64),
+                                                            b.astype(np.int64))),
+    "reduce.median": lambda collection: _reduce(collection, "median"),
+    "reduce.mean": lambda collection: _reduce(collection, "mean"),
+    "reduce.count": lambda collection: _reduce(collection, "count"),
+    "ImageCollection.reduce": collection_reduce,
+    "Reducer.percentile": percentile_reducer,
+    "DateRange": date_range,
+    "Filter.dateRangeContains": date_range_contains,
+}
+"""Image algorithms that need no grid (``ImageCollection.load``, ``Image.clip`` and
+``Image.reproject`` are bound to the server's images and world grid)."""
