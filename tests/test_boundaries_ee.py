@@ -222,3 +222,50 @@ def test_a_wrong_band_or_collection_in_the_image_graph_names_the_city(small_regi
                                                match="COPERNICUS/S2_SR_HARMONIZED") as err:
         run_region(one, tmp_path / "b", only=["imagery"])
     assert "not found" in str(err.value) and city.name in str(err.value)
+
+
+# ------------------------------------------------------------------ the map in Earth Engine
+@pytest.mark.slow
+def test_the_earth_engine_map_equals_the_local_map(demo_run):
+    """The trained model as Earth Engine image algebra, evaluated by the fake on a city's
+    stack, labels every pixel as the local (certified) predictor did."""
+    import rasterio
+
+    from gbaugs.imagery.local import Grid
+    from gbaugs.mapping.earthengine import decision_image, graph_size, label_image
+    from gbaugs.train.model import SvmModel
+
+    region, out = demo_run
+    model = SvmModel.load(out / "model" / "model.npz")
+    slug = region.cities[-1].slug
+    with rasterio.open(out / "cities" / slug / "stack.tif") as src:
+        bands = {n: src.read(i + 1) for i, n in enumerate(src.descriptions)}
+        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+    with rasterio.open(out / "maps" / f"{slug}_raw.tif") as src:
+        local = src.read(1)
+    server = FakeEarthEngine(assets={"users/gbaugs/stack": bands}, grid=grid)
+    with fake_session(server) as ee:
+        stack = ee.Image("users/gbaugs/stack")
+        labels = label_image(stack, model, chunk=200)
+        size = graph_size(labels)
+        t = grid.transform
+        request = {"expression": labels, "fileFormat": "NUMPY_NDARRAY", "bandIds": ["ugs"],
+                   "grid": {"dimensions": {"width": grid.width, "height": grid.height},
+                            "affineTransform": {"scaleX": t.a, "shearX": t.b,
+                                                "translateX": t.c, "shearY": t.d,
+                                                "scaleY": t.e, "translateY": t.f},
+                            "crsCode": grid.crs}}
+        ee_labels = ee.data.computePixels(request)["ugs"].astype(np.uint8)
+        decision = ee.data.computePixels({**request, "expression": decision_image(
+            stack, model, chunk=200), "bandIds": ["decision"]})["decision"]
+    n_sv = len(model.support_vectors)
+    assert n_sv > 400
+    # chunks of 200 support vectors, each one array constant: a few calls per chunk
+    assert size["calls"] < 20 + 15 * -(-n_sv // 200) and size["bytes"] < 10 * 2**20
+    assert (local != 255).sum() > 10_000
+    np.testing.assert_array_equal(ee_labels, local)
+    # the decision values are the model's own (float64, summed in another order)
+    valid = local != 255
+    x = np.stack([bands[f][valid] for f in model.features], axis=1).astype(np.float64)
+    np.testing.assert_allclose(decision[valid], model.decision_function(x), rtol=0,
+                               atol=1e-5)

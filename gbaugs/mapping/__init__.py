@@ -2,6 +2,8 @@
 
 - :mod:`gbaugs.mapping.predict` — block-wise prediction of a feature stack, labels equal to
   scikit-learn's (in process or on Dask);
+- :mod:`gbaugs.mapping.earthengine` — the model as Earth Engine array algebra (extra
+  ``gee``; imported on use);
 - :mod:`gbaugs.mapping.postprocess` — majority filter, opening/closing, small patches;
 - :mod:`gbaugs.mapping.stage` — both stages.
 """

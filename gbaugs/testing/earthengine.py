@@ -72,9 +72,10 @@ def _intersects(**args) -> Filter:
     return Filter(lambda f: bool(shapely.intersects(_geom(left(f)), _geom(right(f)))))
 
 
-def _load(assets: Mapping[str, Collection], what: str, asset: str) -> Collection:
+def _load(assets: Mapping[str, Any], what: str, asset: str) -> Any:
     if asset not in assets:
-        raise FakeServerError(f"{what}: Collection asset '{asset}' not found.", status=404)
+        kind = "Image" if what == "Image.load" else "Collection"
+        raise FakeServerError(f"{what}: {kind} asset '{asset}' not found.", status=404)
     return assets[asset]
 
 
@@ -265,7 +266,8 @@ class FakeEarthEngine:
     """The fake server.
 
     ``tables``: asset id → GeoDataFrame (any CRS; WGS 84 inside). ``images``: collection
-    id → ``[(date, {band: array}), ...]``, arrays on ``grid`` (a
+    id → ``[(date, {band: array}), ...]`` and ``assets``: image id → ``{band: array}``,
+    arrays on ``grid`` (a
     :class:`gbaugs.imagery.local.Grid`, the fake's one pixel grid; NaN = masked), each
     image stamped ``system:time_start`` at 00:00 UTC of its ISO date. ``requests`` records
     every call as ``(method, body)`` — what the client really sent. ``max_page_size`` caps
@@ -274,6 +276,7 @@ class FakeEarthEngine:
 
     def __init__(self, tables: Mapping[str, Any] | None = None, *,
                  images: Mapping[str, Any] | None = None, grid: Any = None,
+                 assets: Mapping[str, Mapping[str, Any]] | None = None,
                  max_page_size: int = 1000):
         from gbaugs.testing.ee_images import IMAGE_ALGORITHMS, World, millis
 
@@ -293,6 +296,11 @@ class FakeEarthEngine:
                 self.world.image(bands, {"system:time_start": millis(date),
                                          "system:index": f"{date}_{i}"})
                 for i, (date, bands) in enumerate(scenes)))
+        self.assets: dict[str, Any] = {}
+        for asset, bands in (assets or {}).items():
+            if self.world is None:
+                raise ValueError("images need the grid they lie on (grid=...)")
+            self.assets[asset] = self.world.image(bands, {"system:index": asset})
         self.max_page_size = max_page_size
         self.requests: list[tuple[str, dict[str, Any]]] = []
         from ee import apitestcase
@@ -304,6 +312,7 @@ class FakeEarthEngine:
                 self.tables, "Collection.loadTable", tableId),
             "ImageCollection.load": lambda id, version=None: _load(
                 self.collections, "ImageCollection.load", id),
+            "Image.load": lambda id, version=None: _load(self.assets, "Image.load", id),
             "Image.clip": lambda **a: self._world().clip(**a),
             "Image.reproject": lambda **a: self._world().reproject(**a),
         }

@@ -93,7 +93,21 @@ def _as_image(value: Any) -> Image:
     raise FakeServerError(f"expected an image, got {type(value).__name__}")
 
 
+@dataclass(frozen=True)
+class ArrayValue:
+    """An ``ee.Array`` constant."""
+
+    values: np.ndarray
+
+
+def array(values, pixelType=None) -> ArrayValue:
+    return ArrayValue(np.asarray(values, dtype=np.float64))
+
+
 def constant(value: Any) -> Image:
+    if isinstance(value, ArrayValue):  # an array image: every pixel holds the array
+        v = value.values
+        return Image({"constant": (v.reshape((1, 1, *v.shape)), np.asarray(True))})
     values = value if isinstance(value, list) else [value]
     bands = {("constant" if len(values) == 1 else f"constant_{i}"):
              (np.asarray(float(v)), np.asarray(True)) for i, v in enumerate(values)}
@@ -117,6 +131,9 @@ def _binary(op):
         out = {}
         for na, nb in _pairs(a, b):
             (va, ma), (vb, mb) = a.bands[na], b.bands[nb]
+            if va.ndim and vb.ndim and va.shape[2:] != vb.shape[2:]:
+                raise FakeServerError(f"array shapes {list(va.shape[2:])} and "
+                                      f"{list(vb.shape[2:])} differ (bands {na}, {nb})")
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[na if len(a.bands) >= len(b.bands) else nb] = (
                     np.asarray(op(va, vb), dtype=np.float64), ma & mb)
@@ -165,9 +182,11 @@ def add_bands(dstImg: Image, srcImg: Image, names=None, overwrite=False) -> Imag
     src = select(srcImg, names) if names else srcImg
     out = dict(dstImg.bands)
     for n, band in src.bands.items():
-        if n in out and not overwrite:
-            raise FakeServerError(f"Image.addBands: band '{n}' already exists "
-                                  "(overwrite = false)")
+        if n in out and not overwrite:  # the server renames: foo → foo_1, foo_2 …
+            k = 1
+            while f"{n}_{k}" in out:
+                k += 1
+            n = f"{n}_{k}"
         out[n] = band
     return Image(out, dict(dstImg.properties), dstImg.footprint)
 
@@ -203,6 +222,88 @@ def unmask(input: Image, value=None, sameFootprint=True) -> Image:
     return Image(out, dict(input.properties), input.footprint if sameFootprint else None)
 
 
+# Array images: a band's values have shape (rows, cols, *array shape), (1, 1, *shape) for
+# an array constant; its mask stays per pixel.
+def _array_dims(v: np.ndarray) -> int:
+    return max(v.ndim - 2, 0)
+
+
+def to_array(image: Image, axis: int = 0) -> Image:
+    """``Image.toArray``: the bands' pixels concatenated along ``axis`` (a new axis when it
+    equals the bands' array dimension), masked where any band is."""
+    vals = [v for v, _ in image.bands.values()]
+    dims = {_array_dims(v) if v.ndim else 0 for v in vals}
+    if len(dims) != 1:
+        raise FakeServerError("Image.toArray: bands of different array dimensions")
+    dim = dims.pop()
+    if not 0 <= axis <= dim:
+        raise FakeServerError(f"Image.toArray: axis {axis} for {dim}-D pixels")
+    full = np.broadcast_arrays(*[np.broadcast_to(v, (*_grid_shape(vals), *v.shape[2:]))
+                                 for v in vals])
+    join = np.stack if axis == dim else np.concatenate  # a new axis, or an existing one
+    out = join(full, axis=2 + axis)
+    mask = np.logical_and.reduce(np.broadcast_arrays(*[m for _, m in image.bands.values()]))
+    return Image({"array": (out, mask)}, dict(image.properties), image.footprint)
+
+
+def _grid_shape(vals: list[np.ndarray]) -> tuple[int, int]:
+    for v in vals:
+        if v.ndim >= 2 and v.shape[:2] != (1, 1):
+            return v.shape[:2]
+    return (1, 1)
+
+
+def _one_band(image: Image, name: str) -> tuple[str, np.ndarray, np.ndarray]:
+    if len(image.bands) != 1:
+        raise FakeServerError(f"{name}: the fake handles one-band array images only")
+    n, (v, m) = next(iter(image.bands.items()))
+    if v.ndim < 3:
+        raise FakeServerError(f"{name}: band '{n}' is not an array band")
+    return n, v, m
+
+
+def array_transpose(input: Image, axis1: int = 0, axis2: int = 1) -> Image:
+    n, v, m = _one_band(input, "Image.arrayTranspose")
+    return Image({n: (np.swapaxes(v, 2 + axis1, 2 + axis2), m)}, dict(input.properties),
+                 input.footprint)
+
+
+def array_repeat(input: Image, axis: int, copies) -> Image:
+    n, v, m = _one_band(input, "Image.arrayRepeat")
+    k = int(next(iter(_as_image(copies).bands.values()))[0])
+    return Image({n: (np.concatenate([v] * k, axis=2 + axis), m)}, dict(input.properties),
+                 input.footprint)
+
+
+def array_reduce(input: Image, reducer: Reducer, axes, fieldAxis=None) -> Image:
+    n, v, m = _one_band(input, "Image.arrayReduce")
+    if fieldAxis is not None or reducer.kind not in ("sum", "mean"):
+        raise FakeServerError("Image.arrayReduce: the fake reduces arrays by sum or mean")
+    fn = np.sum if reducer.kind == "sum" else np.mean
+    return Image({n: (fn(v, axis=tuple(2 + a for a in axes), keepdims=True), m)},
+                 dict(input.properties), input.footprint)
+
+
+def matrix_multiply(image1: Image, image2: Image) -> Image:
+    na, a, ma = _one_band(image1, "Image.matrixMultiply")
+    _, b, mb = _one_band(image2, "Image.matrixMultiply")
+    if a.ndim != 4 or b.ndim != 4 or a.shape[3] != b.shape[2]:
+        raise FakeServerError(f"Image.matrixMultiply: shapes {a.shape[2:]} and "
+                              f"{b.shape[2:]} do not multiply")
+    return Image({na: (np.matmul(a, b), ma & mb)}, dict(image1.properties),
+                 image1.footprint)
+
+
+def array_get(image: Image, position) -> Image:
+    n, v, m = _one_band(image, "Image.arrayGet")
+    pos = tuple(int(p) for p, _ in _as_image(position).bands.values())
+    if len(pos) != v.ndim - 2:
+        raise FakeServerError(f"Image.arrayGet: position {list(pos)} for "
+                              f"{v.ndim - 2}-D pixels")
+    return Image({n: (v[(slice(None), slice(None), *pos)], m)}, dict(image.properties),
+                 image.footprint)
+
+
 def _reduce(collection: Collection, kind: str, percentiles=()) -> Image:
     images = [e for e in collection.elements if isinstance(e, Image)]
     if len(images) != len(collection.elements):
@@ -226,6 +327,8 @@ def _reduce(collection: Collection, kind: str, percentiles=()) -> Image:
                 out[n] = (np.nanmedian(values, axis=0), n_valid > 0)
             elif kind == "mean":
                 out[n] = (np.nanmean(values, axis=0), n_valid > 0)
+            elif kind == "sum":
+                out[n] = (np.nansum(values, axis=0), n_valid > 0)
             elif kind == "percentile":
                 from gbaugs.imagery.local import nan_percentile
 
@@ -251,6 +354,19 @@ class _quiet:
 
     def __exit__(self, *exc):
         return self._w.__exit__(*exc)
+
+
+def image_reduce(image: Image, reducer: Reducer) -> Image:
+    """``Image.reduce``: across the bands of each pixel (``sum``, ``mean``); the output is
+    masked where any band is (the fake's stricter reading; the gbaugs graphs reduce bands
+    that share one mask)."""
+    if reducer.kind not in ("sum", "mean") or not image.bands:
+        raise FakeServerError(f"Image.reduce: the fake reduces bands by sum or mean, not "
+                              f"{reducer.kind!r}")
+    values = np.stack(np.broadcast_arrays(*[v for v, _ in image.bands.values()]))
+    mask = np.logical_and.reduce(np.broadcast_arrays(*[m for _, m in image.bands.values()]))
+    out = values.sum(axis=0) if reducer.kind == "sum" else values.mean(axis=0)
+    return Image({reducer.kind: (out, mask)}, dict(image.properties), image.footprint)
 
 
 def collection_reduce(collection: Collection, reducer: Reducer, parallelScale=None) -> Image:
@@ -374,6 +490,22 @@ IMAGE_ALGORITHMS = {
     "Image.subtract": _binary(np.subtract),
     "Image.multiply": _binary(np.multiply),
     "Image.divide": _binary(np.divide),
+    "Array": array,
+    "Image.toArray": to_array,
+    "Image.arrayTranspose": array_transpose,
+    "Image.arrayRepeat": array_repeat,
+    "Image.arrayReduce": array_reduce,
+    "Image.matrixMultiply": matrix_multiply,
+    "Image.arrayGet": array_get,
+    "Image.pow": _binary(np.power),
+    "Image.exp": _unary(np.exp),
+    "Image.toUint8": _unary(lambda v: np.clip(np.round(v), 0, 255)),
+    "Image.reduce": image_reduce,
+    "Reducer.sum": lambda: Reducer("sum"),
+    "Reducer.mean": lambda: Reducer("mean"),
+    "ImageCollection.fromImages": lambda images: Collection(tuple(
+        _as_image(i) for i in images)),
+    "reduce.sum": lambda collection: _reduce(collection, "sum"),
     "Image.bitwiseAnd": _binary(lambda a, b: np.bitwise_and(a.astype(np.int64),
                                                             b.astype(np.int64))),
     "reduce.median": lambda collection: _reduce(collection, "median"),
@@ -384,5 +516,5 @@ IMAGE_ALGORITHMS = {
     "DateRange": date_range,
     "Filter.dateRangeContains": date_range_contains,
 }
-"""Image algorithms that need no grid (``ImageCollection.load``, ``Image.clip`` and
-``Image.reproject`` are bound to the server's images and world grid)."""
+"""Image algorithms that need no grid (``ImageCollection.load``, ``Image.load``,
+``Image.clip`` and ``Image.reproject`` are bound to the server's images and world grid)."""

@@ -1,0 +1,85 @@
+"""The trained W-SVM as an Earth Engine computation (extra ``gee``): the map made where the
+data is.
+
+:func:`decision_image` turns a :class:`~gbaugs.train.model.SvmModel` into array-image
+algebra on a feature stack (an ``ee.Image`` whose bands carry the registry's feature
+names), so a request's size grows with the support vectors' *numbers*, not with a chain
+of image operations per support vector:
+
+1. z-scoring with the model's scaler, all features: ``(x − mean) / scale`` — a pixel where
+   any model feature is masked stays masked (``toArray`` masks it), as the local
+   predictor leaves a pixel with any NaN feature unclassified;
+2. the selected features as a 1 × d array per pixel, repeated to n × d and subtracted
+   from the n × d support-vector matrix (one ``ee.Array`` constant per chunk of
+   :data:`SV_CHUNK` rows), squared and summed along the features (``arrayReduce``):
+   ‖z − svᵢ‖², n × 1;
+3. ``exp(−γ·d²)`` and the 1 × n row of dual coefficients αᵢ multiplied in
+   (``matrixMultiply``): Σᵢ αᵢ·exp(−γ‖z − svᵢ‖²) per chunk, the chunks added, ``+ b``
+   (scikit-learn's ``SVC.decision_function``).
+
+:func:`label_image` is ``f > 0`` as uint8 (1 UGS, 0 non-UGS, 255 no data), the local
+predictor's convention (``classes_[1]`` where f > 0). Earth Engine evaluates array algebra
+in float64, so its labels equal scikit-learn's except where |f| is within float64
+rounding of 0 (tested against the local predictor through the fake server, every pixel).
+
+:func:`graph_size` measures a request: the serialized expression's bytes and its number of
+function calls (Earth Engine refuses request payloads over 10 MB; docs/benchmarks.md
+gives the numbers for the demo model and Greater-Bay-Area-sized ones).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gbaugs.mapcodes import NODATA
+from gbaugs.train.model import SvmModel
+
+SV_CHUNK = 4096
+"""Support vectors per ``ee.Array`` constant (bounds the array each pixel holds: n × d)."""
+
+
+def _ee():
+    from gbaugs.boundaries.earthengine import ee_module
+
+    return ee_module()
+
+
+def standardized(stack, model: SvmModel):
+    """The selected features of ``stack``, z-scored by the model's scaler (ee.Image)."""
+    ee = _ee()
+    z = (stack.select(list(model.features))
+         .subtract(ee.Image.constant([float(v) for v in model.mean]))
+         .divide(ee.Image.constant([float(v) for v in model.scale])))
+    return z.select(list(model.selected))
+
+
+def decision_image(stack, model: SvmModel, chunk: int = SV_CHUNK):
+    """The RBF decision value f(x) of every pixel of ``stack`` (one band, ``decision``)."""
+    ee = _ee()
+    z = standardized(stack, model).toArray().toArray(1).arrayTranspose()  # 1 × d
+    sv, alpha = model.support_vectors, model.dual_coef
+    total = None
+    for s in range(0, len(sv), chunk):
+        block, coef = sv[s:s + chunk], alpha[s:s + chunk]
+        diff = ee.Image(ee.Array(block.tolist())).subtract(z.arrayRepeat(0, len(block)))
+        kernel = diff.pow(2).arrayReduce(ee.Reducer.sum(), [1]).multiply(
+            -float(model.gamma)).exp()  # n × 1
+        part = ee.Image(ee.Array([coef.tolist()])).matrixMultiply(kernel).arrayGet([0, 0])
+        total = part if total is None else total.add(part)
+    return total.add(float(model.intercept)).rename("decision")
+
+
+def label_image(stack, model: SvmModel, chunk: int = SV_CHUNK):
+    """The raw map as uint8: 1 UGS (f > 0), 0 non-UGS, 255 where a feature is masked."""
+    return (decision_image(stack, model, chunk).gt(0).unmask(NODATA, False).toUint8()
+            .rename("ugs"))
+
+
+def graph_size(image) -> dict[str, Any]:
+    """Bytes of the serialized expression and the number of function calls in it."""
+    from gbaugs.imagery.gee import iter_calls
+
+    text = image.serialize(for_cloud_api=True)
+    return {"bytes": len(text.encode()),
+            "calls": sum(1 for _ in iter_calls(json.loads(text)))}
