@@ -234,7 +234,7 @@ def test_stages_read_only_what_they_declare_and_exactly_dependents_rerun(tmp_pat
     recorder.install(monkeypatch)
     result = run_region(region, out, stages=stages)
     monkeypatch.undo()
-    # every stage but `boundaries` (Earth Engine boundaries only: tests/test_boundaries_ee.py)
+    # every stage but `boundaries` (Earth Engine boundaries only: tests/test_earthengine.py)
     assert result.ran == [s.name for s in STAGES if s.name != "boundaries"]
     declared = {s.name: s.reads for s in STAGES}
     undeclared = {name: sorted(k for k in keys if not any(_covers(r, k)

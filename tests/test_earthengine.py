@@ -1,5 +1,6 @@
-"""Earth Engine boundaries and urban mask, fetched by the ``boundaries`` stage from a fake
-Earth Engine server that evaluates the client's real requests (gbaugs.testing)."""
+"""Earth Engine end to end against a fake server that evaluates the client's real requests
+(gbaugs.testing): boundaries and urban mask (the ``boundaries`` stage), the feature stack
+against the local backend's, graph errors, and the model as Earth Engine algebra."""
 
 from __future__ import annotations
 
