@@ -5,7 +5,9 @@ boundary, OSM file, imagery file, reference raster, class table and urban mask i
 *opened* — not only looked up — so a 0-byte file, a truncated GeoTIFF (its pixels are
 read on a decimated grid, which touches every block), a PNG renamed ``.tif`` (GDAL opens
 it, as PNG, without a CRS) or imagery that does not overlap its city is found before a
-run starts. Every problem is collected (file named, what is wrong) and raised together.
+run starts. Earth Engine filters (boundaries, urban mask) are asked from the server when
+Earth Engine is initialized or credentials exist: each must select at least one feature.
+Every problem is collected (file named, what is wrong) and raised together.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
             facts += _check_imagery(region, city, bounds, problems)
         for product, path in city.references.items():
             _check_raster(path, f"city {city.name!r}: references.{product}", problems)
+    _check_earthengine(region, problems, facts)
     if region.osm.class_table is not None:
         try:
             from gbaugs.osm.classes import ClassTable
@@ -62,6 +65,64 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
         except GbaugsError as exc:
             problems.append(f"osm.class_table: {exc}")
     return problems, facts
+
+
+def _earthengine_ready(region: Region) -> str | None:
+    """``None`` when Earth Engine can be asked (initialized, or credentials to initialize
+    with); otherwise why not. Never starts a login."""
+    import os
+
+    try:
+        import ee
+    except ImportError:
+        return 'earthengine-api is not installed (pip install "gbaugs[gee]")'
+    if ee.data.is_initialized():
+        return None
+    from gbaugs.imagery.gee import KEY_ENV, initialize
+
+    if not (os.environ.get(KEY_ENV) or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+            or Path(ee.oauth.get_credentials_path()).exists()):
+        return (f"not authenticated (run `earthengine authenticate`, or set ${KEY_ENV} to a "
+                "service-account key file)")
+    try:
+        initialize(region.imagery.gee.project)
+    except GbaugsError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def _check_earthengine(region: Region, problems: list[str], facts: list[str]) -> None:
+    """Every Earth Engine filter (boundaries, urban mask) selects at least one feature —
+    asked from the server when Earth Engine is initialized or credentials exist; said
+    plainly otherwise."""
+    from gbaugs.config import EarthEngineFilter
+
+    filters = [(f"city {c.name!r}: boundary", c.boundary) for c in region.cities
+               if isinstance(c.boundary, EarthEngineFilter)]
+    if isinstance(region.urban_mask, EarthEngineFilter):
+        filters.append(("urban_mask", region.urban_mask))
+    if not filters:
+        return
+    why_not = _earthengine_ready(region)
+    if why_not is not None:
+        facts.append(f"{len(filters)} Earth Engine filter(s) not checked: {why_not}; the "
+                     "run's boundaries stage checks them")
+        return
+    import ee
+
+    from gbaugs.boundaries.earthengine import describe, selection
+
+    for what, source in filters:
+        try:
+            n = int(selection(source).size().getInfo())
+        except ee.EEException as exc:
+            problems.append(f"{what}: Earth Engine cannot select {describe(source)}: {exc}")
+            continue
+        if n == 0:
+            problems.append(f"{what}: the Earth Engine filter selects no feature: "
+                            f"{describe(source)} (check the values' spelling and case)")
+        else:
+            facts.append(f"{what}: {describe(source)} selects {n} feature(s)")
 
 
 def _check_boundary(region: Region, city: CityConfig, problems: list[str]):

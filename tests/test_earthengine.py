@@ -14,7 +14,7 @@ import shapely
 
 pytest.importorskip("ee")
 
-from gbaugs import BackendError, ConfigError, Region
+from gbaugs import BackendError, ConfigError, InputDataError, Region
 from gbaugs.config import EarthEngineFilter
 from gbaugs.pipeline import run_region
 from gbaugs.testing import FakeEarthEngine, fake_session
@@ -270,3 +270,39 @@ def test_the_earth_engine_map_equals_the_local_map(demo_run):
     x = np.stack([bands[f][valid] for f in model.features], axis=1).astype(np.float64)
     np.testing.assert_allclose(decision[valid], model.decision_function(x), rtol=0,
                                atol=1e-5)
+
+
+# ------------------------------------------------------------------ gbaugs validate
+def test_validate_checks_the_filters_when_it_can(ee_region, monkeypatch, tmp_path):
+    from gbaugs.inputcheck import validate_region
+
+    region, server, _ = ee_region
+    facts = validate_region(region)
+    for city in region.cities:
+        assert any(f"city {city.name!r}: boundary" in f and "selects 1 feature(s)" in f
+                   for f in facts), facts
+    assert any(f.startswith("urban_mask:") and "selects 4 feature(s)" in f for f in facts)
+    assert all(m == "value.compute" for m, _ in server.requests)
+    bad = dataclasses.replace(region.cities[0], boundary=EarthEngineFilter(
+        GAUL, {"ADM2_NAME": "Atlantis"}))
+    with pytest.raises(InputDataError, match="selects no feature") as err:
+        validate_region(dataclasses.replace(region, cities=(bad, *region.cities[1:])))
+    assert bad.name in str(err.value) and "Atlantis" in str(err.value)
+
+
+def test_validate_says_when_it_cannot_check_the_filters(small_region, monkeypatch,
+                                                         tmp_path):
+    import ee
+
+    from gbaugs.imagery.gee import KEY_ENV
+    from gbaugs.inputcheck import validate_region
+
+    region = Region.from_toml(small_region.region_toml)
+    region = dataclasses.replace(region, cities=tuple(dataclasses.replace(
+        c, boundary=EarthEngineFilter(GAUL, {"ADM2_NAME": c.name})) for c in region.cities))
+    for var in (KEY_ENV, "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(ee.oauth, "get_credentials_path", lambda: str(tmp_path / "none"))
+    assert not ee.data.is_initialized()
+    facts = validate_region(region)
+    assert any("3 Earth Engine filter(s) not checked: not authenticated" in f for f in facts)
