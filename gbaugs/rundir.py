@@ -113,6 +113,10 @@ class RunDir:
         """The Earth Engine requests behind :meth:`boundary` (JSON)."""
         return self.inputs / "boundaries" / f"{slug}.json"
 
+    def reference(self, slug: str, product: str) -> Path:
+        """A reference land-cover map fetched from Earth Engine on the city's map grid."""
+        return self.city(slug) / f"reference_{product}.tif"
+
     def osm_polygons(self, slug: str) -> Path:
         return osm_files(self.city(slug))[0]
 

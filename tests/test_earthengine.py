@@ -306,3 +306,79 @@ def test_validate_says_when_it_cannot_check_the_filters(small_region, monkeypatc
     assert not ee.data.is_initialized()
     facts = validate_region(region)
     assert any("3 Earth Engine filter(s) not checked: not authenticated" in f for f in facts)
+
+
+# ------------------------------------------------------------------ reference products
+@pytest.mark.slow
+def test_reference_products_from_earth_engine(demo_run, tmp_path):
+    """WorldCover (one image), Dynamic World (mode of the year's labels) and Esri LULC (the
+    year's mosaic) fetched onto a city's map grid and compared as local rasters are."""
+    import rasterio
+
+    from gbaugs.imagery.local import Grid
+    from gbaugs.products.earthengine import fetch_reference
+    from gbaugs.products.reference import compare_with_reference
+
+    region, out = demo_run
+    city = region.cities[-1]
+    map_path = out / "maps" / f"{city.slug}.tif"
+    with rasterio.open(map_path) as src:
+        labels = src.read(1)
+        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+    h, w = labels.shape
+    ugs = labels == 1
+    wc = np.where(ugs, 10.0, 50.0)
+    wc[: h // 4] = np.where(ugs[: h // 4], 40.0, 50.0)  # cropland where the map says UGS
+    wc[-3:] = np.nan  # masked in the product
+    dw = np.where(ugs, 1.0, 6.0)
+    esri = np.where(ugs, 2.0, 7.0)
+    built = np.full((h, w), 6.0)
+    server = FakeEarthEngine(grid=grid, images={
+        "ESA/WorldCover/v100": [("2020-01-01", {"Map": wc})],
+        "ESA/WorldCover/v200": [("2021-01-01", {"Map": np.full((h, w), 80.0)})],
+        "GOOGLE/DYNAMICWORLD/V1": [("2019-06-01", {"label": built}),
+                                   ("2019-07-01", {"label": built}),
+                                   ("2019-08-01", {"label": built}),
+                                   ("2020-03-01", {"label": dw}),
+                                   ("2020-05-01", {"label": dw}),
+                                   ("2020-09-01", {"label": built})],
+        "projects/sat-io/open-datasets/landcover/ESRI_Global-LULC_10m_TS": [
+            ("2020-01-01", {"b1": esri}), ("2021-01-01", {"b1": np.full((h, w), 1.0)})]})
+    assert region.year == 2020
+    results = {}
+    with fake_session(server):
+        for product in ("worldcover", "dynamic_world", "esri_lulc"):
+            ref = fetch_reference(region, city, product, map_path,
+                                  tmp_path / f"{product}.tif")
+            with rasterio.open(ref) as src:
+                assert src.dtypes[0] == "uint8" and src.nodata == 255
+                assert src.transform == grid.transform and src.shape == (h, w)
+                got = src.read(1)
+            expected = {"worldcover": np.where(np.isnan(wc), 255, wc),
+                        "dynamic_world": dw, "esri_lulc": esri}[product]
+            np.testing.assert_array_equal(got, expected.astype(np.uint8), product)
+            results[product] = compare_with_reference(map_path, ref, product)
+    valid = (labels != 255)
+    both = valid & np.isfinite(wc)
+    disagree = (ugs & (np.arange(h)[:, None] < h // 4))[both].sum()
+    assert results["worldcover"]["agreement"] == pytest.approx(1 - disagree / both.sum())
+    assert results["dynamic_world"]["agreement"] == 1.0
+    assert results["esri_lulc"]["agreement"] == 1.0
+    with fake_session(server), pytest.raises(ConfigError, match="clcd"):
+        fetch_reference(region, city, "clcd", map_path, tmp_path / "clcd.tif")
+
+
+def test_a_reference_can_be_fetched_from_earth_engine_in_the_configuration(small_region,
+                                                                           tmp_path):
+    text = small_region.region_toml.read_text()
+    last = text.rindex("references = {")
+    text = text[:last] + ('references = { worldcover = "earthengine", esri_lulc = "esri.tif" '
+                          '}\n')
+    path = small_region.root / f"refs_{tmp_path.name}.toml"
+    path.write_text(text)
+    region = Region.from_toml(path)
+    refs = region.cities[-1].references
+    assert refs["worldcover"] == "earthengine"
+    assert refs["esri_lulc"] == small_region.root / "esri.tif"
+    with pytest.raises(ConfigError, match=r"esri\.tif"):  # a local file must exist
+        region.require_inputs()

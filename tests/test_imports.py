@@ -115,6 +115,8 @@ def _rundir_paths() -> set[str]:
         if name == "product":
             cog = value("<region>", "<city>", 2031, 17.0)
             paths += [cog, product_item(cog), checksum_file(cog)]
+        elif name == "reference":
+            paths.append(value("<city>", "<product>"))
         else:
             paths.append(value("<city>") if callable(value) else value)
     return {str(p.relative_to(root)).replace("2031", "<year>").replace("17m", "<res>m")

@@ -170,8 +170,8 @@ def convert(value: Any, tp: Any, keypath: tuple[str | int, ...], ctx: Ctx) -> An
             return None
         # Paths and Earth Engine filters: a string is a path, a table is a filter.
         if Path in args and isinstance(value, str):
-            if "online" in _literal_values(args) and value == "online":
-                return "online"
+            if value in _literal_values(args):  # "online", "earthengine"
+                return value
             return _path(value, ctx)
         if EarthEngineFilter in args and isinstance(value, Mapping):
             return _ee_filter(value, keypath, ctx)

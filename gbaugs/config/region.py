@@ -162,7 +162,8 @@ class Region:
                 if isinstance(src.classes, Path):
                     paths.append((f"labels[{j}].classes", src.classes))
             paths += [("imagery", p) for p in city.imagery]
-            paths += [(f"references.{k}", p) for k, p in city.references.items()]
+            paths += [(f"references.{k}", p) for k, p in city.references.items()
+                      if isinstance(p, Path)]
             missing += [f"city {city.name!r}: {key} file {p} does not exist"
                         for key, p in paths if not p.exists()]
         if self.osm.class_table is not None and not self.osm.class_table.exists():

@@ -431,9 +431,12 @@ class CityConfig:
     """Local imagery: a feature stack, band files, or a time series of scenes."""
     band_map: Mapping[str, str] = field(default_factory=dict)
     """Pre-made stacks: band description → registry name, for names that differ."""
-    references: Mapping[str, Path] = field(default_factory=dict)
+    references: Mapping[str, Path | Literal["earthengine"]] = field(default_factory=dict)
     """Reference land-cover rasters to compare the map with, by product (``worldcover``,
-    ``dynamic_world``, ``esri_lulc``, ``clcd``, ``globeland30``, ``glc_fcs30``)."""
+    ``dynamic_world``, ``esri_lulc``, ``clcd``, ``globeland30``, ``glc_fcs30``): a local
+    raster, or ``"earthengine"`` to fetch the product's map of the region's year on the
+    city's grid (``worldcover``, ``dynamic_world``, ``esri_lulc``;
+    :mod:`gbaugs.products.earthengine`)."""
     crs: str | None = option(None, ProjectedCrs())
     """Working CRS of this city, overriding the region's policy (e.g. ``"EPSG:32650"``)."""
     scale: float | None = option(None, _SCALE)

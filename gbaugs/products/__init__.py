@@ -4,6 +4,8 @@
   statistics and the data record;
 - :mod:`gbaugs.products.reference` — crosswalks of ESA WorldCover, Dynamic World, Esri
   LULC, CLCD, GlobeLand30 and GLC_FCS30 to UGS, and the comparison with a map;
+- :mod:`gbaugs.products.earthengine` — WorldCover, Dynamic World and Esri LULC fetched
+  from Earth Engine onto a city's map grid (extra ``gee``; imported on use);
 - :mod:`gbaugs.products.stage` — the stage.
 """
 

@@ -35,7 +35,8 @@ def _inputs(ctx: RunContext) -> list[Path]:
             *(ctx.run.map(c.slug) for c in ctx.region.cities),
             *(p for c in ctx.region.cities
               for p in [ctx.run.stack_report(c.slug)] if p.exists()),
-            *(p for c in ctx.region.cities for p in c.references.values())]
+            *(p for c in ctx.region.cities for p in c.references.values()
+              if isinstance(p, Path))]
 
 
 def _processing(region: Region) -> str:
@@ -101,6 +102,12 @@ def _run(ctx: RunContext) -> StageResult:
     comparisons = []
     for city in region.cities:
         for product, ref in sorted(city.references.items()):
+            if ref == "earthengine":
+                from gbaugs.products.earthengine import fetch_reference
+
+                ref = fetch_reference(region, city, product, ctx.run.map(city.slug),
+                                      ctx.run.reference(city.slug, product))
+                outputs.append(ref)
             result = compare_with_reference(ctx.run.map(city.slug), ref,
                                             product)
             comparisons.append({"city": city.name, **result})

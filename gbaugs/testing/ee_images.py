@@ -327,6 +327,8 @@ def _reduce(collection: Collection, kind: str, percentiles=()) -> Image:
                 out[n] = (np.nanmedian(values, axis=0), n_valid > 0)
             elif kind == "mean":
                 out[n] = (np.nanmean(values, axis=0), n_valid > 0)
+            elif kind == "mode":  # the most frequent value; ties: the smallest
+                out[n] = (_mode(values), n_valid > 0)
             elif kind == "sum":
                 out[n] = (np.nansum(values, axis=0), n_valid > 0)
             elif kind == "percentile":
@@ -336,6 +338,36 @@ def _reduce(collection: Collection, kind: str, percentiles=()) -> Image:
                     out[f"{n}_p{p:g}"] = (nan_percentile(values, float(p)), n_valid > 0)
             else:
                 raise FakeServerError(f"the fake does not reduce by {kind!r}")
+    return Image(out)
+
+
+def _mode(values: np.ndarray) -> np.ndarray:
+    """Per pixel, the most frequent finite value of ``values`` (images first); NaN where
+    none. Ties go to the smallest value (the fake's rule; the server's is not
+    documented)."""
+    out = np.full(values.shape[1:], np.nan)
+    best = np.zeros(values.shape[1:], dtype=np.int64)
+    for v in np.unique(values[np.isfinite(values)]):
+        count = (values == v).sum(axis=0)
+        better = count > best
+        out[better], best[better] = v, count[better]
+    return out
+
+
+def mosaic(collection: Collection) -> Image:
+    """``ImageCollection.mosaic``: each band from the last image where it is unmasked."""
+    images = list(collection.elements)
+    if not images:
+        return Image({})
+    shape = _shape(images)
+    out = {}
+    for n in images[0].names:
+        v = np.zeros(shape)
+        m = np.zeros(shape, dtype=bool)
+        for im in images:
+            iv, imask = (np.broadcast_to(a, shape) for a in im.bands[n])
+            v, m = np.where(imask, iv, v), m | imask
+        out[n] = (v, m)
     return Image(out)
 
 
@@ -506,6 +538,10 @@ IMAGE_ALGORITHMS = {
     "ImageCollection.fromImages": lambda images: Collection(tuple(
         _as_image(i) for i in images)),
     "reduce.sum": lambda collection: _reduce(collection, "sum"),
+    "reduce.mode": lambda collection: _reduce(collection, "mode"),
+    "ImageCollection.mosaic": mosaic,
+    "Collection.first": lambda collection: collection.elements[0] if collection.elements
+    else None,
     "Image.bitwiseAnd": _binary(lambda a, b: np.bitwise_and(a.astype(np.int64),
                                                             b.astype(np.int64))),
     "reduce.median": lambda collection: _reduce(collection, "median"),
