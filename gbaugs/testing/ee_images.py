@@ -304,6 +304,96 @@ def array_get(image: Image, position) -> Image:
                  image.footprint)
 
 
+# Neighbourhoods on the world grid: outside it nothing exists (masked, so ignored).
+@dataclass(frozen=True)
+class Kernel:
+    radius: int
+    normalize: bool
+
+
+def kernel_square(radius, units="pixels", normalize=True, magnitude=1.0) -> Kernel:
+    if units != "pixels" or magnitude != 1.0 or radius != int(radius):
+        raise FakeServerError("Kernel.square: the fake knows whole-pixel radii, magnitude 1")
+    return Kernel(int(radius), bool(normalize))
+
+
+def _each_band(image: Image, fn) -> Image:
+    out = {}
+    for n, (v, m) in image.bands.items():
+        if v.ndim != 2 or np.shape(m) != v.shape:
+            raise FakeServerError("neighbourhood operations need a full-grid image")
+        out[n] = fn(v, m)
+    return Image(out, dict(image.properties), image.footprint)
+
+
+def convolve(image: Image, kernel: Kernel) -> Image:
+    """Sum (or mean, normalized) over the square window of the unmasked pixels."""
+    from scipy import ndimage
+
+    size = 2 * kernel.radius + 1
+
+    def fn(v, m):
+        total = ndimage.uniform_filter(np.where(m, v, 0.0), size, mode="constant") * size**2
+        if kernel.normalize:
+            total = total / size**2
+        return np.round(total, 9), m
+    return _each_band(image, fn)
+
+
+def _focal(kind: str):
+    def apply(image: Image, radius=1.5, kernelType="circle", units="pixels", iterations=1,
+              kernel=None) -> Image:
+        from scipy import ndimage
+
+        if kernelType != "square" or units != "pixels" or kernel is not None or \
+                iterations != 1 or radius != int(radius):
+            raise FakeServerError(f"Image.focal{kind}: the fake knows square kernels of "
+                                  "whole-pixel radius")
+        size = 2 * int(radius) + 1
+        fill = np.inf if kind == "Min" else -np.inf
+        op = ndimage.minimum_filter if kind == "Min" else ndimage.maximum_filter
+
+        def fn(v, m):
+            out = op(np.where(m, v, fill), size, mode="constant", cval=fill)
+            return np.where(np.isfinite(out), out, 0.0), np.isfinite(out)
+        return _each_band(image, fn)
+    return apply
+
+
+def connected_pixel_count(input: Image, maxSize=100, eightConnected=True) -> Image:
+    """Pixels in each pixel's connected patch of equal values (unmasked), capped at
+    ``maxSize``."""
+    from scipy import ndimage
+
+    structure = np.ones((3, 3), bool) if eightConnected else None
+
+    def fn(v, m):
+        count = np.zeros(v.shape)
+        for value in np.unique(v[m]):
+            lab, _ = ndimage.label(m & (v == value), structure=structure)
+            sizes = np.bincount(lab.ravel())
+            count = np.where(lab > 0, np.minimum(sizes[lab], maxSize), count)
+        return count, m
+    return _each_band(input, fn)
+
+
+def where(input: Image, test: Image, value) -> Image:
+    test, value = _as_image(test), _as_image(value)
+    out = {}
+    for n, t in _pairs(input, test) if len(test.bands) > 1 else \
+            [(n, test.names[0]) for n in input.names]:
+        v, m = input.bands[n]
+        tv, tm = test.bands[t]
+        vv, _ = value.bands[value.names[0]]
+        out[n] = (np.where(tm & (tv != 0), vv, v), m)
+    return Image(out, dict(input.properties), input.footprint)
+
+
+def self_mask(image: Image) -> Image:
+    return Image({n: (v, m & (v != 0)) for n, (v, m) in image.bands.items()},
+                 dict(image.properties), image.footprint)
+
+
 def _reduce(collection: Collection, kind: str, percentiles=()) -> Image:
     images = [e for e in collection.elements if isinstance(e, Image)]
     if len(images) != len(collection.elements):
@@ -522,6 +612,13 @@ IMAGE_ALGORITHMS = {
     "Image.subtract": _binary(np.subtract),
     "Image.multiply": _binary(np.multiply),
     "Image.divide": _binary(np.divide),
+    "Kernel.square": kernel_square,
+    "Image.convolve": convolve,
+    "Image.focalMin": _focal("Min"),
+    "Image.focalMax": _focal("Max"),
+    "Image.connectedPixelCount": connected_pixel_count,
+    "Image.where": where,
+    "Image.selfMask": self_mask,
     "Array": array,
     "Image.toArray": to_array,
     "Image.arrayTranspose": array_transpose,
