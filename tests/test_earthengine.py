@@ -429,3 +429,49 @@ def test_the_earth_engine_postprocessing_equals_the_local_one(demo_run):
         assert not (differ & inner).any()
         assert (local != raw).sum() > 10  # the post-processing changed something
     assert differ.sum() < 0.01 * raw.size
+
+
+@pytest.mark.slow
+def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, tmp_path):
+    """``[map] where = "earthengine"`` through the pipeline on the fake server: imagery,
+    samples, training, then the raw map computed from the city's composite graph in Earth
+    Engine — every pixel as the local predictor labels the downloaded stack."""
+    import rasterio
+
+    from gbaugs.config import MapParams, TrainParams
+    from gbaugs.mapping.predict import predict_stack
+    from gbaugs.pipeline import run_region
+    from gbaugs.train.model import SvmModel
+
+    local = Region.from_toml(small_region.region_toml)
+    city = local.cities[2]
+    scenes, grid = _scenes_on_grid(local, city)
+    region = dataclasses.replace(
+        local, cities=(city,),
+        imagery=dataclasses.replace(local.imagery, backend="gee"),
+        train=TrainParams(cv_folds=3, C=(10.0, 100.0), gamma=(0.1, 0.3),
+                          feature_counts=(8,), baselines=False, grid_extensions=0),
+        map=MapParams(where="earthengine"))
+    server = FakeEarthEngine(images={"COPERNICUS/S2_SR_HARMONIZED": scenes}, grid=grid)
+    with fake_session(server):
+        run_region(region, tmp_path / "run", only=["osm", "imagery", "samples", "train",
+                                                   "map"])
+    run = tmp_path / "run"
+    model = SvmModel.load(run / "model" / "model.npz")
+    predict_stack(model, run / "cities" / city.slug / "stack.tif", tmp_path / "local.tif")
+    with rasterio.open(run / "maps" / f"{city.slug}_raw.tif") as a, \
+            rasterio.open(tmp_path / "local.tif") as b:
+        ee_map, local_map = a.read(1), b.read(1)
+        assert a.transform == b.transform and a.nodata == b.nodata == 255
+    assert (local_map != 255).sum() > 5000 and 0 < (local_map == 1).mean() < 1
+    np.testing.assert_array_equal(ee_map, local_map)
+    report = json.loads((run / "maps" / f"{city.slug}_raw.json").read_text())
+    assert report["where"] == "earthengine" and report["request_bytes"] < 10 * 2**20
+
+
+def test_mapping_in_earth_engine_needs_the_gee_backend(small_region, tmp_path):
+    path = small_region.root / f"where_{tmp_path.name}.toml"
+    path.write_text(small_region.region_toml.read_text() + '\n[map]\nwhere = "earthengine"\n')
+    with pytest.raises(ConfigError, match="needs the gee imagery backend") as err:
+        Region.from_toml(path)
+    assert "where" in str(err.value)

@@ -63,6 +63,10 @@ def check_region(region: Region, where: Where, *, features: Sequence[str],
     if imagery.gee.export == "gcs" and not imagery.gee.gcs_bucket:
         raise ConfigError('export = "gcs" needs gcs_bucket',
                           where=where(("imagery", "gee", "export")))
+    if region.map.where == "earthengine" and imagery.backend != "gee":
+        raise ConfigError('[map] where = "earthengine" needs the gee imagery backend',
+                          where=where(("map", "where")),
+                          hint='set [imagery] backend = "gee", or map locally')
     if imagery.water_mask == "jrc" and imagery.backend != "gee":
         raise ConfigError('water_mask = "jrc" needs the gee backend',
                           where=where(("imagery", "water_mask")),

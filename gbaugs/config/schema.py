@@ -282,6 +282,11 @@ class MapParams:
     """Predict windows on a Dask cluster (extra ``dask``) instead of in this process."""
     dask_scheduler: str | None = None
     """Address of a running Dask scheduler; ``None`` starts a local cluster."""
+    where: Literal["local", "earthengine"] = "local"
+    """Where the raw map is computed: ``local`` (the certified predictor on the downloaded
+    stack) or ``earthengine`` (the model as Earth Engine array algebra on the city's
+    composite, only the uint8 map downloaded: :mod:`gbaugs.mapping.earthengine`; needs
+    ``[imagery] backend = "gee"``)."""
 
 
 @dataclass(frozen=True)

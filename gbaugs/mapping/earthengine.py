@@ -41,7 +41,13 @@ gives the numbers for the demo model and Greater-Bay-Area-sized ones).
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from gbaugs.mapcodes import NODATA
 from gbaugs.train.model import SvmModel
@@ -121,3 +127,54 @@ def graph_size(image) -> dict[str, Any]:
     text = image.serialize(for_cloud_api=True)
     return {"bytes": len(text.encode()),
             "calls": sum(1 for _ in iter_calls(json.loads(text)))}
+
+
+def map_city(region, city, model: SvmModel, stack: Path, out: Path,
+             advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+    """``[map] where = "earthengine"``: the city's raw map computed in Earth Engine — the
+    imagery stage's graph for the city's composite, :func:`label_image` on it — and
+    downloaded on the grid of the city's stack as uint8 (1 UGS, 0 non-UGS, 255 no data).
+    Returns the map report (pixel counts, the request's size, tiles)."""
+    import rasterio
+
+    import gbaugs.imagery.gee as gee
+    from gbaugs.features.registry import selected_features
+    from gbaugs.imagery.local import Grid
+    from gbaugs.io.atomic import atomic_path
+
+    ee = _ee()
+    if not ee.data.is_initialized():
+        gee.initialize(region.imagery.gee.project)
+    with rasterio.open(stack) as src:
+        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+        profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1,
+                   "dtype": "uint8", "crs": src.crs, "transform": src.transform,
+                   "nodata": NODATA, "tiled": True, "blockxsize": 256, "blockysize": 256,
+                   "compress": "deflate"}
+    start, end = (d.isoformat() for d in region.date_window)
+    geometry = gee.city_geometry(city.boundary, region.urban_mask)
+    image = gee.feature_stack(geometry, start, end, grid.crs, region.imagery,
+                              selected_features(region.imagery.features),
+                              scale=region.resolution_m)
+    labels = label_image(image, model)
+    size = graph_size(labels)
+    staging = out.with_name(f".{out.stem}.ee.tif")
+    tiles = out.with_name(f".{out.stem}_ee_tiles")
+    t0 = time.perf_counter()
+    try:
+        download = gee.download_stack(labels.toFloat(), grid, ["ugs"], staging, tiles,
+                                      max_bytes=region.imagery.gee.max_request_bytes,
+                                      advance=advance, label=f"city {city.name!r}: ")
+        with rasterio.open(staging) as src:
+            values = src.read(1)
+        codes = np.where(np.isfinite(values), values, NODATA).astype(np.uint8)
+        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(codes, 1)
+    finally:
+        staging.unlink(missing_ok=True)
+        shutil.rmtree(tiles, ignore_errors=True)
+    valid = int((codes != NODATA).sum())
+    return {"where": "earthengine", "valid_pixels": valid,
+            "ugs_pixels": int((codes == 1).sum()), "request_bytes": size["bytes"],
+            "request_calls": size["calls"], "download": download,
+            "download_seconds": round(time.perf_counter() - t0, 3)}

@@ -1,7 +1,8 @@
 """The ``map`` and ``postprocess`` pipeline stages.
 
 ``map``: the raw UGS map of every city (``[map]``: float64 or float32, optional decision
-raster ``maps/<city>_decision.tif``, in this process or on Dask). Each stack must be in its
+raster ``maps/<city>_decision.tif``, in this process, on Dask, or in Earth Engine with
+``where = "earthengine"``). Each stack must be in its
 city's working CRS at the region's resolution.
 
 Reads ``model/model.npz`` and ``cities/<city>/stack.tif``; writes ``maps/<city>_raw.tif``
@@ -71,7 +72,11 @@ def _run(ctx: RunContext) -> StageResult:
         decision = ctx.run.decision_map(city.slug) if opts.decision else None
         with ctx.reporter.task(f"{city.name}: predicting", total=n_blocks) as advance:
             t0 = time.perf_counter()
-            if opts.dask:
+            if opts.where == "earthengine":
+                from gbaugs.mapping.earthengine import map_city
+
+                report = map_city(ctx.region, city, model, stack, out, advance=advance)
+            elif opts.dask:
                 report = predict_stack_dask(model, stack, out,
                                             block_rows=ctx.region.imagery.block_rows,
                                             dtype=opts.dtype, decision=decision,
