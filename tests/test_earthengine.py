@@ -226,6 +226,16 @@ def test_a_wrong_band_or_collection_in_the_image_graph_names_the_city(small_regi
 
 
 # ------------------------------------------------------------------ the map in Earth Engine
+def _whole_grid(grid, expression, band: str) -> dict:
+    """A computePixels request for one band of ``expression`` on all of ``grid``."""
+    t = grid.transform
+    return {"expression": expression, "fileFormat": "NUMPY_NDARRAY", "bandIds": [band],
+            "grid": {"dimensions": {"width": grid.width, "height": grid.height},
+                     "affineTransform": {"scaleX": t.a, "shearX": t.b, "translateX": t.c,
+                                         "shearY": t.d, "scaleY": t.e, "translateY": t.f},
+                     "crsCode": grid.crs}}
+
+
 @pytest.mark.slow
 def test_the_earth_engine_map_equals_the_local_map(demo_run):
     """The trained model as Earth Engine image algebra, evaluated by the fake on a city's
@@ -241,7 +251,7 @@ def test_the_earth_engine_map_equals_the_local_map(demo_run):
     slug = region.cities[-1].slug
     with rasterio.open(out / "cities" / slug / "stack.tif") as src:
         bands = {n: src.read(i + 1) for i, n in enumerate(src.descriptions)}
-        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+        grid = Grid.of(src)
     with rasterio.open(out / "maps" / f"{slug}_raw.tif") as src:
         local = src.read(1)
     server = FakeEarthEngine(assets={"users/gbaugs/stack": bands}, grid=grid)
@@ -249,16 +259,10 @@ def test_the_earth_engine_map_equals_the_local_map(demo_run):
         stack = ee.Image("users/gbaugs/stack")
         labels = label_image(stack, model, chunk=200)
         size = graph_size(labels)
-        t = grid.transform
-        request = {"expression": labels, "fileFormat": "NUMPY_NDARRAY", "bandIds": ["ugs"],
-                   "grid": {"dimensions": {"width": grid.width, "height": grid.height},
-                            "affineTransform": {"scaleX": t.a, "shearX": t.b,
-                                                "translateX": t.c, "shearY": t.d,
-                                                "scaleY": t.e, "translateY": t.f},
-                            "crsCode": grid.crs}}
-        ee_labels = ee.data.computePixels(request)["ugs"].astype(np.uint8)
-        decision = ee.data.computePixels({**request, "expression": decision_image(
-            stack, model, chunk=200), "bandIds": ["decision"]})["decision"]
+        ee_labels = ee.data.computePixels(_whole_grid(grid, labels, "ugs"))["ugs"]
+        ee_labels = ee_labels.astype(np.uint8)
+        decision = ee.data.computePixels(_whole_grid(
+            grid, decision_image(stack, model, chunk=200), "decision"))["decision"]
     n_sv = len(model.support_vectors)
     assert n_sv > 400
     # chunks of 200 support vectors, each one array constant: a few calls per chunk
@@ -324,7 +328,7 @@ def test_reference_products_from_earth_engine(demo_run, tmp_path):
     map_path = out / "maps" / f"{city.slug}.tif"
     with rasterio.open(map_path) as src:
         labels = src.read(1)
-        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+        grid = Grid.of(src)
     h, w = labels.shape
     ugs = labels == 1
     wc = np.where(ugs, 10.0, 50.0)
@@ -402,22 +406,16 @@ def test_the_earth_engine_postprocessing_equals_the_local_one(demo_run):
     slug = region.cities[-1].slug
     with rasterio.open(out / "maps" / f"{slug}_raw.tif") as src:
         raw = src.read(1)
-        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+        grid = Grid.of(src)
     server = FakeEarthEngine(assets={"users/gbaugs/raw": {"ugs": raw.astype(float)}},
                              grid=grid)
-    t = grid.transform
-    request = {"fileFormat": "NUMPY_NDARRAY", "bandIds": ["ugs"],
-               "grid": {"dimensions": {"width": grid.width, "height": grid.height},
-                        "affineTransform": {"scaleX": t.a, "shearX": t.b, "translateX": t.c,
-                                            "shearY": t.d, "scaleY": t.e,
-                                            "translateY": t.f}, "crsCode": grid.crs}}
     paper = PostprocessParams(majority_size=3, opening_size=3, closing_size=3,
                               min_patch_area_m2=500)
     for params in (PostprocessParams(), paper):
         local, _ = postprocess_array(raw, params, 100.0)
         with fake_session(server) as ee:
             image = postprocess_image(ee.Image("users/gbaugs/raw"), params, 100.0)
-            got = ee.data.computePixels({**request, "expression": image})["ugs"]
+            got = ee.data.computePixels(_whole_grid(grid, image, "ugs"))["ugs"]
         differ = got.astype(np.uint8) != local
         # the border rule's effect travels inwards by at most the steps' radii
         margin = max(1, params.majority_size // 2 + 2 * (params.opening_size // 2)

@@ -57,6 +57,11 @@ def selection(source: EarthEngineFilter, bounds: tuple[float, ...] | None = None
     return fc
 
 
+def filters_json(source: EarthEngineFilter) -> dict[str, Any]:
+    """The filter as JSON values (lists for ``inList``)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in source.filters.items()}
+
+
 def describe(source: EarthEngineFilter) -> str:
     """``'FAO/GAUL/2015/level2' where ADM2_NAME = 'Shenzhen'`` (for messages)."""
     terms = [f"{k} in {list(v)!r}" if isinstance(v, tuple | list) else f"{k} = {v!r}"
@@ -77,9 +82,7 @@ def fetch_features(source: EarthEngineFilter, *, bounds: tuple[float, ...] | Non
     got = ee.data.computeFeatures({"expression": fc, "fileFormat": "GEOPANDAS_GEODATAFRAME"})
     gdf = gpd.GeoDataFrame(got, geometry="geometry", crs=4326) if len(got) else \
         gpd.GeoDataFrame(geometry=[], crs=4326)
-    record = {"collection": source.collection,
-              "filters": {k: list(v) if isinstance(v, tuple) else v
-                          for k, v in source.filters.items()},
+    record = {"collection": source.collection, "filters": filters_json(source),
               "bounds": None if bounds is None else [round(float(b), 6) for b in bounds],
               "max_error_m": max_error_m, "features": len(gdf),
               "vertices": int(shapely.get_num_coordinates(gdf.geometry.values).sum()),
@@ -148,8 +151,7 @@ def request_key(region: Region, city: CityConfig) -> str:
     """What the fetched boundary depends on, as a JSON string (the cache's key)."""
     def plain(v):
         if isinstance(v, EarthEngineFilter):
-            return {"collection": v.collection, "filters": {
-                k: list(x) if isinstance(x, tuple) else x for k, x in v.filters.items()}}
+            return {"collection": v.collection, "filters": filters_json(v)}
         return None if v is None else str(v)
     return json.dumps({"boundary": plain(city.boundary), "urban_mask": plain(region.urban_mask),
                        "max_error_m": MAX_ERROR_M}, sort_keys=True)

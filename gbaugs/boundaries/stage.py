@@ -42,18 +42,11 @@ def _cached(gpkg: Path, record: Path, key: str) -> bool:
 
 
 def _run(ctx: RunContext) -> StageResult:
-    from gbaugs.boundaries.earthengine import (
-        city_boundary_from_earthengine,
-        ee_module,
-        request_key,
-    )
+    from gbaugs.boundaries.earthengine import city_boundary_from_earthengine, request_key
+    from gbaugs.imagery.gee import ensure_initialized
 
     region = ctx.region
-    ee = ee_module()
-    if not ee.data.is_initialized():
-        from gbaugs.imagery.gee import initialize
-
-        initialize(region.imagery.gee.project)
+    ensure_initialized(region.imagery.gee.project)
     outputs: list[Path] = []
     summary: dict[str, dict] = {}
     with ctx.reporter.task("fetching boundaries", total=len(region.cities)) as advance:

@@ -66,6 +66,14 @@ def _ee():
 
 
 # --------------------------------------------------------------------------- sessions
+def ensure_initialized(project: str | None = None) -> Any:
+    """The ``ee`` module, initialized (:func:`initialize`) unless it already is."""
+    ee = _ee()
+    if not ee.data.is_initialized():
+        initialize(project)
+    return ee
+
+
 def initialize(project: str | None = None) -> None:
     """Initialize Earth Engine: a service-account key from ``$GBAUGS_EE_SERVICE_ACCOUNT_KEY``
     (or ``$GOOGLE_APPLICATION_CREDENTIALS``), else the user's stored credentials.
@@ -415,6 +423,47 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
     return {"tiles": len(tiles), "fetched": fetched, "resumed": resumed, "retries": retries}
 
 
+def download_codes(image, grid, out: Path, *, max_bytes: int, label: str = "",
+                   description: str | None = None,
+                   advance: Callable[[int], None] = lambda n: None
+                   ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Download a one-band class image (codes 0–254; masked pixels become 255) on ``grid``
+    through :func:`download_stack` and write it to ``out`` as a uint8 GeoTIFF (nodata
+    255), atomically. Returns the codes and the download's report; values that are not
+    whole codes in 0–255 are a :class:`BackendError` starting with ``label``."""
+    import shutil
+
+    import rasterio
+
+    staging = out.with_name(f".{out.stem}.download.tif")
+    tiles = out.with_name(f".{out.stem}_tiles")
+    try:
+        report = download_stack(image.rename("codes").toFloat().unmask(STACK_FILL, False),
+                                grid, ["codes"],
+                                staging, tiles, max_bytes=max_bytes, advance=advance,
+                                label=label)
+        with rasterio.open(staging) as src:
+            values = src.read(1)
+        codes = np.where(np.isfinite(values), values, 255)
+        if np.any((codes < 0) | (codes > 255) | (codes != np.round(codes))):
+            raise BackendError(f"{label}the image holds values that are not class codes "
+                               "0–254")
+        codes = codes.astype(np.uint8)
+        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height,
+                   "count": 1, "dtype": "uint8", "crs": grid.crs,
+                   "transform": grid.transform, "nodata": 255, "tiled": True,
+                   "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(codes, 1)
+            if description:
+                dst.set_band_description(1, description)
+    finally:
+        staging.unlink(missing_ok=True)
+        shutil.rmtree(tiles, ignore_errors=True)
+    return codes, report
+
+
 # --------------------------------------------------------------------------- per city
 def city_crs_and_grid(region, city, geometry, resolution: float) -> tuple[str, Grid]:
     """The city's working CRS and 10 m grid; computed locally for local boundary files,
@@ -444,9 +493,7 @@ def download_city_stack(region, city, staging: Path, tiles: Path,
 
     from gbaugs.features.registry import selected_features
 
-    ee = _ee()
-    if not ee.data.is_initialized():
-        initialize(region.imagery.gee.project)
+    ensure_initialized(region.imagery.gee.project)
     features = selected_features(region.imagery.features)
     geometry = city_geometry(city.boundary, region.urban_mask)
     crs, grid = city_crs_and_grid(region, city, geometry, region.resolution_m)
@@ -485,9 +532,7 @@ def export_region(region, cities=None, *, wait: bool = False,
     if region.imagery.backend != "gee":
         raise ConfigError('batch exports need [imagery] backend = "gee"', where=region.source,
                           hint=f"the region uses {region.imagery.backend!r}")
-    ee = _ee()
-    if not ee.data.is_initialized():
-        initialize(region.imagery.gee.project)
+    ensure_initialized(region.imagery.gee.project)
     gee = region.imagery.gee
     if gee.export == "download":
         gee = dataclasses.replace(gee, export="drive")

@@ -67,6 +67,11 @@ class Grid:
     height: int
 
     @classmethod
+    def of(cls, src) -> Grid:
+        """The grid of an open rasterio dataset."""
+        return cls(src.crs.to_string(), src.transform, src.width, src.height)
+
+    @classmethod
     def around(cls, geometry, crs: str, resolution: float = 10.0) -> Grid:
         """The grid covering ``geometry`` (in ``crs``) with whole pixels on a lattice."""
         from rasterio.transform import from_origin

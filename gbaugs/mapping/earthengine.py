@@ -41,13 +41,10 @@ gives the numbers for the demo model and Greater-Bay-Area-sized ones).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from gbaugs.mapcodes import NODATA
 from gbaugs.train.model import SvmModel
@@ -140,17 +137,10 @@ def map_city(region, city, model: SvmModel, stack: Path, out: Path,
     import gbaugs.imagery.gee as gee
     from gbaugs.features.registry import selected_features
     from gbaugs.imagery.local import Grid
-    from gbaugs.io.atomic import atomic_path
 
-    ee = _ee()
-    if not ee.data.is_initialized():
-        gee.initialize(region.imagery.gee.project)
+    gee.ensure_initialized(region.imagery.gee.project)
     with rasterio.open(stack) as src:
-        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
-        profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1,
-                   "dtype": "uint8", "crs": src.crs, "transform": src.transform,
-                   "nodata": NODATA, "tiled": True, "blockxsize": 256, "blockysize": 256,
-                   "compress": "deflate"}
+        grid = Grid.of(src)
     start, end = (d.isoformat() for d in region.date_window)
     geometry = gee.city_geometry(city.boundary, region.urban_mask)
     image = gee.feature_stack(geometry, start, end, grid.crs, region.imagery,
@@ -158,23 +148,11 @@ def map_city(region, city, model: SvmModel, stack: Path, out: Path,
                               scale=region.resolution_m)
     labels = label_image(image, model)
     size = graph_size(labels)
-    staging = out.with_name(f".{out.stem}.ee.tif")
-    tiles = out.with_name(f".{out.stem}_ee_tiles")
     t0 = time.perf_counter()
-    try:
-        download = gee.download_stack(labels.toFloat(), grid, ["ugs"], staging, tiles,
-                                      max_bytes=region.imagery.gee.max_request_bytes,
-                                      advance=advance, label=f"city {city.name!r}: ")
-        with rasterio.open(staging) as src:
-            values = src.read(1)
-        codes = np.where(np.isfinite(values), values, NODATA).astype(np.uint8)
-        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(codes, 1)
-    finally:
-        staging.unlink(missing_ok=True)
-        shutil.rmtree(tiles, ignore_errors=True)
-    valid = int((codes != NODATA).sum())
-    return {"where": "earthengine", "valid_pixels": valid,
+    codes, download = gee.download_codes(labels, grid, out,
+                                         max_bytes=region.imagery.gee.max_request_bytes,
+                                         label=f"city {city.name!r}: ", advance=advance)
+    return {"where": "earthengine", "valid_pixels": int((codes != NODATA).sum()),
             "ugs_pixels": int((codes == 1).sum()), "request_bytes": size["bytes"],
             "request_calls": size["calls"], "download": download,
             "download_seconds": round(time.perf_counter() - t0, 3)}

@@ -23,15 +23,12 @@ are compared from local rasters.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from gbaugs.config import CityConfig, Region
-from gbaugs.errors import BackendError, ConfigError
+from gbaugs.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -87,43 +84,21 @@ def fetch_reference(region: Region, city: CityConfig, product: str, map_path: Pa
     from rasterio.warp import transform_bounds
     from shapely.geometry import box, mapping
 
-    from gbaugs.boundaries.earthengine import ee_module
-    from gbaugs.imagery.gee import STACK_FILL, download_stack, initialize
+    from gbaugs.imagery.gee import download_codes, ensure_initialized
     from gbaugs.imagery.local import Grid
-    from gbaugs.io.atomic import atomic_path
 
     if product not in REFERENCES:
         raise ConfigError(f"city {city.name!r}: reference product {product!r} has no Earth "
                           "Engine source here", where=region.source,
                           hint=f"fetch one of {', '.join(sorted(REFERENCES))}, or give a "
                                "local raster path")
-    ee = ee_module()
-    if not ee.data.is_initialized():
-        initialize(region.imagery.gee.project)
+    ee = ensure_initialized(region.imagery.gee.project)
     with rasterio.open(map_path) as src:
-        grid = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+        grid = Grid.of(src)
         bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     geometry = ee.Geometry(mapping(box(*bounds)), None, False)
-    image = reference_image(product, region.year, geometry).toFloat().unmask(
-        STACK_FILL, False)
-    staging = out.with_name(f".{out.stem}.download.tif")
-    tiles = out.parent / f".{out.stem}_tiles"
-    try:
-        download_stack(image, grid, ["reference"], staging, tiles,
-                       max_bytes=region.imagery.gee.max_request_bytes,
-                       label=f"city {city.name!r}: reference {product}: ")
-        with rasterio.open(staging) as src:
-            values = src.read(1)
-            profile = {**src.profile, "dtype": "uint8", "nodata": 255, "predictor": 1}
-        codes = np.where(np.isfinite(values), values, 255)
-        if np.any((codes < 0) | (codes > 255) | (codes != np.round(codes))):
-            raise BackendError(f"city {city.name!r}: reference {product} holds values "
-                               "that are not class codes 0–254", where=region.source)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(codes.astype(np.uint8), 1)
-            dst.set_band_description(1, f"{product} {region.year}")
-    finally:
-        staging.unlink(missing_ok=True)
-        shutil.rmtree(tiles, ignore_errors=True)
+    download_codes(reference_image(product, region.year, geometry), grid, out,
+                   max_bytes=region.imagery.gee.max_request_bytes,
+                   label=f"city {city.name!r}: reference {product}: ",
+                   description=f"{product} {region.year}")
     return out
