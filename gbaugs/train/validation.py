@@ -22,11 +22,17 @@ import pandas as pd
 
 def random_holdout(city: np.ndarray, label: np.ndarray, fraction: float, seed: int
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Train/test indices, stratified by city × class."""
+    """Train/test indices, stratified by city × class. A city × class stratum of a single
+    sample (a small city with one pixel of a class) cannot be split: such samples are
+    stratified by their class alone (and, were that single too, with the rest)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(label))
-    strata = pd.Series(city).astype(str) + ":" + pd.Series(label).astype(str)
+    classes = pd.Series(label).astype(str)
+    strata = pd.Series(city).astype(str) + ":" + classes
+    for fallback in (classes.radd("*:"), pd.Series("*", index=classes.index)):
+        single = strata.map(strata.value_counts()) < 2
+        strata = strata.where(~single, fallback)
     train, test = train_test_split(idx, test_size=fraction, stratify=strata,
                                    random_state=seed)
     return np.sort(train), np.sort(test)
