@@ -23,16 +23,17 @@ import pandas as pd
 def random_holdout(city: np.ndarray, label: np.ndarray, fraction: float, seed: int
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Train/test indices, stratified by city × class. A city × class stratum of a single
-    sample (a small city with one pixel of a class) cannot be split: such samples are
-    stratified by their class alone (and, were that single too, with the rest)."""
+    sample (a small city with one pixel of a class) cannot be split: such a sample joins
+    the largest stratum of its class (of all, when its class has no other)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(label))
     classes = pd.Series(label).astype(str)
     strata = pd.Series(city).astype(str) + ":" + classes
-    for fallback in (classes.radd("*:"), pd.Series("*", index=classes.index)):
-        single = strata.map(strata.value_counts()) < 2
-        strata = strata.where(~single, fallback)
+    counts = strata.value_counts()
+    for i in np.flatnonzero(strata.map(counts).to_numpy() < 2):
+        same = counts[(counts >= 2) & counts.index.str.endswith(":" + classes.iloc[i])]
+        strata.iloc[i] = (same if len(same) else counts).index[0]
     train, test = train_test_split(idx, test_size=fraction, stratify=strata,
                                    random_state=seed)
     return np.sort(train), np.sort(test)
