@@ -473,3 +473,86 @@ def test_mapping_in_earth_engine_needs_the_gee_backend(small_region, tmp_path):
     with pytest.raises(ConfigError, match="needs the gee imagery backend") as err:
         Region.from_toml(path)
     assert "where" in str(err.value)
+
+
+# ------------------------------------------------------------------ gba.toml end to end
+@pytest.fixture(scope="module")
+def offline_gba_run(tmp_path_factory):
+    """The shipped ``tables/regions/gba.toml``, unchanged but for ``[map] where =
+    "earthengine"``, run through every stage against the offline Greater Bay Area: 16
+    synthetic cities of a few hundred pixels at the real cities' centres, their boundary
+    tables, urban mask and scenes in the fake server, their OSM behind a stand-in for
+    Overpass (gbaugs.testing.gba)."""
+    from gbaugs.config import MapParams
+    from gbaugs.resources import table_path
+    from gbaugs.testing.gba import offline_gba
+
+    base = tmp_path_factory.mktemp("gba")
+    gba = offline_gba(base / "world")
+    region = Region.from_toml(table_path("regions", "gba.toml"))
+    region = dataclasses.replace(region, map=MapParams(where="earthengine"))
+    with gba.session():
+        result = run_region(region, base / "run")
+    return gba, region, result, base / "run"
+
+
+@pytest.mark.slow
+def test_the_shipped_gba_region_runs_end_to_end_offline(offline_gba_run, tmp_path):
+    import pandas as pd
+    import rasterio
+
+    from gbaugs.mapping.predict import predict_stack
+    from gbaugs.train.model import SvmModel
+
+    gba, region, result, run = offline_gba_run
+    assert result.ran == ["boundaries", "osm", "imagery", "samples", "train", "map",
+                          "postprocess", "products", "analysis", "report"]
+    assert len(region.cities) == 16 and len(gba.overpass_queries) == 16
+    model = SvmModel.load(run / "model" / "model.npz")
+    zones, valid = {}, 0
+    outlines = {c.name: gpd.read_file(c.boundary).to_crs(4326).geometry.union_all()
+                for c in gba.synthetic.cities}
+    for city in region.cities:
+        # boundaries: the filter's features (a unit's districts dissolved), the decoy of
+        # another country left out, the urban mask applied, outlines within 5 m
+        record = json.loads((run / "inputs" / "boundaries" / f"{city.slug}.json"
+                             ).read_text())["requests"]
+        listed = [v for v in city.boundary.filters.values() if isinstance(v, tuple | list)]
+        assert record["boundary"]["features"] == (len(listed[0]) if listed else 1)
+        fetched = gpd.read_file(run / "inputs" / "boundaries" / f"{city.slug}.gpkg"
+                                ).geometry.iloc[0]
+        w, s, e, n = outlines[city.name].bounds
+        expected = outlines[city.name].intersection(shapely.box(w - 1, s - 1,
+                                                                e - 0.1 * (e - w), n + 1))
+        # (the fake's 5 m is 4.5e-5 degrees; the cities are ~250 m across)
+        assert fetched.hausdorff_distance(expected) < 5e-5, city.name
+        assert fetched.symmetric_difference(expected).area < 0.1 * expected.area
+        # each city in its own UTM zone, the map made in Earth Engine equal to the local
+        # predictor's labels of the downloaded stack on every pixel
+        stack = run / "cities" / city.slug / "stack.tif"
+        with rasterio.open(stack) as src:
+            zones[city.name] = src.crs.to_epsg()
+            assert src.width * src.height < 1000
+        predict_stack(model, stack, tmp_path / f"{city.slug}.tif")
+        with rasterio.open(run / "maps" / f"{city.slug}_raw.tif") as a, \
+                rasterio.open(tmp_path / f"{city.slug}.tif") as b:
+            assert a.crs == b.crs and a.transform == b.transform
+            ee_map, local_map = a.read(1), b.read(1)
+        assert (local_map != 255).sum() > 20, city.name
+        valid += int((local_map != 255).sum())
+        np.testing.assert_array_equal(ee_map, local_map, city.name)
+        info = json.loads((run / "maps" / f"{city.slug}_raw.json").read_text())
+        assert info["where"] == "earthengine" and info["request_bytes"] < 10 * 2**20
+    assert valid > 2000
+    assert {n for n, z in zones.items() if z == 32650} == {"Shenzhen", "Huizhou",
+                                                            "Hong Kong"}
+    assert set(zones.values()) == {32649, 32650}
+    # products, analysis and report cover every city
+    stats = pd.read_csv(run / "products" / "city_statistics.csv").set_index("city")
+    assert set(stats.index) == {*(c.name for c in region.cities), "region"}
+    assert len(pd.read_csv(run / "analysis" / "landscape_metrics.csv")) >= 16
+    html = (run / "report" / "index.html").read_text()
+    assert all(c.name in html for c in region.cities)
+    # what the fake was asked: tables, then pixels (stacks and maps); nothing else
+    kinds = {m for m, _ in gba.server.requests}
+    assert kinds == {"table.computeFeatures", "image.computePixels"}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -89,11 +90,14 @@ def generate_region(
     year: int = 2020,
     region_name: str = "Synthetic Delta",
     progress: Callable[[str], None] | None = None,
+    locations: Sequence[tuple[float, float]] | None = None,
 ) -> SyntheticRegion:
     """Generate a synthetic region of several cities, deterministically from ``seed``.
 
     ``names`` renames the cities (default: the presets' names); ``scale`` multiplies every
-    city's side; ``progress`` is called with a short message after each written city.
+    city's side; ``locations`` places each city's centre at a (longitude, latitude) in
+    degrees (default: the preset's; each city lies in the UTM zone of its centre);
+    ``progress`` is called with a short message after each written city.
     ``out_dir`` must be empty or absent (nothing a user made is overwritten).
     """
     out = Path(out_dir)
@@ -108,12 +112,17 @@ def generate_region(
         raise ConfigError(f"unknown synthetic preset(s) {', '.join(unknown)}",
                           hint=f"available presets: {', '.join(PRESETS)}")
     names = list(names) if names is not None else [PRESETS[p].name for p in presets]
+    chosen = [PRESETS[p] for p in presets]
+    if locations is not None:
+        if len(locations) != len(chosen):
+            raise ValueError(f"{len(locations)} locations for {len(chosen)} cities")
+        chosen = [dataclasses.replace(c, lon=float(lon), lat=float(lat))
+                  for c, (lon, lat) in zip(chosen, locations, strict=True)]
     seeds = np.random.SeedSequence(seed).spawn(len(presets))
     cities = []
     meta_cities = []
-    for preset_name, name, ss in zip(presets, names, seeds, strict=True):
-        city, meta = _write_city(out, PRESETS[preset_name], preset_name, name, ss, n_dates,
-                                 scale, year)
+    for preset, preset_name, name, ss in zip(chosen, presets, names, seeds, strict=True):
+        city, meta = _write_city(out, preset, preset_name, name, ss, n_dates, scale, year)
         cities.append(city)
         meta_cities.append(meta)
         if progress:

@@ -186,6 +186,43 @@ class Evaluator:
     def run(self) -> Any:
         return self.node(self.values[self.result], {})
 
+    def check(self) -> None:
+        """Check every call in the graph (names, unknown and missing arguments) without
+        evaluating: what the server does before it renders tiles or starts an export."""
+        for value in self.values.values():
+            self._check_node(value)
+
+    def _check_node(self, node: dict[str, Any]) -> None:
+        if "arrayValue" in node:
+            for v in node["arrayValue"].get("values", []):
+                self._check_node(v)
+        elif "dictionaryValue" in node:
+            for v in node["dictionaryValue"].get("values", {}).values():
+                self._check_node(v)
+        elif "functionInvocationValue" in node:
+            call = node["functionInvocationValue"]
+            self._signature(call)
+            for v in call.get("arguments", {}).values():
+                self._check_node(v)
+
+    def _signature(self, call: dict[str, Any]) -> dict[str, Any]:
+        """The called algorithm's arguments, checked against its signature."""
+        name = call.get("functionName")
+        if name is None:
+            raise FakeServerError("the fake does not evaluate functionReference calls")
+        signature = self.signatures.get(name)
+        if signature is None:
+            raise FakeServerError(f"Unknown algorithm: '{name}'.")
+        params = {a["name"]: a for a in signature.get("args", [])}
+        given = call.get("arguments", {})
+        for arg in given:
+            if arg not in params:
+                raise FakeServerError(f"{name}: unrecognized argument '{arg}'.")
+        for p, spec in params.items():
+            if not spec.get("optional") and p not in given:
+                raise FakeServerError(f"{name}: parameter '{p}' is required.")
+        return params
+
     def node(self, node: dict[str, Any], scope: dict[str, Any]) -> Any:
         if "constantValue" in node:
             return node["constantValue"]
@@ -219,25 +256,14 @@ class Evaluator:
         return fn
 
     def call(self, call: dict[str, Any], scope: dict[str, Any]) -> Any:
-        name = call.get("functionName")
-        if name is None:
-            raise FakeServerError("the fake does not evaluate functionReference calls")
-        signature = self.signatures.get(name)
-        if signature is None:
-            raise FakeServerError(f"Unknown algorithm: '{name}'.")
+        params = self._signature(call)
+        name = call["functionName"]
         fn = self.algorithms.get(name)
         if fn is None:
             raise FakeServerError(f"the fake Earth Engine server does not implement "
                                   f"{name!r} (gbaugs.testing.earthengine.ALGORITHMS)",
                                   status=501)
-        params = {a["name"]: a for a in signature.get("args", [])}
         given = call.get("arguments", {})
-        for arg in given:
-            if arg not in params:
-                raise FakeServerError(f"{name}: unrecognized argument '{arg}'.")
-        for p, spec in params.items():
-            if not spec.get("optional") and p not in given:
-                raise FakeServerError(f"{name}: parameter '{p}' is required.")
         args = {k: self.node(v, scope) for k, v in given.items()}
         for k, v in args.items():
             check = _TYPES.get(params[k].get("type", "").split("<")[0])
@@ -268,18 +294,24 @@ class FakeEarthEngine:
     ``tables``: asset id → GeoDataFrame (any CRS; WGS 84 inside). ``images``: collection
     id → ``[(date, {band: array}), ...]`` and ``assets``: image id → ``{band: array}``,
     arrays on ``grid`` (a
-    :class:`gbaugs.imagery.local.Grid`, the fake's one pixel grid; NaN = masked), each
-    image stamped ``system:time_start`` at 00:00 UTC of its ISO date. ``requests`` records
-    every call as ``(method, body)`` — what the client really sent. ``max_page_size`` caps
-    the features per ``computeFeatures`` page (the client pages).
+    :class:`gbaugs.imagery.local.Grid`, the fake's pixel grid; NaN = masked), each
+    image stamped ``system:time_start`` at 00:00 UTC of its ISO date. More grids (cities
+    in other UTM zones) are added with :meth:`add_world`; a ``computePixels`` request is
+    evaluated on the grid it is aligned to. ``requests`` records every call as
+    ``(method, body)`` — what the client really sent. ``max_page_size`` caps the features
+    per ``computeFeatures`` page (the client pages).
+
+    Batch exports (``image.export``) and map creation (``maps.create``, what geemap's
+    ``addLayer`` asks for) check their graph against the signatures without evaluating it
+    (the server renders tiles and runs exports later, on its own grid); an export becomes an
+    operation (``exports``) that moves ``PENDING → RUNNING → SUCCEEDED`` one step per
+    status request, or is ``FAILED`` with the server's message when its graph is wrong.
     """
 
     def __init__(self, tables: Mapping[str, Any] | None = None, *,
                  images: Mapping[str, Any] | None = None, grid: Any = None,
                  assets: Mapping[str, Mapping[str, Any]] | None = None,
                  max_page_size: int = 1000):
-        from gbaugs.testing.ee_images import IMAGE_ALGORITHMS, World, millis
-
         self.tables: dict[str, Collection] = {}
         for asset, gdf in (tables or {}).items():
             gdf = gdf.to_crs(4326)
@@ -287,23 +319,18 @@ class FakeEarthEngine:
             self.tables[asset] = Collection(tuple(
                 Feature(geom, {k: _plain(v) for k, v in row.items()})
                 for geom, (_, row) in zip(gdf.geometry, props.iterrows(), strict=True)))
-        self.world = None if grid is None else World(grid)
-        self.collections: dict[str, Collection] = {}
-        for asset, scenes in (images or {}).items():
-            if self.world is None:
-                raise ValueError("images need the grid they lie on (grid=...)")
-            self.collections[asset] = Collection(tuple(
-                self.world.image(bands, {"system:time_start": millis(date),
-                                         "system:index": f"{date}_{i}"})
-                for i, (date, bands) in enumerate(scenes)))
-        self.assets: dict[str, Any] = {}
-        for asset, bands in (assets or {}).items():
-            if self.world is None:
-                raise ValueError("images need the grid they lie on (grid=...)")
-            self.assets[asset] = self.world.image(bands, {"system:index": asset})
+        self.worlds: list[Any] = []
+        self._active: Any = None
+        if grid is not None:
+            self.add_world(grid, images=images, assets=assets)
+        elif images or assets:
+            raise ValueError("images need the grid they lie on (grid=...)")
         self.max_page_size = max_page_size
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.exports: dict[str, dict[str, Any]] = {}
         from ee import apitestcase
+
+        from gbaugs.testing.ee_images import IMAGE_ALGORITHMS
 
         self.signatures = apitestcase.GetAlgorithms()
         self.algorithms = {
@@ -311,25 +338,64 @@ class FakeEarthEngine:
             "Collection.loadTable": lambda tableId, **_: _load(
                 self.tables, "Collection.loadTable", tableId),
             "ImageCollection.load": lambda id, version=None: _load(
-                self.collections, "ImageCollection.load", id),
-            "Image.load": lambda id, version=None: _load(self.assets, "Image.load", id),
+                self._world().collections, "ImageCollection.load", id),
+            "Image.load": lambda id, version=None: _load(self._world().assets,
+                                                         "Image.load", id),
             "Image.clip": lambda **a: self._world().clip(**a),
             "Image.reproject": lambda **a: self._world().reproject(**a),
         }
 
+    def add_world(self, grid: Any, *, images: Mapping[str, Any] | None = None,
+                  assets: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
+        """Add a pixel grid with its image collections and image assets (as the
+        constructor's ``images`` and ``assets``); returns its :class:`World`."""
+        from gbaugs.testing.ee_images import World, millis
+
+        world = World(grid)
+        for asset, scenes in (images or {}).items():
+            world.collections[asset] = Collection(tuple(
+                world.image(bands, {"system:time_start": millis(date),
+                                    "system:index": f"{date}_{i}"})
+                for i, (date, bands) in enumerate(scenes)))
+        for asset, bands in (assets or {}).items():
+            world.assets[asset] = world.image(bands, {"system:index": asset})
+        self.worlds.append(world)
+        return world
+
+    @property
+    def world(self) -> Any:
+        """The only grid (``None`` without images)."""
+        return self.worlds[0] if len(self.worlds) == 1 else None
+
     def _world(self):
-        if self.world is None:
+        if self._active is not None:
+            return self._active
+        if not self.worlds:
             raise FakeServerError("this fake server holds no images (no grid)")
-        return self.world
+        if len(self.worlds) > 1:
+            raise FakeServerError("the fake holds images on several grids: only a "
+                                  "computePixels request (which names its grid) can use them")
+        return self.worlds[0]
 
     # the discovery resource's shape: projects().value().compute(...).execute()
     def projects(self) -> _Resource:
-        return _Resource({"value": _Resource({"compute": self._compute}),
-                          "table": _Resource({"computeFeatures": self._compute_features}),
-                          "image": _Resource({"computePixels": self._compute_pixels})})
+        return _Resource({
+            "value": _Resource({"compute": self._compute}),
+            "table": _Resource({"computeFeatures": self._compute_features}),
+            "image": _Resource({"computePixels": self._compute_pixels,
+                                "export": self._export_image}),
+            "maps": _Resource({"create": self._create_map}),
+            "operations": _Resource({"get": self._get_operation,
+                                     "list": self._list_operations,
+                                     "cancel": self._cancel_operation}),
+        })
 
     def evaluate(self, expression: dict[str, Any]) -> Any:
         return Evaluator(expression, self.algorithms, self.signatures).run()
+
+    def check(self, expression: dict[str, Any]) -> None:
+        """Check every call of a graph against the signatures, evaluating nothing."""
+        Evaluator(expression, self.algorithms, self.signatures).check()
 
     def _compute(self, body: dict[str, Any], **_) -> dict[str, Any]:
         self.requests.append(("value.compute", body))
@@ -356,11 +422,69 @@ class FakeEarthEngine:
         if body.get("fileFormat") not in ("NPY", None):
             raise FakeServerError(f"computePixels: the fake returns NPY only, not "
                                   f"{body.get('fileFormat')}")
-        image = self.evaluate(body["expression"])
-        if not hasattr(image, "bands"):
-            raise FakeServerError("computePixels: the expression is not an Image "
-                                  f"({type(image).__name__})")
-        return self._world().pixels(image, body)
+        serving = [w for w in self.worlds if w.serves(body)] or self.worlds[:1]
+        if not serving:
+            raise FakeServerError("this fake server holds no images (no grid)")
+        self._active = serving[0]
+        try:
+            image = self.evaluate(body["expression"])
+            if not hasattr(image, "bands"):
+                raise FakeServerError("computePixels: the expression is not an Image "
+                                      f"({type(image).__name__})")
+            return self._active.pixels(image, body)
+        finally:
+            self._active = None
+
+    def _export_image(self, project: str, body: dict[str, Any], **_) -> dict[str, Any]:
+        self.requests.append(("image.export", body))
+        name = f"{project}/operations/{body.get('requestId') or len(self.exports) + 1}"
+        if name in self.exports:
+            raise FakeServerError(f"the request id of {name} was used before", status=409)
+        metadata = {"@type": "type.googleapis.com/google.earthengine.v1.OperationMetadata",
+                    "state": "PENDING", "description": body.get("description", ""),
+                    "type": "EXPORT_IMAGE", "createTime": "2020-01-01T00:00:00Z",
+                    "updateTime": "2020-01-01T00:00:00Z"}
+        operation: dict[str, Any] = {"name": name, "metadata": metadata, "done": False}
+        if not body.get("fileExportOptions") and not body.get("assetExportOptions"):
+            raise FakeServerError("image.export: no destination (fileExportOptions)")
+        try:
+            self.check(body["expression"])
+        except FakeServerError as exc:  # the server fails the task, asynchronously
+            metadata["state"] = "FAILED"
+            operation.update(done=True, error={"code": exc.status, "message": str(exc)})
+        self.exports[name] = operation
+        return json.loads(json.dumps(operation))
+
+    def _operation(self, name: str) -> dict[str, Any]:
+        if name not in self.exports:
+            raise FakeServerError(f"operation {name} not found", status=404)
+        return self.exports[name]
+
+    def _get_operation(self, name: str, **_) -> dict[str, Any]:
+        self.requests.append(("operations.get", {"name": name}))
+        operation = self._operation(name)
+        steps = {"PENDING": "RUNNING", "RUNNING": "SUCCEEDED"}
+        state = operation["metadata"]["state"]
+        if state in steps:  # each status request moves the task on by one step
+            operation["metadata"]["state"] = steps[state]
+            operation["done"] = steps[state] == "SUCCEEDED"
+        return json.loads(json.dumps(operation))
+
+    def _list_operations(self, name: str, **_) -> dict[str, Any]:
+        return {"operations": [json.loads(json.dumps(o)) for o in self.exports.values()]}
+
+    def _cancel_operation(self, name: str, body: Any = None, **_) -> dict[str, Any]:
+        operation = self._operation(name)
+        if not operation["done"]:
+            operation["metadata"]["state"] = "CANCELLED"
+            operation.update(done=True, error={"code": 1, "message": "Cancelled."})
+        return {}
+
+    def _create_map(self, parent: str, body: dict[str, Any], fields: str = "",
+                    **_) -> dict[str, Any]:
+        self.requests.append(("maps.create", body))
+        self.check(body["expression"])
+        return {"name": f"{parent}/maps/fake-{len(self.requests)}"}
 
 
 def _plain(value: Any) -> Any:
@@ -385,6 +509,10 @@ class _Resource:
         if isinstance(member, _Resource):
             return lambda: member
         return lambda **kwargs: _Call(member, kwargs)
+
+    def list_next(self, previous_request: Any, previous_response: Any) -> None:
+        """The discovery client's paging of ``list`` calls: the fake serves one page."""
+        return None
 
 
 class _Call:

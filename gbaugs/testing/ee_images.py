@@ -1,8 +1,9 @@
-"""Images for the fake Earth Engine server: pixel algorithms on one fixed grid.
+"""Images for the fake Earth Engine server: pixel algorithms on fixed grids.
 
-The fake holds every image on one *world grid* (a :class:`gbaugs.imagery.local.Grid`: CRS,
-affine transform, size), band by band as float64 arrays with a boolean mask each, like
-Earth Engine's per-band masks. The algorithms follow the Earth Engine reference
+The fake holds every image on a *world grid* (a :class:`gbaugs.imagery.local.Grid`: CRS,
+affine transform, size; one per city in another UTM zone, each with its own collections),
+band by band as float64 arrays with a boolean mask each, like Earth Engine's per-band
+masks. The algorithms follow the Earth Engine reference
 (developers.google.com/earth-engine/apidocs): binary operators combine the masks of both
 operands and match bands one to one or one to many, ``updateMask`` ANDs a mask (a
 one-band mask applies to every band), ``unmask`` fills masked pixels, the collection
@@ -15,9 +16,10 @@ Where the fake is *not* the server (each documented, none hidden): medians are e
 (numpy's, the mean of the two middle values for an even count) and percentiles are
 linearly interpolated between order statistics — the local backend's definitions (the
 server computes small stacks directly too, large ones from histograms); images live on
-the world grid only, so ``reproject`` accepts that grid and nothing else (no resampling
-is modelled); ``clip`` keeps the pixels whose centre lies inside the geometry;
-``computePixels`` returns 0 for masked pixels.
+their world grid only, so ``reproject`` accepts that grid and nothing else (no
+resampling is modelled), and a ``computePixels`` request is evaluated on the grid it is a
+window of (a request on no grid's lattice fails); ``clip`` keeps the pixels whose centre
+lies inside the geometry; ``computePixels`` returns 0 for masked pixels.
 """
 
 from __future__ import annotations
@@ -516,12 +518,15 @@ def date_range_contains(**args):
 
 # --------------------------------------------------------------------------- the grid
 class World:
-    """The fake's one grid: pixel centres in the grid CRS and in WGS 84."""
+    """One grid of the fake: pixel centres in the grid CRS and in WGS 84, and the image
+    collections and image assets that lie on it."""
 
     def __init__(self, grid):
         from pyproj import Transformer
 
         self.grid = grid
+        self.collections: dict[str, Collection] = {}
+        self.assets: dict[str, Image] = {}
         cols, rows = np.meshgrid(np.arange(grid.width) + 0.5, np.arange(grid.height) + 0.5)
         t = grid.transform
         x, y = t.c + cols * t.a + rows * t.b, t.f + cols * t.d + rows * t.e
@@ -556,6 +561,29 @@ class World:
                                   f"({self.grid.crs}, {self.grid.transform.a:g} m), not "
                                   f"{crs.crs} at {scale}")
         return image
+
+    def serves(self, body: Mapping[str, Any]) -> bool:
+        """Whether a ``computePixels`` request's grid is a window of this grid: the same
+        CRS and pixel size, aligned, overlapping."""
+        from pyproj import CRS
+
+        g = body.get("grid") or {}
+        t = g.get("affineTransform", {})
+        world = self.grid.transform
+        try:
+            same_crs = CRS.from_user_input(g.get("crsCode", "")) == CRS.from_user_input(
+                self.grid.crs)
+        except Exception:  # an unreadable CRS code: no grid serves it
+            return False
+        if not same_crs or abs(t.get("scaleX", 0) - world.a) > 1e-9 or abs(
+                t.get("scaleY", 0) - world.e) > 1e-9:
+            return False
+        col = (t["translateX"] - world.c) / world.a
+        row = (t["translateY"] - world.f) / world.e
+        w, h = g["dimensions"]["width"], g["dimensions"]["height"]
+        aligned = abs(col - round(col)) <= 1e-6 and abs(row - round(row)) <= 1e-6
+        return aligned and col < self.grid.width and row < self.grid.height and \
+            col + w > 0 and row + h > 0
 
     def pixels(self, image: Image, body: Mapping[str, Any]) -> bytes:
         """``computePixels``: the image's bands on the requested window of the grid, as
