@@ -117,8 +117,21 @@ def test_the_fake_server_fails_loudly(ee_region):
 
     fc = ee.FeatureCollection(GAUL)
     # an algorithm the fake does not implement is not silently passed
-    with pytest.raises(ee.EEException, match=r"does not implement 'Collection\.geometry'"):
-        fc.geometry().getInfo()
+    with pytest.raises(ee.EEException, match=r"does not implement "
+                                             r"'AggregateFeatureCollection\.array'"):
+        fc.aggregate_array("ADM2_NAME").getInfo()
+    # the geometry algorithms it does implement
+    one = fc.filter(ee.Filter.eq("ADM0_NAME", "Elsewhere"))
+    corners = one.geometry().bounds().getInfo()["coordinates"][0]
+    assert sorted(map(tuple, corners[:4])) == [(10, 10), (10, 11), (11, 10), (11, 11)]
+    assert one.geometry().centroid().coordinates().getInfo() == [10.5, 10.5]
+    ring = np.array(one.geometry().bounds(proj="EPSG:32632").getInfo()["coordinates"][0])
+    from pyproj import Transformer
+
+    xs, ys = Transformer.from_crs(4326, 32632, always_xy=True).transform([10, 11, 11, 10],
+                                                                           [10, 10, 11, 11])
+    np.testing.assert_allclose([ring[:, 0].min(), ring[:, 1].min(), ring[:, 0].max(),
+                                ring[:, 1].max()], [min(xs), min(ys), max(xs), max(ys)])
     # an algorithm the server does not know, an argument of the wrong type, a bad argument
     for call, message in (
             ({"functionName": "Collection.nonsense", "arguments": {}}, "Unknown algorithm"),
@@ -274,6 +287,42 @@ def test_the_earth_engine_map_equals_the_local_map(demo_run):
     x = np.stack([bands[f][valid] for f in model.features], axis=1).astype(np.float64)
     np.testing.assert_allclose(decision[valid], model.decision_function(x), rtol=0,
                                atol=1e-5)
+
+
+# ------------------------------------------------------------------ batch exports
+def test_batch_exports_are_checked_started_and_polled(ee_region):
+    """An export becomes an operation the client polls to completion; a graph the server
+    cannot run fails the task, and waiting for it is a clear error."""
+    import ee
+
+    from gbaugs.imagery.gee import export_task, wait_for
+
+    region, server, _ = ee_region
+    area = ee.Geometry.Rectangle([113.0, 22.0, 113.1, 22.1])
+    task = export_task(ee.Image.constant(1).rename("ugs"), description="good", region=area,
+                       crs="EPSG:32649", scale=10.0, gee=region.imagery.gee,
+                       file_prefix="good")
+    task.start()
+    states: list[str] = []
+    status = wait_for(task, sleep=lambda s: None, on_status=lambda s: states.append(
+        s["state"]))
+    assert states == ["RUNNING", "COMPLETED"] and status["description"] == "good"
+    body = next(b for m, b in server.requests if m == "image.export")
+    assert body["fileExportOptions"]["fileFormat"] == "GEO_TIFF"
+    assert body["fileExportOptions"]["driveDestination"]["filenamePrefix"] == "good"
+    # a graph with an algorithm the server does not know: the task fails
+    nonsense = ee.ApiFunction("Image.nonsense", {
+        "name": "Image.nonsense", "returns": "Image",
+        "args": [{"name": "value", "type": "Object"}]})
+    bad = export_task(ee.Image(nonsense.call(1)), description="bad", region=area,
+                      crs="EPSG:32649", scale=10.0, gee=region.imagery.gee,
+                      file_prefix="bad")
+    bad.start()
+    with pytest.raises(BackendError, match=r"Unknown algorithm: 'Image\.nonsense'") as err:
+        wait_for(bad, sleep=lambda s: None)
+    assert "'bad' failed" in str(err.value)
+    assert {t["description"]: t["state"] for t in ee.data.getTaskList()} == {
+        "good": "COMPLETED", "bad": "FAILED"}
 
 
 # ------------------------------------------------------------------ gbaugs validate

@@ -1,5 +1,7 @@
 """The notebooks: stored without outputs, relative paths, public API only; 01, 02 (with
-../shared) and 04 (with torch) execute; 03's Earth Engine graphs build and lint offline."""
+../shared) and 04 (with torch) execute; 03 executes every cell against the offline Greater
+Bay Area (a fake Earth Engine server and Overpass, gbaugs.testing.gba), and its offline
+cells alone build and lint the 16 graphs with no server at all."""
 
 from __future__ import annotations
 
@@ -42,10 +44,17 @@ def test_stored_clean_relative_and_public(path):
                 assert "._" not in line.split(" import ")[0], line
 
 
-def _execute(path: Path, cwd: Path, timeout: int = 900):
+def _execute(path: Path, cwd: Path, timeout: int = 900, before: str = "", after: str = ""):
+    """Run every cell of the notebook in ``cwd``; ``before``/``after``: test-only cells run
+    first and last."""
+    import nbformat
     from nbclient import NotebookClient
 
     nb = _read(path)
+    if before:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(before))
+    if after:
+        nb.cells.append(nbformat.v4.new_code_cell(after))
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(cwd)}}).execute()
     return nb
@@ -84,6 +93,53 @@ def test_03_earth_engine_graphs_build_and_lint_offline():
         os.chdir(cwd)
     assert len(namespace["graphs"]) == 16
     assert all(p == [] for p in namespace["problems"].values())
+
+
+FAKE_WORLD = """\
+# test only: Earth Engine and Overpass answered offline (gbaugs.testing.gba)
+import contextlib
+from gbaugs.testing.gba import offline_gba
+_offline = offline_gba("offline_world")
+_fake = contextlib.ExitStack()
+_fake.enter_context(_offline.session())
+"""
+
+FAKE_SUMMARY = """\
+import json
+_server = _offline.server
+print("SUMMARY " + json.dumps({
+    "exports": {o["metadata"]["description"]: o["metadata"]["state"]
+                for o in _server.exports.values()},
+    "maps": sum(1 for m, _ in _server.requests if m == "maps.create"),
+    "pixels": sum(1 for m, _ in _server.requests if m == "image.computePixels"),
+    "overpass": len(_offline.overpass_queries)}))
+_fake.close()
+"""
+
+
+@pytest.mark.slow
+def test_03_gba_earth_engine_executes_against_the_fake(tmp_path):
+    """Every cell of notebook 03, online ones included, on the shipped gba.toml: the fake
+    server answers authentication, the exports and their status, the run (boundaries,
+    stacks, maps) and geemap's map layer; Overpass is the offline stand-in."""
+    import json
+
+    pytest.importorskip("ee")
+    pytest.importorskip("geemap")
+    nb = _execute(NOTEBOOKS / "03_gba_earth_engine.ipynb", tmp_path, before=FAKE_WORLD,
+                  after=FAKE_SUMMARY)
+    text = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs)
+    summary = json.loads(text.split("SUMMARY ", 1)[1].splitlines()[0])
+    assert len(summary["exports"]) == 16
+    assert all(s == "RUNNING" for s in summary["exports"].values())  # polled once
+    assert all(d.startswith("greater_bay_area_") and d.endswith("_stack_2020")
+               for d in summary["exports"])
+    assert summary["maps"] == 1 and summary["overpass"] == 16 and summary["pixels"] >= 16
+    run = tmp_path / "runs" / "gba"
+    assert (run / "report" / "index.html").exists()
+    assert len(list((run / "maps").glob("*_raw.tif"))) == 16
+    tables = [o for c in _code(nb) for o in c.outputs if "text/html" in o.get("data", {})]
+    assert len(tables) >= 4  # the cities, the tasks, the statistics, the metrics
 
 
 def test_04_ugsnet_executes(tmp_path):

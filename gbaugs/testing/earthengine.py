@@ -16,8 +16,10 @@ Implemented algorithms (:data:`ALGORITHMS`, and the images' in
 :mod:`gbaugs.testing.ee_images`): tables (``Collection.loadTable``,
 ``Collection.filter``, ``Collection.map``, ``Collection.size``), filters
 (``Filter.equals``, ``Filter.listContains``, ``Filter.intersects``), features and
-geometries (``Feature``, ``Feature.simplify``, ``ErrorMargin``, ``Projection``,
-``GeometryConstructors.Polygon`` / ``MultiPolygon`` / ``Rectangle``, in EPSG:4326). Arguments are
+geometries (``Feature``, ``Feature.simplify``, ``Collection.geometry``,
+``Geometry.intersection`` / ``centroid`` / ``coordinates`` / ``bounds``, ``ErrorMargin``,
+``Projection``, ``GeometryConstructors.Polygon`` / ``MultiPolygon`` / ``Rectangle``, in
+EPSG:4326). Arguments are
 checked against the algorithm signatures shipped in the ``earthengine-api`` wheel
 (unknown name, missing required argument, basic type).
 
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import shapely
+import shapely.ops
 from shapely.geometry import mapping, shape
 
 from gbaugs.testing.ee_values import (
@@ -129,6 +132,37 @@ def _rectangle(coordinates, crs=None, geodesic=None, evenOdd=None):
     return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
+def _collection_geometry(collection: Collection, maxError=None) -> Any:
+    geoms = [f.geometry for f in collection.elements if f.geometry is not None]
+    return shapely.union_all(geoms) if geoms else shapely.GeometryCollection()
+
+
+def _intersection(left, right, maxError=None, proj=None) -> Any:
+    _wgs84(proj, "Geometry.intersection")
+    return shapely.intersection(_geom(left), _geom(right))
+
+
+def _centroid(geometry, maxError=None, proj=None) -> Any:
+    _wgs84(proj, "Geometry.centroid")
+    return shapely.centroid(_geom(geometry))
+
+
+def _coordinates(geometry) -> Any:
+    return json.loads(json.dumps(mapping(_geom(geometry))["coordinates"]))
+
+
+def _bounds(geometry, maxError=None, proj=None) -> Any:
+    """The bounding box, in ``proj`` when given (the returned coordinates are then in that
+    CRS: the fake keeps no projection with a geometry, so use it only for its value)."""
+    geom = _geom(geometry)
+    if proj is not None and proj.crs.upper() not in ("EPSG:4326", "WGS84"):
+        from pyproj import Transformer
+
+        geom = shapely.ops.transform(
+            Transformer.from_crs(4326, proj.crs, always_xy=True).transform, geom)
+    return shapely.box(*geom.bounds)
+
+
 def _error_margin(value: float = 0.0, unit: str = "meters") -> float:
     if unit != "meters":
         raise FakeServerError(f"ErrorMargin: the fake knows metres only, not {unit!r}")
@@ -146,6 +180,11 @@ ALGORITHMS: dict[str, Callable[..., Any]] = {
     "Feature": lambda geometry=None, metadata=None, geometryKey=None: Feature(
         geometry, dict(metadata or {})),
     "Feature.simplify": _simplify,
+    "Collection.geometry": _collection_geometry,
+    "Geometry.intersection": _intersection,
+    "Geometry.centroid": _centroid,
+    "Geometry.coordinates": _coordinates,
+    "Geometry.bounds": _bounds,
     "ErrorMargin": _error_margin,
     "GeometryConstructors.Polygon": _polygon,
     "GeometryConstructors.MultiPolygon": _multipolygon,
@@ -527,7 +566,9 @@ class _Call:
 
         try:
             # the client may reuse and mutate its params between pages: copy them
-            return self.fn(**json.loads(json.dumps(self.kwargs)))
+            result = self.fn(**json.loads(json.dumps(self.kwargs)))
+            # what the client gets is JSON (lists, not tuples), or the pixels' bytes
+            return result if isinstance(result, bytes) else json.loads(json.dumps(result))
         except FakeServerError as exc:
             body = json.dumps({"error": {"code": exc.status, "message": str(exc),
                                          "status": "INVALID_ARGUMENT"}}).encode()
