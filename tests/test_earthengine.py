@@ -18,6 +18,7 @@ from gbaugs import BackendError, ConfigError, InputDataError, Region
 from gbaugs.config import EarthEngineFilter
 from gbaugs.pipeline import run_region
 from gbaugs.testing import FakeEarthEngine, fake_session
+from gbaugs.testing.gba import scenes_on_grid
 
 GAUL = "FAO/GAUL/2015/level2"
 GUB = "projects/sat-io/open-datasets/GUB/GUB_Global_2018"
@@ -150,45 +151,23 @@ def test_the_fake_server_fails_loudly(ee_region):
 
 
 # ------------------------------------------------------------------ images
-def _scenes_on_grid(region, city):
-    """The city's scenes as the local backend reads them onto its grid (bilinear
-    reflectance × 10000, nearest SCL; NaN = no data), and the grid."""
-    from gbaugs.boundaries import city_boundary, working_crs
-    from gbaugs.imagery.inspect import inspect_scenes
-    from gbaugs.imagery.local import Grid, _warped
-    from gbaugs.imagery.sources import find_scenes
-
-    boundary = city_boundary(region, city)
-    crs = working_crs(region, city, boundary)
-    grid = Grid.around(boundary.to_crs(crs).geometry.iloc[0], crs, region.resolution_m)
-    found = inspect_scenes(find_scenes(city.imagery), region, city)
-    scenes = []
-    for scene in found.scenes:
-        bands = {}
-        for b, ref in scene.bands.items():
-            with _warped(ref, grid, "bilinear", 0, found.scales[scene.date][b]) as read:
-                bands[b] = read(0, grid.height)
-        with _warped(scene.scl, grid, "nearest", 0) as read:
-            bands["SCL"] = read(0, grid.height)
-        for b in ("B6", "B7"):  # bands the synthetic scenes lack; the collection has them
-            bands.setdefault(b, np.full((grid.height, grid.width), np.nan))
-        scenes.append((scene.date, bands))
-    return scenes, grid
-
-
 def test_the_earth_engine_stack_equals_the_local_stack(small_region, tmp_path):
     """The gee backend's graph, evaluated by the fake on the scenes the local backend reads,
     gives the local backend's stack: cloud masks, median, indices, seasonal percentiles,
-    SCL water, observation count, clip, the masked-pixel fill and the tiled download."""
+    SCL water, observation count, the GLCM texture, clip, the masked-pixel fill and the
+    tiled download."""
     import rasterio
 
+    from gbaugs.features.registry import GLCM, feature_names
     from gbaugs.imagery.stage import build_city_stack
 
     local = Region.from_toml(small_region.region_toml)
+    local = dataclasses.replace(local, imagery=dataclasses.replace(
+        local.imagery, features=feature_names()))
     city = local.cities[2]
     (tmp_path / "local").mkdir()
     build_city_stack(local, city, tmp_path / "local")
-    scenes, grid = _scenes_on_grid(local, city)
+    scenes, grid = scenes_on_grid(local, city)
     server = FakeEarthEngine(images={"COPERNICUS/S2_SR_HARMONIZED": scenes}, grid=grid)
     gee = dataclasses.replace(local, imagery=dataclasses.replace(
         local.imagery, backend="gee", gee=dataclasses.replace(local.imagery.gee,
@@ -201,7 +180,8 @@ def test_the_earth_engine_stack_equals_the_local_stack(small_region, tmp_path):
             rasterio.open(tmp_path / "gee" / "stack.tif") as b:
         assert a.transform == b.transform and a.crs == b.crs
         names = [n for n in a.descriptions if n in b.descriptions]
-        assert {"NDVI", "NDVI_p10", "NDVI_p90", "MNDWI_p90", "valid_obs"} <= set(names)
+        assert {"NDVI", "NDVI_p10", "NDVI_p90", "MNDWI_p90", "valid_obs",
+                *GLCM.feature_names} <= set(names)
         inside = np.isfinite(a.read(a.descriptions.index("valid_obs") + 1))
         edge = inside != np.isfinite(b.read(b.descriptions.index("valid_obs") + 1))
         # the boundary is clipped in WGS 84 by the fake, in the city's CRS locally
@@ -220,7 +200,7 @@ def test_a_wrong_band_or_collection_in_the_image_graph_names_the_city(small_regi
                                                                        tmp_path):
     local = Region.from_toml(small_region.region_toml)
     city = local.cities[2]
-    scenes, grid = _scenes_on_grid(local, city)
+    scenes, grid = scenes_on_grid(local, city)
     no_b11 = [(d, {k: v for k, v in bands.items() if k != "B11"}) for d, bands in scenes]
     gee = dataclasses.replace(local, imagery=dataclasses.replace(local.imagery,
                                                                  backend="gee"))
@@ -492,7 +472,7 @@ def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, 
 
     local = Region.from_toml(small_region.region_toml)
     city = local.cities[2]
-    scenes, grid = _scenes_on_grid(local, city)
+    scenes, grid = scenes_on_grid(local, city)
     region = dataclasses.replace(
         local, cities=(city,),
         imagery=dataclasses.replace(local.imagery, backend="gee"),

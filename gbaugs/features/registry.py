@@ -99,10 +99,13 @@ class GlcmSpec:
     × 10000): ``level = floor((v − low) / (high − low) · levels)``, clamped to
     ``[0, levels − 1]``. Around each pixel a ``(2·radius + 1)²`` window (Earth Engine's
     ``size`` = radius) yields one GLCM per offset — pairs whose two pixels both lie in
-    the window and are both valid; the matrix is symmetric (each pair counted as (i, j)
-    and (j, i)) and normalized, as in Haralick et al. (1973). Statistics are averaged over
-    the offsets (``average = true``). The default offsets are Earth Engine's default
-    kernel: (x, y) = (−1, −1), (0, −1), (1, −1), (−1, 0), i.e. 135°, 90°, 45° and 0°.
+    the window and both have a cloud-free observation (water and pixels outside the city
+    count: Earth Engine computes the texture on the composite before the water mask and
+    the clip, and the local backend does the same); the matrix is symmetric (each pair
+    counted as (i, j) and (j, i)) and normalized, as in Haralick et al. (1973). Statistics
+    are averaged over the offsets (``average = true``). The default offsets are Earth
+    Engine's default kernel: (x, y) = (−1, −1), (0, −1), (1, −1), (−1, 0), i.e. 135°, 90°,
+    45° and 0°.
     """
 
     band: str = "B8"

@@ -391,6 +391,38 @@ def where(input: Image, test: Image, value) -> Image:
     return Image(out, dict(input.properties), input.footprint)
 
 
+def clamp(input: Image, low: float, high: float) -> Image:
+    return _unary(lambda v: np.clip(v, float(low), float(high)))(input)
+
+
+def glcm_texture(image: Image, size: int = 1, kernel=None, average: bool = True) -> Image:
+    """``glcmTexture`` by the registry's definition (:class:`gbaugs.features.registry.
+    GlcmSpec`, computed by :func:`gbaugs.features.glcm.glcm_levels`): gray levels are the
+    band's integer values, the window's radius is ``size``, the offsets Earth Engine's
+    default kernel, averaged. The fake computes the six statistics the registry knows
+    (``<band>_asm``, ``_contrast``, ``_corr``, ``_var``, ``_idm``, ``_ent``), not the
+    server's other twelve; a band outside them fails as an unknown band."""
+    from gbaugs.features.glcm import glcm_levels
+    from gbaugs.features.registry import GlcmSpec
+
+    if kernel is not None or not average:
+        raise FakeServerError("Image.glcmTexture: the fake computes the default kernel, "
+                              "averaged, only")
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, (v, m) in image.bands.items():
+        if np.ndim(v) != 2:
+            raise FakeServerError("Image.glcmTexture: needs a full-grid image")
+        levels = np.where(m, v, -1)
+        if (levels[m] != np.round(levels[m])).any() or (levels[m] < 0).any():
+            raise FakeServerError(f"Image.glcmTexture: band {name} is not a non-negative "
+                                  "integer image")
+        spec = GlcmSpec(band=name, radius=int(size),
+                        levels=int(levels.max()) + 1 if m.any() else 1)
+        for band, stat in glcm_levels(levels.astype(np.int16), spec).items():
+            out[band] = (np.nan_to_num(stat), m & np.isfinite(stat))
+    return Image(out, dict(image.properties), image.footprint)
+
+
 def self_mask(image: Image) -> Image:
     return Image({n: (v, m & (v != 0)) for n, (v, m) in image.bands.items()},
                  dict(image.properties), image.footprint)
@@ -657,6 +689,10 @@ IMAGE_ALGORITHMS = {
     "Image.pow": _binary(np.power),
     "Image.exp": _unary(np.exp),
     "Image.toUint8": _unary(lambda v: np.clip(np.round(v), 0, 255)),
+    "Image.toInt": _unary(np.trunc),
+    "Image.floor": _unary(np.floor),
+    "Image.clamp": clamp,
+    "Image.glcmTexture": glcm_texture,
     "Image.reduce": image_reduce,
     "Reducer.sum": lambda: Reducer("sum"),
     "Reducer.mean": lambda: Reducer("mean"),
