@@ -508,7 +508,8 @@ def test_mapping_in_earth_engine_needs_the_gee_backend(small_region, tmp_path):
 @pytest.fixture(scope="module")
 def offline_gba_run(tmp_path_factory):
     """The shipped ``tables/regions/gba.toml``, unchanged but for ``[map] where =
-    "earthengine"``, run through every stage against the offline Greater Bay Area: 16
+    "earthengine"`` and WorldCover from Earth Engine as each city's reference, run through
+    every stage against the offline Greater Bay Area: 16
     synthetic cities of a few hundred pixels at the real cities' centres, their boundary
     tables, urban mask and scenes in the fake server, their OSM behind a stand-in for
     Overpass (gbaugs.testing.gba)."""
@@ -519,7 +520,10 @@ def offline_gba_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("gba")
     gba = offline_gba(base / "world")
     region = Region.from_toml(table_path("regions", "gba.toml"))
-    region = dataclasses.replace(region, map=MapParams(where="earthengine"))
+    # as notebook 03 suggests for the paper's Table 6/7: WorldCover from Earth Engine
+    cities = tuple(dataclasses.replace(c, references={"worldcover": "earthengine"})
+                   for c in region.cities)
+    region = dataclasses.replace(region, cities=cities, map=MapParams(where="earthengine"))
     with gba.session():
         result = run_region(region, base / "run")
     return gba, region, result, base / "run"
@@ -588,10 +592,21 @@ def test_the_shipped_gba_region_runs_end_to_end_offline(offline_gba_run, tmp_pat
                                       grid.transform.a ** 2)
             got = ee.data.computePixels(_whole_grid(grid, image, "ugs"))["ugs"]
         np.testing.assert_array_equal(got.astype(np.uint8), cleaned, city.name)
+        # the reference fetched onto the map's grid: the synthetic WorldCover-like map
+        with rasterio.open(run / "cities" / city.slug / "reference_worldcover.tif") as src:
+            assert src.transform == grid.transform and src.dtypes[0] == "uint8"
+            reference = src.read(1)
+        made = next(c for c in gba.synthetic.cities if c.name == city.name)
+        with rasterio.open(made.references["worldcover"]) as src:
+            assert set(np.unique(reference)) <= {*np.unique(src.read(1)).tolist(), 255}
     assert valid > 2000
     assert {n for n, z in zones.items() if z == 32650} == {"Shenzhen", "Huizhou",
                                                             "Hong Kong"}
     assert set(zones.values()) == {32649, 32650}
+    comparisons = json.loads((run / "products" / "reference_comparison.json").read_text())
+    assert sorted(c["city"] for c in comparisons) == sorted(c.name for c in region.cities)
+    assert all(c["product"] == "worldcover" and 0.5 < c["agreement"] <= 1
+               for c in comparisons)
     # products, analysis and report cover every city
     stats = pd.read_csv(run / "products" / "city_statistics.csv").set_index("city")
     assert set(stats.index) == {*(c.name for c in region.cities), "region"}

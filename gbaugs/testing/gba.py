@@ -10,7 +10,8 @@ shrunk to a few hundred pixels:
   made of several districts is served as those districts), a decoy feature in each table
   that a filter must leave out, the Global Urban Boundaries mask (each city but its eastern
   tenth), and one pixel grid per city with its Sentinel-2 scenes as
-  ``COPERNICUS/S2_SR_HARMONIZED`` (read onto the grid as the local backend reads them);
+  ``COPERNICUS/S2_SR_HARMONIZED`` (read onto the grid as the local backend reads them) and
+  its synthetic WorldCover-like map as ``ESA/WorldCover/v100`` (2020);
 - the OSM polygons Overpass would return for each city, served by a stand-in for
   ``osmnx.features_from_polygon``.
 
@@ -43,7 +44,7 @@ CENTRES: dict[str, tuple[float, float]] = {
     "Macao": (113.54, 22.20)}
 """(longitude, latitude) of each unit's centre, degrees."""
 
-S2_COLLECTION = "COPERNICUS/S2_SR_HARMONIZED"
+WORLDCOVER = "ESA/WorldCover/v100"
 PAD_PX = 4
 """No-data pixels around each city's grid, so the city's own grid (computed from the
 fetched, simplified outline) always lies inside what the fake holds."""
@@ -190,6 +191,18 @@ def _urban_mask(outlines: Mapping[str, Any]):
     return gpd.GeoDataFrame({"year": [2018] * len(boxes)}, geometry=boxes, crs=4326)
 
 
+def _on_grid(path: Path, grid) -> np.ndarray:
+    """A class raster (0 = no data) on ``grid`` by nearest neighbour, NaN = no data."""
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    out = np.zeros((grid.height, grid.width), dtype=np.float64)
+    with rasterio.open(path) as src:
+        reproject(rasterio.band(src, 1), out, dst_transform=grid.transform,
+                  dst_crs=grid.crs, dst_nodata=0, resampling=Resampling.nearest)
+    return np.where(out == 0, np.nan, out)
+
+
 def _osmnx_frame(path: Path):
     """A synthetic city's OSM file in osmnx's shape."""
     import geopandas as gpd
@@ -233,9 +246,11 @@ def offline_gba(folder: str | Path, *, scale: float = 0.06, n_dates: int = 6,
         tables[region.urban_mask.collection] = _urban_mask(outlines)
     server = FakeEarthEngine(tables)
     grids = {}
-    for city in local.cities:
+    for city, made in zip(local.cities, synthetic.cities, strict=True):
         scenes, grid = scenes_on_grid(local, city, pad=PAD_PX)
-        server.add_world(grid, images={region.imagery.gee.collection: scenes})
+        worldcover = _on_grid(made.references["worldcover"], grid)
+        server.add_world(grid, images={region.imagery.gee.collection: scenes,
+                                       WORLDCOVER: [("2020-01-01", {"Map": worldcover})]})
         grids[city.name] = grid
     osm = {c.name: _osmnx_frame(c.osm) for c in synthetic.cities}
     return OfflineGba(server, osm, synthetic, grids)
