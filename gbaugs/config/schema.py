@@ -285,8 +285,9 @@ class MapParams:
     where: Literal["local", "earthengine"] = "local"
     """Where the raw map is computed: ``local`` (the certified predictor on the downloaded
     stack) or ``earthengine`` (the model as Earth Engine array algebra on the city's
-    composite, only the uint8 map downloaded: :mod:`gbaugs.mapping.earthengine`; needs
-    ``[imagery] backend = "gee"``)."""
+    composite, the map step downloading only the uint8 map:
+    :mod:`gbaugs.mapping.earthengine`; needs ``[imagery] backend = "gee"``). The imagery
+    stage still downloads the stacks: the samples stage reads them."""
 
 
 @dataclass(frozen=True)
