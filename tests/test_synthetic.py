@@ -68,6 +68,22 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     assert sha256_file(a.cities[0].truth) != sha256_file(c.cities[0].truth)
 
 
+def test_cities_can_be_placed(tmp_path):
+    """``locations`` puts each city's centre at a (longitude, latitude), in its UTM zone."""
+    from gbaugs.errors import ConfigError
+
+    where = [(114.17, 22.32), (112.47, 23.05)]  # Hong Kong (50N), Zhaoqing (49N)
+    region = generate_region(tmp_path / "a", seed=3, n_dates=2, scale=0.05,
+                             presets=("metropolis", "river_town"), locations=where)
+    assert [c.epsg for c in region.cities] == [32650, 32649]
+    for city, (lon, lat) in zip(region.cities, where, strict=True):
+        w, s, e, n = gpd.read_file(city.boundary).total_bounds
+        assert w < lon < e and s < lat < n
+    with pytest.raises(ConfigError, match="1 location"):
+        generate_region(tmp_path / "b", presets=("metropolis", "river_town"),
+                        locations=where[:1])
+
+
 def test_region_has_three_different_cities(small_region):
     meta = json.loads(small_region.meta.read_text())
     assert len(small_region.cities) >= 3

@@ -115,7 +115,10 @@ def generate_region(
     chosen = [PRESETS[p] for p in presets]
     if locations is not None:
         if len(locations) != len(chosen):
-            raise ValueError(f"{len(locations)} locations for {len(chosen)} cities")
+            from gbaugs.errors import ConfigError
+
+            raise ConfigError(f"{len(locations)} location(s) for {len(chosen)} cities",
+                              hint="give one (longitude, latitude) per preset")
         chosen = [dataclasses.replace(c, lon=float(lon), lat=float(lat))
                   for c, (lon, lat) in zip(chosen, locations, strict=True)]
     seeds = np.random.SeedSequence(seed).spawn(len(presets))
