@@ -52,6 +52,9 @@ def test_report_stage_writes_a_self_contained_page(demo_run):
         assert (city.slug == "river_town") == thin
         assert all(f"{city.name}: {w}" in html for w in stack["warnings"])
         assert f"{stack['water_pixels']:,}" in html or str(stack["water_pixels"]) in html
+        # the text names the stack's own threshold for "thinly observed"
+        assert f"thinly observed share: fewer than {stack['clear_observations']['thin_below']}"\
+            in html
     # tables come from the run's files
     stats = pd.read_csv(out / "products" / "city_statistics.csv")
     assert f"{stats['ugs_area_ha'].iloc[0]:,.4g}" in html

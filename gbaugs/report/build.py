@@ -178,8 +178,10 @@ def _maps(run: RunDir, cities, fig: Path) -> Section:
 
 def _imagery(run: RunDir, cities) -> Section:
     """What each city's imagery was, as the imagery stage found it (``stack.json``)."""
+    from gbaugs.imagery.inspect import MIN_CLEAR_OBS
+
     s = Section("imagery", "What the imagery was")
-    rows, warnings = [], []
+    rows, warnings, thin_below = [], [], set()
     for name, slug, _ in cities:
         rec = _json(run.stack_report(slug))
         if rec is None:
@@ -191,6 +193,8 @@ def _imagery(run: RunDir, cities) -> Section:
         scale = "; ".join(map(_scale_text, rec.get("radiometry", []))) or "as stored"
         res = rec.get("source_resolution_m") or {}
         obs = rec.get("clear_observations") or {}
+        if "thin_below" in obs:
+            thin_below.add(obs["thin_below"])
         rows.append({
             "city": name, "source": rec.get("composite", rec.get("source")),
             "product level": rec.get("product_level", "—"), "dates": dates,
@@ -211,7 +215,9 @@ def _imagery(run: RunDir, cities) -> Section:
            "is top-of-atmosphere), the acquisition dates used, the cloud and water masks "
            "and what they removed, the share of the city the imagery covers, how many clear "
            "observations its valid pixels rest on (median, and the thinly observed share: "
-           "fewer than 4, where seasonal statistics are unreliable), the coarsest "
+           f"fewer than {' or '.join(map(str, sorted(thin_below or {MIN_CLEAR_OBS})))}, "
+           "where seasonal "
+           "statistics are unreliable), the coarsest "
            "source resolution, and where the reflectance scale came from.")
     s.table(pd.DataFrame(rows))
     if warnings:
