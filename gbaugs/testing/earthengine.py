@@ -1,31 +1,23 @@
 """A fake Earth Engine server: the REST calls gbaugs makes, answered offline.
 
 :class:`FakeEarthEngine` stands in for the Cloud API resource that ``earthengine-api``
-talks to (``projects.value.compute``, ``projects.table.computeFeatures``,
-``projects.image.computePixels``): the real
-client serializes each request, pages through results and converts them, and the fake
-decodes the request's expression graph and *evaluates* it on small in-memory tables
-given to it (GeoDataFrames keyed by asset id) and image collections on one pixel grid
-(:mod:`gbaugs.testing.ee_images`). So a graph mistake — an unknown
-collection id, an algorithm or argument that does not exist, a value of the wrong type —
-fails here the way it fails on the server (an ``HttpError`` the client turns into
-``ee.EEException``), and an algorithm the fake does not implement fails loudly instead of
-passing.
+talks to (``projects.value.compute``, ``table.computeFeatures``, ``image.computePixels``,
+``image.export`` and ``operations``, ``maps.create``): the real client serializes each
+request, pages through results and converts them, and the fake decodes the request's
+expression graph and *evaluates* it on small in-memory tables given to it
+(GeoDataFrames keyed by asset id) and image collections on pixel grids. So a graph
+mistake — an unknown collection id, an algorithm or argument that does not exist, a
+value of the wrong type — fails here the way it fails on the server (an ``HttpError``
+the client turns into ``ee.EEException``), and an algorithm the fake does not implement
+fails loudly instead of passing. Arguments are checked against the algorithm signatures
+shipped in the ``earthengine-api`` wheel (unknown name, missing required argument, basic
+type).
 
-Implemented algorithms (:data:`ALGORITHMS`, and the images' in
-:mod:`gbaugs.testing.ee_images`): tables (``Collection.loadTable``,
-``Collection.filter``, ``Collection.map``, ``Collection.size``), filters
-(``Filter.equals``, ``Filter.listContains``, ``Filter.intersects``), features and
-geometries (``Feature``, ``Feature.simplify``, ``Collection.geometry``,
-``Geometry.intersection`` / ``centroid`` / ``coordinates`` / ``bounds``, ``ErrorMargin``,
-``Projection``, ``GeometryConstructors.Polygon`` / ``MultiPolygon`` / ``Rectangle``, in
-EPSG:4326). Arguments are
-checked against the algorithm signatures shipped in the ``earthengine-api`` wheel
-(unknown name, missing required argument, basic type).
-
-Where the fake is *not* the server: geometries are planar in WGS 84 degrees (no geodesic
-edges; ``maxError`` in metres is converted at 111,320 m per degree), and simplification is
-shapely's Douglas–Peucker. Use it with :func:`fake_session`::
+The algorithms live by kind, each module saying where it is not the server:
+:mod:`gbaugs.testing.ee_tables` (tables, filters, features, geometries),
+:mod:`gbaugs.testing.ee_images` (images, masks, collection reducers, the grids),
+:mod:`gbaugs.testing.ee_arrays` (array images), :mod:`gbaugs.testing.ee_neighbourhoods`
+(kernels, focal operations, connected pixels, GLCM). Use it with :func:`fake_session`::
 
     with fake_session(FakeEarthEngine({"FAO/GAUL/2015/level2": gaul})) as ee:
         ee.FeatureCollection("FAO/GAUL/2015/level2").size().getInfo()
@@ -39,159 +31,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import shapely
-import shapely.ops
-from shapely.geometry import mapping, shape
+from shapely.geometry import mapping
 
-from gbaugs.testing.ee_values import (
-    METRES_PER_DEGREE,
-    Collection,
-    FakeServerError,
-    Feature,
-    Filter,
-    Projection,
-    _geom,
-    _sides,
-)
-
-
-def _equals(**args) -> Filter:
-    left, right = _sides(args)
-    return Filter(lambda f: left(f) == right(f))
-
-
-def _list_contains(**args) -> Filter:
-    left, right = _sides(args)
-
-    def test(f: Feature) -> bool:
-        container = left(f)
-        if not isinstance(container, list | tuple):
-            raise FakeServerError("Filter.listContains: the left operand is not a list")
-        return right(f) in container
-    return Filter(test)
-
-
-def _intersects(**args) -> Filter:
-    left, right = _sides(args)
-    return Filter(lambda f: bool(shapely.intersects(_geom(left(f)), _geom(right(f)))))
-
-
-def _load(assets: Mapping[str, Any], what: str, asset: str) -> Any:
-    if asset not in assets:
-        kind = "Image" if what == "Image.load" else "Collection"
-        raise FakeServerError(f"{what}: {kind} asset '{asset}' not found.", status=404)
-    return assets[asset]
-
-
-def _filter(collection: Collection, filter: Filter) -> Collection:
-    return Collection(tuple(f for f in collection.elements if filter.test(f)))
-
-
-def _map(collection: Collection, baseAlgorithm: Callable[[Any], Any], dropNulls=False
-         ) -> Collection:
-    out = [baseAlgorithm(f) for f in collection.elements]
-    kinds = {type(f) for f in collection.elements}
-    if any(type(f) not in kinds for f in out if f is not None):
-        raise FakeServerError("Collection.map: the mapped function must return elements of "
-                              "the collection's kind")
-    return Collection(tuple(f for f in out if f is not None or not dropNulls))
-
-
-def _simplify(feature: Feature, maxError: float, proj=None) -> Feature:
-    tolerance = float(maxError) / METRES_PER_DEGREE
-    return Feature(shapely.simplify(feature.geometry, tolerance, preserve_topology=True),
-                   feature.properties)
-
-
-def _projection(crs, transform=None, transformWkt=None) -> Projection:
-    if transform is not None or transformWkt is not None:
-        raise FakeServerError("Projection: the fake knows plain CRS codes only")
-    return Projection(str(crs))
-
-
-def _wgs84(crs: Projection | None, name: str) -> None:
-    if crs is not None and crs.crs.upper() not in ("EPSG:4326", "WGS84"):
-        raise FakeServerError(f"{name}: the fake builds geometries in EPSG:4326 only, not "
-                              f"{crs.crs}")
-
-
-def _polygon(coordinates, crs=None, geodesic=None, maxError=None, evenOdd=None):
-    _wgs84(crs, "GeometryConstructors.Polygon")
-    return shapely.make_valid(shape({"type": "Polygon", "coordinates": coordinates}))
-
-
-def _multipolygon(coordinates, crs=None, geodesic=None, maxError=None, evenOdd=None):
-    _wgs84(crs, "GeometryConstructors.MultiPolygon")
-    return shapely.make_valid(shape({"type": "MultiPolygon", "coordinates": coordinates}))
-
-
-def _rectangle(coordinates, crs=None, geodesic=None, evenOdd=None):
-    _wgs84(crs, "GeometryConstructors.Rectangle")
-    flat = [c for xy in coordinates for c in xy] if isinstance(coordinates[0], list) \
-        else list(coordinates)
-    x0, y0, x1, y1 = flat
-    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
-
-def _collection_geometry(collection: Collection, maxError=None) -> Any:
-    geoms = [f.geometry for f in collection.elements if f.geometry is not None]
-    return shapely.union_all(geoms) if geoms else shapely.GeometryCollection()
-
-
-def _intersection(left, right, maxError=None, proj=None) -> Any:
-    _wgs84(proj, "Geometry.intersection")
-    return shapely.intersection(_geom(left), _geom(right))
-
-
-def _centroid(geometry, maxError=None, proj=None) -> Any:
-    _wgs84(proj, "Geometry.centroid")
-    return shapely.centroid(_geom(geometry))
-
-
-def _coordinates(geometry) -> Any:
-    return json.loads(json.dumps(mapping(_geom(geometry))["coordinates"]))
-
-
-def _bounds(geometry, maxError=None, proj=None) -> Any:
-    """The bounding box, in ``proj`` when given (the returned coordinates are then in that
-    CRS: the fake keeps no projection with a geometry, so use it only for its value)."""
-    geom = _geom(geometry)
-    if proj is not None and proj.crs.upper() not in ("EPSG:4326", "WGS84"):
-        from pyproj import Transformer
-
-        geom = shapely.ops.transform(
-            Transformer.from_crs(4326, proj.crs, always_xy=True).transform, geom)
-    return shapely.box(*geom.bounds)
-
-
-def _error_margin(value: float = 0.0, unit: str = "meters") -> float:
-    if unit != "meters":
-        raise FakeServerError(f"ErrorMargin: the fake knows metres only, not {unit!r}")
-    return float(value)
-
-
-ALGORITHMS: dict[str, Callable[..., Any]] = {
-    "Collection.filter": _filter,
-    "Collection.map": _map,
-    "Collection.size": lambda collection: len(collection.elements),
-    "Filter.equals": _equals,
-    "Filter.listContains": _list_contains,
-    "Filter.intersects": lambda **a: _intersects(**{k: v for k, v in a.items()
-                                                    if k != "maxError"}),
-    "Feature": lambda geometry=None, metadata=None, geometryKey=None: Feature(
-        geometry, dict(metadata or {})),
-    "Feature.simplify": _simplify,
-    "Collection.geometry": _collection_geometry,
-    "Geometry.intersection": _intersection,
-    "Geometry.centroid": _centroid,
-    "Geometry.coordinates": _coordinates,
-    "Geometry.bounds": _bounds,
-    "ErrorMargin": _error_margin,
-    "GeometryConstructors.Polygon": _polygon,
-    "GeometryConstructors.MultiPolygon": _multipolygon,
-    "GeometryConstructors.Rectangle": _rectangle,
-    "Projection": _projection,
-}
-"""What the fake evaluates (``Collection.loadTable`` is bound to the server's tables)."""
+from gbaugs.testing.ee_tables import ALGORITHMS, _load
+from gbaugs.testing.ee_values import Collection, FakeServerError, Feature, Filter, Projection
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "String": lambda v: isinstance(v, str),
@@ -300,7 +143,7 @@ class Evaluator:
         fn = self.algorithms.get(name)
         if fn is None:
             raise FakeServerError(f"the fake Earth Engine server does not implement "
-                                  f"{name!r} (gbaugs.testing.earthengine.ALGORITHMS)",
+                                  f"{name!r} (gbaugs.testing.ee_tables.ALGORITHMS)",
                                   status=501)
         given = call.get("arguments", {})
         args = {k: self.node(v, scope) for k, v in given.items()}
@@ -369,11 +212,13 @@ class FakeEarthEngine:
         self.exports: dict[str, dict[str, Any]] = {}
         from ee import apitestcase
 
+        from gbaugs.testing.ee_arrays import ARRAY_ALGORITHMS
         from gbaugs.testing.ee_images import IMAGE_ALGORITHMS
+        from gbaugs.testing.ee_neighbourhoods import NEIGHBOURHOOD_ALGORITHMS
 
         self.signatures = apitestcase.GetAlgorithms()
         self.algorithms = {
-            **ALGORITHMS, **IMAGE_ALGORITHMS,
+            **ALGORITHMS, **IMAGE_ALGORITHMS, **ARRAY_ALGORITHMS, **NEIGHBOURHOOD_ALGORITHMS,
             "Collection.loadTable": lambda tableId, **_: _load(
                 self.tables, "Collection.loadTable", tableId),
             "ImageCollection.load": lambda id, version=None: _load(

@@ -224,161 +224,6 @@ def unmask(input: Image, value=None, sameFootprint=True) -> Image:
     return Image(out, dict(input.properties), input.footprint if sameFootprint else None)
 
 
-# Array images: a band's values have shape (rows, cols, *array shape), (1, 1, *shape) for
-# an array constant; its mask stays per pixel.
-def _array_dims(v: np.ndarray) -> int:
-    return max(v.ndim - 2, 0)
-
-
-def to_array(image: Image, axis: int = 0) -> Image:
-    """``Image.toArray``: the bands' pixels concatenated along ``axis`` (a new axis when it
-    equals the bands' array dimension), masked where any band is."""
-    vals = [v for v, _ in image.bands.values()]
-    dims = {_array_dims(v) if v.ndim else 0 for v in vals}
-    if len(dims) != 1:
-        raise FakeServerError("Image.toArray: bands of different array dimensions")
-    dim = dims.pop()
-    if not 0 <= axis <= dim:
-        raise FakeServerError(f"Image.toArray: axis {axis} for {dim}-D pixels")
-    full = np.broadcast_arrays(*[np.broadcast_to(v, (*_grid_shape(vals), *v.shape[2:]))
-                                 for v in vals])
-    join = np.stack if axis == dim else np.concatenate  # a new axis, or an existing one
-    out = join(full, axis=2 + axis)
-    mask = np.logical_and.reduce(np.broadcast_arrays(*[m for _, m in image.bands.values()]))
-    return Image({"array": (out, mask)}, dict(image.properties), image.footprint)
-
-
-def _grid_shape(vals: list[np.ndarray]) -> tuple[int, int]:
-    for v in vals:
-        if v.ndim >= 2 and v.shape[:2] != (1, 1):
-            return v.shape[:2]
-    return (1, 1)
-
-
-def _one_band(image: Image, name: str) -> tuple[str, np.ndarray, np.ndarray]:
-    if len(image.bands) != 1:
-        raise FakeServerError(f"{name}: the fake handles one-band array images only")
-    n, (v, m) = next(iter(image.bands.items()))
-    if v.ndim < 3:
-        raise FakeServerError(f"{name}: band '{n}' is not an array band")
-    return n, v, m
-
-
-def array_transpose(input: Image, axis1: int = 0, axis2: int = 1) -> Image:
-    n, v, m = _one_band(input, "Image.arrayTranspose")
-    return Image({n: (np.swapaxes(v, 2 + axis1, 2 + axis2), m)}, dict(input.properties),
-                 input.footprint)
-
-
-def array_repeat(input: Image, axis: int, copies) -> Image:
-    n, v, m = _one_band(input, "Image.arrayRepeat")
-    k = int(next(iter(_as_image(copies).bands.values()))[0])
-    return Image({n: (np.concatenate([v] * k, axis=2 + axis), m)}, dict(input.properties),
-                 input.footprint)
-
-
-def array_reduce(input: Image, reducer: Reducer, axes, fieldAxis=None) -> Image:
-    n, v, m = _one_band(input, "Image.arrayReduce")
-    if fieldAxis is not None or reducer.kind not in ("sum", "mean"):
-        raise FakeServerError("Image.arrayReduce: the fake reduces arrays by sum or mean")
-    fn = np.sum if reducer.kind == "sum" else np.mean
-    return Image({n: (fn(v, axis=tuple(2 + a for a in axes), keepdims=True), m)},
-                 dict(input.properties), input.footprint)
-
-
-def matrix_multiply(image1: Image, image2: Image) -> Image:
-    na, a, ma = _one_band(image1, "Image.matrixMultiply")
-    _, b, mb = _one_band(image2, "Image.matrixMultiply")
-    if a.ndim != 4 or b.ndim != 4 or a.shape[3] != b.shape[2]:
-        raise FakeServerError(f"Image.matrixMultiply: shapes {a.shape[2:]} and "
-                              f"{b.shape[2:]} do not multiply")
-    return Image({na: (np.matmul(a, b), ma & mb)}, dict(image1.properties),
-                 image1.footprint)
-
-
-def array_get(image: Image, position) -> Image:
-    n, v, m = _one_band(image, "Image.arrayGet")
-    pos = tuple(int(p) for p, _ in _as_image(position).bands.values())
-    if len(pos) != v.ndim - 2:
-        raise FakeServerError(f"Image.arrayGet: position {list(pos)} for "
-                              f"{v.ndim - 2}-D pixels")
-    return Image({n: (v[(slice(None), slice(None), *pos)], m)}, dict(image.properties),
-                 image.footprint)
-
-
-# Neighbourhoods on the world grid: outside it nothing exists (masked, so ignored).
-@dataclass(frozen=True)
-class Kernel:
-    radius: int
-    normalize: bool
-
-
-def kernel_square(radius, units="pixels", normalize=True, magnitude=1.0) -> Kernel:
-    if units != "pixels" or magnitude != 1.0 or radius != int(radius):
-        raise FakeServerError("Kernel.square: the fake knows whole-pixel radii, magnitude 1")
-    return Kernel(int(radius), bool(normalize))
-
-
-def _each_band(image: Image, fn) -> Image:
-    out = {}
-    for n, (v, m) in image.bands.items():
-        if v.ndim != 2 or np.shape(m) != v.shape:
-            raise FakeServerError("neighbourhood operations need a full-grid image")
-        out[n] = fn(v, m)
-    return Image(out, dict(image.properties), image.footprint)
-
-
-def convolve(image: Image, kernel: Kernel) -> Image:
-    """Sum (or mean, normalized) over the square window of the unmasked pixels."""
-    from scipy import ndimage
-
-    size = 2 * kernel.radius + 1
-
-    def fn(v, m):
-        total = ndimage.uniform_filter(np.where(m, v, 0.0), size, mode="constant") * size**2
-        if kernel.normalize:
-            total = total / size**2
-        return np.round(total, 9), m
-    return _each_band(image, fn)
-
-
-def _focal(kind: str):
-    def apply(image: Image, radius=1.5, kernelType="circle", units="pixels", iterations=1,
-              kernel=None) -> Image:
-        from scipy import ndimage
-
-        if kernelType != "square" or units != "pixels" or kernel is not None or \
-                iterations != 1 or radius != int(radius):
-            raise FakeServerError(f"Image.focal{kind}: the fake knows square kernels of "
-                                  "whole-pixel radius")
-        size = 2 * int(radius) + 1
-        fill = np.inf if kind == "Min" else -np.inf
-        op = ndimage.minimum_filter if kind == "Min" else ndimage.maximum_filter
-
-        def fn(v, m):
-            out = op(np.where(m, v, fill), size, mode="constant", cval=fill)
-            return np.where(np.isfinite(out), out, 0.0), np.isfinite(out)
-        return _each_band(image, fn)
-    return apply
-
-
-def connected_pixel_count(input: Image, maxSize=100, eightConnected=True) -> Image:
-    """Pixels in each pixel's connected patch of equal values (unmasked), capped at
-    ``maxSize``."""
-    from scipy import ndimage
-
-    structure = np.ones((3, 3), bool) if eightConnected else None
-
-    def fn(v, m):
-        count = np.zeros(v.shape)
-        for value in np.unique(v[m]):
-            lab, _ = ndimage.label(m & (v == value), structure=structure)
-            sizes = np.bincount(lab.ravel())
-            count = np.where(lab > 0, np.minimum(sizes[lab], maxSize), count)
-        return count, m
-    return _each_band(input, fn)
-
-
 def where(input: Image, test: Image, value) -> Image:
     test, value = _as_image(test), _as_image(value)
     out = {}
@@ -393,34 +238,6 @@ def where(input: Image, test: Image, value) -> Image:
 
 def clamp(input: Image, low: float, high: float) -> Image:
     return _unary(lambda v: np.clip(v, float(low), float(high)))(input)
-
-
-def glcm_texture(image: Image, size: int = 1, kernel=None, average: bool = True) -> Image:
-    """``glcmTexture`` by the registry's definition (:class:`gbaugs.features.registry.
-    GlcmSpec`, computed by :func:`gbaugs.features.glcm.glcm_levels`): gray levels are the
-    band's integer values, the window's radius is ``size``, the offsets Earth Engine's
-    default kernel, averaged. The fake computes the six statistics the registry knows
-    (``<band>_asm``, ``_contrast``, ``_corr``, ``_var``, ``_idm``, ``_ent``), not the
-    server's other twelve; a band outside them fails as an unknown band."""
-    from gbaugs.features.glcm import glcm_levels
-    from gbaugs.features.registry import GlcmSpec
-
-    if kernel is not None or not average:
-        raise FakeServerError("Image.glcmTexture: the fake computes the default kernel, "
-                              "averaged, only")
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name, (v, m) in image.bands.items():
-        if np.ndim(v) != 2:
-            raise FakeServerError("Image.glcmTexture: needs a full-grid image")
-        levels = np.where(m, v, -1)
-        if (levels[m] != np.round(levels[m])).any() or (levels[m] < 0).any():
-            raise FakeServerError(f"Image.glcmTexture: band {name} is not a non-negative "
-                                  "integer image")
-        spec = GlcmSpec(band=name, radius=int(size),
-                        levels=int(levels.max()) + 1 if m.any() else 1)
-        for band, stat in glcm_levels(levels.astype(np.int16), spec).items():
-            out[band] = (np.nan_to_num(stat), m & np.isfinite(stat))
-    return Image(out, dict(image.properties), image.footprint)
 
 
 def self_mask(image: Image) -> Image:
@@ -672,27 +489,14 @@ IMAGE_ALGORITHMS = {
     "Image.subtract": _binary(np.subtract),
     "Image.multiply": _binary(np.multiply),
     "Image.divide": _binary(np.divide),
-    "Kernel.square": kernel_square,
-    "Image.convolve": convolve,
-    "Image.focalMin": _focal("Min"),
-    "Image.focalMax": _focal("Max"),
-    "Image.connectedPixelCount": connected_pixel_count,
     "Image.where": where,
     "Image.selfMask": self_mask,
-    "Array": array,
-    "Image.toArray": to_array,
-    "Image.arrayTranspose": array_transpose,
-    "Image.arrayRepeat": array_repeat,
-    "Image.arrayReduce": array_reduce,
-    "Image.matrixMultiply": matrix_multiply,
-    "Image.arrayGet": array_get,
     "Image.pow": _binary(np.power),
     "Image.exp": _unary(np.exp),
     "Image.toUint8": _unary(lambda v: np.clip(np.round(v), 0, 255)),
     "Image.toInt": _unary(np.trunc),
     "Image.floor": _unary(np.floor),
     "Image.clamp": clamp,
-    "Image.glcmTexture": glcm_texture,
     "Image.reduce": image_reduce,
     "Reducer.sum": lambda: Reducer("sum"),
     "Reducer.mean": lambda: Reducer("mean"),
