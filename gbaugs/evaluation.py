@@ -83,7 +83,7 @@ def raster_reference(path: str | Path, shape: tuple[int, int], transform, crs,
         src_codes = data.astype(np.int32)
         if nodata is not None:
             src_codes[data == nodata] = -1
-        out = _nearest_on_grid(src_codes, src, shape, transform, crs, -1)
+        out = nearest_on_grid(src_codes, src, shape, transform, crs, -1)
     out[out <= 0] = -1
     if ugs_classes is None:
         if "UGS_CLASSES" not in tags:
@@ -214,11 +214,11 @@ def _ndvi_on(stack: str | Path, shape, transform, crs) -> np.ndarray:
         if "NDVI" not in names:
             raise InputDataError("the stack has no NDVI band", where=stack,
                                  hint="the Otsu baseline needs NDVI")
-        return _nearest_on_grid(src.read(names.index("NDVI") + 1).astype(np.float32), src,
+        return nearest_on_grid(src.read(names.index("NDVI") + 1).astype(np.float32), src,
                                 shape, transform, crs, np.nan)
 
 
-def _nearest_on_grid(data: np.ndarray, src, shape, transform, crs, fill) -> np.ndarray:
+def nearest_on_grid(data: np.ndarray, src, shape, transform, crs, fill) -> np.ndarray:
     """``data`` (on the grid of the open dataset ``src``) resampled by nearest neighbour
     onto a map grid; ``fill`` is no data on both sides."""
     from rasterio.warp import Resampling, reproject

@@ -194,13 +194,13 @@ def _urban_mask(outlines: Mapping[str, Any]):
 def _on_grid(path: Path, grid) -> np.ndarray:
     """A class raster (0 = no data) on ``grid`` by nearest neighbour, NaN = no data."""
     import rasterio
-    from rasterio.warp import Resampling, reproject
 
-    out = np.zeros((grid.height, grid.width), dtype=np.float64)
+    from gbaugs.evaluation import nearest_on_grid
+
     with rasterio.open(path) as src:
-        reproject(rasterio.band(src, 1), out, dst_transform=grid.transform,
-                  dst_crs=grid.crs, dst_nodata=0, resampling=Resampling.nearest)
-    return np.where(out == 0, np.nan, out)
+        codes = nearest_on_grid(src.read(1).astype(np.float64), src,
+                                (grid.height, grid.width), grid.transform, grid.crs, 0.0)
+    return np.where(codes == 0, np.nan, codes)
 
 
 def _osmnx_frame(path: Path):
