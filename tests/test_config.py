@@ -33,6 +33,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_minimal_region_gets_the_paper_defaults(tmp_path):
     region = Region.from_toml(write(tmp_path, MINIMAL))
+    assert region.train.replicates == "auto"
+    assert Region.from_toml(write(tmp_path, MINIMAL + "[train]\nreplicates = 5\n")
+                            ).train.replicates == 5
     assert region.name == "Test Region"
     assert region.date_window == (dt.date(2021, 1, 1), dt.date(2022, 1, 1))
     assert region.resolution_m == 10.0 and region.crs == "utm"
@@ -84,6 +87,9 @@ def test_misspelt_nested_key_in_inline_table(tmp_path):
         ("[train]\ntest_fraction = 1.5", "test_fraction"),
         ("[samples.reliability_weights]\nhigh = 0.2\nmedium = 0.6\nlow = 0.9", "must not increase"),
         ("[postprocess]\nmajority_size = 4", "odd number"),
+        ("[train]\nreplicates = 2", "replicates = 2 must be 'auto' or an odd number"),
+        ("[train]\nreplicates = 0", "replicates = 0 must be"),
+        ('[train]\nreplicates = "many"', "replicates"),
         ('[imagery]\nbackend = "gcs"', "invalid value 'gcs'"),
         ("[osm]\ninward_buffer_m = -1", "inward_buffer_m"),
     ],

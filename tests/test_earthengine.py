@@ -461,14 +461,15 @@ def test_the_earth_engine_postprocessing_equals_the_local_one(demo_run):
 @pytest.mark.slow
 def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, tmp_path):
     """``[map] where = "earthengine"`` through the pipeline on the fake server: imagery,
-    samples, training, then the raw map computed from the city's composite graph in Earth
-    Engine — every pixel as the local predictor labels the downloaded stack."""
+    samples, training (a vote of three replicates, ``[train] replicates = 3``), then the
+    raw map computed from the city's composite graph in Earth Engine — every pixel as the
+    local predictor labels the downloaded stack."""
     import rasterio
 
     from gbaugs.config import MapParams, TrainParams
     from gbaugs.mapping.predict import predict_stack
     from gbaugs.pipeline import run_region
-    from gbaugs.train.model import SvmModel
+    from gbaugs.train.model import SvmVote, load_model
 
     local = Region.from_toml(small_region.region_toml)
     city = local.cities[2]
@@ -477,14 +478,16 @@ def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, 
         local, cities=(city,),
         imagery=dataclasses.replace(local.imagery, backend="gee"),
         train=TrainParams(cv_folds=3, C=(10.0, 100.0), gamma=(0.1, 0.3),
-                          feature_counts=(8,), baselines=False, grid_extensions=0),
+                          feature_counts=(8,), baselines=False, grid_extensions=0,
+                          replicates=3),
         map=MapParams(where="earthengine"))
     server = FakeEarthEngine(images={"COPERNICUS/S2_SR_HARMONIZED": scenes}, grid=grid)
     with fake_session(server):
         run_region(region, tmp_path / "run", only=["osm", "imagery", "samples", "train",
                                                    "map"])
     run = tmp_path / "run"
-    model = SvmModel.load(run / "model" / "model.npz")
+    model = load_model(run / "model" / "model.npz")
+    assert isinstance(model, SvmVote) and len(model.members) == 3
     predict_stack(model, run / "cities" / city.slug / "stack.tif", tmp_path / "local.tif")
     with rasterio.open(run / "maps" / f"{city.slug}_raw.tif") as a, \
             rasterio.open(tmp_path / "local.tif") as b:

@@ -262,3 +262,82 @@ def test_weight_sensitivity_table(demo_run):
     assert table["f1"].iloc[0] != table["f1"].iloc[1]  # the weights change the model
     bad = CliRunner().invoke(app, ["sensitivity", str(out), "--combo", "1,2"])
     assert bad.exit_code != 0 and "HIGH,MEDIUM,LOW" in str(bad.exception)
+
+
+def test_a_vote_of_svms_saves_loads_and_predicts_the_majority(tmp_path):
+    """``[train] replicates``: the saved model is the majority of its members, whatever
+    path computes it (float64, the certified kernel); it round-trips through its file."""
+    from gbaugs.mapping.predict import certified_values, decision_values
+    from gbaugs.train.model import SvmVote, load_model
+
+    features = ["a", "b", "c"]
+    members = []
+    for i, (C, gamma) in enumerate([(10.0, 0.3), (1.0, 1.0), (100.0, 0.1)]):
+        x, y, w, _ = _data(n=300, seed=i)
+        members.append(SvmModel.from_pipeline(
+            fit_pipeline(x, y, w, {"k": 3 - i % 2, "C": C, "gamma": gamma}, i), features))
+    vote = SvmVote(members)
+    xt = np.random.default_rng(4).normal(size=(4000, 3))
+    each = np.array([m.predict(xt) for m in members])
+    majority = (each.sum(axis=0) >= 2).astype(int)
+    assert (each != majority).mean() > 0 and np.array_equal(vote.predict(xt), majority)
+    margin = vote.decision_function(xt)
+    assert set(np.unique(margin)) <= {-1.5, -0.5, 0.5, 1.5}
+    np.testing.assert_array_equal(margin, each.sum(axis=0) - 1.5)
+    values, _ = certified_values(vote, xt)
+    np.testing.assert_array_equal(values, margin)
+    np.testing.assert_array_equal(decision_values(vote, xt, "float64"), margin)
+    vote.save(tmp_path / "model.npz", tmp_path / "card.json", {"note": "vote"})
+    loaded = load_model(tmp_path / "model.npz")
+    assert isinstance(loaded, SvmVote) and len(loaded.members) == 3
+    np.testing.assert_array_equal(loaded.predict(xt), majority)
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["format"] == 2 and len(card["members"]) == 3 and card["note"] == "vote"
+    with pytest.raises(InputDataError, match="a vote of 3 SVMs"):
+        SvmModel.load(tmp_path / "model.npz")
+    with pytest.raises(ValueError, match="odd"):
+        SvmVote(members[:2])
+    members[0].save(tmp_path / "one.npz", tmp_path / "one.json", {})
+    assert isinstance(load_model(tmp_path / "one.npz"), SvmModel)
+
+
+def test_replicates_auto_votes_where_polygons_are_few():
+    from gbaugs.train.replicates import AUTO_MEMBERS, resolve, vote
+
+    label = np.r_[np.zeros(500, int), np.ones(500, int)]
+    many = np.r_[np.arange(500) % 150, 1000 + np.arange(500) % 120].astype(str)
+    few = np.r_[np.arange(500) % 150, 1000 + np.arange(500) % 36].astype(str)
+    assert resolve("auto", many, label)[0] == 1
+    n, reason = resolve("auto", few, label)
+    assert n == AUTO_MEMBERS and "36 label polygons" in reason
+    assert resolve(3, many, label)[0] == 3 and resolve(1, few, label)[0] == 1
+    assert np.array_equal(vote([np.array([1, 0, 1]), np.array([1, 1, 0]),
+                                np.array([0, 0, 1])]), [1, 0, 1])
+
+
+
+@pytest.mark.slow
+def test_replicate_pools_redraw_the_cap_from_the_sample_tables(demo_run):
+    """Replicate 0 drawn again from ``samples/<city>.parquet`` is the run's pool, sample
+    for sample and weight for weight; other replicates draw other samples with the same
+    counts per city and class and the same total weight per city."""
+    from gbaugs.samples.pool import cap_and_weigh
+    from gbaugs.train.replicates import ELIGIBLE, replicate_pools
+
+    region, out = demo_run
+    frames = [pd.read_parquet(out / "samples" / f"{c.slug}.parquet") for c in region.cities]
+    pool = pd.read_parquet(out / "samples" / "pool.parquet")
+    eligible = [f["status"].isin(ELIGIBLE).to_numpy() for f in frames]
+    again = pd.concat([f.iloc[k].assign(weight=w) for f, (k, w) in zip(
+        frames, cap_and_weigh(frames, eligible, region.samples, region.seed), strict=True)],
+        ignore_index=True)
+    for col in ("city", "x", "y", "label", "weight"):
+        assert again[col].tolist() == pool[col].tolist(), col
+    counts = pool.groupby(["city", "label"]).size()
+    totals = pool.groupby("city")["weight"].sum()
+    keys = set(zip(pool["city"], pool["x"], pool["y"], strict=True))
+    for other in replicate_pools(frames, region.samples, region.seed, 3):
+        assert other.groupby(["city", "label"]).size().equals(counts)
+        np.testing.assert_allclose(other.groupby("city")["weight"].sum(), totals)
+        shared = len(keys & set(zip(other["city"], other["x"], other["y"], strict=True)))
+        assert shared < 0.95 * len(pool)

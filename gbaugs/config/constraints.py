@@ -111,6 +111,16 @@ class OddOrZero(ValueRule):
 
 
 @dataclass(frozen=True)
+class OddCountOrAuto(ValueRule):
+    """``auto`` or an odd count ≥ 1 (members of a majority vote: no ties)."""
+
+    def problem(self, name: str, value: Any) -> str | None:
+        if value == "auto" or (isinstance(value, int) and value >= 1 and value % 2 == 1):
+            return None
+        return f"{name} = {value!r} must be 'auto' or an odd number ≥ 1 (a vote has no tie)"
+
+
+@dataclass(frozen=True)
 class NonEmpty(Constraint):
     """A list with at least one item."""
 

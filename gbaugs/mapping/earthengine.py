@@ -21,6 +21,8 @@ of image operations per support vector:
 predictor's convention (``classes_[1]`` where f > 0). Earth Engine evaluates array algebra
 in float64, so its labels equal scikit-learn's except where |f| is within float64
 rounding of 0 (tested against the local predictor through the fake server, every pixel).
+For a vote of SVMs (``[train] replicates``, :func:`vote_image`) each member's ``f > 0`` is
+summed and the label is the majority, as the local predictor's.
 
 :func:`postprocess_image` is the post-processing of :mod:`gbaugs.mapping.postprocess` in
 Earth Engine (same parameters): the majority rule as two neighbourhood sums
@@ -47,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from gbaugs.mapcodes import NODATA
-from gbaugs.train.model import SvmModel
+from gbaugs.train.model import Model, SvmModel, SvmVote
 
 SV_CHUNK = 4096
 """Support vectors per ``ee.Array`` constant (bounds the array each pixel holds: n × d)."""
@@ -84,9 +86,23 @@ def decision_image(stack, model: SvmModel, chunk: int = SV_CHUNK):
     return total.add(float(model.intercept)).rename("decision")
 
 
-def label_image(stack, model: SvmModel, chunk: int = SV_CHUNK):
-    """The raw map as uint8: 1 UGS (f > 0), 0 non-UGS, 255 where a feature is masked."""
-    return (decision_image(stack, model, chunk).gt(0).unmask(NODATA, False).toUint8()
+def vote_image(stack, model: Model, chunk: int = SV_CHUNK):
+    """:func:`decision_image`, or for a vote (:class:`~gbaugs.train.model.SvmVote`) the
+    members voting UGS minus half the members
+    (:func:`~gbaugs.train.model.votes_margin`): each member's ``f > 0`` summed."""
+    if not isinstance(model, SvmVote):
+        return decision_image(stack, model, chunk)
+    votes = None
+    for member in model.members:
+        vote = decision_image(stack, member, chunk).gt(0)
+        votes = vote if votes is None else votes.add(vote)
+    return votes.subtract(len(model.members) / 2).rename("decision")
+
+
+def label_image(stack, model: Model, chunk: int = SV_CHUNK):
+    """The raw map as uint8: 1 UGS (f > 0; a vote: the majority), 0 non-UGS, 255 where a
+    feature is masked."""
+    return (vote_image(stack, model, chunk).gt(0).unmask(NODATA, False).toUint8()
             .rename("ugs"))
 
 
@@ -126,7 +142,7 @@ def graph_size(image) -> dict[str, Any]:
             "calls": sum(1 for _ in iter_calls(json.loads(text)))}
 
 
-def map_city(region, city, model: SvmModel, stack: Path, out: Path,
+def map_city(region, city, model: Model, stack: Path, out: Path,
              advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """``[map] where = "earthengine"``: the city's raw map computed in Earth Engine — the
     imagery stage's graph for the city's composite, :func:`label_image` on it — and

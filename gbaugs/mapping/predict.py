@@ -23,7 +23,8 @@ Only valid pixels (every model feature finite) are classified; memory is bounded
 ``block_rows`` rows of the stack and ``chunk`` pixels per matrix product. The matrix
 products use every BLAS thread (both cores here). Output: uint8 GeoTIFF on the stack's
 grid, 1 = UGS, 0 = non-UGS, 255 = no data (outside the city, water, no observation),
-optionally with the float32 decision value beside it.
+optionally with the float32 decision value beside it (for a vote of SVMs,
+``[train] replicates``: the members voting UGS minus half of them).
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ import numpy as np
 
 from gbaugs.io.atomic import atomic_path
 from gbaugs.mapcodes import NODATA
-from gbaugs.train.model import SvmModel
+from gbaugs.train.model import Model, SvmVote, votes_margin
 
 DTYPES = ("certified", "float64", "float32")
 
 
-def certified_values(model: SvmModel, x: np.ndarray) -> tuple[np.ndarray, int]:
+def certified_values(model: Model, x: np.ndarray) -> tuple[np.ndarray, int]:
     """Decision values of rows of ``x`` (all model features) from the certified float32
     kernel (:mod:`gbaugs.mapping.kernel`), every value whose sign its error bound leaves
     open recomputed in float64; and how many were. Labels ``values > 0`` equal float64's.
@@ -51,7 +52,13 @@ def certified_values(model: SvmModel, x: np.ndarray) -> tuple[np.ndarray, int]:
     these pixels) bounds its error too, and only values still within their bound (|value|
     ≲ 10⁻⁶ of the float32 bound; none seen on maps so far) go through the dense float64 products.
     Models with large dual coefficients (C ≥ 10⁴) leave a larger share open — 13 % at the
-    demo's scale 4 against < 1 % at scale 1 — which is why the second tier exists."""
+    demo's scale 4 against < 1 % at scale 1 — which is why the second tier exists.
+
+    A vote (:class:`~gbaugs.train.model.SvmVote`): each member's values certified so, then
+    :func:`~gbaugs.train.model.votes_margin`; the count is summed over the members."""
+    if isinstance(model, SvmVote):
+        each = [certified_values(m, x) for m in model.members]
+        return votes_margin([v for v, _ in each]), sum(n for _, n in each)
     from gbaugs.mapping.kernel import certified_decision, refine_decision
 
     z = model.transform(x)
@@ -67,11 +74,14 @@ def certified_values(model: SvmModel, x: np.ndarray) -> tuple[np.ndarray, int]:
     return values, len(unsure)
 
 
-def decision_values(model: SvmModel, x: np.ndarray, dtype: str = "certified",
+def decision_values(model: Model, x: np.ndarray, dtype: str = "certified",
                     chunk: int = 8192) -> np.ndarray:
     """The decision function of rows of ``x`` (all model features): ``certified``
     (float32 kernel, labels certified against float64), ``float64`` (dense BLAS products,
-    exact) or ``float32`` (dense products, unchecked)."""
+    exact) or ``float32`` (dense products, unchecked). A vote: its members' votes
+    (:func:`~gbaugs.train.model.votes_margin`), each member's values computed so."""
+    if isinstance(model, SvmVote):
+        return votes_margin([decision_values(m, x, dtype, chunk) for m in model.members])
     if dtype == "certified":
         return certified_values(model, x)[0]
     if dtype == "float64":
@@ -97,7 +107,7 @@ def _profile(src) -> dict[str, Any]:
             "compress": "deflate"}
 
 
-def predict_window(model: SvmModel, stack: Path, r0: int, h: int, dtype: str = "certified",
+def predict_window(model: Model, stack: Path, r0: int, h: int, dtype: str = "certified",
                    check: int = 0, seed: int = 0) -> dict[str, Any]:
     """Classify rows ``[r0, r0 + h)`` of a stack: labels (uint8), decision values (float32,
     NaN = no data), counts, and — in float32 with ``check`` > 0 — how many of ``check``
@@ -187,7 +197,7 @@ def _report(totals: dict[str, Any], dtype: str) -> dict[str, Any]:
     return report
 
 
-def predict_stack(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 512,
+def predict_stack(model: Model, stack: Path, out: Path, *, block_rows: int = 512,
                   dtype: str = "certified", decision: Path | None = None,
                   check_sample: int = 100_000, seed: int = 0,
                   advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
@@ -211,7 +221,7 @@ def predict_stack(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 
     return _report(write_results(stack, out, decision, results()), dtype)
 
 
-def predict_stack_dask(model: SvmModel, stack: Path, out: Path, *, block_rows: int = 512,
+def predict_stack_dask(model: Model, stack: Path, out: Path, *, block_rows: int = 512,
                        dtype: str = "certified", decision: Path | None = None,
                        scheduler: str | None = None, client=None, check_per_window: int = 2000,
                        seed: int = 0, advance: Callable[[int], None] = lambda n: None

@@ -21,7 +21,7 @@ from gbaugs.config import Region
 from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
 from gbaugs.stage import RunContext, Stage, StageResult
-from gbaugs.train.model import SvmModel
+from gbaugs.train.model import load_model
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -56,7 +56,7 @@ def check_stack_grid(region: Region, city, stack: Path) -> None:
 
 def _run(ctx: RunContext) -> StageResult:
     model_path = ctx.run.model
-    model = SvmModel.load(model_path)
+    model = load_model(model_path)
     outputs: list[Path] = []
     summary = {}
     for city in ctx.region.cities:

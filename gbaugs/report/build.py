@@ -252,21 +252,46 @@ def _statistics(run: RunDir) -> Section:
         "the region.", run.city_statistics_chart)
 
 
+def _model_pairs(card: dict[str, Any], train: dict[str, Any]) -> dict[str, str]:
+    """The model card's summary lines: one SVM, or a vote of replicates."""
+    p = card["parameters"]
+    tuning = f"{train.get('search', '')} search, {train.get('cv_folds', '')}-fold CV"
+    samples = (f"{card['n_train']:,} (sample weights: "
+               f"{'yes' if card['sample_weights'] else 'no'})")
+    reps = card.get("replicates")
+    if not reps:
+        return {"classifier": f"RBF-SVM, C = {p['C']}, γ = {p['gamma']}",
+                "selected features (k)": f"{p['k']}: {', '.join(card['selected_features'])}",
+                "training samples": samples,
+                "support vectors": f"{card['n_support_vectors']:,}",
+                "tuning": f"{tuning}, best weighted F1 "
+                          f"{card['search'].get('best_cv_weighted_f1', float('nan')):.4f}"}
+    cells = pd.Series([f"C = {c['C']:g}, γ = {c['gamma']:g}, k = {c['k']}"
+                       for c in reps["cells"]]).value_counts()
+    scores = [c["cv_weighted_f1"] for c in reps["cells"]]
+    n_sv = [m["n_support_vectors"] for m in card["members"]]
+    edges = sum(1 for c in reps["cells"] if c["on_grid_edge"])
+    return {"classifier": f"majority vote of {reps['members']} RBF-SVMs (replicates)",
+            "cells chosen": "; ".join(f"{cell} ×{n}" for cell, n in cells.items()),
+            "training samples": f"{samples} per replicate",
+            "support vectors": f"{min(n_sv):,}–{max(n_sv):,} per replicate",
+            "tuning": f"{tuning} per replicate, best weighted F1 "
+                      f"{min(scores):.4f}–{max(scores):.4f}; "
+                      f"{edges} replicate(s) on the grid's edge"}
+
+
 def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:
     s = Section("model", "Model and validation")
     card = _json(run.model_card)
     validation = _json(run.validation)
     if card is None or validation is None:
         return s.note("No model yet: run the train stage.")
-    p = card["parameters"]
-    s.pairs({"classifier": f"RBF-SVM, C = {p['C']}, γ = {p['gamma']}",
-             "selected features (k)": f"{p['k']}: {', '.join(card['selected_features'])}",
-             "training samples": f"{card['n_train']:,} (sample weights: "
-                                 f"{'yes' if card['sample_weights'] else 'no'})",
-             "support vectors": f"{card['n_support_vectors']:,}",
-             "tuning": f"{train.get('search', '')} search, {train.get('cv_folds', '')}-fold CV,"
-                       f" best weighted F1 "
-                       f"{card['search'].get('best_cv_weighted_f1', float('nan')):.4f}"})
+    s.pairs(_model_pairs(card, train))
+    if card.get("replicates"):
+        s.text(f"The map is the majority vote of {card['replicates']['members']} "
+               "replicates, each trained on its own draw of the capped pool with its own "
+               f"tuning folds and cell ({card['replicates']['reason']}). The validations "
+               "below score the vote; none of its members saw the held-out samples.")
     rows = []
     matrices = {}
     for split, label in (("random", "random hold-out"), ("polygons", "polygon hold-out"),

@@ -134,6 +134,41 @@ def capped_draw(idx: np.ndarray, groups: np.ndarray, cap: int, rng: np.random.Ge
     return np.sort(np.concatenate(chosen))
 
 
+def cap_and_weigh(frames: list[pd.DataFrame], eligible: list[np.ndarray],
+                  params: SampleParams, seed: int, replicate: int = 0
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Steps 2–4 of the module docstring: per city, the positions (``iloc``) of the
+    samples the cap keeps among its ``eligible`` rows, and their final weights.
+
+    Each frame needs ``label``, ``reliability_weight`` and ``city_factor`` (and the LOF
+    group's columns with ``cap = "by_source"``). ``replicate`` 0 is the run's pool
+    (``samples/pool.parquet``); replicate *r* > 0 is another draw of the same cap from the
+    same candidates, seeded by (seed, r) — the train stage's ``replicates``."""
+    entropy = [seed, 5] if replicate == 0 else [seed, 5, replicate]
+    seeds = np.random.SeedSequence(entropy).spawn(len(frames))
+    kept_all = []
+    for f, ok, ss in zip(frames, eligible, seeds, strict=True):
+        rng = np.random.default_rng(ss)
+        groups = lof_groups(f, params.screening) if params.cap == "by_source" else \
+            np.zeros(len(f), dtype=object)
+        keep = ok.copy()
+        for label in (0, 1):
+            idx = np.flatnonzero(ok & (f["label"].to_numpy() == label))
+            if len(idx) > params.max_per_class:
+                keep[np.setdiff1d(idx, capped_draw(idx, groups[idx], params.max_per_class,
+                                                   rng))] = False
+        kept_all.append(np.flatnonzero(keep))
+    n_kept = sum(len(k) for k in kept_all)
+    target = n_kept / max(1, sum(1 for k in kept_all if len(k)))
+    out = []
+    for f, kept in zip(frames, kept_all, strict=True):
+        r = f["reliability_weight"].to_numpy(np.float64)[kept]
+        factor = f["city_factor"].to_numpy(np.float64)[kept]
+        scale = target / r.sum() if params.equal_city_weight and len(r) else 1.0
+        out.append((kept, r * scale * factor))
+    return out
+
+
 def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
                ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Levels, cap, city factors and weights; returns the pool and the region summary.
@@ -151,9 +186,8 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
     _, cuts = score_levels(scores, params.score_thresholds)
     factors = {"high": params.city_factors.high, "medium": params.city_factors.medium,
                "low": params.city_factors.low}
-    seeds = np.random.SeedSequence([seed, 5]).spawn(len(cities))
-    kept_frames = []
-    for city, ss in zip(cities, seeds, strict=True):
+    eligible = []
+    for city in cities:
         f = city.frame
         ok = (f["status"] == "ok").to_numpy()
         levels, _ = score_levels(f["score"].to_numpy(), cuts)
@@ -163,28 +197,17 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
         f["level"] = np.where(ok, levels, None)
         f["reliability_weight"] = np.where(ok, level_weight(levels,
                                                             params.reliability_weights), np.nan)
-        rng = np.random.default_rng(ss)
-        groups = lof_groups(f, params.screening) if params.cap == "by_source" else \
-            np.zeros(len(f), dtype=object)
-        for label in (0, 1):
-            idx = np.flatnonzero(ok & (f["label"].to_numpy() == label))
-            if len(idx) > params.max_per_class:
-                keep = capped_draw(idx, groups[idx], params.max_per_class, rng)
-                drop = np.setdiff1d(idx, keep)
-                f.iloc[drop, f.columns.get_loc("status")] = "capped"
-        f.loc[f["status"] == "ok", "status"] = "kept"
         f["city_factor"] = factors[city.completeness_level]
-        f["weight"] = np.nan
-        kept_frames.append(f.index[f["status"] == "kept"])
-    n_kept = sum(len(k) for k in kept_frames)
-    target = n_kept / max(1, sum(1 for k in kept_frames if len(k)))
-    for city, kept in zip(cities, kept_frames, strict=True):
+        eligible.append(ok)
+    draws = cap_and_weigh([c.frame for c in cities], eligible, params, seed)
+    kept_frames = []
+    for city, ok, (kept, weight) in zip(cities, eligible, draws, strict=True):
         f = city.frame
-        r = f.loc[kept, "reliability_weight"].to_numpy()
-        if len(r) == 0:
-            continue
-        scale = target / r.sum() if params.equal_city_weight else 1.0
-        f.loc[kept, "weight"] = r * scale * factors[city.completeness_level]
+        f.loc[ok, "status"] = "capped"  # in place: the column keeps its dtype
+        f.iloc[kept, f.columns.get_loc("status")] = "kept"
+        f["weight"] = np.nan
+        f.iloc[kept, f.columns.get_loc("weight")] = weight
+        kept_frames.append(f.index[kept])
     pool = pd.concat([c.frame.loc[k] for c, k in zip(cities, kept_frames, strict=True)],
                      ignore_index=True)
     if pool["label"].nunique() < 2:
@@ -196,6 +219,7 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
             + ("; a source with only green polygons (a park inventory) can draw non-UGS "
                'samples outside them: set [samples] negatives = "unlabelled"'
                if (pool["label"] == 1).all() and params.negatives == "none" else ""))
+    target = len(pool) / max(1, sum(1 for k in kept_frames if len(k)))
     summary = _summary(cities, pool, cuts, target, params)
     return pool, summary
 

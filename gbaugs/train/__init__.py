@@ -1,7 +1,7 @@
 """The weighted RBF-SVM (paper 2.3.5–2.3.6): tuning, validation, baselines, sensitivity.
 
 - :mod:`gbaugs.train.model` — the scikit-learn pipeline and the saved model
-  (:class:`SvmModel`);
+  (:class:`SvmModel`; :class:`SvmVote`, a majority vote of replicates; :func:`load_model`);
 - :mod:`gbaugs.train.search` — tuning C, γ and k (polygon-grouped folds, halving, edges);
 - :mod:`gbaugs.train.validation` — random, polygon and block hold-outs, metrics;
 - :mod:`gbaugs.train.baselines` — random forest, gradient boosting, MLP (paper Table 4);
@@ -9,14 +9,16 @@
 - :mod:`gbaugs.train.stage` — the stage.
 """
 
-from gbaugs.train.model import SvmModel, make_pipeline
+from gbaugs.train.model import SvmModel, SvmVote, load_model, make_pipeline
 from gbaugs.train.search import fit_pipeline, tune
 from gbaugs.train.sensitivity import run_sensitivity, weight_sensitivity, write_sensitivity
 from gbaugs.train.validation import metrics
 
 __all__ = [
     "SvmModel",
+    "SvmVote",
     "fit_pipeline",
+    "load_model",
     "make_pipeline",
     "metrics",
     "run_sensitivity",

@@ -30,6 +30,10 @@ from gbaugs.errors import InputDataError
 from gbaugs.io.atomic import atomic_path, write_json
 
 MODEL_FORMAT = 1
+"""``model.npz`` holding one SVM (:class:`SvmModel`)."""
+VOTE_FORMAT = 2
+"""``model.npz`` holding a majority vote of SVMs (:class:`SvmVote`): each member's arrays
+under the prefix ``m<i>_``."""
 
 
 @contextlib.contextmanager
@@ -118,33 +122,119 @@ class SvmModel:
                                  hint="build the stack with the features the model was "
                                       f"trained on: {', '.join(self.features)}")
 
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The model as named plain arrays (the ``.npz`` layout)."""
+        return {f"{prefix}{k}": np.array(v) for k, v in (
+            ("mean", self.mean), ("scale", self.scale), ("selected", self.selected),
+            ("support_vectors", self.support_vectors), ("dual_coef", self.dual_coef),
+            ("intercept", self.intercept), ("gamma", self.gamma), ("classes", self.classes))}
+
+    @classmethod
+    def from_arrays(cls, z, features: list[str], prefix: str = "") -> SvmModel:
+        return cls(features=features, mean=z[f"{prefix}mean"], scale=z[f"{prefix}scale"],
+                   selected=[str(f) for f in z[f"{prefix}selected"]],
+                   support_vectors=z[f"{prefix}support_vectors"],
+                   dual_coef=z[f"{prefix}dual_coef"],
+                   intercept=float(z[f"{prefix}intercept"]),
+                   gamma=float(z[f"{prefix}gamma"]), classes=z[f"{prefix}classes"])
+
+    def describe(self) -> dict[str, Any]:
+        """What the model card says of the fitted arrays."""
+        return {"selected_features": self.selected, "gamma": self.gamma,
+                "n_support_vectors": len(self.support_vectors)}
+
     def save(self, npz: Path, card_path: Path, card: dict[str, Any]) -> tuple[Path, Path]:
         """Write the model (``.npz``) and its card (JSON) atomically."""
-        with atomic_path(npz) as tmp, open(tmp, "wb") as f:
-            np.savez(f, format=np.array(MODEL_FORMAT), features=np.array(self.features),
-                     mean=self.mean, scale=self.scale, selected=np.array(self.selected),
-                     support_vectors=self.support_vectors, dual_coef=self.dual_coef,
-                     intercept=np.array(self.intercept), gamma=np.array(self.gamma),
-                     classes=self.classes)
-        full = {"format": MODEL_FORMAT, "features": self.features,
-                "selected_features": self.selected, "gamma": self.gamma,
-                "n_support_vectors": len(self.support_vectors),
-                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **card}
-        return npz, write_json(card_path, full)
+        return _save(npz, card_path, card, MODEL_FORMAT, self.features, self.arrays(),
+                     self.describe())
 
     @classmethod
     def load(cls, path: str | Path) -> SvmModel:
-        """Load ``model.npz`` (no pickle: ``allow_pickle=False``)."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if int(z["format"]) != MODEL_FORMAT:
-                    raise InputDataError("unknown model format", where=path)
-                return cls(features=[str(f) for f in z["features"]], mean=z["mean"],
-                           scale=z["scale"], selected=[str(f) for f in z["selected"]],
-                           support_vectors=z["support_vectors"], dual_coef=z["dual_coef"],
-                           intercept=float(z["intercept"]), gamma=float(z["gamma"]),
-                           classes=z["classes"])
-        except (OSError, KeyError, ValueError) as exc:
-            raise InputDataError(f"cannot read the model file ({exc})", where=path,
-                                 hint="it must be a model.npz written by gbaugs") from None
+        """Load a ``model.npz`` of one SVM (no pickle: ``allow_pickle=False``)."""
+        model = load_model(path)
+        if not isinstance(model, SvmModel):
+            raise InputDataError(f"the file holds a vote of {len(model.members)} SVMs",
+                                 where=path, hint="load it with gbaugs.train.load_model")
+        return model
+
+
+@dataclass
+class SvmVote:
+    """A majority vote of an odd number of W-SVMs (``[train] replicates``), each fitted on
+    its own draw of the capped pool with its own tuned parameters.
+
+    Same interface as :class:`SvmModel` where the pipeline needs one: ``features``,
+    :meth:`check_features`, :meth:`predict`, and a :meth:`decision_function` that is the
+    number of members voting UGS minus half the members (> 0 where the majority says UGS;
+    ±0.5 steps, not an SVM margin). Each member's labels are exact (float64), so the vote's
+    are too."""
+
+    members: list[SvmModel]
+
+    def __post_init__(self) -> None:
+        if len(self.members) % 2 == 0:
+            raise ValueError("a majority vote needs an odd number of members")
+        if any(m.features != self.members[0].features for m in self.members):
+            raise ValueError("the members of a vote must share their input features")
+
+    @property
+    def features(self) -> list[str]:
+        return self.members[0].features
+
+    @property
+    def classes(self) -> np.ndarray:
+        return self.members[0].classes
+
+    def check_features(self, available: list[str], where: str | Path = "feature stack"
+                       ) -> None:
+        self.members[0].check_features(available, where)
+
+    def decision_function(self, x: np.ndarray, block: int = 8192) -> np.ndarray:
+        return votes_margin([m.decision_function(x, block) for m in self.members])
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.where(self.decision_function(x) > 0, self.classes[1], self.classes[0])
+
+    def save(self, npz: Path, card_path: Path, card: dict[str, Any]) -> tuple[Path, Path]:
+        arrays = {k: v for i, m in enumerate(self.members) for k, v in m.arrays(f"m{i}_")
+                  .items()}
+        return _save(npz, card_path, card, VOTE_FORMAT, self.features,
+                     {**arrays, "members": np.array(len(self.members))},
+                     {"members": [m.describe() for m in self.members]})
+
+
+Model = SvmModel | SvmVote
+
+
+def votes_margin(values: list[np.ndarray]) -> np.ndarray:
+    """Members voting UGS (decision value > 0) minus half the members, per row."""
+    return (np.sum([v > 0 for v in values], axis=0) - len(values) / 2).astype(np.float64)
+
+
+def _save(npz: Path, card_path: Path, card: dict[str, Any], fmt: int, features: list[str],
+          arrays: dict[str, np.ndarray], described: dict[str, Any]) -> tuple[Path, Path]:
+    with atomic_path(npz) as tmp, open(tmp, "wb") as f:
+        np.savez(f, format=np.array(fmt), features=np.array(features), **arrays)
+    full = {"format": fmt, "features": features, **described,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **card}
+    return npz, write_json(card_path, full)
+
+
+def load_model(path: str | Path) -> Model:
+    """Load a ``model.npz`` written by gbaugs: one SVM or a vote of SVMs (no pickle:
+    ``allow_pickle=False``)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            fmt = int(z["format"])
+            features = [str(f) for f in z["features"]]
+            if fmt == MODEL_FORMAT:
+                return SvmModel.from_arrays(z, features)
+            if fmt == VOTE_FORMAT:
+                return SvmVote([SvmModel.from_arrays(z, features, f"m{i}_")
+                                for i in range(int(z["members"]))])
+            raise InputDataError(f"unknown model format {fmt}", where=path,
+                                 hint="it was written by another gbaugs version")
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputDataError(f"cannot read the model file ({exc})", where=path,
+                             hint="it must be a model.npz written by gbaugs") from None

@@ -144,8 +144,10 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
     scored with the same folds on all samples; a further step is taken only while the
     last one raised the best score by more than one standard error (on a flat edge a more
     complex cell cannot change the choice, and its fits are the slowest: C = 10⁶ took
-    ~100 s on the demo pool). ``SearchResult.edge`` names a parameter of the *chosen* cell
-    still on the edge afterwards (and a WARNING is emitted).
+    ~100 s on the demo pool). With ``select = "one_se"`` the chosen (simplest) cell gets
+    the same: the cells beyond the edge it lies on are scored, and the choice is made
+    again. ``SearchResult.edge`` names a parameter of the *chosen* cell still on the edge
+    afterwards (and a WARNING is emitted).
     """
     strategy = strategy or params.search
     classes = _check_pool(x, y, params)
@@ -168,24 +170,31 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
     best = {"k": top_cell["k"], "C": top_cell["C"], "gamma": top_cell["gamma"]}
     best_score = float(top_cell["mean_f1"])
     explored = {"C": list(params.C), "gamma": list(params.gamma)}
-    rising = True
-    for _ in range(params.grid_extensions):
-        steps = edge_steps(best, explored)
-        if not steps or not rising:
-            break
-        before = best_score
-        values = {"C": [best["C"]], "gamma": [best["gamma"]]}
+
+    def extend(around: dict[str, Any]) -> list[dict[str, Any]]:
+        """Score the cells one step beyond the edge(s) ``around`` lies on."""
+        steps = edge_steps(around, explored)
+        values = {"C": [around["C"]], "gamma": [around["gamma"]]}
         for key, value in steps.items():
             explored[key].append(value)
             values[key].append(value)
-        new = [Cell(best["k"], C, g) for C in values["C"] for g in values["gamma"]
-               if (C, g) != (best["C"], best["gamma"])]
-        for cell in summarize(new, grid_scores(x, y, w, splits, new, seed, n_jobs), len(y)):
+        new = [Cell(around["k"], C, g) for C in values["C"] for g in values["gamma"]
+               if (C, g) != (around["C"], around["gamma"])]
+        scored = summarize(new, grid_scores(x, y, w, splits, new, seed, n_jobs), len(y))
+        for cell in scored:
             cell["extension"] = True
+        records.extend(scored)
+        return scored
+
+    rising = True
+    for _ in range(params.grid_extensions):
+        if not edge_steps(best, explored) or not rising:
+            break
+        before = best_score
+        for cell in extend(best):
             if cell["mean_f1"] is not None and cell["mean_f1"] > best_score:
                 best_score = cell["mean_f1"]
                 best = {"k": cell["k"], "C": cell["C"], "gamma": cell["gamma"]}
-            records.append(cell)
         # another step out only while the edge still rises by more than one standard
         # error: on a flat edge a further, more complex cell cannot change the choice
         top_std = next(c["std_f1"] for c in records if c["n_samples"] == len(y)
@@ -197,6 +206,14 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
     top = dict(best)
     if params.select == "one_se":
         best, best_score = one_standard_error(cells_out, params.cv_folds, len(y))
+        # the simplest cell can lie on an edge the best one does not (a smaller C with a
+        # larger γ): the cells beyond it are scored too, so the edge is never unexplored
+        # (Apartadó: 4 of 15 replicates chose γ = 1, the grid's last value, unextended)
+        for _ in range(params.grid_extensions):
+            if not edge_steps(best, explored):
+                break
+            extend(best)
+            best, best_score = one_standard_error(cells_out, params.cv_folds, len(y))
     edge = sorted(edge_steps(best, explored))  # of the chosen cell
     if edge:
         warnings.warn(f"the chosen {' and '.join(edge)} lie on the edge of the tuning grid "

@@ -5,8 +5,10 @@ The same pool and the same hold-out split are re-weighted with each
 normalization unchanged (:func:`reweight`) — and the model is retrained and evaluated for
 each. By default the hyperparameters of the run's trained model are kept, so only the
 weights vary (``retune=True`` tunes again for every combination, as a full train stage
-would). Reported per combination: OA, precision, recall and F1 on the paper's random
-hold-out, and F1 on the spatially separated block hold-out.
+would; where the model is a vote of replicates, the kept parameters are replicate 0's, and
+each combination is one SVM on the run's pool). Reported per combination: OA, precision,
+recall and F1 on the paper's random hold-out, and F1 on the spatially separated block
+hold-out.
 
 The paper lists ten combinations including the unweighted (1, 1, 1) but its text does not
 give them; :data:`DEFAULT_COMBINATIONS` are ours, spread around 0.9 / 0.6 / 0.2.

@@ -30,9 +30,10 @@ from gbaugs.errors import InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
+from gbaugs.train import replicates
 from gbaugs.train.baselines import run_baselines
 from gbaugs.train.gridcv import n_workers
-from gbaugs.train.model import SvmModel
+from gbaugs.train.model import Model, SvmModel, SvmVote
 from gbaugs.train.search import fit_pipeline, tune
 from gbaugs.train.validation import block_ids, group_holdout, per_city, random_holdout
 
@@ -54,7 +55,7 @@ def feature_definitions(features: list[str]) -> dict[str, str]:
     return out
 
 
-def truth_accuracy(model: SvmModel, stack: Path, truth: Path, ugs_classes: list[int]
+def truth_accuracy(model: Model, stack: Path, truth: Path, ugs_classes: list[int]
                    ) -> dict[str, Any]:
     """Metrics of ``model`` on every valid pixel of a stack against a truth raster."""
     import rasterio
@@ -81,7 +82,8 @@ def truth_accuracy(model: SvmModel, stack: Path, truth: Path, ugs_classes: list[
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
-    paths = [ctx.run.pool]
+    # the cities' sample tables: replicates draw their caps from them
+    paths = [ctx.run.pool, *(ctx.run.samples(c.slug) for c in ctx.region.cities)]
     meta = ctx.run.synthetic_meta
     if meta.exists():
         paths.append(meta)
@@ -89,43 +91,95 @@ def _inputs(ctx: RunContext) -> list[Path]:
     return paths
 
 
+def _arrays(pool: pd.DataFrame, features: list[str], block_m: float) -> dict[str, np.ndarray]:
+    """What training and validation need of a pool: features ``x``, labels ``y``, weights
+    ``w``, ``city``, label ``polygons``, spatial ``blocks`` and a pixel ``key``."""
+    missing = [f for f in features if f not in pool.columns]
+    if missing:
+        raise InputDataError(f"the pool lacks feature(s) {', '.join(missing)}",
+                             hint="re-run the samples stage")
+    city = pool["city"].to_numpy(str)
+    xs, ys = pool["x"].to_numpy(np.float64), pool["y"].to_numpy(np.float64)
+    return {"x": pool[features].to_numpy(np.float64), "y": pool["label"].to_numpy(np.int64),
+            "w": pool["weight"].to_numpy(np.float64), "city": city,
+            "polygons": np.char.add(np.char.add(city, "|"), pool["osm_id"].to_numpy(str)),
+            "blocks": block_ids(xs, ys, city, block_m),
+            "key": np.array([f"{c}|{a!r}|{b!r}" for c, a, b in zip(city, xs, ys,
+                                                                  strict=True)])}
+
+
+def _training_parts(d: dict[str, np.ndarray], d0: dict[str, np.ndarray],
+                    held0: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Rows of a replicate's pool ``d`` each validation may train on: none of what
+    replicate 0's hold-outs ``held0`` test (pixels by key, polygons, blocks)."""
+    return {kind: np.flatnonzero(~np.isin(d[col], d0[col][te]))
+            for kind, col, (_, te) in (("random", "key", held0["random"]),
+                                       ("polygons", "polygons", held0["polygons"]),
+                                       ("blocks", "blocks", held0["blocks"]))}
+
+
+def _pools(ctx: RunContext, features: list[str]) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Replicate 0 (the run's pool) and the other replicates' pools, as arrays; and why
+    this many (:mod:`gbaugs.train.replicates`)."""
+    region, params = ctx.region, ctx.region.train
+    try:
+        d0 = _arrays(gpd.read_parquet(ctx.run.pool), features, params.spatial_block_m)
+    except InputDataError as exc:
+        raise InputDataError(exc.message, where=ctx.run.pool, hint=exc.hint) from None
+    n, reason = replicates.resolve(params.replicates, d0["polygons"], d0["y"])
+    if n == 1:
+        return [d0], reason
+    frames = [pd.read_parquet(ctx.run.samples(c.slug)) for c in region.cities]
+    pools = replicates.replicate_pools(frames, region.samples, region.seed, n)
+    return [d0, *(_arrays(p, features, params.spatial_block_m) for p in pools)], reason
+
+
 def _run(ctx: RunContext) -> StageResult:
     region, params, seed = ctx.region, ctx.region.train, ctx.region.seed
     pool_path = ctx.run.pool
     features = list(selected_features(region.imagery.features))
-    pool = gpd.read_parquet(pool_path)
-    missing = [f for f in features if f not in pool.columns]
-    if missing:
-        raise InputDataError(f"the pool lacks feature(s) {', '.join(missing)}",
-                             where=pool_path, hint="re-run the samples stage")
-    x = pool[features].to_numpy(np.float64)
-    y = pool["label"].to_numpy(np.int64)
-    w = pool["weight"].to_numpy(np.float64)
-    city = pool["city"].to_numpy(str)
-    polygons = np.char.add(np.char.add(city, "|"), pool["osm_id"].to_numpy(str))
+    data, reason = _pools(ctx, features)
+    d0 = data[0]
+    x, y, city = d0["x"], d0["y"], d0["city"]
     tr, te = random_holdout(city, y, params.test_fraction, seed)
-    groups = {"polygons": polygons,
-              "blocks": block_ids(pool["x"].to_numpy(), pool["y"].to_numpy(), city,
-                                  params.spatial_block_m)}
-    held = {kind: group_holdout(g, city, params.test_fraction, seed)
-            for kind, g in groups.items()}
-    with ctx.reporter.task("training the W-SVM", total=None):
-        search = tune(x[tr], y[tr], w[tr], params, seed, groups=polygons[tr])
-        # the fits with the chosen parameters are independent: fitted side by side
-        # (libsvm releases the GIL; demo: 9.4 → 5.1 s on 2 cores, same models)
-        fits = {"weighted": (tr, w[tr]), "unweighted": (tr, np.ones(len(tr))),
-                **{kind: (s_tr, w[s_tr]) for kind, (s_tr, _) in held.items()}}
-        if params.final_fit != "train":
-            fits["final"] = (slice(None), w)  # x itself (a copy can sum in another order)
+    held = {kind: group_holdout(d0[kind], city, params.test_fraction, seed)
+            for kind in ("polygons", "blocks")}
+    parts = [{"random": tr, **{k: s_tr for k, (s_tr, _) in held.items()}},
+             *(_training_parts(d, d0, {"random": (tr, te), **held}) for d in data[1:])]
+    title = "training the W-SVM" + (f" (a vote of {len(data)})" if len(data) > 1 else "")
+    with ctx.reporter.task(title, total=len(data)) as advance:
+        searches, fits = [], []
+        for r, (d, part) in enumerate(zip(data, parts, strict=True)):
+            s_r, p_tr = replicates.member_seed(seed, r), part["random"]
+            tuning = p_tr if r == 0 else replicates.tuning_rows(p_tr, d, params, s_r)
+            search = tune(d["x"][tuning], d["y"][tuning], d["w"][tuning], params, s_r,
+                          groups=d["polygons"][tuning])
+            searches.append(search)
+            # the fits with the chosen parameters are independent: fitted side by side
+            # (libsvm releases the GIL; demo: 9.4 → 5.1 s on 2 cores, same models)
+            jobs = {"weighted": (p_tr, d["w"][p_tr]), "unweighted": (p_tr, np.ones(len(p_tr))),
+                    **{k: (part[k], d["w"][part[k]]) for k in held}}
+            if params.final_fit != "train":
+                jobs["final"] = (slice(None), d["w"])  # x itself (a copy can sum otherwise)
+            fits += [(r, kind, d, rows, w, search.best_params, s_r)
+                     for kind, (rows, w) in jobs.items()]
+            advance(1)
         with ThreadPoolExecutor(n_workers(-1)) as workers:
-            fitted = dict(zip(fits, workers.map(
-                lambda a: fit_pipeline(x[a[0]], y[a[0]], a[1], search.best_params, seed),
-                fits.values()), strict=True))
-        weighted, unweighted = fitted["weighted"], fitted["unweighted"]
-        final = fitted.get("final", weighted)
-    model = SvmModel.from_pipeline(final, features)
-    if not np.array_equal(model.predict(x[te]), final.predict(x[te])):
+            done = list(workers.map(lambda f: fit_pipeline(f[2]["x"][f[3]], f[2]["y"][f[3]],
+                                                           f[4], f[5], f[6]), fits))
+    fitted: dict[str, list[Any]] = {}
+    for (_, kind, *_), pipe in zip(fits, done, strict=True):
+        fitted.setdefault(kind, []).append(pipe)
+    final = fitted.get("final", fitted["weighted"])
+    model = _model(final, features)
+
+    def predict(kind: str, rows: np.ndarray) -> np.ndarray:
+        return replicates.vote([p.predict(x[rows]) for p in fitted[kind]])
+
+    if not np.array_equal(model.predict(x[te]),
+                          replicates.vote([p.predict(x[te]) for p in final])):
         raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
+    search = searches[0]
     validation: dict[str, Any] = {
         "holdout_fraction": params.test_fraction, "n_train": len(tr),
         "n_test": len(te), "search": {
@@ -134,17 +188,18 @@ def _run(ctx: RunContext) -> StageResult:
             "best_cv_weighted_f1": search.best_score, "grid": search.grid,
             "on_grid_edge": search.edge, "seconds": round(search.seconds, 2),
             "cells": search.cells},
-        "random": {"weighted": per_city(y[te], weighted.predict(x[te]), city[te]),
-                   "unweighted": per_city(y[te], unweighted.predict(x[te]), city[te])},
+        "random": {"weighted": per_city(y[te], predict("weighted", te), city[te]),
+                   "unweighted": per_city(y[te], predict("unweighted", te), city[te])},
     }
+    if len(data) > 1:
+        validation["replicates"] = replicates.summary(searches, reason)
     for kind, (s_tr, s_te) in held.items():
-        validation[kind] = {"weighted": per_city(y[s_te], fitted[kind].predict(x[s_te]),
-                                                 city[s_te]),
+        validation[kind] = {"weighted": per_city(y[s_te], predict(kind, s_te), city[s_te]),
                             "n_train": len(s_tr), "n_test": len(s_te)}
     meta_path = ctx.run.synthetic_meta
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        unweighted_model = SvmModel.from_pipeline(unweighted, features)
+        unweighted_model = _model(fitted["unweighted"], features)
         truth: dict[str, Any] = {}
         for c in region.cities:
             entry = next(e for e in meta["cities"] if e["name"] == c.name)
@@ -157,7 +212,7 @@ def _run(ctx: RunContext) -> StageResult:
         validation["synthetic_truth"] = truth
     outputs: list[Path] = []
     if params.baselines:
-        baselines = run_baselines(x[tr], y[tr], w[tr], x[te], y[te], seed)
+        baselines = run_baselines(x[tr], y[tr], d0["w"][tr], x[te], y[te], seed)
         baselines["w_svm"] = {"params": search.best_params,
                               "cv_f1": search.best_score,
                               "holdout": validation["random"]["weighted"]["overall"]}
@@ -173,13 +228,23 @@ def _run(ctx: RunContext) -> StageResult:
             "n_train": len(tr) if params.final_fit == "train" else len(y),
             "final_fit": params.final_fit,
             "sample_weights": True, "seed": seed, "versions": package_versions()}
+    if len(data) > 1:
+        card["replicates"] = validation["replicates"]
     outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
     outputs.append(write_json(ctx.run.validation, validation))
     outputs.append(_write_csv(ctx.run.validation_csv, validation))
+    edge = sorted({e for s in searches for e in s.edge})
     return StageResult(outputs, {"best": search.best_params, "cv": search.cv,
-                                 "cv_f1": search.best_score, "on_grid_edge": search.edge,
+                                 "cv_f1": search.best_score, "on_grid_edge": edge,
+                                 "replicates": len(data),
                                  "random_f1": validation["random"]["weighted"]["overall"]["f1"],
                                  "blocks_f1": validation["blocks"]["weighted"]["overall"]["f1"]})
+
+
+def _model(pipes: list[Any], features: list[str]) -> Model:
+    """One SVM's portable model, or the vote of several."""
+    members = [SvmModel.from_pipeline(p, features) for p in pipes]
+    return members[0] if len(members) == 1 else SvmVote(members)
 
 
 def _baselines_csv(path: Path, baselines: dict[str, Any]) -> Path:
@@ -223,7 +288,7 @@ TRAIN = Stage(
     name="train",
     description="tune and train the weighted RBF-SVM; validate (random, spatial, truth)",
     run=_run,
-    reads=("train", "imagery.features", "region.seed", "cities.name"),
+    reads=("train", "samples", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
-    version=2,  # 2: polygon-grouped tuning folds, grid extension at the edge
+    version=3,  # 2: polygon-grouped tuning folds, grid extension at the edge; 3: replicates
 )

@@ -1,0 +1,102 @@
+"""The W-SVM as a majority vote of replicates (``[train] replicates``; beyond the paper).
+
+A replicate is one whole training: its own draw of the cap from the same candidates
+(:func:`gbaugs.samples.pool.cap_and_weigh`, seeded by the run's seed and the replicate),
+its own tuning folds and chosen (C, γ, k), its own fits. Replicate 0 is the run's pool
+(``samples/pool.parquet``) trained exactly as a single model is; the saved model is the
+majority vote of the replicates' final fits (:class:`gbaugs.train.model.SvmVote`).
+
+Why: where the label polygons are few, polygon-grouped CV ranks the grid by a handful of
+polygons per fold, so the chosen cell follows the draw of the cap and the folds — on
+Apartadó (32 UGS polygons in the pool) two seeds chose γ = 0.1 and γ = 1 and their maps
+agreed on 0.974 of the pixels, whatever one-model rule chose the cell (docs/screening.md, "Real
+data"). A vote of R replicates averages that lottery away: measured on Apartadó (seeds 42,
+7, 3, 11; six pairs) the maps of two votes agree on 0.974–0.988 (R = 1), 0.985–0.990
+(R = 3), 0.988–0.991 (R = 5), 0.989–0.994 (R = 15) in a first experiment, and the landed
+pipeline's cleaned maps on 0.988–0.993 with R = 15, against 0.962–0.974 with one SVM. The
+cost is R× the tuning and fits (Apartadó: ~50–70 s instead of ~8 s for the whole run),
+so ``auto`` votes only where polygons are few (and pools therefore small).
+
+Validation stays honest for the vote: every replicate leaves out what replicate 0's
+hold-outs hold out — the random hold-out's pixels (by city and pixel centre), the held-out
+polygons, the held-out blocks — so each validation scores the vote of models none of which
+saw its test samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gbaugs.config import SampleParams, TrainParams
+from gbaugs.samples.pool import cap_and_weigh
+from gbaugs.train.validation import random_holdout
+
+AUTO_MEMBERS = 15
+"""Replicates ``auto`` trains where polygons are few (an odd number: a vote has no tie)."""
+AUTO_BELOW_POLYGONS = 100
+"""``auto`` votes when a class of the pool comes from fewer label polygons than this
+(Apartadó's pool: 32 UGS and 51 non-UGS polygons; the demo's: 333 and 733)."""
+ELIGIBLE = ("kept", "capped")
+"""Sample statuses a replicate draws its cap from (screened out ones never enter)."""
+
+
+def resolve(setting: int | str, polygons: np.ndarray, label: np.ndarray) -> tuple[int, str]:
+    """The number of replicates for ``setting`` (an odd number or ``auto``) on a pool with
+    these label polygons and labels, and why."""
+    fewest = min(len(np.unique(polygons[label == c])) for c in np.unique(label))
+    if setting != "auto":
+        return int(setting), "set in [train] replicates"
+    if fewest < AUTO_BELOW_POLYGONS:
+        return AUTO_MEMBERS, (f"auto: a class of the pool has only {fewest} label polygons "
+                              f"(< {AUTO_BELOW_POLYGONS}), so the tuned cell would follow "
+                              "the draw; a vote of replicates")
+    return 1, f"auto: every class has ≥ {AUTO_BELOW_POLYGONS} label polygons; one model"
+
+
+def replicate_pools(frames: list[pd.DataFrame], params: SampleParams, seed: int, n: int
+                    ) -> list[pd.DataFrame]:
+    """The pools of replicates 1 … n − 1, drawn from the cities' sample tables
+    (``samples/<city>.parquet``: every candidate with its status, reliability weight and
+    city factor) with ``weight`` set as in the run's pool."""
+    eligible = [f["status"].isin(ELIGIBLE).to_numpy() for f in frames]
+    pools = []
+    for r in range(1, n):
+        draws = cap_and_weigh(frames, eligible, params, seed, r)
+        pools.append(pd.concat([f.iloc[kept].assign(weight=w) for f, (kept, w)
+                                in zip(frames, draws, strict=True)], ignore_index=True))
+    return pools
+
+
+def member_seed(seed: int, r: int) -> int:
+    """Replicate ``r``'s seed (folds, mutual information); replicate 0 keeps the run's."""
+    return seed if r == 0 else int(np.random.SeedSequence([seed, 7, r]).generate_state(1)[0])
+
+
+def tuning_rows(rows: np.ndarray, d: dict[str, np.ndarray], params: TrainParams, seed: int
+                ) -> np.ndarray:
+    """The rows replicate *r* > 0 tunes on: its own random share (1 − ``test_fraction``,
+    stratified by city and class) of ``rows`` — its pool without replicate 0's hold-out.
+
+    Below the cap every replicate holds the same samples of a class (Apartadó's UGS
+    pixels), so without a share of its own each replicate would rank the grid on the same
+    UGS samples and the vote would keep that draw's choice: measured on Apartadó (R = 15,
+    seeds 42, 7, 3, 11: six pairs) the maps agreed on 0.980–0.994 that way, on 0.988–0.993
+    with own shares."""
+    own, _ = random_holdout(d["city"][rows], d["y"][rows], params.test_fraction, seed)
+    return rows[own]
+
+
+def vote(predictions: list[np.ndarray]) -> np.ndarray:
+    """Majority of 0/1 label arrays (an odd number of them)."""
+    return (2 * np.sum(predictions, axis=0) > len(predictions)).astype(np.int64)
+
+
+def summary(searches: list[Any], reason: str) -> dict[str, Any]:
+    """What the card and validation say of the replicates: their count, why, and each
+    one's chosen cell, CV score and grid edge."""
+    return {"members": len(searches), "reason": reason,
+            "cells": [{**s.best_params, "cv_weighted_f1": s.best_score,
+                       "on_grid_edge": s.edge} for s in searches]}
