@@ -544,13 +544,13 @@ def test_the_shipped_gba_region_runs_end_to_end_offline(offline_gba_run, tmp_pat
     from gbaugs.imagery.local import Grid
     from gbaugs.mapping.earthengine import postprocess_image
     from gbaugs.mapping.predict import predict_stack
-    from gbaugs.train.model import SvmModel
+    from gbaugs.train.model import load_model
 
     gba, region, result, run = offline_gba_run
     assert result.ran == ["boundaries", "osm", "imagery", "samples", "train", "map",
                           "postprocess", "products", "analysis", "report"]
     assert len(region.cities) == 16 and len(gba.overpass_queries) == 16
-    model = SvmModel.load(run / "model" / "model.npz")
+    model = load_model(run / "model" / "model.npz")
     zones, valid = {}, 0
     outlines = {c.name: gpd.read_file(c.boundary).to_crs(4326).geometry.union_all()
                 for c in gba.synthetic.cities}

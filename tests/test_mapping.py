@@ -8,29 +8,51 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 
 from gbaugs import InputDataError
 from gbaugs.mapping.predict import NODATA, predict_stack
-from gbaugs.train.model import SvmModel
+from gbaugs.train.model import SvmModel, SvmVote, load_model
+from gbaugs.train.replicates import vote
 from gbaugs.train.search import fit_pipeline
 from gbaugs.train.validation import random_holdout
 
 
-def sklearn_pipeline(run: Path, seed: int):
-    """The scikit-learn pipeline the train stage fitted (same pool, split, parameters)."""
+def sklearn_pipelines(run: Path, seed: int):
+    """The scikit-learn pipelines the train stage fitted (same pools, split, parameters):
+    one, or every replicate of a vote (``[train] replicates``) in order."""
+    from gbaugs.config import SampleParams, section_from_dict, slugify
+    from gbaugs.train.replicates import member_seed, replicate_pools
+
     card = json.loads((run / "model" / "card.json").read_text())
     pool = gpd.read_parquet(run / "samples" / "pool.parquet")
     features = card["features"]
-    x = pool[features].to_numpy(np.float64)
-    y = pool["label"].to_numpy()
     fraction = json.loads((run / "model" / "validation.json").read_text())["holdout_fraction"]
-    tr, _ = random_holdout(pool["city"].to_numpy(str), y, fraction, seed)
-    if card["final_fit"] == "all":  # the saved model is fitted on the whole pool
-        tr = np.arange(len(y))
-    best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
-    return fit_pipeline(x[tr], y[tr], pool["weight"].to_numpy()[tr], best, seed), features
+    city, y = pool["city"].to_numpy(str), pool["label"].to_numpy()
+    _, te = random_holdout(city, y, fraction, seed)
+    cells = card["replicates"]["cells"] if "replicates" in card else [card["parameters"]]
+    pools = [pool]
+    if len(cells) > 1:
+        config = json.loads((run / "config.json").read_text())
+        frames = [pd.read_parquet(run / "samples" / f"{slugify(c['name'])}.parquet")
+                  for c in config["cities"]]
+        pools += replicate_pools(frames, section_from_dict(SampleParams, config["samples"]),
+                                 seed, len(cells))
+    test_keys = set(zip(city[te], pool["x"].to_numpy()[te], pool["y"].to_numpy()[te],
+                        strict=True))
+    pipes = []
+    for r, (p, cell) in enumerate(zip(pools, cells, strict=True)):
+        rows = np.arange(len(p))
+        if card["final_fit"] == "train":  # the saved model left the hold-out out
+            rows = np.flatnonzero([k not in test_keys for k in zip(
+                p["city"], p["x"], p["y"], strict=True)])
+        best = {k: cell[k] for k in ("C", "gamma", "k")}
+        pipes.append(fit_pipeline(p[features].to_numpy(np.float64)[rows],
+                                  p["label"].to_numpy()[rows], p["weight"].to_numpy()[rows],
+                                  best, member_seed(seed, r)))
+    return pipes, features
 
 
 def assert_map_equals_sklearn(run: Path, slug: str, seed: int) -> int:
@@ -42,16 +64,18 @@ def assert_map_equals_sklearn(run: Path, slug: str, seed: int) -> int:
     on the model exported from *this* fit, and the stage's map is checked against it
     wherever the two fits' decision values have the same sign.
     """
-    pipe, features = sklearn_pipeline(run, seed)
+    pipes, features = sklearn_pipelines(run, seed)
     stack = run / "cities" / slug / "stack.tif"
     with rasterio.open(stack) as src:
         names = list(src.descriptions)
         x = np.stack([src.read(names.index(f) + 1) for f in features], axis=-1)
     valid = np.isfinite(x).all(axis=-1)
-    expected = pipe.predict(x[valid].astype(np.float64))
+    xv = x[valid].astype(np.float64)
+    expected = vote([p.predict(xv) for p in pipes])
+    refitted = [SvmModel.from_pipeline(p, features) for p in pipes]
     with tempfile.TemporaryDirectory() as tmp:
-        predict_stack(SvmModel.from_pipeline(pipe, features), stack, Path(tmp) / "m.tif",
-                      block_rows=97)
+        predict_stack(refitted[0] if len(refitted) == 1 else SvmVote(refitted), stack,
+                      Path(tmp) / "m.tif", block_rows=97)
         with rasterio.open(Path(tmp) / "m.tif") as m:
             mine = m.read(1)
     assert (mine[~valid] == NODATA).all()
@@ -60,9 +84,13 @@ def assert_map_equals_sklearn(run: Path, slug: str, seed: int) -> int:
         labels = m.read(1)
         assert m.nodata == NODATA and m.dtypes[0] == "uint8"
     assert (labels[~valid] == NODATA).all()
-    saved = SvmModel.load(run / "model" / "model.npz").decision_function(x[valid])
-    refit = pipe.decision_function(x[valid].astype(np.float64))
-    same_sign = np.sign(saved) == np.sign(refit)
+    saved = load_model(run / "model" / "model.npz")
+    members = saved.members if isinstance(saved, SvmVote) else [saved]
+    assert len(members) == len(pipes)
+    same_sign = np.ones(len(xv), dtype=bool)
+    for member, pipe in zip(members, pipes, strict=True):
+        same_sign &= np.sign(member.decision_function(xv)) == np.sign(
+            pipe.decision_function(xv))
     assert same_sign.mean() > 0.999
     assert np.array_equal(labels[valid][same_sign], expected[same_sign])
     return int(valid.sum())

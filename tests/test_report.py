@@ -73,6 +73,30 @@ def test_partial_run_still_reports(demo_run, tmp_path):
     assert html.count("data:image/png;base64,") >= 1  # the maps are there
 
 
+def test_the_report_presents_a_vote_of_replicates(demo_run, tmp_path):
+    """A model that is a vote (``[train] replicates``): the report names it, every
+    replicate's cell, the range of their spatial-CV scores and how many lie on an edge."""
+    _, out = demo_run
+    run = tmp_path / "vote"
+    shutil.copytree(out, run, ignore=shutil.ignore_patterns("report"))
+    card = json.loads((run / "model" / "card.json").read_text())
+    validation = json.loads((run / "model" / "validation.json").read_text())
+    cell = {**card["parameters"], "cv_weighted_f1": 0.9, "on_grid_edge": []}
+    reps = {"members": 3, "reason": "set in [train] replicates",
+            "cells": [cell, {**cell, "gamma": 1.0, "cv_weighted_f1": 0.8},
+                      {**cell, "on_grid_edge": ["C"]}]}
+    card.update(replicates=reps, members=[{"n_support_vectors": n} for n in (10, 30, 20)])
+    validation["replicates"] = reps
+    (run / "model" / "card.json").write_text(json.dumps(card))
+    (run / "model" / "validation.json").write_text(json.dumps(validation))
+    html = build_report(run).read_text(encoding="utf-8")
+    assert "majority vote of 3 RBF-SVMs" in html and "10–30 per replicate" in html
+    assert f"γ = {cell['gamma']:g}, k = {cell['k']} ×2" in html
+    assert "best weighted F1 0.8000–0.9000" in html
+    assert "1 replicate(s) on the grid&#x27;s edge" in html or \
+        "1 replicate(s) on the grid's edge" in html
+
+
 def test_report_of_a_folder_that_is_not_a_run(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gbaugs.cli", "report", str(tmp_path)],
                        capture_output=True, text=True, timeout=120)

@@ -265,6 +265,9 @@ def test_single_class_pool_and_empty_city_are_reported():
     assert "no vegetation samples" in no_veg.counts["warnings"][0]
     pool, summary = build_pool([only_veg, no_veg], params, seed=0)
     assert set(pool["label"]) == {0, 1}
+    # pooling the same cities again draws the same pool (statuses are set, not read)
+    again, _ = build_pool([only_veg, no_veg], params, seed=0)
+    assert again.equals(pool)
     assert summary["cities"]["b"]["kept"]["vegetation"] == 0
 
 

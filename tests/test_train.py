@@ -305,16 +305,15 @@ def test_replicates_auto_votes_where_polygons_are_few():
     from gbaugs.train.replicates import AUTO_MEMBERS, resolve, vote
 
     label = np.r_[np.zeros(500, int), np.ones(500, int)]
-    many = np.r_[np.arange(500) % 150, 1000 + np.arange(500) % 120].astype(str)
-    few = np.r_[np.arange(500) % 150, 1000 + np.arange(500) % 36].astype(str)
-    assert resolve("auto", many, label)[0] == 1
-    n, reason = resolve("auto", few, label)
-    assert n == AUTO_MEMBERS and "36 label polygons" in reason
-    assert resolve(3, many, label)[0] == 3 and resolve(1, few, label)[0] == 1
+    many = np.r_[np.arange(500) % 150, 1000 + np.arange(500) % 77].astype(str)
+    few = np.r_[np.arange(500) % 150, 1000 + np.arange(500) % 32].astype(str)
+    assert resolve("auto", many, label, 10)[0] == 1  # the demo at scale 0.5: 77
+    n, reason = resolve("auto", few, label, 10)  # Apartadó: 32
+    assert n == AUTO_MEMBERS and "32 label polygons" in reason and "50" in reason
+    assert resolve("auto", few, label, 5)[0] == 1  # 5 per fold: 25 with 5 folds
+    assert resolve(3, many, label, 10)[0] == 3 and resolve(1, few, label, 10)[0] == 1
     assert np.array_equal(vote([np.array([1, 0, 1]), np.array([1, 1, 0]),
                                 np.array([0, 0, 1])]), [1, 0, 1])
-
-
 
 @pytest.mark.slow
 def test_replicate_pools_redraw_the_cap_from_the_sample_tables(demo_run):

@@ -251,9 +251,10 @@ class TrainParams:
     """How many whole trainings the saved model votes over (beyond the paper;
     :mod:`gbaugs.train.replicates`): each its own draw of the cap from the same candidates,
     its own folds and tuned cell; the map is their majority. ``1``: one SVM (the paper).
-    ``auto`` (default): 15 where a class of the pool comes from fewer than 100 label
-    polygons — there the tuned cell follows the draw (Apartadó: maps of two seeds agree on
-    0.974 with one SVM, 0.989–0.994 with 15) — else 1. An odd number: R× the training."""
+    ``auto`` (default): 15 where a class of the pool comes from fewer than 5 label polygons
+    per tuning fold (50 with 10 folds) — there the tuned cell follows the draw (Apartadó,
+    32 UGS polygons: maps of two seeds agree on 0.962–0.974 with one SVM, 0.988–0.993 with
+    15) — else 1. An odd number: R× the training."""
 
 
 @dataclass(frozen=True)

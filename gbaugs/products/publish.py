@@ -190,9 +190,12 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
              "and applied to every city. " + processing, "",
              "## Accuracy (agreement with OSM-derived labels on held-out samples)", "",
              "| validation | OA | precision | recall | F1 | kappa |", "|---|---|---|---|---|---|"]
+    def fmt(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"  # undefined: e.g. no UGS predicted
+
     for split, m in accuracy.items():
-        lines.append(f"| {split} | {m['oa']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} "
-                     f"| {m['f1']:.3f} | {m['kappa']:.3f} |")
+        lines.append(f"| {split} | " + " | ".join(fmt(m[k]) for k in (
+            "oa", "precision", "recall", "f1", "kappa")) + " |")
     lines += ["", "`random` is the paper's pixel split (optimistic); `polygons` and `blocks` "
               "hold out whole OSM polygons or 1 km blocks.", "", "## Cities", "",
               "| city | UGS area (ha) | UGS density |", "|---|---|---|"]

@@ -134,12 +134,7 @@ def _accuracy(run: RunDir, cities) -> Section:
         return s if evaluation else s.note("No model yet: run the train stage.")
     search = validation.get("search", {})
     s.heading("Spatially separated validation (labels from OSM)")
-    s.pairs({"tuning": f"{search.get('cv', 'stratified folds')}; best weighted F1 "
-                       f"{search.get('best_cv_weighted_f1', float('nan')):.4f} at "
-                       f"C = {search.get('best', {}).get('C')}, "
-                       f"γ = {search.get('best', {}).get('gamma')}"
-                       + (f" — on the grid's edge ({', '.join(search['on_grid_edge'])})"
-                          if search.get("on_grid_edge") else " (inside the grid)")})
+    s.pairs({"tuning": _tuning_line(search, validation.get("replicates"))})
     rows = []
     for split, label in (("polygons", "whole polygons held out"),
                          ("blocks", "whole blocks held out")):
@@ -250,6 +245,25 @@ def _statistics(run: RunDir) -> Section:
         "No statistics yet: run the products stage.",
         "Valid area, UGS area and UGS density (UGS pixels / valid pixels) per city and for "
         "the region.", run.city_statistics_chart)
+
+
+def _tuning_line(search: dict[str, Any], reps: dict[str, Any] | None) -> str:
+    """The tuning's folds, spatial-CV score and chosen cell (every replicate's, for a
+    vote), and whether it lies on the grid's edge."""
+    folds = search.get("cv", "stratified folds")
+    if not reps:
+        return (f"{folds}; best weighted F1 "
+                f"{search.get('best_cv_weighted_f1', float('nan')):.4f} at "
+                f"C = {search.get('best', {}).get('C')}, "
+                f"γ = {search.get('best', {}).get('gamma')}"
+                + (f" — on the grid's edge ({', '.join(search['on_grid_edge'])})"
+                   if search.get("on_grid_edge") else " (inside the grid)"))
+    scores = [c["cv_weighted_f1"] for c in reps["cells"]]
+    edges = sum(1 for c in reps["cells"] if c["on_grid_edge"])
+    return (f"a majority vote of {reps['members']} replicates, each tuned by {folds}; "
+            f"best weighted F1 {min(scores):.4f}–{max(scores):.4f}; "
+            + (f"{edges} replicate(s) on the grid's edge" if edges
+               else "every replicate's cell inside the grid"))
 
 
 def _model_pairs(card: dict[str, Any], train: dict[str, Any]) -> dict[str, str]:

@@ -177,7 +177,10 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
     ``city_factor``, ``weight`` and its ``status`` becomes ``kept`` or ``capped`` for
     screened-in samples.
     """
-    scores = np.concatenate([c.frame.loc[(c.frame["status"] == "ok")
+    # screened in: "ok", or "kept"/"capped" when a city's frame was pooled before (a
+    # pool is drawn afresh from the same candidates, so pooling twice gives one pool)
+    screened_in = ["ok", "kept", "capped"]
+    scores = np.concatenate([c.frame.loc[c.frame["status"].isin(screened_in)
                                          & (c.frame["source_label"] != UNLABELLED), "score"]
                              .to_numpy() for c in cities]) if cities else np.array([])
     if scores.size == 0:
@@ -189,7 +192,7 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
     eligible = []
     for city in cities:
         f = city.frame
-        ok = (f["status"] == "ok").to_numpy()
+        ok = f["status"].isin(screened_in).to_numpy()
         levels, _ = score_levels(f["score"].to_numpy(), cuts)
         # unlabelled pixels have no polygon to judge them by: their own, fixed level
         levels = np.where(f["source_label"].to_numpy(dtype=object) == UNLABELLED,

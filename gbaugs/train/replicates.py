@@ -36,24 +36,28 @@ from gbaugs.train.validation import random_holdout
 
 AUTO_MEMBERS = 15
 """Replicates ``auto`` trains where polygons are few (an odd number: a vote has no tie)."""
-AUTO_BELOW_POLYGONS = 100
-"""``auto`` votes when a class of the pool comes from fewer label polygons than this
-(Apartadó's pool: 32 UGS and 51 non-UGS polygons; the demo's: 333 and 733)."""
+AUTO_POLYGONS_PER_FOLD = 5
+"""``auto`` votes when a class of the pool comes from fewer label polygons than this many
+per tuning fold (50 with 10 folds): each fold then scores the grid on a handful of
+polygons. Apartadó's pool: 32 UGS polygons (one SVM: two seeds' maps agree on 0.962–0.974);
+the demo at scale 0.5: 77 (one SVM: 0.990 and 0.9995, seeds 42 vs 7 and 3); the demo: 333."""
 ELIGIBLE = ("kept", "capped")
 """Sample statuses a replicate draws its cap from (screened out ones never enter)."""
 
 
-def resolve(setting: int | str, polygons: np.ndarray, label: np.ndarray) -> tuple[int, str]:
+def resolve(setting: int | str, polygons: np.ndarray, label: np.ndarray, folds: int
+            ) -> tuple[int, str]:
     """The number of replicates for ``setting`` (an odd number or ``auto``) on a pool with
-    these label polygons and labels, and why."""
-    fewest = min(len(np.unique(polygons[label == c])) for c in np.unique(label))
+    these label polygons and labels tuned by ``folds``-fold CV, and why."""
     if setting != "auto":
         return int(setting), "set in [train] replicates"
-    if fewest < AUTO_BELOW_POLYGONS:
+    fewest = min(len(np.unique(polygons[label == c])) for c in np.unique(label))
+    below = AUTO_POLYGONS_PER_FOLD * folds
+    if fewest < below:
         return AUTO_MEMBERS, (f"auto: a class of the pool has only {fewest} label polygons "
-                              f"(< {AUTO_BELOW_POLYGONS}), so the tuned cell would follow "
-                              "the draw; a vote of replicates")
-    return 1, f"auto: every class has ≥ {AUTO_BELOW_POLYGONS} label polygons; one model"
+                              f"(< {AUTO_POLYGONS_PER_FOLD} per tuning fold: {below}), so "
+                              "the tuned cell would follow the draw; a vote of replicates")
+    return 1, f"auto: every class has ≥ {below} label polygons; one model"
 
 
 def replicate_pools(frames: list[pd.DataFrame], params: SampleParams, seed: int, n: int

@@ -126,7 +126,8 @@ def _pools(ctx: RunContext, features: list[str]) -> tuple[list[dict[str, np.ndar
         d0 = _arrays(gpd.read_parquet(ctx.run.pool), features, params.spatial_block_m)
     except InputDataError as exc:
         raise InputDataError(exc.message, where=ctx.run.pool, hint=exc.hint) from None
-    n, reason = replicates.resolve(params.replicates, d0["polygons"], d0["y"])
+    n, reason = replicates.resolve(params.replicates, d0["polygons"], d0["y"],
+                                   params.cv_folds)
     if n == 1:
         return [d0], reason
     frames = [pd.read_parquet(ctx.run.samples(c.slug)) for c in region.cities]
