@@ -15,7 +15,8 @@ data"). A vote of R replicates averages that lottery away: measured on Apartadó
 (R = 3), 0.988–0.991 (R = 5), 0.989–0.994 (R = 15) in a first experiment, and the landed
 pipeline's cleaned maps on 0.988–0.993 with R = 15, against 0.962–0.974 with one SVM. The
 cost is R× the tuning and fits (Apartadó: ~50–70 s instead of ~8 s for the whole run),
-so ``auto`` votes only where polygons are few (and pools therefore small).
+so ``auto`` votes only where polygons are few; where they are many one SVM is already
+stable (:data:`AUTO_POLYGONS_PER_FOLD`).
 
 Validation stays honest for the vote: every replicate leaves out what replicate 0's
 hold-outs hold out — the random hold-out's pixels (by city and pixel centre), the held-out
