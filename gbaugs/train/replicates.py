@@ -33,6 +33,7 @@ import pandas as pd
 
 from gbaugs.config import SampleParams, TrainParams
 from gbaugs.samples.pool import cap_and_weigh
+from gbaugs.train.model import votes_margin
 from gbaugs.train.validation import random_holdout
 
 AUTO_MEMBERS = 15
@@ -95,8 +96,9 @@ def tuning_rows(rows: np.ndarray, d: dict[str, np.ndarray], params: TrainParams,
 
 
 def vote(predictions: list[np.ndarray]) -> np.ndarray:
-    """Majority of 0/1 label arrays (an odd number of them)."""
-    return (2 * np.sum(predictions, axis=0) > len(predictions)).astype(np.int64)
+    """Majority of 0/1 label arrays (an odd number of them): the saved vote's rule
+    (:func:`~gbaugs.train.model.votes_margin` > 0) on labels."""
+    return (votes_margin(predictions) > 0).astype(np.int64)
 
 
 def summary(searches: list[Any], reason: str) -> dict[str, Any]:

@@ -91,13 +91,15 @@ def _inputs(ctx: RunContext) -> list[Path]:
     return paths
 
 
-def _arrays(pool: pd.DataFrame, features: list[str], block_m: float) -> dict[str, np.ndarray]:
-    """What training and validation need of a pool: features ``x``, labels ``y``, weights
-    ``w``, ``city``, label ``polygons``, spatial ``blocks`` and a pixel ``key``."""
+def _arrays(pool: pd.DataFrame, features: list[str], block_m: float, where: Path
+            ) -> dict[str, np.ndarray]:
+    """What training and validation need of a pool (read from ``where``): features ``x``,
+    labels ``y``, weights ``w``, ``city``, label ``polygons``, spatial ``blocks`` and a
+    pixel ``key``."""
     missing = [f for f in features if f not in pool.columns]
     if missing:
         raise InputDataError(f"the pool lacks feature(s) {', '.join(missing)}",
-                             hint="re-run the samples stage")
+                             where=where, hint="re-run the samples stage")
     city = pool["city"].to_numpy(str)
     xs, ys = pool["x"].to_numpy(np.float64), pool["y"].to_numpy(np.float64)
     return {"x": pool[features].to_numpy(np.float64), "y": pool["label"].to_numpy(np.int64),
@@ -122,17 +124,17 @@ def _pools(ctx: RunContext, features: list[str]) -> tuple[list[dict[str, np.ndar
     """Replicate 0 (the run's pool) and the other replicates' pools, as arrays; and why
     this many (:mod:`gbaugs.train.replicates`)."""
     region, params = ctx.region, ctx.region.train
-    try:
-        d0 = _arrays(gpd.read_parquet(ctx.run.pool), features, params.spatial_block_m)
-    except InputDataError as exc:
-        raise InputDataError(exc.message, where=ctx.run.pool, hint=exc.hint) from None
+    d0 = _arrays(gpd.read_parquet(ctx.run.pool), features, params.spatial_block_m,
+                 ctx.run.pool)
     n, reason = replicates.resolve(params.replicates, d0["polygons"], d0["y"],
                                    params.cv_folds)
     if n == 1:
         return [d0], reason
-    frames = [pd.read_parquet(ctx.run.samples(c.slug)) for c in region.cities]
-    pools = replicates.replicate_pools(frames, region.samples, region.seed, n)
-    return [d0, *(_arrays(p, features, params.spatial_block_m) for p in pools)], reason
+    paths = [ctx.run.samples(c.slug) for c in region.cities]
+    pools = replicates.replicate_pools([pd.read_parquet(p) for p in paths], region.samples,
+                                       region.seed, n)
+    return [d0, *(_arrays(p, features, params.spatial_block_m, ctx.run.samples_summary.parent)
+                  for p in pools)], reason
 
 
 def _run(ctx: RunContext) -> StageResult:
