@@ -127,7 +127,7 @@ def _check_earthengine(region: Region, problems: list[str], facts: list[str]) ->
 
 def _check_boundary(region: Region, city: CityConfig, problems: list[str]):
     """The boundary's bounds (a shapely geometry in its CRS, as a GeoDataFrame), or None."""
-    if not isinstance(city.boundary, Path):
+    if not isinstance(city.boundary, Path) and city.boundary != "imagery":
         return None
     from gbaugs.boundaries import city_boundary
 
@@ -270,7 +270,12 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
         if stack is not None:
             what = f"a feature stack with {len(stack.names)} recognized bands"
         else:
-            scenes = find_scenes(city.imagery)
+            from gbaugs.imagery.inspect import inspect_scenes
+
+            # the imagery stage's own inspection (window, level, every band's scale on a
+            # decimated read), so a scale the run would refuse is refused here
+            scenes = inspect_scenes(find_scenes(city.imagery, city.band_map), region,
+                                    city).scenes
             bands = sorted({b for s in scenes for b in s.bands})
             what = (f"{len(scenes)} scene(s) ({', '.join(s.date for s in scenes)}), bands "
                     f"{', '.join(bands)}")

@@ -63,4 +63,43 @@ def city_boundary(region: Region, city: CityConfig) -> gpd.GeoDataFrame:
     if city.boundary is None:
         raise InputDataError(f"city {city.name!r} has no boundary", where=region.source)
     mask = region.urban_mask if isinstance(region.urban_mask, Path) else None
+    if city.boundary == "imagery":
+        return imagery_extent(city, urban_mask=mask)
     return load_boundary(city.boundary, urban_mask=mask, city=city.name)
+
+
+def imagery_extent(city: CityConfig, *, urban_mask: Path | None = None) -> gpd.GeoDataFrame:
+    """``boundary = "imagery"``: the union of the bounds of the city's imagery files (in the
+    first file's CRS; other files' bounds are transformed to it), intersected with the
+    urban mask if given — for a study area that is the image (or its tiles) itself."""
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    from gbaugs.imagery.sources import raster_files
+
+    files = raster_files(city.imagery)
+    boxes, crs = [], None
+    for f in files:
+        try:
+            with rasterio.open(f) as src:
+                if src.crs is None:
+                    raise InputDataError("the raster has no CRS, so boundary = \"imagery\" "
+                                         "cannot place it", where=f,
+                                         hint="georeference it, or give a boundary file")
+                crs = crs or src.crs
+                boxes.append(shapely.box(*transform_bounds(src.crs, crs, *src.bounds)))
+        except rasterio.RasterioIOError as exc:
+            raise InputDataError(f"cannot read the raster ({exc})", where=f) from None
+    frame = gpd.GeoDataFrame({"name": [city.name]}, geometry=[shapely.union_all(boxes)],
+                             crs=crs)
+    if urban_mask is not None:
+        from gbaugs.io.vector import read_vector_file
+
+        mask = read_vector_file(urban_mask, what="urban mask").to_crs(frame.crs)
+        geom = shapely.intersection(frame.geometry.iloc[0],
+                                    shapely.union_all(mask.geometry.values))
+        if geom.is_empty:
+            raise InputDataError(f"the imagery of city {city.name!r} does not overlap the "
+                                 "urban mask", where=urban_mask)
+        frame = frame.set_geometry([geom], crs=frame.crs)
+    return frame

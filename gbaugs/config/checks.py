@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,14 @@ def check_region(region: Region, where: Where, *, features: Sequence[str],
         if not levels.high >= levels.medium >= levels.low:
             raise ConfigError(f"{group} must not increase from high to medium to low",
                               where=where(("samples", group)))
+    for label, metres in region.osm.inward_buffer_by_label.items():
+        at = where(("osm", "inward_buffer_by_label", label))
+        if label not in LABEL_SOURCE_LABELS or label == "ignore":
+            raise ConfigError(f"unknown label {label!r}", where=at,
+                              hint="labels: building, ugs, non_ugs, background")
+        if not math.isfinite(metres) or metres < 0:
+            raise ConfigError(f"the inward buffer of {label} must be a finite number ≥ 0, "
+                              f"got {metres!r}", where=at)
     check_features(region, where, features, default_features)
     imagery = region.imagery
     if imagery.gee.export == "gcs" and not imagery.gee.gcs_bucket:
@@ -145,12 +154,37 @@ def check_sources(city: CityConfig, keypath: tuple[str | int, ...], backend: str
             f"city {city.name!r}: an Earth Engine boundary needs the gee imagery backend",
             where=where((*keypath, "boundary")),
             hint="use a local vector file, or set [imagery] backend = \"gee\"")
+    if city.boundary == "imagery" and backend != "local":
+        raise ConfigError(
+            f"city {city.name!r}: boundary = \"imagery\" needs local imagery files",
+            where=where((*keypath, "boundary")),
+            hint="use a vector file or an Earth Engine filter with the gee backend")
     if city.osm is None and not city.labels:
         raise ConfigError(f"city {city.name!r} has no OSM source", where=where(keypath),
                           hint='add `osm = "path/to/extract.osm.pbf"` or `osm = "online"`,'
                                ' or your own label polygons: `labels = [{path = "parks.'
                                'geojson", column = "type", classes = {park = "ugs"}}]`')
     for j, src in enumerate(city.labels):
+        at = where((*keypath, "labels", j))
+        if src.label is not None:
+            if src.column is not None or src.classes is not None:
+                raise ConfigError("a label source has either `label` (one label for every "
+                                  "polygon) or `column` and `classes`, not both", where=at)
+            if src.label not in LABEL_SOURCE_LABELS:
+                raise ConfigError(f"unknown label {src.label!r}",
+                                  where=where((*keypath, "labels", j, "label")),
+                                  hint=f"labels: {', '.join(LABEL_SOURCE_LABELS)}")
+            continue
+        if src.column is None or src.classes is None:
+            raise ConfigError(
+                "a label source needs `column` and `classes`, or one `label`", where=at,
+                hint='e.g. { path = "parks.gpkg", column = "type", classes = { park = "ugs" '
+                     '} }, or for a file (or layer) of one class: { path = "forest.gpkg", '
+                     'label = "ugs" }')
+        if src.category is not None:
+            raise ConfigError("`category` goes with `label` (with `classes`, the column's "
+                              "values are the categories)",
+                              where=where((*keypath, "labels", j, "category")))
         if isinstance(src.classes, Mapping):
             if not src.classes:
                 raise ConfigError("`classes` is empty",

@@ -73,6 +73,11 @@ class OsmParams:
 
     inward_buffer_m: float = option(10.0, Interval(0.0))
     """Inward (negative) buffer applied to every polygon, metres. Paper: 10 m."""
+    inward_buffer_by_label: Mapping[str, float] = field(default_factory=dict)
+    """Inward buffer for the polygons of one label (``building``, ``ugs``, ``non_ugs``,
+    ``background``), metres, overriding ``inward_buffer_m`` — e.g. ``{ building = 5 }``
+    where buildings are narrower than twice the buffer and vanish (``osm.json``'s
+    ``label_loss`` says which classes lose polygons, and the stage WARNs above 25 %)."""
     class_table: Path | None = None
     """CSV mapping OSM key/value pairs to labels; ``None`` uses the shipped table."""
     min_polygon_area_m2: float = option(0.0, Interval(0.0))
@@ -89,20 +94,34 @@ LABEL_SOURCE_LABELS = ("ugs", "non_ugs", "building", "background", "ignore")
 
 @dataclass(frozen=True)
 class LabelSource:
-    """Your own label polygons for a city (a park inventory, a land-use map …).
+    """Your own label polygons for a city (a park inventory, a land-use map, hand-drawn
+    training polygons …).
 
-    ``classes`` maps the values of ``column`` to a label (``ugs``, ``non_ugs``,
-    ``building``, ``background``, ``ignore``), or names a CSV with columns ``value,label``
-    (and optionally ``category``). Rows whose value is not mapped are left out, counted and
-    warned about. The polygons go through the same clip, repair, overlap resolution, inward
-    buffer and sampling as OSM; in overlaps they rank at ``priority`` (lower wins; the
-    shipped class table's buildings are 0, farmland 10, parks 30).
+    Either ``column`` and ``classes``: ``classes`` maps the values of ``column`` to a label
+    (``ugs``, ``non_ugs``, ``building``, ``background``, ``ignore``), or names a CSV with
+    columns ``value,label`` (and optionally ``category``); rows whose value is not mapped are
+    left out, counted and warned about. Or ``label``: every polygon of the file (or of its
+    ``layer``) gets that label, with ``category`` (default: the layer's name, else the
+    file's stem) — for files that hold one class per layer or per file, with no attribute.
+    ``layer`` chooses one layer of a multi-layer file (a GeoPackage); a file with several
+    layers needs it. The polygons go through the same clip, repair, overlap resolution,
+    inward buffer and sampling as OSM; in overlaps they rank at ``priority`` (lower wins;
+    the shipped class table's buildings are 0, farmland 10, parks 30).
     """
 
     path: Path
-    column: str
-    classes: Mapping[str, str] | Path
+    column: str | None = None
+    classes: Mapping[str, str] | Path | None = None
+    label: str | None = None
+    layer: str | None = None
+    category: str | None = None
     priority: int = 1
+
+    @property
+    def name(self) -> str:
+        """How the run names this source: the file's name, and its layer when chosen
+        (``hand_polygons.gpkg:cls_forest_smpls``)."""
+        return f"{Path(self.path).name}:{self.layer}" if self.layer else Path(self.path).name
 
 
 @dataclass(frozen=True)
@@ -393,8 +412,11 @@ class ImageryConfig:
     cloud_mask: CloudMask = "auto"
     """Per-scene cloud mask: ``scl`` (Sen2Cor classes ``scl_mask_classes``), ``qa60``
     (bits 10 and 11), ``spectral`` (blue reflectance > ``toa_cloud_blue`` or B10 >
-    ``toa_cirrus_b10``; :mod:`gbaugs.imagery.masks`), ``none``; ``auto``: the first of
-    SCL, QA60 and the spectral rule that a scene allows."""
+    ``toa_cirrus_b10``; :mod:`gbaugs.imagery.masks`), ``none``; ``auto``: SCL where a
+    scene has it, else QA60, else the spectral rule — on Level-1C (top-of-atmosphere) input
+    only: on surface reflectance its blue test takes bright roofs for clouds (14 % of
+    Aberystwyth's urban polygons, docs/imagery.md), so such scenes get no cloud mask and a
+    WARNING (choose ``spectral`` to apply it anyway)."""
     toa_cloud_blue: float = 0.2
     """Blue (B2) top-of-atmosphere reflectance above which a pixel is opaque cloud."""
     toa_cirrus_b10: float = 0.01
@@ -419,6 +441,10 @@ class ImageryConfig:
     """MNDWI above which a composite pixel is water (Xu 2006 uses 0)."""
     water_ndvi_max: float = 0.0
     """``mndwi_ndvi`` rule: NDVI below which a high-MNDWI pixel may be water."""
+    water_nir_max: float = option(0.15, Interval(0.0, closed="neither"))
+    """``mndwi_ndvi`` rule: NIR (B8) reflectance below which a pixel may be water (open
+    water absorbs NIR: Aberystwyth's sea and river 95th percentile 0.076; roofs that pass
+    the MNDWI and NDVI tests are brighter). docs/imagery.md."""
     jrc_occurrence_threshold: float = 50.0
     """JRC occurrence (%) from which a pixel is water (``water_mask = "jrc"``)."""
     block_rows: int = option(512, Interval(16))
@@ -435,8 +461,10 @@ class CityConfig:
     name: str
     size_class: SizeClass = "large"
     """The paper's grouping of cities into large and small ones (landscape subsystems)."""
-    boundary: VectorSource | None = None
-    """City (or urban area) boundary: a vector file, or an Earth Engine filter (``gee``)."""
+    boundary: VectorSource | Literal["imagery"] | None = None
+    """City (or urban area) boundary: a vector file, an Earth Engine filter (``gee``), or
+    ``"imagery"``: the extent of the city's local imagery files (the union of their
+    bounds), for a study area that is the image itself."""
     osm: Path | Literal["online"] | None = None
     """OSM source: a PBF, OSM XML, GeoPackage, GeoJSON, Shapefile or GeoParquet file, or
     ``"online"`` (Overpass through osmnx)."""
@@ -445,7 +473,10 @@ class CityConfig:
     imagery: tuple[Path, ...] = ()
     """Local imagery: a feature stack, band files, or a time series of scenes."""
     band_map: Mapping[str, str] = field(default_factory=dict)
-    """Pre-made stacks: band description → registry name, for names that differ."""
+    """Band description (or 1-based band position, ``"1"``) → registry name, for bands
+    whose names differ: a pre-made stack's features (``ndvi = "NDVI"``) or the reflectance
+    bands of multi-band scene files with unnamed bands (``"Band 1" = "B2"``, or by position
+    ``1 = "B2"``)."""
     references: Mapping[str, Path | Literal["earthengine"]] = field(default_factory=dict)
     """Reference land-cover rasters to compare the map with, by product (``worldcover``,
     ``dynamic_world``, ``esri_lulc``, ``clcd``, ``globeland30``, ``glc_fcs30``): a local

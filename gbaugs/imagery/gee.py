@@ -40,7 +40,7 @@ import numpy as np
 
 from gbaugs.config import EarthEngineFilter, GeeOptions, ImageryConfig
 from gbaugs.errors import BackendError
-from gbaugs.features.registry import BANDS, GLCM, INDICES, SEASONAL, VALID_OBS, GlcmSpec
+from gbaugs.features.registry import BANDS, GLCM, INDICES, SCALE, SEASONAL, VALID_OBS, GlcmSpec
 from gbaugs.imagery.local import Grid
 from gbaugs.io.atomic import atomic_path
 
@@ -272,7 +272,8 @@ def _water(masked, comp, opts: ImageryConfig):
         return comp.normalizedDifference(["B3", "B11"]).gt(opts.mndwi_water_threshold)
     if opts.water_mask == "mndwi_ndvi":  # gbaugs.imagery.masks.water_mndwi_ndvi
         return (comp.normalizedDifference(["B3", "B11"]).gt(opts.mndwi_water_threshold)
-                .And(comp.normalizedDifference(["B8", "B4"]).lt(opts.water_ndvi_max)))
+                .And(comp.normalizedDifference(["B8", "B4"]).lt(opts.water_ndvi_max))
+                .And(comp.select("B8").lt(opts.water_nir_max * SCALE)))
     if opts.water_mask == "jrc":
         occ = ee.Image(JRC_WATER).select("occurrence")
         return occ.gte(opts.jrc_occurrence_threshold).unmask(0)

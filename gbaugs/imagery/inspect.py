@@ -21,6 +21,7 @@ from gbaugs.imagery.radiometry import (
     BandScale,
     band_scale,
     check_range,
+    check_scene_brightness,
     product_level,
     resolution_m,
 )
@@ -83,6 +84,9 @@ def inspect_scenes(scenes: list[Scene], region: Region, city: CityConfig) -> Ins
                 percentiles[s.date][band] = check_range(band, ref, bs, _scale_option(city))
                 res = resolution_m(ref.path)
                 resolution[band] = round(max(res, resolution.get(band, 0.0)), 2)
+        check_scene_brightness(percentiles[s.date], out.scales[s.date], s.date,
+                               ", ".join(sorted({str(r.path.parent) for r in s.bands.values()})),
+                               _scale_option(city))
     dates = [s.date for s in used]
     out.record = {
         "product_level": level, "product_level_evidence": evidence,
@@ -202,7 +206,15 @@ def observation_findings(stack, seasonal: set[str], block_rows: int = 512
               "max": len(counts) - 1, "thin_below": MIN_CLEAR_OBS,
               "thin_share": round(few, 4)}
     warnings = []
-    if few > WARN_FEW_OBS_SHARE:
+    if record["max"] <= 1:
+        used = [n for n in names if n in seasonal]
+        warnings.append(
+            "a single clear observation per pixel (one date): "
+            + (f"the seasonal percentiles ({', '.join(used)}) equal that date's own indices, "
+               "so they carry no phenology — " if used else "")
+            + "crops green on that date look like grass (expect farmland mapped as UGS "
+            "unless it is labelled); a time series over the year helps")
+    elif few > WARN_FEW_OBS_SHARE:
         used = [n for n in names if n in seasonal]
         why = (f"their seasonal percentiles ({', '.join(used)}) are the extremes of 1–"
                f"{MIN_CLEAR_OBS - 1} dates, so crops seen only while green look like grass "

@@ -93,7 +93,33 @@ def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
     ``nodata`` overrides the file's tag. A file without a nodata tag has NaN as no data
     when it stores floats, so the warp fills the area outside the file's footprint with
     NaN, never with valid zeros. ``scale`` turns stored values into reflectance × 10000.
+    A band in several tiles (:attr:`BandRef.tiles`) is their mosaic: each pixel from the
+    first tile that has data there.
     """
+    if not ref.tiles:
+        with _warped_file(ref, grid, resampling, nodata, scale) as read:
+            yield read
+        return
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(_warped_file(part, grid, resampling, nodata, scale))
+                   for part in ref.parts]
+
+        def mosaic(r0: int, r1: int) -> np.ndarray:
+            out = readers[0](r0, r1)
+            for read in readers[1:]:
+                hole = np.isnan(out)
+                if not hole.any():
+                    break
+                out[hole] = read(r0, r1)[hole]
+            return out
+
+        yield mosaic
+
+
+@contextlib.contextmanager
+def _warped_file(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
+                 scale: BandScale | None = None) -> Iterator[Callable[[int, int], np.ndarray]]:
+    """:func:`_warped` of one file."""
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
@@ -111,17 +137,44 @@ def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
         if src_nodata is None and np.issubdtype(np.dtype(src.dtypes[ref.index - 1]),
                                                 np.floating):
             src_nodata = float("nan")
+        rows, cols = _footprint_window(src, grid)
         with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
                        height=grid.height, resampling=Resampling[resampling],
                        src_nodata=src_nodata, nodata=src_nodata, dtype="float64") as vrt:
 
             def read(r0: int, r1: int) -> np.ndarray:
-                a = vrt.read(ref.index, window=Window(0, r0, grid.width, r1 - r0))
-                if src_nodata is not None and not np.isnan(src_nodata):
-                    a[a == src_nodata] = np.nan
+                # only the rows and columns the file can reach are warped (a tile of a
+                # mosaic covers a small part of the grid); the rest is no data
+                a = np.full((r1 - r0, grid.width), np.nan)
+                q0, q1 = max(r0, rows[0]), min(r1, rows[1])
+                if q0 < q1 and cols[0] < cols[1]:
+                    part = vrt.read(ref.index, window=Window(cols[0], q0, cols[1] - cols[0],
+                                                             q1 - q0))
+                    if src_nodata is not None and not np.isnan(src_nodata):
+                        part[part == src_nodata] = np.nan
+                    a[q0 - r0:q1 - r0, cols[0]:cols[1]] = part
                 return scale.apply(a) if scale is not None else a
 
             yield read
+
+
+def _footprint_window(src, grid: Grid, margin: int = 2) -> tuple[tuple[int, int],
+                                                                    tuple[int, int]]:
+    """The rows and columns of ``grid`` that the open dataset ``src`` can reach: its
+    bounds (densified, in the grid's CRS) plus ``margin`` pixels for the resampling
+    kernel, clipped to the grid."""
+    from rasterio.warp import transform_bounds
+
+    left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds,
+                                                densify_pts=21)
+    inv = ~grid.transform
+    c0, r0 = inv * (left, top)
+    c1, r1 = inv * (right, bottom)
+    rows = (max(0, int(np.floor(min(r0, r1))) - margin),
+            min(grid.height, int(np.ceil(max(r0, r1))) + margin))
+    cols = (max(0, int(np.floor(min(c0, c1))) - margin),
+            min(grid.width, int(np.ceil(max(c0, c1))) + margin))
+    return rows, cols
 
 
 def _footprint(path: Path, grid: Grid, r0: int, r1: int) -> np.ndarray:
@@ -157,16 +210,23 @@ def _profile(grid: Grid, count: int) -> dict[str, Any]:
             "compress": "deflate", "predictor": 3}
 
 
-def cloud_rule(scene: Scene, opts: ImageryConfig) -> str:
+def cloud_rule(scene: Scene, opts: ImageryConfig, level: str = "L1C") -> str:
     """The cloud mask of a scene (:mod:`gbaugs.imagery.masks`); an error when the configured
-    one needs a band the scene lacks."""
+    one needs a band the scene lacks.
+
+    ``auto``: SCL, else QA60, else the spectral rule on Level-1C (``level``) only — its
+    blue test is ESA's top-of-atmosphere test, and on surface reflectance it takes bright
+    roofs for clouds (14 % of Aberystwyth's urban polygons; docs/imagery.md), so a
+    surface-reflectance or unknown scene without SCL or QA60 gets ``"none"`` (the stage
+    WARNs). ``spectral`` applies it whatever the level.
+    """
     rule = opts.cloud_mask
     if rule == "auto":
         if scene.scl is not None:
             return "scl"
         if scene.qa60 is not None:
             return "qa60"
-        return "spectral" if "B2" in scene.bands else "none"
+        return "spectral" if "B2" in scene.bands and level == "L1C" else "none"
     need = {"scl": scene.scl is not None, "qa60": scene.qa60 is not None,
             "spectral": "B2" in scene.bands, "none": True}
     if not need[rule]:
@@ -193,12 +253,13 @@ def water_rule(opts: ImageryConfig, bands: list[str], has_scl: bool) -> str:
 
 def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
                     opts: ImageryConfig, advance: Callable[[int], None] = lambda n: None,
-                    scales: dict[str, dict[str, BandScale]] | None = None
-                    ) -> dict[str, Any]:
+                    scales: dict[str, dict[str, BandScale]] | None = None,
+                    level: str = "L1C") -> dict[str, Any]:
     """Mask, composite and compute the features of scenes; write the stack to ``out``.
 
     ``scales[date][band]`` turns stored values into reflectance × 10000 (default: the
-    scene's SAFE offsets, else the values as stored).
+    scene's SAFE offsets, else the values as stored). ``level``: the product level the
+    inspection decided (:func:`cloud_rule`).
     """
     from rasterio.windows import Window
 
@@ -216,7 +277,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
     bands = [b for b in BANDS if all(b in s.bands for s in scenes)]
     has_scl = all(s.scl is not None for s in scenes)
     water = water_rule(opts, bands, has_scl)
-    clouds = [cloud_rule(s, opts) for s in scenes]
+    clouds = [cloud_rule(s, opts, level) for s in scenes]
     scales = scales or {s.date: {b: band_scale(ref, s, b, None, None)
                                  for b, ref in s.bands.items()} for s in scenes}
     names = [*bands, *features, VALID_OBS]
@@ -252,7 +313,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
                     is_water = water_mndwi(comp, opts.mndwi_water_threshold)
                 elif water == "mndwi_ndvi":
                     is_water = water_mndwi_ndvi(comp, opts.mndwi_water_threshold,
-                                                opts.water_ndvi_max)
+                                                opts.water_ndvi_max, opts.water_nir_max)
                 else:
                     is_water = np.zeros(inside.shape, dtype=bool)
                 keep = inside & (n_obs > 0) & ~is_water
@@ -282,6 +343,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
             f"per-pixel median of {len(scenes)} scenes",
             "features": list(features), "scl": has_scl,
             "cloud_mask": {s.date: rule for s, rule in zip(scenes, clouds, strict=True)},
+            "cloud_mask_option": opts.cloud_mask,
             "water_mask": water, **stats}
 
 

@@ -20,11 +20,13 @@ Clouds, per scene, by the first rule the input allows (``[imagery] cloud_mask = 
 Water, on the composite (``water_mask``):
 
 * ``mndwi_ndvi`` (default without SCL) — MNDWI > ``mndwi_water_threshold`` (0, Xu 2006)
-  **and** NDVI < ``water_ndvi_max`` (0): open water reflects more green than SWIR *and*
-  more red than NIR; vegetation (NDVI > 0) is never water. On the Havelland winter L1C
-  scene MNDWI > 0 alone removed 48 % of the land reference polygons and 17 % of OSM
-  forest; with the NDVI condition 0 % and 0.9 %, while 99 % of the water references stay
-  water (docs/imagery.md).
+  **and** NDVI < ``water_ndvi_max`` (0) **and** NIR (B8) < ``water_nir_max`` (0.15): open
+  water reflects more green than SWIR *and* more red than NIR, and absorbs NIR; vegetation
+  (NDVI > 0) is never water, and a bright roof that passes the two index tests (metal,
+  painted) is too bright in NIR (Aberystwyth's sea and river: B8 95th percentile 0.076).
+  On the Havelland winter L1C scene MNDWI > 0 alone removed 48 % of the land reference
+  polygons and 17 % of OSM forest; with the NDVI condition 0 % and 0.9 %, while 99 % of
+  the water references stay water (docs/imagery.md).
 * ``mndwi`` — MNDWI alone (the previous default; kept as an option).
 """
 
@@ -60,8 +62,10 @@ def water_mndwi(comp: dict[str, np.ndarray], threshold: float) -> np.ndarray:
     return np.nan_to_num(mndwi, nan=-1) > threshold
 
 
-def water_mndwi_ndvi(comp: dict[str, np.ndarray], threshold: float, ndvi_max: float
-                     ) -> np.ndarray:
-    """MNDWI above ``threshold`` and NDVI below ``ndvi_max`` (module docstring)."""
+def water_mndwi_ndvi(comp: dict[str, np.ndarray], threshold: float, ndvi_max: float,
+                     nir_max: float = np.inf) -> np.ndarray:
+    """MNDWI above ``threshold``, NDVI below ``ndvi_max`` and NIR reflectance (0–1) below
+    ``nir_max`` (module docstring)."""
     ndvi = INDICES["NDVI"].compute(comp["B8"], comp["B4"])
-    return water_mndwi(comp, threshold) & (np.nan_to_num(ndvi, nan=1) < ndvi_max)
+    dark = np.nan_to_num(comp["B8"], nan=np.inf) < nir_max * SCALE
+    return water_mndwi(comp, threshold) & (np.nan_to_num(ndvi, nan=1) < ndvi_max) & dark

@@ -34,6 +34,11 @@ from gbaugs.imagery.sources import BandRef, Scene
 TOO_BRIGHT_MEDIAN = 1.0
 TOO_BRIGHT_P99 = 1.6
 TOO_DARK_P99 = 0.005
+LAND_MIN_P99 = 0.1
+"""A scene whose brightest band has a 99th reflectance percentile below this is too dark
+to hold land: vegetation reflects 0.3–0.5 in NIR, soil and roofs 0.2–0.4 in SWIR, so even a
+mostly-water scene's top percent reaches it (Aberystwyth, × 1000 read as × 10000: 0.068;
+read right: 0.68). The usual cause is a product stored × 1000 (or × 100)."""
 
 
 @dataclass(frozen=True)
@@ -89,18 +94,24 @@ def _gdal_scale(ref: BandRef) -> tuple[float, float]:
 
 
 def sample(ref: BandRef, max_side: int = 512) -> np.ndarray:
-    """Valid stored values of a band on a decimated read (≤ ``max_side`` pixels a side):
-    finite, not the nodata value, and not 0 (Sentinel-2's no-data value)."""
+    """Valid stored values of a band on a decimated read (≤ ``max_side`` pixels a side, of
+    every tile of a mosaic): finite, not the nodata value, and not 0 (Sentinel-2's no-data
+    value)."""
     import rasterio
 
-    with rasterio.open(ref.path) as src:
-        f = max(1, math.ceil(max(src.height, src.width) / max_side))
-        a = src.read(ref.index, out_shape=(max(1, src.height // f), max(1, src.width // f)))
-        a = a.astype(np.float64)
-        ok = np.isfinite(a) & (a != 0)
-        if src.nodata is not None and not np.isnan(src.nodata):
-            ok &= a != src.nodata
-    return a[ok]
+    out = []
+    side = max(16, max_side // max(1, int(math.sqrt(len(ref.parts)))))
+    for part in ref.parts:
+        with rasterio.open(part.path) as src:
+            f = max(1, math.ceil(max(src.height, src.width) / side))
+            a = src.read(part.index, out_shape=(max(1, src.height // f),
+                                                max(1, src.width // f)))
+            a = a.astype(np.float64)
+            ok = np.isfinite(a) & (a != 0)
+            if src.nodata is not None and not np.isnan(src.nodata):
+                ok &= a != src.nodata
+        out.append(a[ok])
+    return np.concatenate(out)
 
 
 def check_range(band: str, ref: BandRef, bs: BandScale, where_scale: str) -> dict[str, float]:
@@ -124,6 +135,28 @@ def check_range(band: str, ref: BandRef, bs: BandScale, where_scale: str) -> dic
             hint=f"set {where_scale} to the stored value of reflectance 1.0 (Sentinel-2 "
                  "products: 10000; many exported GeoTIFFs: 65535; float reflectance: 1)")
     return {"p1": round(p1, 4), "p50": round(p50, 4), "p99": round(p99, 4)}
+
+
+def check_scene_brightness(percentiles: dict[str, dict[str, float]], scales: dict[str,
+                           BandScale], date: str, where: str, where_scale: str) -> None:
+    """An error when no band of a scene is bright enough for land (:data:`LAND_MIN_P99`),
+    naming the scale that would make it plausible. ``percentiles``: band → the
+    :func:`check_range` record; ``scales``: band → its :class:`BandScale`."""
+    if not percentiles:
+        return
+    band, top = max(((b, p["p99"]) for b, p in percentiles.items()), key=lambda t: t[1])
+    if top >= LAND_MIN_P99 or top <= 0:
+        return
+    bs = scales[band]
+    factor = 10 ** math.ceil(math.log10(LAND_MIN_P99 / top))
+    suggested = bs.scale / factor
+    raise InputDataError(
+        f"the scene of {date} is too dark for reflectance stored × {bs.scale:g} "
+        f"({bs.source}): its brightest band, {band}, has a 99th percentile of {top:.3g} "
+        f"(land reaches ≥ {LAND_MIN_P99} in NIR or SWIR); stored × {suggested:g} it would "
+        f"be {top * factor:.3g}", where=where,
+        hint=f"set {where_scale} = {suggested:g} if the product is stored × {suggested:g} "
+             "(check its documentation)")
 
 
 def resolution_m(path: Path) -> float:

@@ -7,14 +7,20 @@
 * **scenes** — Sentinel-2 bands grouped by acquisition date: single-band files whose names
   carry the band (``T33UUU_20170216T102101_B08.jp2``, ``…_B11_20m.jp2``, a SAFE folder's
   ``IMG_DATA``), or multi-band GeoTIFFs whose band descriptions are band names (``B8`` or
-  ``B08``) and optionally ``SCL``. One date is a single scene; several dates with an SCL
-  band are a time series to mask and composite.
+  ``B08``) and optionally ``SCL`` — or any descriptions (``Band 1``) or none, named by
+  the city's ``band_map`` (by description or 1-based position). One date is a single
+  scene; several dates are a time series to mask and composite. Files of one date that
+  cover different areas at the same resolution (tiles) are **mosaicked**: each band is
+  read from every tile (:attr:`BandRef.tiles`, first tile with data wins where they
+  overlap); two files with the same band and the same bounds are an error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,10 +70,17 @@ def normalize_band(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class BandRef:
-    """One band of one file (1-based band index)."""
+    """One band of one file (1-based band index), and of the other tiles of its mosaic."""
 
     path: Path
     index: int = 1
+    tiles: tuple[BandRef, ...] = ()
+    """The same band in the other tiles of the same date (a mosaic), in file order."""
+
+    @property
+    def parts(self) -> tuple[BandRef, ...]:
+        """Every tile of this band: this file first, then :attr:`tiles`."""
+        return (BandRef(self.path, self.index), *self.tiles)
 
 
 @dataclass
@@ -137,9 +150,9 @@ def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource |
     names: dict[str, int] = {}
     unmatched = []
     for i, d in enumerate(desc, start=1):
-        if d is None:
+        name = band_map.get(d or "", band_map.get(str(i), d))
+        if name is None:
             continue
-        name = band_map.get(d, d)
         if name in known or normalize_band(name) in BANDS:
             names[normalize_band(name) or name] = i
         else:
@@ -148,22 +161,27 @@ def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource |
     if not any(n in known for n in names) and not lookalikes:
         return None
     for key in band_map:
-        if key not in desc:
+        if key not in desc and key not in {str(i) for i in range(1, len(desc) + 1)}:
             raise InputDataError(f"band_map names a band {key!r} the stack does not have",
                                  where=files[0], hint=f"its bands: {', '.join(map(str, desc))}")
     return StackSource(files[0], names, tuple(unmatched), lookalikes)
 
 
-def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
+def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = None
+                ) -> list[Scene]:
     """Group band files by date into scenes (sorted by date).
 
     A band present at several resolutions (a SAFE folder's R10m/R20m/R60m) is taken at the
-    finest. Inside a ``.SAFE`` folder, the product metadata's ``BOA_ADD_OFFSET`` /
-    ``RADIO_ADD_OFFSET`` per band (processing baseline ≥ 04.00) is read into
-    :attr:`Scene.offsets`.
+    finest; tiles of one date are mosaicked (module docstring). ``band_map`` names the bands
+    of multi-band files whose descriptions are not band names: description (``"Band 1"``)
+    or 1-based position (``"1"``) → band (``"B2"``, ``"SCL"``, ``"QA60"``). Inside a
+    ``.SAFE`` folder, the product metadata's ``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET`` per
+    band (processing baseline ≥ 04.00) is read into :attr:`Scene.offsets`.
     """
+    band_map = dict(band_map or {})
     files = raster_files(paths)
     scenes: dict[str, Scene] = {}
+    seen: dict[str, list[str | None]] = {}
     for f in files:
         date = _file_date(f)
         scene = scenes.setdefault(date, Scene(date))
@@ -179,37 +197,89 @@ def find_scenes(paths: tuple[Path, ...]) -> list[Scene]:
             scene.level_hints.add(hint)
         token = _BAND_TOKEN.search(f.stem)
         if _SCL_TOKEN.search(f.stem):
-            if scene.scl is None or _pixel_size(f) < _pixel_size(scene.scl.path):
-                scene.scl = BandRef(f, 1)
+            _put(scene, "scl", SCL_BAND, BandRef(f, 1))
             continue
         if _QA60_TOKEN.search(f.stem):
-            scene.qa60 = BandRef(f, 1)
+            _put(scene, "qa60", QA60_BAND, BandRef(f, 1))
             continue
         if token and normalize_band(token.group(1)):
-            name = normalize_band(token.group(1))
-            if name in BANDS:
-                _add(scene, name, BandRef(f, 1), f)
-            elif name in AUX_BANDS:
-                scene.aux[name] = BandRef(f, 1)
+            _put_band(scene, normalize_band(token.group(1)), BandRef(f, 1))
             continue
-        for i, d in enumerate(_descriptions(f), start=1):
-            name = normalize_band(d or "")
-            if name == SCL_BAND:
-                scene.scl = BandRef(f, i)
-            elif (d or "").strip().upper() == QA60_BAND:
-                scene.qa60 = BandRef(f, i)
-            elif name in BANDS:
-                _add(scene, name, BandRef(f, i), f)
-            elif name in AUX_BANDS:
-                scene.aux[name] = BandRef(f, i)
+        desc = _descriptions(f)
+        seen[str(f)] = list(desc)
+        for i, d in enumerate(desc, start=1):
+            mapped = band_map.get(d or "", band_map.get(str(i)))
+            name = normalize_band(mapped if mapped is not None else (d or ""))
+            if (mapped if mapped is not None else (d or "")).strip().upper() == QA60_BAND:
+                _put(scene, "qa60", QA60_BAND, BandRef(f, i))
+            elif name is not None:
+                _put_band(scene, name, BandRef(f, i))
+    if band_map and seen:
+        known = {d for desc in seen.values() for d in desc if d} | {
+            str(i) for desc in seen.values() for i in range(1, len(desc) + 1)}
+        unknown = [k for k in band_map if k not in known]
+        if unknown:
+            raise InputDataError(
+                f"band_map names band(s) {', '.join(map(repr, unknown))} that no imagery "
+                "file has", where=", ".join(map(str, paths)),
+                hint=f"their bands: {_describe(seen)}; keys are descriptions or 1-based "
+                     "positions")
+        bad = sorted({v for v in band_map.values() if normalize_band(v) is None
+                      and v.strip().upper() != QA60_BAND})
+        if bad:
+            raise InputDataError(
+                f"band_map maps to {', '.join(map(repr, bad))}, which are not Sentinel-2 "
+                "bands", where=", ".join(map(str, paths)),
+                hint="values are band names: B2, B3, B4, B5, B8, B8A, B11, B12 (also B1, B9, "
+                     "B10, SCL, QA60)")
     out = [s for s in sorted(scenes.values(), key=lambda s: s.date) if s.bands]
     if not out:
-        raise InputDataError(
-            "no Sentinel-2 bands recognized in the imagery files",
-            where=", ".join(map(str, paths)),
-            hint="band files need a band in their name (…_B08.jp2) or band descriptions "
-                 "(B8/B08, SCL); a feature stack needs feature names as descriptions")
+        hint = ("band files need a band in their name (…_B08.jp2) or band descriptions "
+                "(B8/B08, SCL); a feature stack needs feature names as descriptions")
+        if seen:
+            hint += (f". Their bands: {_describe(seen)} — name them with the city's band_map"
+                     ', by description or position: band_map = { 1 = "B2", 2 = "B3", … }')
+        raise InputDataError("no Sentinel-2 bands recognized in the imagery files",
+                             where=", ".join(map(str, paths)), hint=hint)
     return out
+
+
+def _describe(seen: dict[str, list[str | None]]) -> str:
+    """The band descriptions of the first file, for a hint."""
+    f, desc = next(iter(seen.items()))
+    return f"{Path(f).name}: " + ", ".join(f"{i} = {d!r}" for i, d in enumerate(desc, 1))
+
+
+def _put_band(scene: Scene, name: str | None, ref: BandRef) -> None:
+    if name == SCL_BAND:
+        _put(scene, "scl", SCL_BAND, ref)
+    elif name in BANDS:
+        _put(scene, "bands", name, ref)
+    elif name in AUX_BANDS:
+        _put(scene, "aux", name, ref)
+
+
+def _put(scene: Scene, slot: str, name: str, ref: BandRef) -> None:
+    """Set band ``name`` of ``scene`` (``slot``: ``bands``, ``aux``, ``scl``, ``qa60``): the
+    finer resolution wins; another file of the same resolution is a tile of the mosaic,
+    unless it has the same bounds (the band twice: an error)."""
+    table = getattr(scene, slot) if slot in ("bands", "aux") else None
+    old = table.get(name) if table is not None else getattr(scene, slot)
+    if old is not None and old.path != ref.path:
+        a, b = _pixel_size(old.path), _pixel_size(ref.path)
+        if a == b:
+            if any(_bounds(t.path) == _bounds(ref.path) for t in old.parts):
+                twin = next(t.path for t in old.parts if _bounds(t.path) == _bounds(ref.path))
+                raise InputDataError(f"band {name} of {scene.date} appears twice (two files "
+                                     "with the same extent)", where=f"{twin} and {ref.path}",
+                                     hint="give each date's bands once")
+            ref = BandRef(old.path, old.index, (*old.tiles, ref))
+        elif b > a:  # keep the finer resolution
+            return
+    if table is not None:
+        table[name] = ref
+    else:
+        setattr(scene, slot, ref)
 
 
 def _file_date(f: Path) -> str:
@@ -236,23 +306,29 @@ def in_window(scenes: list[Scene], start: dt.date, end: dt.date
 
 
 def _pixel_size(path: Path) -> float:
+    return _grid_facts(path)[0]
+
+
+def _bounds(path: Path) -> tuple[float, ...]:
+    return _grid_facts(path)[1]
+
+
+def _grid_facts(path: Path) -> tuple[float, tuple[float, ...]]:
+    """Pixel size and bounds of a raster, opened once per version of the file (a mosaic's
+    tiles are compared pairwise)."""
+    stat = path.stat()
+    return _grid_facts_cached(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _grid_facts_cached(path: str, mtime_ns: int, size: int) -> tuple[float, tuple[float, ...]]:
     import rasterio
 
     with rasterio.open(path) as src:
-        return abs(src.transform.a)
+        return abs(src.transform.a), tuple(round(v, 6) for v in src.bounds)
 
-
-def _add(scene: Scene, name: str, ref: BandRef, f: Path) -> None:
-    old = scene.bands.get(name)
-    if old is not None and old != ref:
-        a, b = _pixel_size(old.path), _pixel_size(f)
-        if a == b:
-            raise InputDataError(f"band {name} of {scene.date} appears twice",
-                                 where=f"{old.path} and {f}",
-                                 hint="give each date's bands once")
-        if b > a:  # keep the finer resolution
-            return
-    scene.bands[name] = ref
+    with rasterio.open(path) as src:
+        return tuple(round(v, 6) for v in src.bounds)
 
 
 def safe_offsets(safe: Path) -> dict[str, float]:

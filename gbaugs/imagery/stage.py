@@ -67,9 +67,10 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
             found = inspect_stack(stack, region)
             report = copy_stack(stack, geom, grid, staging, region.imagery, advance)
         else:
-            found = inspect_scenes(find_scenes(city.imagery), region, city)
+            found = inspect_scenes(find_scenes(city.imagery, city.band_map), region, city)
             report = composite_stack(found.scenes, geom, grid, staging, region.imagery,
-                                     advance, found.scales)
+                                     advance, found.scales,
+                                     level=found.record["product_level"])
         report.update(found.record)
         share, coverage_warnings = coverage_findings(report, region, city)
         if report["valid_pixels"] == 0:
@@ -106,7 +107,15 @@ def _mask_warnings(report: dict[str, Any]) -> list[str]:
     out = []
     unmasked = sorted(d for d, rule in report.get("cloud_mask", {}).items() if rule == "none")
     if unmasked:
-        out.append(f"no cloud mask for scene(s) {', '.join(unmasked)} (no SCL, QA60 or B2)")
+        level = report.get("product_level")
+        why = ("cloud_mask = \"none\"" if report.get("cloud_mask_option") == "none" else
+               "no SCL or QA60 band, and the spectral (blue) rule is a top-of-atmosphere "
+               f"test that takes bright roofs for clouds on {level} data" if level != "L1C"
+               else "no SCL, QA60 or B2 band")
+        out.append(f"no cloud mask for scene(s) {', '.join(unmasked)} ({why}): clouds "
+                   "and their shadows stay in the composite — use a clear date or a time "
+                   "series, or set [imagery] cloud_mask = \"spectral\" to mask blue "
+                   "reflectance above toa_cloud_blue anyway")
     if str(report.get("water_mask", "")).startswith("none ("):
         out.append(f"no water mask: {report['water_mask']} — lakes and rivers stay in the "
                    "stack and are mapped like any other surface")
@@ -167,7 +176,8 @@ def build_stack_files(sources: tuple[Path, ...], boundary: Path, out: Path, *,
     city = CityConfig(name=name, boundary=boundary, osm="online", imagery=tuple(sources),
                       band_map=dict(band_map or {}), crs=None if crs == "utm" else crs,
                       scale=scale)
-    window = {"year": year} if year is not None else _all_dates(tuple(sources))
+    window = ({"year": year} if year is not None
+              else _all_dates(tuple(sources), dict(band_map or {})))
     region = Region(name="gbaugs imagery", cities=(city,), **window,
                     imagery=ImageryConfig(features=features))
     region = dataclasses.replace(region, source=None)
@@ -175,13 +185,14 @@ def build_stack_files(sources: tuple[Path, ...], boundary: Path, out: Path, *,
     return build_city_stack(region, city, out)
 
 
-def _all_dates(sources: tuple[Path, ...]) -> dict[str, Any]:
+def _all_dates(sources: tuple[Path, ...], band_map: dict[str, str]) -> dict[str, Any]:
     """A window holding every dated scene of ``sources`` (none for a feature stack)."""
     import datetime as dt
 
-    if as_stack(sources, {}) is not None:
+    if as_stack(sources, band_map) is not None:
         return {}
-    dates = [dt.date.fromisoformat(s.date) for s in find_scenes(sources) if s.date != "undated"]
+    dates = [dt.date.fromisoformat(s.date) for s in find_scenes(sources, band_map)
+             if s.date != "undated"]
     if not dates:
         return {}
     return {"year": min(dates).year, "start_date": min(dates),

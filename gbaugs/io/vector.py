@@ -24,16 +24,43 @@ def quiet_gdal():
         yield
 
 
+def layers(path: Path) -> list[str]:
+    """The layer names of a GDAL vector file (one for single-layer formats)."""
+    import pyogrio
+
+    return [str(name) for name, _ in pyogrio.list_layers(path)]
+
+
 def read_vector_file(path: str | Path, *, what: str = "OSM",
-                     bbox: tuple[float, ...] | None = None) -> gpd.GeoDataFrame:
+                     bbox: tuple[float, ...] | None = None, layer: str | None = None,
+                     one_layer: bool = False) -> gpd.GeoDataFrame:
     """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features.
 
     ``bbox`` (in the file's CRS): GDAL's spatial filter, as for raw OSM, so every route
-    leaves out the same far-away features (GeoParquet is read whole).
+    leaves out the same far-away features (GeoParquet is read whole). ``layer``: the layer
+    of a multi-layer file (a GeoPackage) to read — a name it lacks is an error listing its
+    layers; ``one_layer``: a file of several layers without ``layer`` is such an error too
+    (else GDAL reads the first, silently).
     """
     path = Path(path)
     if not path.exists():
         raise InputDataError(f"{what} file not found", where=path)
+    if (layer is not None or one_layer) and path.suffix.lower() not in (".parquet",
+                                                                          ".geoparquet"):
+        try:
+            names = layers(path)
+        except Exception as exc:  # pyogrio raises DataSourceError and others
+            raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: "
+                                 f"{exc})", where=path,
+                                 hint="check that the file is complete and valid") from None
+        if layer is not None and layer not in names:
+            raise InputDataError(f"the {what} file has no layer {layer!r}", where=path,
+                                 hint=f"its layers: {', '.join(names)}")
+        if layer is None and len(names) > 1:
+            raise InputDataError(
+                f"the {what} file has {len(names)} layers: {', '.join(names)}", where=path,
+                hint="choose one with `layer = \"NAME\"` (one label source per layer, e.g. "
+                     f'{{ path = "{path.name}", layer = "{names[0]}", label = "ugs" }})')
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             gdf = gpd.read_parquet(path)
@@ -43,7 +70,7 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
             # `invalid_geometry`, instead of failing the whole file
             with quiet_gdal():
                 gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore",
-                                    bbox=tuple(bbox) if bbox else None)
+                                    bbox=tuple(bbox) if bbox else None, layer=layer)
     except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
         raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
                              where=path, hint="check that the file is complete and valid"

@@ -1,12 +1,15 @@
 """Your own label polygons: a city's park inventory, land-use map … beside or instead of OSM.
 
-A label source (:class:`gbaugs.config.LabelSource`) is any vector file with a CRS and a
-column whose values ``classes`` maps to the labels of the class table (``ugs``,
-``non_ugs``, ``building``, ``background``, ``ignore``). :func:`read_label_source` turns it
-into the standard frame of :mod:`gbaugs.osm.readers` plus the columns ``label``,
-``category`` (the column's value), ``priority`` and ``origin`` (the file name), so
+A label source (:class:`gbaugs.config.LabelSource`) is any vector file (or one layer of
+it) with a CRS, and either a column whose values ``classes`` maps to the labels of the
+class table (``ugs``, ``non_ugs``, ``building``, ``background``, ``ignore``) or one
+``label`` for all its polygons. :func:`read_label_source` turns it into the standard frame
+of :mod:`gbaugs.osm.readers` plus the columns ``label``, ``category`` (the column's value;
+with ``label``, ``category`` or the layer's name), ``priority`` and ``origin`` (the
+source's name: the file name, ``file:layer`` for a layer), so
 :func:`gbaugs.osm.standardize.standardize` treats it like OSM except that the labels are
-already decided. Ids are ``<file stem>/<row>`` (row = the feature's 0-based position).
+already decided. Ids are ``<file stem>/<row>`` (``<file stem>/<layer>/<row>`` for a
+layer; row = the feature's 0-based position).
 """
 
 from __future__ import annotations
@@ -48,34 +51,80 @@ def load_classes(classes: Mapping[str, str] | Path) -> dict[str, tuple[str, str]
 def read_label_source(source: LabelSource) -> gpd.GeoDataFrame:
     """Read one label source into the standard frame with decided labels.
 
-    ``frame.attrs["label_source"]`` holds what was read: the path, the column, the number
-    of features and of those left out because their value is not in ``classes``
-    (``unmapped``, by value).
+    ``frame.attrs["label_source"]`` holds what was read: the path, the layer, the column
+    (or the single label), the number of features and of those left out because their
+    value is not in ``classes`` (``unmapped``, by value).
     """
-    gdf = read_vector_file(source.path, what="label")
-    if source.column not in gdf.columns:
-        cols = ", ".join(sorted(c for c in gdf.columns if c != "geometry"))
-        raise InputDataError(f"the label file has no column {source.column!r}",
-                             where=source.path, hint=f"columns: {cols}")
-    classes = load_classes(source.classes)
-    raw = gdf[source.column]
-    values = np.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                       for v in raw.astype(object)], dtype=object)
-    mapped = np.array([v in classes for v in values], dtype=bool)
-    unmapped: dict[str, int] = {}
-    for v in values[~mapped]:
-        unmapped[str(v)] = unmapped.get(str(v), 0) + 1
-    rows = np.flatnonzero(mapped)
+    gdf = read_vector_file(source.path, what="label", layer=source.layer, one_layer=True)
     stem = Path(source.path).name.split(".")[0]
+    if source.layer:
+        stem = f"{stem}/{source.layer}"
+    if source.label is not None:
+        category = source.category or source.layer or Path(source.path).name.split(".")[0]
+        rows = np.arange(len(gdf))
+        labels = [source.label] * len(rows)
+        categories = [category] * len(rows)
+        tags = [{"label": source.label}] * len(rows)
+        unmapped: dict[str, int] = {}
+    else:
+        if source.column not in gdf.columns:
+            cols = ", ".join(sorted(c for c in gdf.columns if c != "geometry"))
+            raise InputDataError(
+                f"the label file has no column {source.column!r}", where=source.path,
+                hint=f"columns: {cols}" if cols else
+                'it has no attribute column: give its polygons one label instead, '
+                '`label = "ugs"` (one label source per file or layer)')
+        classes = load_classes(source.classes)
+        raw = gdf[source.column]
+        values = np.array([None if v is None or (isinstance(v, float) and np.isnan(v))
+                           else str(v) for v in raw.astype(object)], dtype=object)
+        mapped = np.array([v in classes for v in values], dtype=bool)
+        unmapped = {}
+        for v in values[~mapped]:
+            unmapped[str(v)] = unmapped.get(str(v), 0) + 1
+        rows = np.flatnonzero(mapped)
+        labels = [classes[values[r]][0] for r in rows]
+        categories = [classes[values[r]][1] for r in rows]
+        tags = [{source.column: values[r]} for r in rows]
     frame = gpd.GeoDataFrame({
         "osm_id": [f"{stem}/{r}" for r in rows],
-        "tags": [{source.column: values[r]} for r in rows],
-        "label": [classes[values[r]][0] for r in rows],
-        "category": [classes[values[r]][1] for r in rows],
+        "tags": tags,
+        "label": labels,
+        "category": categories,
         "priority": np.full(len(rows), source.priority, dtype=np.int64),
-        "origin": Path(source.path).name,
+        "origin": source.name,
     }, geometry=gdf.geometry.values[rows], crs=gdf.crs)
-    frame.attrs["label_source"] = {"path": str(source.path), "column": source.column,
-                                   "features": len(gdf), "used": len(rows),
-                                   "unmapped": dict(sorted(unmapped.items()))}
+    frame.attrs["label_source"] = {"path": str(source.path), "layer": source.layer,
+                                   "column": source.column, "label": source.label,
+                                   "name": source.name, "features": len(gdf),
+                                   "used": len(rows), "unmapped": dict(sorted(unmapped.items()))}
     return frame
+
+
+def describe_origins(origins) -> str:
+    """Where a city's or a run's labels came from, in words, from the ``origin`` values of
+    ``osm.parquet`` (``counts_by_origin`` keys of ``osm.json``): ``"OpenStreetMap"``,
+    ``"own label files (hand_polygons.gpkg)"``, or both joined by "and"."""
+    names = sorted({str(o).split(":", 1)[0] for o in origins if o != "osm"})
+    parts = ["OpenStreetMap"] if "osm" in set(origins) else []
+    if names:
+        parts.append(f"own label file{'s' if len(names) > 1 else ''} ({', '.join(names)})")
+    return " and ".join(parts) or "no labels"
+
+
+def labels_from_osm(origins) -> bool:
+    """Whether every label came from OpenStreetMap (its wording and licence apply)."""
+    return set(origins) == {"osm"}
+
+
+def run_origins(run, slugs) -> set[str]:
+    """The ``origin`` values of a run's labels (``counts_by_origin`` of every city's
+    ``osm.json`` that exists; ``run`` is a :class:`gbaugs.rundir.RunDir`)."""
+    import json
+
+    out: set[str] = set()
+    for slug in slugs:
+        path = run.osm_report(slug)
+        if path.exists():
+            out |= set(json.loads(path.read_text(encoding="utf-8")).get("counts_by_origin", {}))
+    return out

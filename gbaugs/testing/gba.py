@@ -68,7 +68,7 @@ def scenes_on_grid(region, city, pad: int = 0) -> tuple[list[tuple[str, dict]], 
         t = grid.transform
         grid = Grid(crs, t * Affine.translation(-pad, -pad), grid.width + 2 * pad,
                     grid.height + 2 * pad)
-    found = inspect_scenes(find_scenes(city.imagery), region, city)
+    found = inspect_scenes(find_scenes(city.imagery, city.band_map), region, city)
     scenes = []
     for scene in found.scenes:
         bands = {}
