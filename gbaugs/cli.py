@@ -191,8 +191,10 @@ def osm_command(
         label_column=column, label_classes=_label_classes(classes) if classes else None,
         overwrite=overwrite)
     counts = ", ".join(f"{k} {v}" for k, v in result.report["counts"].items())
-    typer.echo(f"{result.report['city']}: {counts}; completeness "
-               f"{result.report['completeness_index']:.2f} ({level}) → {out}")
+    index = result.report["completeness_index"]
+    judged = ("completeness not judged (own labels, not OSM)" if index is None else
+              f"completeness {index:.2f} ({level})")
+    typer.echo(f"{result.report['city']}: {counts}; {judged} → {out}")
     for w in result.report["warnings"]:
         typer.echo(f"warning: {w}", err=True)
 

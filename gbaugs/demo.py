@@ -79,7 +79,8 @@ class CitySummary:
     truth_ugs_density: float | None
     """UGS pixels / pixels inside the boundary, of the truth."""
     osm_completeness: str | None = None
-    """OSM completeness level and index from the osm stage, e.g. ``"high (0.81)"``."""
+    """OSM completeness level and index from the osm stage, e.g. ``"high (0.81)"``; for a
+    city labelled only by its own files, where its labels came from."""
     truth_f1: float | None = None
     """F1 of the trained W-SVM against the synthetic truth on every valid pixel of the city
     (before post-processing), from ``model/validation.json``."""
@@ -112,7 +113,11 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     osm_json = run.osm_report(city.slug)
     if osm_json.exists():
         rep = json.loads(osm_json.read_text(encoding="utf-8"))
-        osm_level = f"{rep['completeness_level']} ({rep['completeness_index']:.2f})"
+        from gbaugs.osm.labels import describe_origins
+
+        index = rep.get("completeness_index")
+        osm_level = (describe_origins(rep.get("counts_by_origin", {})) if index is None
+                     else f"{rep['completeness_level']} ({index:.2f})")
     truth_f1 = truth_oa = None
     validation = run.validation
     if validation.exists():
@@ -162,7 +167,7 @@ _SUMMARY_COLUMNS: dict[str, Any] = {
     "UGS truth (ha)": lambda s: None if s.truth_ugs_ha is None else f"{s.truth_ugs_ha:,.1f}",
     "truth density": lambda s: None if s.truth_ugs_density is None else
     f"{s.truth_ugs_density:.3f}",
-    "OSM completeness": lambda s: s.osm_completeness,
+    "labels (OSM completeness)": lambda s: s.osm_completeness,
     "W-SVM vs truth OA / F1": lambda s: None if s.truth_f1 is None else
     f"{s.truth_oa:.3f} / {s.truth_f1:.3f}"}
 

@@ -132,6 +132,9 @@ class RunDir:
     def samples(self, slug: str) -> Path:
         return self.root / "samples" / f"{slug}.parquet"
 
+    def label_coverage(self, slug: str) -> Path:
+        return self.root / "samples" / f"{slug}_coverage.tif"
+
     @property
     def pool(self) -> Path:
         return self.root / "samples" / "pool.parquet"

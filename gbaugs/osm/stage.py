@@ -65,7 +65,9 @@ def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> Sta
                              crs=crs)
     result = standardize(frame, boundary, table, crs,
                          inward_buffer_m=region.osm.inward_buffer_m, city=city.name,
-                         min_polygon_area_m2=region.osm.min_polygon_area_m2)
+                         min_polygon_area_m2=region.osm.min_polygon_area_m2,
+                         buffer_by_label=region.osm.inward_buffer_by_label,
+                         judge_completeness=city.osm is not None)
     result.report["source"] = None if city.osm is None else str(city.osm)
     result.report.update(extra)
     if sources:
@@ -137,6 +139,10 @@ def _inputs(ctx: RunContext) -> list[Path]:
         for p in (city.boundary, city.osm):
             if isinstance(p, Path):
                 paths.append(p)
+        if city.boundary == "imagery":  # the boundary is the imagery files' extent
+            from gbaugs.imagery.sources import raster_files
+
+            paths += raster_files(city.imagery)
         for src in city.labels:
             paths += [src.path] + ([src.classes] if isinstance(src.classes, Path) else [])
     if isinstance(region.urban_mask, Path):
@@ -161,7 +167,8 @@ def _run(ctx: RunContext) -> StageResult:
             warnings.warn(f"city {result.report['city']!r}: {w}", GbaugsWarning, stacklevel=2)
         outputs += write_city(result, ctx.run.city(slug), levels[slug], cuts)
         summary[slug] = {"counts": result.report["counts"],
-                         "completeness_index": round(indices[slug], 4),
+                         "completeness_index": None if indices[slug] is None
+                         else round(indices[slug], 4),
                          "completeness_level": levels[slug]}
     return StageResult(outputs, summary)
 

@@ -28,6 +28,7 @@ polygons, combined into an index in [0, 1] (see :func:`completeness_index`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,17 +68,18 @@ def completeness_index(coverage: float, n_vegetation: int, area_km2: float) -> f
     return 0.5 * min(1.0, coverage / COVERAGE_REF) + 0.5 * min(1.0, density / DENSITY_REF)
 
 
-def completeness_levels(indices: dict[str, float],
+def completeness_levels(indices: dict[str, float | None],
                         thresholds: tuple[float, float] | None = None
-                        ) -> tuple[dict[str, str], tuple[float, float]]:
+                        ) -> tuple[dict[str, str | None], tuple[float, float]]:
     """Map each city's index to ``low``/``medium``/``high``; also return the cut points.
 
-    With ``thresholds=None`` the cut points are the region's tertiles (so a multi-city
-    region spreads over the three levels, as the paper's relative grouping of cities does);
-    with fewer than three cities the fixed cut points 1/3 and 2/3 are used. An index equal
-    to a cut point goes to the upper level.
+    With ``thresholds=None`` the cut points are the tertiles of the region's judged
+    indices (so a multi-city region spreads over the three levels, as the paper's relative
+    grouping of cities does); with fewer than three judged cities the fixed cut points 1/3
+    and 2/3 are used. An index equal to a cut point goes to the upper level. A city whose
+    index is ``None`` (no OSM source: its completeness is not judged) gets level ``None``.
     """
-    values = np.array(list(indices.values()), dtype=float)
+    values = np.array([v for v in indices.values() if v is not None], dtype=float)
     if thresholds is None:
         if len(values) >= 3:
             lo, hi = (float(q) for q in np.quantile(values, [1 / 3, 2 / 3]))
@@ -85,14 +87,16 @@ def completeness_levels(indices: dict[str, float],
             lo, hi = 1 / 3, 2 / 3
     else:
         lo, hi = (float(t) for t in thresholds)
-    levels = {c: ("low" if v < lo else "medium" if v < hi else "high")
+    levels = {c: (None if v is None else "low" if v < lo else "medium" if v < hi else "high")
               for c, v in indices.items()}
     return levels, (lo, hi)
 
 
 def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassTable,
                 crs: Any, *, inward_buffer_m: float = 10.0, city: str = "city",
-                min_polygon_area_m2: float = 0.0) -> StandardizedCity:
+                min_polygon_area_m2: float = 0.0,
+                buffer_by_label: Mapping[str, float] | None = None,
+                judge_completeness: bool = True) -> StandardizedCity:
     """Run steps 1–6 on one city's OSM frame (from :mod:`gbaugs.osm.readers`).
 
     Drop reasons (``report["dropped"]``): ``invalid_geometry`` (null, empty, or invalid
@@ -100,7 +104,13 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     ``no_polygon_area`` (valid, but no area inside the city), ``duplicates``,
     ``covered_by_other_polygons``, ``vanished_by_buffer`` and ``smaller_than_minimum``
     (under ``min_polygon_area_m2`` after the buffer). Slivers do not count toward
-    completeness.
+    completeness. ``buffer_by_label``: the inward buffer of a label's polygons where it
+    differs from ``inward_buffer_m``. ``report["label_loss"]`` counts, per class
+    (``label/category``), the polygons and area labelled and what overlaps, the buffer and
+    the minimum area took (:func:`label_loss`); a class that loses more than
+    :data:`WARN_CLASS_LOSS` of its polygons is a warning. Completeness is judged on OSM's
+    polygons only (``origin == "osm"``), and not at all with ``judge_completeness=False``
+    (a city labelled only by its own files: ``completeness_index`` is ``None``).
     """
     if osm.crs is None:
         raise InputDataError("the OSM polygons have no CRS", where=f"city {city}")
@@ -164,6 +174,8 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     frame = frame.drop(columns=["priority"], errors="ignore")
 
     # 4. overlaps
+    classes_in = _class_keys(frame)
+    area_in = shapely.area(frame.geometry.values)
     resolved, emptied = _resolve_overlaps(frame.geometry.values, priority,
                                           frame["osm_id"].to_numpy(dtype=str))
     report["dropped"]["covered_by_other_polygons"] = int(emptied.sum())
@@ -178,8 +190,10 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     city_area = area_geom.area
 
     # 5. inward buffer, then the minimum area (slivers of the mitre join)
-    if inward_buffer_m > 0:
-        refined = shapely.buffer(frame.geometry.values, -inward_buffer_m, join_style="mitre")
+    distance = np.array([(buffer_by_label or {}).get(lab, inward_buffer_m)
+                         for lab in frame["label"]], dtype=float)
+    if (distance > 0).any():
+        refined = shapely.buffer(frame.geometry.values, -distance, join_style="mitre")
         refined = _polygonal(refined)
     else:
         refined = frame.geometry.values
@@ -193,13 +207,20 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
         lab: int(n) for lab, n in
         zip(*np.unique(labels_all[vanished | small], return_counts=True), strict=True)}
     kept = ~vanished & ~small
-    veg = labels_all == "ugs"
+    report["label_loss"] = label_loss(classes_in, area_in, emptied, _class_keys(frame),
+                                      vanished, small, shapely.area(refined))
+    lossy = {k: v for k, v in report["label_loss"].items()
+             if v["lost_share"] > WARN_CLASS_LOSS and not k.startswith("ignore/")}
+    if lossy:
+        report["warnings"].append(_loss_warning(lossy, distance, frame, inward_buffer_m))
+    osm_rows = frame["origin"].to_numpy(dtype=object) == "osm"
+    veg = (labels_all == "ugs") & osm_rows
     coverage = float(area[veg & ~small].sum() / city_area)  # slivers do not count
     frame = frame.set_geometry(refined)[kept].reset_index(drop=True)
     frame["refined_area_m2"] = shapely.area(frame.geometry.values)
 
     counts = frame["label"].value_counts()
-    n_veg = int(counts.get("ugs", 0))
+    n_veg = int(((frame["label"] == "ugs") & (frame["origin"] == "osm")).sum())
     report.update({
         "crs": str(frame.crs),
         "inward_buffer_m": inward_buffer_m,
@@ -208,9 +229,12 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
                    ("ugs", "non_ugs", "building", "ignore", BACKGROUND)},
         "vegetation_coverage": coverage,
         "vegetation_polygons": n_veg,
-        "completeness_index": completeness_index(coverage, n_veg, city_area / 1e6),
+        "completeness_index": completeness_index(coverage, n_veg, city_area / 1e6)
+        if judge_completeness else None,
+        "completeness_judged_on": "OpenStreetMap polygons" if judge_completeness else
+        "not judged: no OpenStreetMap source (own label files only)",
     })
-    if n_veg == 0:
+    if int(counts.get("ugs", 0)) == 0:
         report["warnings"].append("no vegetation (ugs) polygons in this city: it contributes "
                                   "no vegetation samples")
     frame["tags"] = frame["tags"].map(_tags_json)
@@ -220,6 +244,63 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     frame = frame[["osm_id", "origin", "label", "category", "tags", "area_m2", "perimeter_m",
                    "shape_index", "refined_area_m2", "repaired", "geometry"]]
     return StandardizedCity(frame, report)
+
+
+WARN_CLASS_LOSS = 0.25
+"""A class (label and category) that loses more than this share of its polygons to
+overlaps, the inward buffer and the minimum area is a warning in ``osm.json`` and the log."""
+
+
+def _class_keys(frame: gpd.GeoDataFrame) -> np.ndarray:
+    return np.array([f"{lab}/{cat}" for lab, cat in
+                     zip(frame["label"], frame["category"], strict=True)], dtype=object)
+
+
+def label_loss(classes_in: np.ndarray, area_in: np.ndarray, emptied: np.ndarray,
+               classes_out: np.ndarray, vanished: np.ndarray, small: np.ndarray,
+               refined_area: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per class (``label/category``): the polygons and area (m², clipped to the city)
+    labelled, the polygons lost to overlaps (``covered_by_other_polygons``), the inward
+    buffer and the minimum area, the polygons and area (after the buffer) kept, and
+    ``lost_share`` — the share of its polygons lost. ``classes_in``/``area_in``/``emptied``
+    are per polygon before the overlaps; the others per polygon after them."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(set(classes_in)):
+        before, after = classes_in == key, classes_out == key
+        n = int(before.sum())
+        kept = after & ~vanished & ~small
+        lost = {"overlaps": int((before & emptied).sum()),
+                "buffer": int((after & vanished).sum()),
+                "minimum_area": int((after & small).sum())}
+        out[key] = {"polygons": n, "area_m2": round(float(area_in[before].sum()), 1),
+                    "lost_polygons": lost, "kept_polygons": int(kept.sum()),
+                    "kept_area_m2": round(float(refined_area[kept].sum()), 1),
+                    "lost_share": round(sum(lost.values()) / n, 4) if n else 0.0}
+    return out
+
+
+def _loss_warning(lossy: dict[str, dict[str, Any]], distance: np.ndarray,
+                  frame: gpd.GeoDataFrame, default: float) -> str:
+    """One WARNING for the classes that lost more than :data:`WARN_CLASS_LOSS` of their
+    polygons: each with its count, the cause and what it still labels, and the remedy."""
+    parts, remedies = [], []
+    for key, loss in lossy.items():
+        label, lost = key.split("/", 1)[0], loss["lost_polygons"]
+        why = ", ".join(f"{n} {w.replace('_', ' ')}" for w, n in lost.items() if n)
+        erased = "erased" if loss["kept_polygons"] == 0 else (
+            f"{loss['kept_area_m2'] / 1e4:.2f} of {loss['area_m2'] / 1e4:.2f} ha left")
+        parts.append(f"{key} {sum(lost.values())} of {loss['polygons']} ({why}; {erased})")
+        if lost["buffer"]:
+            metres = distance[(frame["label"] == label).to_numpy()]
+            buffer = float(metres[0]) if len(metres) else default
+            remedies.append(f"{label} = {buffer / 2:g}")
+    remedy = (f"where they are narrower than twice the buffer, give them a smaller one: "
+              f"[osm] inward_buffer_by_label = {{ {', '.join(sorted(set(remedies)))} }}"
+              if remedies else "check the overlaps (a higher-priority class covers them) and "
+              "[osm] min_polygon_area_m2")
+    return (f"{len(lossy)} label class(es) lost more than {WARN_CLASS_LOSS:.0%} of their "
+            f"polygons to overlaps, the inward buffer or the minimum area: "
+            f"{'; '.join(parts)} — they label fewer samples; {remedy} (osm.json label_loss)")
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:

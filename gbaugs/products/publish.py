@@ -173,22 +173,28 @@ def processing_text(features: list[str], screening: str, post: dict[str, Any]) -
 
 def data_record(region: str, year: int, rows: list[dict[str, Any]],
                 accuracy: dict[str, Any], processing: str = "",
-                dates: dict[str, str] | None = None, resolution_m: float = 10.0) -> str:
-    """The data README; ``dates``: per city, the imagery dates (``gbaugs:dates``)."""
+                dates: dict[str, str] | None = None, resolution_m: float = 10.0,
+                labels: str = "OpenStreetMap", osm: bool = True,
+                buffer_m: float = 10.0) -> str:
+    """The data README; ``dates``: per city, the imagery dates (``gbaugs:dates``);
+    ``labels``: where the training labels came from (:func:`gbaugs.osm.labels.
+    describe_origins`), ``osm``: whether OpenStreetMap is among them (its completeness
+    factor and licence apply), ``buffer_m``: the inward buffer."""
     lines = [f"# Urban green space of {region}, {year}, {resolution_m:g} m", "",
              "Binary maps of urban green space (UGS: vegetation entities of the urban area — "
              "parks, green buffers, square and attached green space, other green space), one "
              "Cloud-Optimized GeoTIFF per city: 1 = UGS, 0 = non-UGS, 255 = no data "
              "(outside the city, water, no valid observation).", "",
              "## How", "",
-             "gbaugs (W-SVM method): OpenStreetMap polygons standardized by a class table and "
-             "shrunk by a 10 m inward buffer label samples on Sentinel-2 imagery (a median "
-             "composite of the scenes of the window, or a single scene: see the dates below; "
-             "spectral indices and GLCM texture); samples are weighted by "
-             "reliability (LOF, boundary distance, shape index, NDVI heterogeneity) and city "
-             "OSM completeness, cities are balanced, one RBF-SVM is trained for the region "
-             "and applied to every city. " + processing, "",
-             "## Accuracy (agreement with OSM-derived labels on held-out samples)", "",
+             f"gbaugs (W-SVM method): label polygons from {labels}, standardized by a class "
+             f"table and shrunk by a {buffer_m:g} m inward buffer, label samples on Sentinel-2 "
+             "imagery (a median composite of the scenes of the window, or a single scene: see "
+             "the dates below; the features below); samples are weighted by "
+             "reliability (LOF, boundary distance, shape index, NDVI heterogeneity)"
+             + (" and city OSM completeness" if osm else "") + ", cities are balanced, one "
+             "RBF-SVM is trained for the region and applied to every city. " + processing, "",
+             f"## Accuracy (agreement with the labels from {labels} on held-out samples)",
+             "",
              "| validation | OA | precision | recall | F1 | kappa |", "|---|---|---|---|---|---|"]
     def fmt(value: float | None) -> str:
         return "–" if value is None else f"{value:.3f}"  # undefined: e.g. no UGS predicted
@@ -197,7 +203,7 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
         lines.append(f"| {split} | " + " | ".join(fmt(m[k]) for k in (
             "oa", "precision", "recall", "f1", "kappa")) + " |")
     lines += ["", "`random` is the paper's pixel split (optimistic); `polygons` and `blocks` "
-              "hold out whole OSM polygons or 1 km blocks.", "", "## Cities", "",
+              "hold out whole label polygons or 1 km blocks.", "", "## Cities", "",
               "| city | UGS area (ha) | UGS density |", "|---|---|---|"]
     lines += [f"| {r['city']} | {r['ugs_area_ha']:,.1f} | {r['ugs_density']:.3f} |"
               for r in rows]
@@ -206,7 +212,9 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
         lines += [f"| {city} | {text} |" for city, text in dates.items()]
     lines += ["", "## Licence and citation", "",
               "Maps: CC BY 4.0. Derived from Copernicus Sentinel-2 data and from "
-              "OpenStreetMap (© OpenStreetMap contributors, ODbL) used as training labels. "
-              "Cite the W-SVM method paper (Remote Sensing, 2026) and gbaugs " + __version__
-              + ".", ""]
+              + ("OpenStreetMap (© OpenStreetMap contributors, ODbL) used as training labels"
+                 if osm else f"training labels from {labels}")
+              + (f" and {labels.split(' and ', 1)[1]}" if osm and " and " in labels else "")
+              + ". Cite the W-SVM method paper (Remote Sensing, 2026) and gbaugs "
+              + __version__ + ".", ""]
     return "\n".join(lines)

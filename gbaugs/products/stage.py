@@ -15,6 +15,7 @@ import pandas as pd
 from gbaugs.config import Region, slugify
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text
+from gbaugs.osm.labels import describe_origins, run_origins
 from gbaugs.products.publish import (
     acquisition_times,
     collection,
@@ -35,6 +36,8 @@ def _inputs(ctx: RunContext) -> list[Path]:
             *(ctx.run.map(c.slug) for c in ctx.region.cities),
             *(p for c in ctx.region.cities
               for p in [ctx.run.stack_report(c.slug)] if p.exists()),
+            *(p for c in ctx.region.cities
+              for p in [ctx.run.osm_report(c.slug)] if p.exists()),
             *(p for c in ctx.region.cities for p in c.references.values()
               if isinstance(p, Path))]
 
@@ -90,15 +93,20 @@ def _run(ctx: RunContext) -> StageResult:
     with atomic_path(csv) as tmp:
         pd.concat([table, pd.DataFrame([total])], ignore_index=True).to_csv(
             tmp, index=False, float_format="%.6g")
+    origins = run_origins(ctx.run, [c.slug for c in region.cities])
+    labels = describe_origins(origins)
     description = (f"Urban green space of {region.name} in {region.year} at "
                    f"{region.resolution_m:g} m, one map "
-                   "per city, mapped by gbaugs (W-SVM on Sentinel-2 and OpenStreetMap).")
+                   f"per city, mapped by gbaugs (W-SVM on Sentinel-2 and labels from "
+                   f"{labels}).")
     outputs += [csv, statistics_chart(rows, ctx.run.city_statistics_chart),
                 write_json(ctx.run.collection,
                            collection(items, reg, description, region.resolution_m)),
                 write_text(ctx.run.data_readme,
                            data_record(region.name, region.year, rows, short,
-                                       _processing(region), dates, region.resolution_m))]
+                                       _processing(region), dates, region.resolution_m,
+                                       labels=labels, osm="osm" in origins,
+                                       buffer_m=region.osm.inward_buffer_m))]
     comparisons = []
     for city in region.cities:
         for product, ref in sorted(city.references.items()):
@@ -129,7 +137,7 @@ PRODUCTS = Stage(
     run=_run,
     reads=("region.name", "region.year", "region.start_date", "region.end_date",
            "region.resolution_m", "imagery.features", "samples.screening", "postprocess",
-           "cities.name", "cities.size_class", "cities.references"),
+           "osm.inward_buffer_m", "cities.name", "cities.size_class", "cities.references"),
     inputs=_inputs,
-    version=2,  # 2: the STAC Items' processing history holds the upstream stages only
+    version=3,  # 3: the data record names where the labels came from
 )

@@ -18,6 +18,7 @@ import gbaugs.report.figures as figures
 import gbaugs.report.quicklooks as quicklooks
 from gbaugs.config import slugify
 from gbaugs.io.atomic import write_text
+from gbaugs.osm.labels import describe_origins, run_origins
 from gbaugs.report.html import Section, page
 from gbaugs.rundir import RunDir
 
@@ -78,9 +79,24 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     return write_text(out, html)
 
 
+CONTRADICTION = 0.5
+"""A label category contradicts its map when less than this share of its pixels is mapped
+UGS for a UGS label, or more for a non-UGS or building label (background land use holds
+lawns and gardens either way, unlabelled pixels are random draws)."""
+
+
+def _contradicts(source: str, share: float) -> str:
+    if source == "ugs" and share < CONTRADICTION:
+        return "yes: mostly mapped non-UGS"
+    if source in ("non_ugs", "building") and share > CONTRADICTION:
+        return "yes: mostly mapped UGS"
+    return ""
+
+
 def _category_shares(run: RunDir, cities) -> pd.DataFrame | None:
-    """Per city and OSM category: labelled pixels and the share the cleaned map calls UGS
-    (every candidate pixel of the samples stage, screened or not)."""
+    """Per city and label category: labelled pixels, the share the cleaned map calls UGS
+    (every candidate pixel of the samples stage, screened or not) and whether that
+    contradicts the label (:data:`CONTRADICTION`)."""
     import numpy as np
     import rasterio
 
@@ -97,8 +113,10 @@ def _category_shares(run: RunDir, cities) -> pd.DataFrame | None:
         mapped = labels[frame["row"].to_numpy(), frame["col"].to_numpy()]
         frame = frame.assign(ugs=mapped == 1)[mapped != NODATA]
         for (source, category), g in frame.groupby(["source_label", "category"]):
-            rows.append({"city": name, "OSM label": source, "category": category,
-                         "pixels": len(g), "mapped UGS": float(np.mean(g["ugs"]))})
+            share = float(np.mean(g["ugs"]))
+            rows.append({"city": name, "label": source, "category": category,
+                         "pixels": len(g), "mapped UGS": share,
+                         "contradicts its label": _contradicts(source, share)})
     return pd.DataFrame(rows) if rows else None
 
 
@@ -133,7 +151,8 @@ def _accuracy(run: RunDir, cities) -> Section:
     if validation is None:
         return s if evaluation else s.note("No model yet: run the train stage.")
     search = validation.get("search", {})
-    s.heading("Spatially separated validation (labels from OSM)")
+    labels = describe_origins(run_origins(run, [slug for _, slug, _ in cities]))
+    s.heading(f"Spatially separated validation (labels from {labels})")
     s.pairs({"tuning": _tuning_line(search, validation.get("replicates"))})
     rows = []
     for split, label in (("polygons", "whole polygons held out"),
@@ -146,10 +165,20 @@ def _accuracy(run: RunDir, cities) -> Section:
         s.table(pd.DataFrame(rows))
     shares = _category_shares(run, cities)
     if shares is not None:
-        s.heading("Share of each OSM category mapped UGS (every labelled pixel)")
+        s.heading("Share of each label category mapped UGS (every labelled pixel)")
         s.text("UGS categories should be near 1, hard negatives (farmland, orchards…) and "
                "buildings near 0; background land use holds lawns and gardens. These "
-               "pixels are the training labels' polygons, so this is agreement with OSM.")
+               "pixels are the training labels' polygons, so this is agreement with the "
+               f"labels ({labels}).")
+        bad = shares[shares["contradicts its label"] != ""]
+        if len(bad):
+            s.warning(f"The map contradicts {len(bad)} label categor"
+                      f"{'y' if len(bad) == 1 else 'ies'}: " + "; ".join(
+                          f"{r['city']} {r['label']}/{r['category']} {r['mapped UGS']:.0%} "
+                          "mapped UGS" for _, r in bad.iterrows())
+                      + ". The model did not learn them as labelled: their pixels were "
+                      "screened out, outnumbered, or look like the other class (see the "
+                      "samples section and the label coverage check).")
         s.table(shares, digits=3)
     return s
 
@@ -218,7 +247,7 @@ def _imagery(run: RunDir, cities) -> Section:
     if warnings:
         s.heading("Warnings")
         for w in warnings:
-            s.text(f"WARNING {w}")
+            s.warning(w)
     return s
 
 
@@ -320,7 +349,7 @@ def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:
         weighted = entry.get("weighted", {}).get("overall")
         if weighted:
             matrices[f"{label} (weighted)"] = weighted["confusion"]
-    s.heading("Accuracy against OSM-derived labels on held-out samples")
+    s.heading("Accuracy against the training labels' classes on held-out samples")
     s.table(pd.DataFrame(rows))
     if matrices:
         s.image(figures.confusion_figure(matrices, fig / "confusion.png"),

@@ -31,6 +31,7 @@ th { background: #eef2e8; }
 td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #e2e2dc; background: white; margin: 6px 0; }
 .note { color: #555; font-size: 13px; }
+.warning { background: #fff4e0; border-left: 4px solid #d08a00; padding: 6px 10px; }
 .kv td { text-align: left; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 .grid > div { flex: 1 1 520px; }
@@ -45,6 +46,11 @@ class Section:
 
     def text(self, body: str) -> Section:
         self.parts.append(f"<p>{html.escape(body)}</p>")
+        return self
+
+    def warning(self, body: str) -> Section:
+        """A finding the reader must not miss (shown as a WARNING box)."""
+        self.parts.append(f'<p class="warning">WARNING {html.escape(body)}</p>')
         return self
 
     def note(self, body: str) -> Section:

@@ -36,6 +36,7 @@ import pandas as pd
 import shapely
 
 from gbaugs.errors import InputDataError
+from gbaugs.features.registry import VALID_OBS
 
 SAMPLED_LABELS = {"ugs": 1, "non_ugs": 0, "building": 0, "background": 0}
 UNLABELLED = "unlabelled"
@@ -104,6 +105,8 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
                                  "in a refined OSM polygon", where=stack_path,
                                  hint="the stack and the OSM polygons do not overlap: check "
                                       "both cover the same city")
+        obs = (src.read(names.index(VALID_OBS) + 1)[rows[:n_labelled], cols[:n_labelled]]
+               if VALID_OBS in names else None)
         values, city_ndvi = {}, np.empty(0, np.float32)
         for f in sorted({*features, "NDVI"}):
             if f not in names:
@@ -120,6 +123,11 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
     in_poly = np.arange(len(rows)) < n_labelled
     counts = {"pixels_in_polygons": n_labelled,
               "skipped_missing_feature": int((~finite & in_poly).sum())}
+    lab_index = index[rows[:n_labelled], cols[:n_labelled]]
+    classes = np.array([f"{lab}/{cat}" for lab, cat in zip(
+        polys["label"], polys["category"], strict=True)], dtype=object)
+    counts["mask_loss"] = mask_loss(classes[lab_index], finite[:n_labelled], obs)
+    counts["mask_warnings"] = mask_loss_warnings(counts["mask_loss"])
     if unlabelled is not None:
         counts["unlabelled_drawn"] = int((finite & ~in_poly).sum())
     rows, cols, in_poly = rows[finite], cols[finite], in_poly[finite]
@@ -161,6 +169,61 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
     counts["candidates_vegetation"] = int((frame["label"] == 1).sum())
     counts["candidates_non_vegetation"] = int((frame["label"] == 0).sum())
     return Candidates(frame, crs, counts, city_ndvi)
+
+
+WARN_MASK_LOSS = 0.05
+"""A class of labels (not water) whose pixels the imagery's masks turned into no data
+above this share is a warning: the masks removed what the labels say is land."""
+WATER_WORDS = ("water", "river", "lake", "sea", "reservoir", "pond", "canal", "basin",
+               "stream", "riverbank", "coastline", "bay")
+"""Categories named with one of these words are water: the water mask may remove them."""
+
+
+def mask_loss(classes: np.ndarray, finite: np.ndarray, obs: np.ndarray | None
+              ) -> dict[str, dict[str, Any]]:
+    """Per class of labelled pixels (``label/category``): pixels, and those the stack holds
+    as no data — ``no_observation`` (no clear observation: ``valid_obs`` is 0, i.e. every
+    scene's observation was masked as cloud or lay outside the imagery), ``water`` (observed,
+    but removed by the water mask), ``other`` (no ``valid_obs`` band to tell: a pre-made
+    stack) — with their share of the class."""
+    out: dict[str, dict[str, Any]] = {}
+    gone = ~finite
+    observed = None if obs is None else np.nan_to_num(obs, nan=0) > 0
+    for key in sorted(set(classes)):
+        k = classes == key
+        n = int(k.sum())
+        if observed is None:
+            lost = {"other": int((k & gone).sum())}
+        else:
+            lost = {"no_observation": int((k & gone & ~observed).sum()),
+                    "water": int((k & gone & observed).sum())}
+        out[key] = {"pixels": n, **lost, "share": round(sum(lost.values()) / n, 4) if n else 0}
+    return out
+
+
+def mask_loss_warnings(loss: dict[str, dict[str, Any]]) -> list[str]:
+    """WARNINGs for the non-water classes that the masks emptied above
+    :data:`WARN_MASK_LOSS`, naming the mask and the remedy."""
+    out = []
+    for key, r in loss.items():
+        if r["share"] <= WARN_MASK_LOSS or any(w in key.lower() for w in WATER_WORDS):
+            continue
+        why = []
+        if r.get("no_observation"):
+            why.append(f"{r['no_observation'] / r['pixels']:.1%} without a clear observation "
+                       "(the cloud mask, or outside the imagery): a single clear date needs "
+                       "no cloud mask ([imagery] cloud_mask = \"none\"); the spectral rule "
+                       "takes bright roofs for clouds")
+        if r.get("water"):
+            why.append(f"{r['water'] / r['pixels']:.1%} removed as water — the polygons "
+                       "reach into water (shifted or loosely traced), or the water mask "
+                       "takes land (stack.json's water_mask; [imagery] water_mask, "
+                       "mndwi_water_threshold, water_nir_max)")
+        if r.get("other"):
+            why.append(f"{r['other'] / r['pixels']:.1%} no data in the feature stack")
+        out.append(f"the imagery's masks removed {r['share']:.1%} of the {r['pixels']} "
+                   f"labelled pixels of class {key}: " + "; ".join(why))
+    return out
 
 
 def _unlabelled_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, valid: np.ndarray,

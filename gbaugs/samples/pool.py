@@ -7,7 +7,8 @@ Per city: screening, then the reliability indicators and composite score
    thresholds) → reliability weights 0.9 / 0.6 / 0.2;
 2. a cap of ``max_per_class`` samples per class and city, drawn at random (seeded); all are
    kept where fewer exist;
-3. the city factor from the city's OSM completeness level (0.6 / 0.8 / 1.0);
+3. the city factor from the city's OSM completeness level (0.6 / 0.8 / 1.0; 1 for a city
+   labelled only by its own files, whose completeness is not judged);
 4. final weight. The paper multiplies by the city factor and then normalizes every city's
    total to the same target — but a factor that is constant within a city cancels in that
    normalization. gbaugs therefore normalizes first and applies the factor after::
@@ -56,12 +57,12 @@ class CitySamples:
     slug: str
     frame: pd.DataFrame
     crs: Any
-    completeness_level: str
+    completeness_level: str | None
     counts: dict[str, Any]
 
 
 def assess_city(name: str, slug: str, candidates: Candidates, features: list[str],
-                params: SampleParams, completeness_level: str,
+                params: SampleParams, completeness_level: str | None,
                 rng: np.random.Generator) -> CitySamples:
     """Screen a city's candidates and compute their indicators and scores."""
     frame = candidates.frame.copy()
@@ -92,7 +93,7 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
                            "by_source": screening_counts(frame)}
     for label, key in ((1, "vegetation"), (0, "non_vegetation")):
         counts[f"after_screening_{key}"] = int((ok & (frame["label"] == label)).sum())
-    warnings = []
+    warnings = list(counts.pop("mask_warnings", []))
     if counts["candidates_vegetation"] == 0:
         warnings.append("no vegetation samples: the city has no usable ugs polygon pixel")
     elif counts["after_screening_vegetation"] == 0:
@@ -200,7 +201,8 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
         f["level"] = np.where(ok, levels, None)
         f["reliability_weight"] = np.where(ok, level_weight(levels,
                                                             params.reliability_weights), np.nan)
-        f["city_factor"] = factors[city.completeness_level]
+        # a city labelled only by its own files has no OSM completeness to judge: no factor
+        f["city_factor"] = factors.get(city.completeness_level, 1.0)
         eligible.append(ok)
     draws = cap_and_weigh([c.frame for c in cities], eligible, params, seed)
     kept_frames = []

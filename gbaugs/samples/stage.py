@@ -32,8 +32,10 @@ import pandas as pd
 from gbaugs.errors import GbaugsWarning
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
+from gbaugs.samples.coverage import label_coverage
 from gbaugs.samples.extract import UnlabelledDraw, extract_candidates
 from gbaugs.samples.pool import CitySamples, assess_city, build_pool
+from gbaugs.samples.quality import ndvi_thresholds
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
@@ -60,6 +62,7 @@ def _run(ctx: RunContext) -> StageResult:
     draws = np.random.SeedSequence([region.seed, 6]).spawn(len(region.cities))
     params = region.samples
     cities: list[CitySamples] = []
+    coverage_layers: list[Path] = []
     with ctx.reporter.task("sampling cities", total=len(region.cities)) as advance:
         for city, ss, ds in zip(region.cities, seeds, draws, strict=True):
             osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
@@ -69,11 +72,20 @@ def _run(ctx: RunContext) -> StageResult:
                           if params.negatives == "unlabelled" else None)
             candidates = extract_candidates(stack, gpd.read_parquet(osm_path), features,
                                             city.name, unlabelled)
-            cities.append(assess_city(city.name, city.slug, candidates, features,
-                                      region.samples, level, np.random.default_rng(ss)))
+            assessed = assess_city(city.name, city.slug, candidates, features,
+                                   region.samples, level, np.random.default_rng(ss))
+            threshold = ndvi_thresholds(candidates.city_ndvi, params)["vegetation"]
+            check = label_coverage(stack, assessed.frame, features, threshold,
+                                   ctx.run.label_coverage(city.slug),
+                                   np.random.default_rng(ss), region.imagery.block_rows,
+                                   city.name)
+            assessed.counts["label_coverage"] = check.record
+            assessed.counts["warnings"] += check.warnings
+            coverage_layers.append(ctx.run.label_coverage(city.slug))
+            cities.append(assessed)
             advance(1)
     pool, summary = build_pool(cities, region.samples, region.seed)
-    outputs = []
+    outputs: list[Path] = list(coverage_layers)
     lon_lat = []
     for c in cities:
         for w in c.counts["warnings"]:
@@ -96,7 +108,7 @@ SAMPLES = Stage(
     name="samples",
     description="weighted training samples per city and the balanced multi-city pool",
     run=_run,
-    reads=("samples", "imagery.features", "region.seed", "cities.name"),
+    reads=("samples", "imagery.features", "imagery.block_rows", "region.seed", "cities.name"),
     inputs=_inputs,
-    version=4,  # 2: polygon-scale consistency; 3: source screening; 4: unlabelled negatives
+    version=5,  # 3: source screening; 4: unlabelled negatives; 5: mask loss, label coverage
 )

@@ -107,3 +107,15 @@ def summary(searches: list[Any], reason: str) -> dict[str, Any]:
     return {"members": len(searches), "reason": reason,
             "cells": [{**s.best_params, "cv_weighted_f1": s.best_score,
                        "on_grid_edge": s.edge} for s in searches]}
+
+
+def folds_used(searches: list[Any]) -> str:
+    """The tuning folds every replicate really used, e.g. ``10-fold stratified, polygons
+    kept whole`` — or, where replicates differ (a replicate's tuning share can hold fewer
+    label polygons than folds), each description with how many replicates used it."""
+    kinds: dict[str, int] = {}
+    for s in searches:
+        kinds[s.cv] = kinds.get(s.cv, 0) + 1
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    return "; ".join(f"{cv} in {n} of {len(searches)} replicates" for cv, n in kinds.items())

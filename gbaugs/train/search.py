@@ -91,6 +91,9 @@ def make_cv(y: np.ndarray, groups: np.ndarray | None, params: TrainParams, seed:
         warnings.warn(f"only {min(per_class)} label polygons in one class: tuning falls back "
                       f"to {params.cv_folds}-fold stratified folds of pixels, which reward "
                       "memorizing polygons", GbaugsWarning, stacklevel=3)
+        return (StratifiedKFold(params.cv_folds, shuffle=True, random_state=seed),
+                f"{params.cv_folds}-fold stratified (pixels: only {min(per_class)} label "
+                "polygons in one class)", None)
     return (StratifiedKFold(params.cv_folds, shuffle=True, random_state=seed),
             f"{params.cv_folds}-fold stratified (pixels)", None)
 

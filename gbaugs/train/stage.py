@@ -17,7 +17,9 @@ validation, model and city) and, with baselines, ``model/baselines.json`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,22 @@ def _pools(ctx: RunContext, features: list[str]) -> tuple[list[dict[str, np.ndar
                   for p in pools)], reason
 
 
+@contextlib.contextmanager
+def _once(members: int):
+    """Warnings the replicates raise alike (e.g. pixel folds for want of polygons) are
+    said once, with how many of the ``members`` raised them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen: dict[tuple[str, type], int] = {}
+    for w in caught:
+        key = (str(w.message), w.category)
+        seen[key] = seen.get(key, 0) + 1
+    for (message, category), n in seen.items():
+        suffix = f" ({n} of {members} replicates)" if members > 1 and n > 1 else ""
+        warnings.warn(message + suffix, category, stacklevel=3)
+
+
 def _run(ctx: RunContext) -> StageResult:
     region, params, seed = ctx.region, ctx.region.train, ctx.region.seed
     pool_path = ctx.run.pool
@@ -150,7 +168,8 @@ def _run(ctx: RunContext) -> StageResult:
     parts = [{"random": tr, **{k: s_tr for k, (s_tr, _) in held.items()}},
              *(_training_parts(d, d0, {"random": (tr, te), **held}) for d in data[1:])]
     title = "training the W-SVM" + (f" (a vote of {len(data)})" if len(data) > 1 else "")
-    with ctx.reporter.task(title, total=len(data)) as advance:
+    with ctx.reporter.task(title, total=len(data)) as advance, \
+            _once(len(data)):
         searches, fits = [], []
         for r, (d, part) in enumerate(zip(data, parts, strict=True)):
             s_r, p_tr = replicates.member_seed(seed, r), part["random"]
@@ -183,10 +202,11 @@ def _run(ctx: RunContext) -> StageResult:
                           replicates.vote([p.predict(x[te]) for p in final])):
         raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
     search = searches[0]
+    folds = replicates.folds_used(searches)
     validation: dict[str, Any] = {
         "holdout_fraction": params.test_fraction, "n_train": len(tr),
         "n_test": len(te), "search": {
-            "strategy": search.strategy, "cv": search.cv, "best": search.best_params,
+            "strategy": search.strategy, "cv": folds, "best": search.best_params,
             "selection": params.select, "highest_scoring": search.top,
             "best_cv_weighted_f1": search.best_score, "grid": search.grid,
             "on_grid_edge": search.edge, "seconds": round(search.seconds, 2),
@@ -221,7 +241,7 @@ def _run(ctx: RunContext) -> StageResult:
                               "holdout": validation["random"]["weighted"]["overall"]}
         outputs.append(write_json(ctx.run.baselines, baselines))
         outputs.append(_baselines_csv(ctx.run.baselines_csv, baselines))
-    card = {"cv_weighted_f1": search.best_score, "cv": search.cv,
+    card = {"cv_weighted_f1": search.best_score, "cv": folds,
             "features_definitions": feature_definitions(features),
             "parameters": {**search.best_params, "kernel": "rbf"},
             "search": validation["search"],
@@ -237,7 +257,7 @@ def _run(ctx: RunContext) -> StageResult:
     outputs.append(write_json(ctx.run.validation, validation))
     outputs.append(_write_csv(ctx.run.validation_csv, validation))
     edge = sorted({e for s in searches for e in s.edge})
-    return StageResult(outputs, {"best": search.best_params, "cv": search.cv,
+    return StageResult(outputs, {"best": search.best_params, "cv": folds,
                                  "cv_f1": search.best_score, "on_grid_edge": edge,
                                  "replicates": len(data),
                                  "random_f1": validation["random"]["weighted"]["overall"]["f1"],
