@@ -41,7 +41,7 @@ def test_report_stage_writes_a_self_contained_page(demo_run):
     for f1, otsu in zip(evaluation["f1"], evaluation["f1_ndvi_otsu"], strict=True):
         assert f"{f1:.3g}" in html and f"{otsu:.3g}" in html
     assert "polygons kept whole" in html and "green_background" in html
-    assert "Share of each OSM category mapped UGS" in html
+    assert "Share of each label category mapped UGS" in html
     # what the imagery was, per city, from each stack.json
     assert "What the imagery was" in html and "product level" in html
     for city in region.cities:
