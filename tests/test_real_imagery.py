@@ -107,6 +107,15 @@ def test_havelland_l1c_is_noticed_and_water_spares_the_forest(havelland_run):
     assert water_like.sum() > 1000
     assert np.isin(labels[water_like], [0, 255]).all()  # no data or non-UGS, never UGS
     assert (labels[forest] == 1).mean() > 0.5  # the forest is mapped
+    # what the masks removed, per land-cover context of the labels (issue 32): the cloud
+    # rule's share (no clear observation) and the water rule's, for every OSM class
+    loss = json.loads((run / "samples" / "summary.json").read_text())[
+        "cities"]["havelland"]["mask_loss"]
+    print("masks per OSM class:", {k: (v["no_observation"], v["water"], v["share"])
+                                   for k, v in loss.items()})
+    assert {"non_ugs/farmland", "ugs/forest"} <= set(loss)
+    assert all({"no_observation", "water", "pixels"} <= set(v) for v in loss.values())
+    assert loss["ugs/forest"]["water"] / loss["ugs/forest"]["pixels"] <= 0.01
 
 
 def _write_60m(src_path: Path, out: Path, stored_scale: float, dtype: str) -> None:

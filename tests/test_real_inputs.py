@@ -322,6 +322,7 @@ def _coverage_case(tmp_path: Path, negatives: bool) -> tuple[Path, pd.DataFrame]
     frame["NDVI"] = ndvi[frame["row"], frame["col"]]
     frame["NDWI"] = ndwi[frame["row"], frame["col"]]
     frame["status"] = "ok"
+    frame["origin"] = "hand.gpkg"
     return path, frame
 
 
@@ -454,7 +455,7 @@ def test_aberystwyth_polygon_holdouts_beat_the_ndvi_floor(aberystwyth_run):
         from gbaugs.features.registry import default_features
         features = list(default_features())
     every = pd.read_parquet(run / "samples" / "aberystwyth.parquet")
-    usable = every[every["status"].isin(["kept", "capped"])]
+    usable = every[every["status"] == "kept"]  # the pool's samples, with their weights
     cell = json.loads((run / "model" / "validation.json").read_text())["search"]["best"]
     with rasterio.open(run / "cities" / "aberystwyth" / "stack.tif") as src:
         ndvi = src.read(list(src.descriptions).index("NDVI") + 1)
@@ -486,3 +487,89 @@ def test_aberystwyth_example_in_the_docs_is_the_tested_one():
         if line.startswith(("boundary", "band_map", "scale", "  {", "imagery", "crs")):
             assert line.split("#")[0].strip() in docs, line
 
+
+
+# ------------------------------------------------------------------ vegetation no label covers
+def test_vegetation_candidates_are_screened_and_fill_only_the_room_left():
+    from gbaugs.config import SampleParams
+    from gbaugs.samples.pool import cap_and_weigh, vegetation_candidates
+    from gbaugs.samples.quality import GREEN_BACKGROUND
+
+    rng = np.random.default_rng(4)
+    n = 40
+    # labelled lawns (NDVI 0.5, polygons 0–3), orchards (0.65), and drawn candidates:
+    # woodland (0.85, unlike every label) and the lawns' own spectra (redundant)
+    lawns = 0.5 + 0.01 * rng.standard_normal(n)
+    ndvi = np.r_[lawns, 0.65 + 0.01 * rng.standard_normal(n),
+                 0.85 + 0.01 * rng.standard_normal(n), lawns]
+    src = ["ugs"] * n + ["non_ugs"] * n + ["unlabelled_vegetation"] * (2 * n)
+    frame = pd.DataFrame({"NDVI": ndvi, "NDWI": -ndvi, "source_label": src,
+                          "polygon": np.r_[np.arange(n) % 4, 10 + np.arange(n) % 4,
+                                           -np.arange(2 * n) - 1],
+                          "screening": "ok",
+                          "label": [1] * n + [0] * n + [1] * (2 * n)})
+    claimed = np.zeros(len(frame), dtype=bool)
+    out = vegetation_candidates(frame, ["NDVI", "NDWI"], claimed)
+    assert out == {"drawn": 2 * n, "note": None, "inside_hard_negatives_share": 0.0,
+                   "like_ugs_labels": n, "used": n}
+    assert (frame["screening"].iloc[2 * n:3 * n] == "ok").all()
+    assert (frame["screening"].iloc[3 * n:] == "like_ugs_labels").all()
+    # most of them inside the hard negatives: none is used, and it is said
+    frame2 = frame.assign(screening="ok")
+    claimed2 = np.r_[np.zeros(2 * n, bool), np.ones(n + n // 2, bool), np.zeros(n // 2, bool)]
+    out2 = vegetation_candidates(frame2, ["NDVI", "NDWI"], claimed2)
+    assert out2["used"] == 0 and "cannot tell it apart" in out2["note"]
+    assert (frame2["screening"].iloc[-n // 2:] == "inseparable").all()
+    # the cap: labelled UGS first, candidates only in the room they leave
+    f = frame.assign(reliability_weight=1.0, city_factor=1.0)
+    f = f[f["screening"].isin(["ok", GREEN_BACKGROUND])].reset_index(drop=True)
+    from gbaugs.config import SampleParams as P
+
+    params = P(max_per_class=n + 10, cap="random")
+    ((kept, _),) = cap_and_weigh([f], [np.ones(len(f), bool)], params, seed=0)
+    chosen = f.iloc[kept]
+    assert (chosen["source_label"] == "ugs").sum() == n
+    assert (chosen["source_label"] == "unlabelled_vegetation").sum() == 10
+    assert SampleParams().vegetation_candidates == "unlabelled_dense"
+
+
+def test_vegetation_pixels_are_dense_and_far_from_hard_negatives(tmp_path):
+    from gbaugs.samples.extract import VegetationDraw, _vegetation_pixels
+
+    ndvi = np.full((50, 50), 0.8)
+    ndvi[:, :10] = 0.6            # an orchard's NDVI: below the bar (its median, 0.6)
+    ndvi[0, 0] = np.nan
+    transform = from_origin(0, 500, 10, 10)
+    polys = gpd.GeoDataFrame({"label": ["non_ugs", "ugs"]},
+                             geometry=[box(0, 0, 100, 500), box(400, 400, 500, 500)], crs=CRS)
+    from rasterio.features import rasterize
+
+    index = rasterize(((g, i) for i, g in enumerate(polys.geometry)), out_shape=(50, 50),
+                      transform=transform, fill=-1, dtype="int32")
+    draw = VegetationDraw(10_000, 20.0, 100.0, lambda city, hard: float(np.median(hard)),
+                          np.random.default_rng(0))
+    rows, cols = _vegetation_pixels(polys, index, ndvi, transform, draw)
+    assert len(rows) and (cols >= 20).all()       # ≥ 100 m from the orchard (x ≥ 200 m)
+    assert (ndvi[rows, cols] > 0.6).all()
+    assert not ((rows < 12) & (cols >= 38)).any()  # 20 m from the park
+
+
+# ------------------------------------------------------------------ the model's honesty
+def test_single_feature_rule_names_a_threshold_model():
+    from gbaugs.train.honesty import beaten_by, describe_rule, single_feature_rule
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, (500, 3))
+    rule = single_feature_rule(x, (x[:, 1] > 0.345).astype(int), ["NDWI", "NDVI", "NDTI"])
+    assert rule["feature"] == "NDVI" and rule["direction"] == ">"
+    assert rule["agreement"] == 1.0 and rule["is_threshold"]
+    assert abs(rule["threshold"] - 0.345) < 0.01
+    assert "NDVI threshold at 0.34" in describe_rule(rule)
+    below = single_feature_rule(x, (x[:, 0] < 0.5).astype(int), ["a", "b", "c"])
+    assert below["feature"] == "a" and below["direction"] == "<"
+    xor = single_feature_rule(x, ((x[:, 0] > 0.5) ^ (x[:, 1] > 0.5)).astype(int),
+                              ["a", "b", "c"])
+    assert not xor["is_threshold"] and xor["agreement"] < 0.75
+    baselines = {"random_forest": {"polygons": {"f1": 0.86}},
+                 "mlp": {"polygons": {"f1": 0.825}}, "w_svm": {"polygons": {"f1": 0.82}}}
+    assert beaten_by(baselines, 0.82) == [("random_forest", 0.86)]

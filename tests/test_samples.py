@@ -338,11 +338,13 @@ def test_samples_stage_outputs(synthetic_samples):
     for c in region.cities:
         city = gpd.read_parquet(out / "samples" / f"{c.slug}.parquet")
         assert set(city["status"]) <= {"kept", "capped", "low_ndvi", "high_ndvi",
-                                       "mixed_ndvi", "like_hard_negative"}
+                                       "mixed_ndvi", "like_hard_negative",
+                                       "like_ugs_labels", "inseparable"}
         s = summary["cities"][c.slug]
         claimed = city["status"] == "like_hard_negative"
-        assert s["green_background_like_hard_negatives"] == claimed.sum()
-        assert (city.loc[claimed, "source_label"] == "background").all()
+        drawn = city["source_label"] == "unlabelled_vegetation"
+        assert s["green_background_like_hard_negatives"] == (claimed & ~drawn).sum()
+        assert (city.loc[claimed & ~drawn, "source_label"] == "background").all()
         assert s["screened_low_ndvi"] == (city["status"] == "low_ndvi").sum()
         assert (city["label"][city["status"] == "low_ndvi"] == 1).all()
         # mixed background pixels: between the vegetation and the half-green threshold

@@ -21,6 +21,12 @@ from gbaugs.io.atomic import write_text
 from gbaugs.osm.labels import describe_origins, run_origins
 from gbaugs.report.html import Section, page
 from gbaugs.rundir import RunDir
+from gbaugs.train.honesty import beaten_by, describe_rule
+
+
+def _or_nan(value: float | None) -> float:
+    """A metric for a table cell: undefined (None) shows as an empty cell."""
+    return float("nan") if value is None else float(value)
 
 
 def _json(path: Path) -> Any:
@@ -67,6 +73,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
             _statistics(run),
             _model(run, fig, config.get("train", {})),
             _samples(run, fig, sensitivity),
+            _coverage(run, cities, fig),
             _landscape(run),
             _mspa(run, cities, fig),
             _reference(run),
@@ -152,8 +159,23 @@ def _accuracy(run: RunDir, cities) -> Section:
         return s if evaluation else s.note("No model yet: run the train stage.")
     search = validation.get("search", {})
     labels = describe_origins(run_origins(run, [slug for _, slug, _ in cities]))
+    card = _json(run.model_card) or {}
+    rule = card.get("effective_rule")
+    if rule and rule.get("is_threshold"):
+        s.warning(f"The model is in effect {describe_rule(rule)}: its other features "
+                  "change almost no label, so the map is that threshold.")
+    baselines = _json(run.baselines) or {}
+    svm_f1 = baselines.get("w_svm", {}).get("polygons", {}).get("f1")
+    beaten = beaten_by(baselines, svm_f1) if svm_f1 is not None else []
+    if beaten:
+        s.warning("On the polygon hold-out, " + ", ".join(
+            f"{name} (F1 {f1:.3f})" for name, f1 in beaten)
+            + f" beat{'s' if len(beaten) == 1 else ''} the W-SVM (F1 {svm_f1:.3f}): a "
+            "simpler model fits these labels better (model/baselines.json).")
     s.heading(f"Spatially separated validation (labels from {labels})")
-    s.pairs({"tuning": _tuning_line(search, validation.get("replicates"))})
+    s.pairs({"tuning": _tuning_line(search, validation.get("replicates")),
+             **({"closest one-feature rule": describe_rule(rule)} if rule and
+                rule.get("feature") else {})})
     rows = []
     for split, label in (("polygons", "whole polygons held out"),
                          ("blocks", "whole blocks held out")):
@@ -364,19 +386,67 @@ def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:
     baselines = _json(run.baselines)
     random = validation.get("random", {}).get("weighted", {}).get("overall")
     if baselines and random:
+        svm_polygons = baselines.get("w_svm", {}).get("polygons", {}).get("f1")
         rows = [{"model": "W-SVM (weighted)", "cv_f1": card["search"].get(
             "best_cv_weighted_f1"), **{k: random[k] for k in ("oa", "precision", "recall",
-                                                              "f1", "kappa")}}]
+                                                              "f1", "kappa")},
+                 "f1 polygon hold-out": _or_nan(svm_polygons)}]
         for name, b in baselines.items():
             if name == "w_svm":  # the same model as the first row
                 continue
             if isinstance(b, dict) and "holdout" in b:
                 rows.append({"model": name, "cv_f1": b.get("cv_f1"),
                              **{k: b["holdout"][k] for k in ("oa", "precision", "recall",
-                                                             "f1", "kappa")}})
+                                                             "f1", "kappa")},
+                             "f1 polygon hold-out": _or_nan(b.get("polygons", {}).get("f1"))})
         s.heading("Baseline classifiers (same samples, weights and hold-out)")
         s.table(pd.DataFrame(rows))
         s.image(figures.models_figure(rows, fig / "models.png"), "model comparison")
+    return s
+
+
+def _coverage(run: RunDir, cities, fig: Path) -> Section:
+    """Do the labels cover the city's vegetation? (``samples/summary.json`` and the layers
+    of :mod:`gbaugs.samples.coverage`), and the vegetation candidates drawn to cover it."""
+    s = Section("coverage", "Do the labels cover the city?")
+    summary = _json(run.samples_summary)
+    if summary is None:
+        return s.note("No samples yet: run the samples stage.")
+    s.text("Every valid pixel outside the label polygons, in the model's features: vegetated "
+           "(NDVI above the city's vegetation threshold) or not; like a UGS label or not; "
+           "nearer a vegetated non-UGS label or a UGS one. Vegetation like no UGS label and "
+           "nearer the non-UGS labels is mapped non-UGS by extrapolation: right where it is "
+           "more of the same (unmapped farmland), wrong where it is green space of a kind "
+           "the labels lack (woodland). Vegetation candidates are drawn from dense "
+           "vegetation far from the hard negatives and taught as weak UGS samples where the "
+           "features can tell them apart ([samples] vegetation_candidates).")
+    rows, warnings = [], []
+    for name, slug, _ in cities:
+        c = summary.get("cities", {}).get(slug, {})
+        rec, veg = c.get("label_coverage", {}), c.get("vegetation_candidates", {})
+        if not rec.get("checked"):
+            continue
+        rows.append({"city": name, "vegetated, unlabelled (share of valid)":
+                     rec["vegetated_pixels"] / max(1, rec["valid_pixels"]),
+                     "like a UGS label": rec["like_ugs_share"],
+                     "toward non-UGS": rec["toward_negative_share"],
+                     "toward UGS": rec["toward_ugs_share"],
+                     "vegetated non-UGS samples": rec["vegetated_negative_samples"],
+                     "candidates drawn": veg.get("drawn", 0),
+                     "candidates used": veg.get("used", 0)})
+        warnings += [f"{name}: {w}" for w in c.get("warnings", [])
+                     if "label" in w and ("resembles no UGS" in w or "no vegetated" in w
+                                          or "vegetation no label" in w)]
+    if not rows:
+        return s.note("The check did not run (no UGS sample).")
+    s.table(pd.DataFrame(rows), digits=3)
+    for w in warnings:
+        s.warning(w)
+    layers = {name: run.label_coverage(slug) for name, slug, _ in cities
+              if run.label_coverage(slug).exists()}
+    if layers:
+        s.image(quicklooks.coverage_figure(layers, fig / "coverage.png"),
+                "label coverage layers")
     return s
 
 

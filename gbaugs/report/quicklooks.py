@@ -103,6 +103,38 @@ def city_figure(name: str, map_path: Path, stack_path: Path | None = None,
     return save_figure(fig, out)
 
 
+COVERAGE_COLOURS = {0: (0.93, 0.91, 0.86), 1: (0.13, 0.55, 0.13), 2: (0.85, 0.2, 0.1),
+                    3: (0.55, 0.8, 0.3), 4: (0.55, 0.55, 0.6), 255: (1.0, 1.0, 1.0)}
+"""Colours of the label coverage codes (gbaugs.samples.coverage): not vegetated beige,
+like a UGS label green, toward a non-UGS label red, toward UGS light green, labelled grey,
+no data white."""
+
+
+def coverage_figure(layers: dict[str, Path], out: Path | None = None, max_px: int = 500):
+    """Each city's label coverage layer (``samples/<city>_coverage.tif``) with a legend."""
+    from matplotlib.patches import Patch
+
+    from gbaugs.samples.coverage import CODES
+
+    n = len(layers)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = subplots(rows, cols, figsize=(3.9 * cols, 3.9 * rows + 0.9), squeeze=False)
+    for ax, (name, path) in zip(axes.ravel(), layers.items(), strict=False):
+        codes = read_decimated(path, max_px, resampling="mode")[0][0]
+        rgb = np.ones((*codes.shape, 3))
+        for code, colour in COVERAGE_COLOURS.items():
+            rgb[codes == code] = colour
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    fig.legend(handles=[Patch(color=COVERAGE_COLOURS[k], label=v) for k, v in CODES.items()],
+               loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return save_figure(fig, out)
+
+
 def _true_colour(stack_path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     import rasterio
     from rasterio.enums import Resampling

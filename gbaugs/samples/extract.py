@@ -26,6 +26,7 @@ NDVI over the polygon's valid pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from gbaugs.features.registry import VALID_OBS
 SAMPLED_LABELS = {"ugs": 1, "non_ugs": 0, "building": 0, "background": 0}
 UNLABELLED = "unlabelled"
 """Source label of the non-UGS candidates drawn outside every polygon."""
+UNLABELLED_VEGETATION = "unlabelled_vegetation"
+"""Source label of the UGS candidates drawn from vegetation outside every polygon."""
 UNLABELLED_BLOCK_PX = 20
 """Side of the blocks (pixels; 200 m at 10 m) that group unlabelled candidates."""
 
@@ -51,6 +54,20 @@ class UnlabelledDraw:
 
     n: int
     margin_m: float
+    rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class VegetationDraw:
+    """``[samples] vegetation_candidates``: how many vegetated unlabelled pixels to draw,
+    how far from every polygon and from every hard negative, above which NDVI (a function
+    of the NDVI of the city's valid pixels and of its hard negatives' pixels), with which
+    rng."""
+
+    n: int
+    margin_m: float
+    negative_margin_m: float
+    min_ndvi: Callable[[np.ndarray, np.ndarray], float]
     rng: np.random.Generator
 
 
@@ -70,10 +87,11 @@ class Candidates:
 
 
 def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: list[str],
-                       city: str = "city", unlabelled: UnlabelledDraw | None = None
-                       ) -> Candidates:
+                       city: str = "city", unlabelled: UnlabelledDraw | None = None,
+                       vegetation: VegetationDraw | None = None) -> Candidates:
     """Candidate samples of a city from its stack and its refined OSM polygons (and, with
-    ``unlabelled``, pixels drawn outside every polygon)."""
+    ``unlabelled``, non-UGS pixels drawn outside every polygon; with ``vegetation``, UGS
+    candidates drawn from vegetation outside every polygon, far from the hard negatives)."""
     import rasterio
     from rasterio.features import rasterize
 
@@ -94,12 +112,21 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
                           out_shape=shape, transform=transform, fill=-1, dtype="int32")
         rows, cols = np.nonzero(index >= 0)
         n_labelled = len(rows)
-        if unlabelled is not None:
-            valid = (np.isfinite(src.read(names.index("NDVI") + 1)) if "NDVI" in names
-                     else np.ones(shape, dtype=bool))
-            urows, ucols = _unlabelled_pixels(polygons.to_crs(crs), index,
-                                              valid, transform, unlabelled)
+        kind = np.zeros(n_labelled, dtype=np.int8)  # 0 labelled, 1 unlabelled, 2 vegetation
+        if unlabelled is not None or vegetation is not None:
+            full_ndvi = (src.read(names.index("NDVI") + 1) if "NDVI" in names
+                         else np.ones(shape, dtype=np.float32))
+            valid = np.isfinite(full_ndvi)
+            refined = polygons.to_crs(crs)
+        for draw, code in ((unlabelled, 1), (vegetation, 2)):
+            if draw is None:
+                continue
+            if code == 1:
+                urows, ucols = _unlabelled_pixels(refined, index, valid, transform, draw)
+            else:
+                urows, ucols = _vegetation_pixels(refined, index, full_ndvi, transform, draw)
             rows, cols = np.concatenate([rows, urows]), np.concatenate([cols, ucols])
+            kind = np.concatenate([kind, np.full(len(urows), code, dtype=np.int8)])
         if n_labelled == 0:
             raise InputDataError(f"city {city!r}: no pixel centre of the feature stack lies "
                                  "in a refined OSM polygon", where=stack_path,
@@ -129,8 +156,11 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
     counts["mask_loss"] = mask_loss(classes[lab_index], finite[:n_labelled], obs)
     counts["mask_warnings"] = mask_loss_warnings(counts["mask_loss"])
     if unlabelled is not None:
-        counts["unlabelled_drawn"] = int((finite & ~in_poly).sum())
-    rows, cols, in_poly = rows[finite], cols[finite], in_poly[finite]
+        counts["unlabelled_drawn"] = int((finite & (kind == 1)).sum())
+    if vegetation is not None:
+        counts["vegetation_drawn"] = int((finite & (kind == 2)).sum())
+    rows, cols, in_poly, kind = rows[finite], cols[finite], in_poly[finite], kind[finite]
+    outside = np.where(kind == 2, UNLABELLED_VEGETATION, UNLABELLED).astype(object)
     block = ((rows // UNLABELLED_BLOCK_PX) * (shape[1] // UNLABELLED_BLOCK_PX + 1)
              + cols // UNLABELLED_BLOCK_PX)
     poly = np.where(in_poly, index[rows, cols], -1 - block)
@@ -145,11 +175,11 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
               else np.full(len(polys), "osm", dtype=object))
     frame["origin"] = np.where(in_poly, origin[safe] if len(polys) else "osm", UNLABELLED)
     frame["source_label"] = np.where(in_poly, polys["label"].to_numpy(dtype=object)[safe],
-                                     UNLABELLED)
+                                     outside)
     frame["category"] = np.where(in_poly, polys["category"].to_numpy(dtype=object)[safe],
-                                 UNLABELLED)
-    frame["label"] = np.where(in_poly, frame["source_label"].map(SAMPLED_LABELS), 0
-                              ).astype(np.int8)
+                                 outside)
+    frame["label"] = np.where(in_poly, frame["source_label"].map(SAMPLED_LABELS),
+                              (kind == 2).astype(int)).astype(np.int8)
     for f in features:
         frame[f] = values[f][finite]
     if "NDVI" not in features:
@@ -224,6 +254,32 @@ def mask_loss_warnings(loss: dict[str, dict[str, Any]]) -> list[str]:
         out.append(f"the imagery's masks removed {r['share']:.1%} of the {r['pixels']} "
                    f"labelled pixels of class {key}: " + "; ".join(why))
     return out
+
+
+def _vegetation_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, ndvi: np.ndarray,
+                       transform, draw: VegetationDraw) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``draw.n`` random pixels with NDVI above ``draw.min_ndvi`` (of the city's NDVI
+    and of its hard negatives' pixels), outside every polygon grown by ``draw.margin_m`` and
+    every hard negative (``non_ugs``) grown by ``draw.negative_margin_m`` (rows, cols;
+    sorted). ``index``: the sampled polygons' raster (:data:`SAMPLED_LABELS` only, in
+    ``polygons``' order of those rows)."""
+    from rasterio.features import rasterize
+
+    valid = np.isfinite(ndvi)
+    sampled = polygons[polygons["label"].isin(list(SAMPLED_LABELS))].reset_index(drop=True)
+    is_hard = np.append(sampled["label"].to_numpy(dtype=object) == "non_ugs", False)
+    in_hard = is_hard[np.where(index >= 0, index, len(sampled))] & valid
+    threshold = draw.min_ndvi(ndvi[valid], ndvi[in_hard])
+    hard = polygons[polygons["label"] == "non_ugs"]
+    grown = [*shapely.buffer(polygons.geometry.to_numpy(), draw.margin_m),
+             *shapely.buffer(hard.geometry.to_numpy(), draw.negative_margin_m)]
+    near = rasterize(((g, 1) for g in grown if g is not None and not g.is_empty),
+                     out_shape=index.shape, transform=transform, fill=0, dtype="uint8",
+                     all_touched=True) if grown else np.zeros(index.shape, np.uint8)
+    with np.errstate(invalid="ignore"):
+        free = np.flatnonzero((near == 0) & (index < 0) & valid & (ndvi > threshold))
+    take = np.sort(draw.rng.choice(free, size=min(draw.n, len(free)), replace=False))
+    return np.unravel_index(take, index.shape)
 
 
 def _unlabelled_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, valid: np.ndarray,

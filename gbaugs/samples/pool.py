@@ -30,11 +30,14 @@ import pandas as pd
 
 from gbaugs.config import SampleParams
 from gbaugs.errors import InputDataError
-from gbaugs.samples.extract import UNLABELLED, Candidates
+from gbaugs.samples.coverage import like_ugs_labels
+from gbaugs.samples.extract import UNLABELLED, UNLABELLED_VEGETATION, Candidates
 from gbaugs.samples.quality import (
     GREEN_BACKGROUND,
     INDICATORS,
+    INSEPARABLE,
     LIKE_HARD_NEGATIVE,
+    LIKE_UGS_LABELS,
     indicators,
     level_weight,
     like_hard_negatives,
@@ -70,6 +73,7 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
     frame["screening"], thresholds = screen(frame, params, candidates.city_ndvi)
     claimed = like_hard_negatives(frame, frame["screening"], features, params, rng)
     frame.loc[claimed, "screening"] = LIKE_HARD_NEGATIVE
+    drawn_vegetation = vegetation_candidates(frame, features, claimed)
     green = (frame["screening"] == GREEN_BACKGROUND).to_numpy()
     frame.loc[green, "label"] = np.int8(1)
     frame["status"] = frame["screening"].where(~green, "ok")
@@ -88,7 +92,8 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
     counts["screened_high_ndvi"] = int((frame["status"] == "high_ndvi").sum())
     counts["screened_mixed_ndvi"] = int((frame["status"] == "mixed_ndvi").sum())
     counts["relabelled_green_background"] = int(green.sum())
-    counts["green_background_like_hard_negatives"] = int(claimed.sum())
+    counts["green_background_like_hard_negatives"] = int(
+        (claimed & (frame["source_label"] == "background").to_numpy()).sum())
     counts["screening"] = {"thresholds": thresholds,
                            "by_source": screening_counts(frame)}
     for label, key in ((1, "vegetation"), (0, "non_vegetation")):
@@ -98,16 +103,66 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
         warnings.append("no vegetation samples: the city has no usable ugs polygon pixel")
     elif counts["after_screening_vegetation"] == 0:
         warnings.append("no vegetation samples left after the NDVI screening")
-    if claimed.any() and len(features) < FEW_FEATURES:
+    claimed_bg = int(counts["green_background_like_hard_negatives"])
+    if claimed_bg and len(features) < FEW_FEATURES:
         warnings.append(
-            f"{int(claimed.sum())} of {int(claimed.sum() + green.sum())} green background "
+            f"{claimed_bg} of {claimed_bg + int(green.sum())} green background "
             f"samples were dropped as lying inside the hard negatives, judged on only "
             f"{len(features)} feature(s) ({', '.join(features)}), which can rarely tell an "
             "orchard from a lawn; with NDVI and NDWI alone on Apartadó this left held-out "
             "parks unmapped — set [samples] hard_negative_lof = 0 to keep them, or add "
             "features (docs/screening.md)")
+    if drawn_vegetation["drawn"]:
+        counts["vegetation_candidates"] = drawn_vegetation
+        if drawn_vegetation["note"]:
+            warnings.append(drawn_vegetation["note"])
     counts["warnings"] = warnings
     return CitySamples(name, slug, frame, candidates.crs, completeness_level, counts)
+
+
+MAX_CLAIMED = 0.5
+"""Above this share of the vegetation candidates (those green enough) inside the hard
+negatives, the features cannot tell the city's unlabelled dense vegetation from its
+farmland and orchards: the candidates are not used (Apartadó, 4 features: 0.69 — with them
+its maps from two seeds agreed on 0.967 instead of 0.993; the synthetic cities: 0–0.26)."""
+
+
+def vegetation_candidates(frame: pd.DataFrame, features: list[str], claimed: np.ndarray
+                          ) -> dict[str, Any]:
+    """Screen the vegetation candidates drawn outside every polygon (``[samples]
+    vegetation_candidates``) beyond the NDVI bar and the hard negatives, in place: those
+    that resemble the labelled UGS samples are redundant (``like_ugs_labels``,
+    :func:`gbaugs.samples.coverage.like_ugs_labels`); when more than :data:`MAX_CLAIMED`
+    of the green enough ones lie inside the hard negatives, none is used
+    (``inseparable``). Returns the counts and the note to WARN with."""
+    src = frame["source_label"].to_numpy(dtype=object)
+    drawn = src == UNLABELLED_VEGETATION
+    out: dict[str, Any] = {"drawn": int(drawn.sum()), "note": None}
+    if not drawn.any():
+        return out
+    green_enough = drawn & (claimed | (frame["screening"] == "ok").to_numpy())
+    share = float(claimed[drawn].sum() / green_enough.sum()) if green_enough.any() else 0.0
+    out["inside_hard_negatives_share"] = round(share, 4)
+    ok = drawn & (frame["screening"] == "ok").to_numpy()
+    if share > MAX_CLAIMED:
+        frame.loc[ok, "screening"] = INSEPARABLE
+        out["used"] = 0
+        out["note"] = (
+            f"{share:.0%} of the dense vegetation no label covers lies inside the hard "
+            f"negatives (farmland, orchards) in the features ({', '.join(features)}): it "
+            "is unmapped farmland, or they cannot tell it apart, so no vegetation "
+            "candidate is taught as UGS — where it is woodland or other green space, add "
+            "features that tell it from plantations (the seasonal percentiles, SWIR) or "
+            "label some of it")
+        return out
+    labelled = (src == "ugs") | (frame["screening"] == GREEN_BACKGROUND).to_numpy()
+    labelled &= (frame["screening"].isin(["ok", GREEN_BACKGROUND])).to_numpy()
+    x = frame[features].to_numpy(np.float64)
+    redundant = like_ugs_labels(x[labelled], frame["polygon"].to_numpy()[labelled], x[ok])
+    frame.loc[np.flatnonzero(ok)[redundant], "screening"] = LIKE_UGS_LABELS
+    out["like_ugs_labels"] = int(redundant.sum())
+    out["used"] = int((~redundant).sum())
+    return out
 
 
 def capped_draw(idx: np.ndarray, groups: np.ndarray, cap: int, rng: np.random.Generator
@@ -153,11 +208,18 @@ def cap_and_weigh(frames: list[pd.DataFrame], eligible: list[np.ndarray],
         groups = lof_groups(f, params.screening) if params.cap == "by_source" else \
             np.zeros(len(f), dtype=object)
         keep = ok.copy()
+        # vegetation drawn outside every polygon fills only the room the labels leave
+        # under the class cap: it never displaces a labelled sample
+        drawn = f["source_label"].to_numpy(dtype=object) == UNLABELLED_VEGETATION
         for label in (0, 1):
-            idx = np.flatnonzero(ok & (f["label"].to_numpy() == label))
+            idx = np.flatnonzero(ok & ~drawn & (f["label"].to_numpy() == label))
             if len(idx) > params.max_per_class:
                 keep[np.setdiff1d(idx, capped_draw(idx, groups[idx], params.max_per_class,
                                                    rng))] = False
+            extra = np.flatnonzero(ok & drawn & (f["label"].to_numpy() == label))
+            room = max(0, params.max_per_class - min(len(idx), params.max_per_class))
+            if len(extra) > room:
+                keep[np.setdiff1d(extra, rng.choice(extra, room, replace=False))] = False
         kept_all.append(np.flatnonzero(keep))
     n_kept = sum(len(k) for k in kept_all)
     target = n_kept / max(1, sum(1 for k in kept_all if len(k)))
@@ -181,8 +243,9 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
     # screened in: "ok", or "kept"/"capped" when a city's frame was pooled before (a
     # pool is drawn afresh from the same candidates, so pooling twice gives one pool)
     screened_in = ["ok", "kept", "capped"]
+    drawn = [UNLABELLED, UNLABELLED_VEGETATION]  # no polygon: outside the score tertiles
     scores = np.concatenate([c.frame.loc[c.frame["status"].isin(screened_in)
-                                         & (c.frame["source_label"] != UNLABELLED), "score"]
+                                         & ~c.frame["source_label"].isin(drawn), "score"]
                              .to_numpy() for c in cities]) if cities else np.array([])
     if scores.size == 0:
         raise InputDataError("no sample is left in any city after screening",
@@ -196,8 +259,9 @@ def build_pool(cities: list[CitySamples], params: SampleParams, seed: int
         ok = f["status"].isin(screened_in).to_numpy()
         levels, _ = score_levels(f["score"].to_numpy(), cuts)
         # unlabelled pixels have no polygon to judge them by: their own, fixed level
-        levels = np.where(f["source_label"].to_numpy(dtype=object) == UNLABELLED,
-                          params.negatives_level, levels)
+        source = f["source_label"].to_numpy(dtype=object)
+        levels = np.where(source == UNLABELLED, params.negatives_level, levels)
+        levels = np.where(source == UNLABELLED_VEGETATION, params.vegetation_level, levels)
         f["level"] = np.where(ok, levels, None)
         f["reliability_weight"] = np.where(ok, level_weight(levels,
                                                             params.reliability_weights), np.nan)

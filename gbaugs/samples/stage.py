@@ -10,9 +10,10 @@ writes
                             features, the raw indicators (boundary distance, shape index,
                             NDVI standard deviation), the normalized ones, ``score``,
                             ``level``, weights, and ``status``: ``kept``, ``capped``,
-                            ``low_ndvi``, ``high_ndvi``, ``mixed_ndvi`` or
-                            ``like_hard_negative`` (screened out: kept in the file so a
-                            user can see why);
+                            ``low_ndvi``, ``high_ndvi``, ``mixed_ndvi``,
+                            ``like_hard_negative``, ``like_ugs_labels`` or ``inseparable``
+                            (screened out: kept in the file so a user can see why);
+``samples/<city>_coverage.tif``  the label coverage check (gbaugs.samples.coverage);
 ``samples/pool.parquet``    GeoParquet (EPSG:4326 points; ``x``/``y`` in each city's CRS and
                             ``crs`` beside them): the ``kept`` samples of every city;
 ``samples/summary.json``    counts per step, class and level per city and for the pool,
@@ -33,9 +34,9 @@ from gbaugs.errors import GbaugsWarning
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.samples.coverage import label_coverage
-from gbaugs.samples.extract import UnlabelledDraw, extract_candidates
+from gbaugs.samples.extract import UnlabelledDraw, VegetationDraw, extract_candidates
 from gbaugs.samples.pool import CitySamples, assess_city, build_pool
-from gbaugs.samples.quality import ndvi_thresholds
+from gbaugs.samples.quality import ndvi_thresholds, vegetation_bar
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
@@ -60,18 +61,26 @@ def _run(ctx: RunContext) -> StageResult:
     features = list(selected_features(region.imagery.features))
     seeds = np.random.SeedSequence([region.seed, 4]).spawn(len(region.cities))
     draws = np.random.SeedSequence([region.seed, 6]).spawn(len(region.cities))
+    vegetation_draws = np.random.SeedSequence([region.seed, 7]).spawn(len(region.cities))
     params = region.samples
     cities: list[CitySamples] = []
     coverage_layers: list[Path] = []
     with ctx.reporter.task("sampling cities", total=len(region.cities)) as advance:
-        for city, ss, ds in zip(region.cities, seeds, draws, strict=True):
+        for city, ss, ds, vs in zip(region.cities, seeds, draws, vegetation_draws,
+                                    strict=True):
             osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
             level = json.loads(osm_json.read_text(encoding="utf-8"))["completeness_level"]
             unlabelled = (UnlabelledDraw(params.negatives_per_city, params.negatives_margin_m,
                                          np.random.default_rng(ds))
                           if params.negatives == "unlabelled" else None)
+            vegetation = (VegetationDraw(
+                params.vegetation_per_city, params.negatives_margin_m,
+                params.vegetation_margin_m,
+                lambda ndvi, hard: vegetation_bar(ndvi_thresholds(ndvi, params)["vegetation"],
+                                                  hard),
+                np.random.default_rng(vs)) if params.vegetation_candidates != "none" else None)
             candidates = extract_candidates(stack, gpd.read_parquet(osm_path), features,
-                                            city.name, unlabelled)
+                                            city.name, unlabelled, vegetation)
             assessed = assess_city(city.name, city.slug, candidates, features,
                                    region.samples, level, np.random.default_rng(ss))
             threshold = ndvi_thresholds(candidates.city_ndvi, params)["vegetation"]

@@ -71,6 +71,17 @@ class Form:
     """Probability that an urban block becomes a park."""
     farmland_share: float
     """Probability that a peri-urban or rural block is farmland (rest: woodland/meadow)."""
+    orchard_share: float = 0.1
+    """Weight of orchards among peri-urban and rural blocks."""
+    riparian_m: float = 0.0
+    """Width of the woodland along each river bank, metres (0: the banks are a 20 m park
+    of grass and a few trees). Riparian woodland is drawn without OSM tags: mappers rarely
+    draw it."""
+    hillside_m: float = 0.0
+    """Depth of a wooded hillside along the city's northern edge, metres (0: none); drawn
+    over the blocks, without OSM tags."""
+    park_groves: bool = True
+    """Parks hold groves of trees (False: lawns and paths only, as plazas and lawns are)."""
 
 
 @dataclass
@@ -109,7 +120,13 @@ def generate_scene(form: Form, rng: np.random.Generator) -> Scene:
     if form.lake:
         objects += _lake(w, h, rng)
     if form.river:
-        objects += _river(w, h, rng)
+        river = _river(w, h, rng, form.riparian_m)
+        if form.riparian_m > 0:  # the woodland replaces what lay there (no labels under it)
+            objects = _clear(objects, shapely.union_all([o.geometry for o in river]))
+        objects += river
+    if form.hillside_m > 0:
+        hillside = _hillside(w, h, form.hillside_m, rng)
+        objects = _clear(objects, hillside[0].geometry) + hillside
     boundary = _boundary(w, h, cx, cy, rng)
     return Scene(width_m=w, height_m=h, objects=objects, boundary=boundary)
 
@@ -182,12 +199,12 @@ def _fill_block(block: Polygon, u: float, form: Form, rng: np.random.Generator
     elif u > 0.14:
         f = form.farmland_share
         kinds = [("villa", 0.45 - f / 2), ("farmland", f / 2 + 0.1), ("woodland", 0.15),
-                 ("industrial", 0.1), ("construction", 0.05), ("orchard", 0.1),
+                 ("industrial", 0.1), ("construction", 0.05), ("orchard", form.orchard_share),
                  ("meadow", 0.05)]
     else:
         f = form.farmland_share
-        kinds = [("farmland", f), ("orchard", 0.1), ("woodland", 0.9 - f - 0.15 + 0.1),
-                 ("meadow", 0.05)]
+        kinds = [("farmland", f), ("orchard", form.orchard_share),
+                 ("woodland", 0.9 - f - 0.15 + 0.1), ("meadow", 0.05)]
     total = sum(p for _, p in kinds)
     acc = 0.0
     choice = kinds[-1][0]
@@ -196,6 +213,8 @@ def _fill_block(block: Polygon, u: float, form: Form, rng: np.random.Generator
         if r < acc:
             choice = name
             break
+    if choice == "park" and not form.park_groves:
+        return _park(block, rng, groves=False)
     return _BLOCK_FILLERS[choice](block, rng)
 
 
@@ -320,10 +339,10 @@ def _construction(block: Polygon, rng) -> list[LandObject]:
                        tags={"landuse": "construction"}, brightness=_b(rng))]
 
 
-def _park(block: Polygon, rng) -> list[LandObject]:
+def _park(block: Polygon, rng, groves: bool = True) -> list[LandObject]:
     inner = _inset(block, 4)
     objs = [LandObject(inner, GRASS, "park", tags={"leisure": "park"}, brightness=_b(rng))]
-    groves = _blobs(inner, rng.integers(2, 6), 15, 45, rng)
+    groves = _blobs(inner, rng.integers(2, 6), 15, 45, rng) if groves else []
     objs += [LandObject(g, TREES, "grove", tags={"natural": "wood"} if g.area > 2500 else {},
                         brightness=_b(rng)) for g in groves]
     if rng.random() < 0.3:
@@ -421,8 +440,10 @@ _BLOCK_FILLERS = {
 }
 
 
-def _river(w: float, h: float, rng: np.random.Generator) -> list[LandObject]:
-    """A meandering river crossing the city west to east, with green banks."""
+def _river(w: float, h: float, rng: np.random.Generator, riparian_m: float = 0.0
+           ) -> list[LandObject]:
+    """A meandering river crossing the city west to east, with green banks (a park of
+    grass and trees), or with ``riparian_m`` of untagged woodland on each bank."""
     y0 = h * rng.uniform(0.3, 0.7)
     amp = h * rng.uniform(0.04, 0.1)
     wavelength = w * rng.uniform(0.5, 0.9)
@@ -432,8 +453,14 @@ def _river(w: float, h: float, rng: np.random.Generator) -> list[LandObject]:
     line = shapely.LineString(np.c_[xs, ys])
     width = rng.uniform(30, 60)
     water = line.buffer(width / 2, cap_style="flat")
-    banks = line.buffer(width / 2 + 20, cap_style="flat").difference(water)
     frame = box(0, 0, w, h)
+    if riparian_m > 0:
+        wood = line.buffer(width / 2 + riparian_m, cap_style="flat").difference(water)
+        return [LandObject(wood.intersection(frame), TREES, "riparian_woodland",
+                           brightness=_b(rng)),
+                LandObject(water.intersection(frame), WATER, "river",
+                           tags={"natural": "water", "water": "river"}, brightness=_b(rng))]
+    banks = line.buffer(width / 2 + 20, cap_style="flat").difference(water)
     out = [LandObject(banks.intersection(frame), GRASS, "riverbank",
                       tags={"leisure": "park"}, brightness=_b(rng))]
     out += [LandObject(g, TREES, "bank_trees", brightness=_b(rng))
@@ -442,6 +469,34 @@ def _river(w: float, h: float, rng: np.random.Generator) -> list[LandObject]:
     out.append(LandObject(water.intersection(frame), WATER, "river",
                           tags={"natural": "water", "water": "river"}, brightness=_b(rng)))
     return out
+
+
+def _clear(objects: list[LandObject], area: BaseGeometry) -> list[LandObject]:
+    """``objects`` without what lies under ``area``: objects mostly inside it are dropped,
+    the others clipped (so no OSM polygon is drawn for land the area replaced)."""
+    out = []
+    for o in objects:
+        inside = o.geometry.intersection(area).area
+        if inside == 0:
+            out.append(o)
+        elif inside < 0.5 * o.geometry.area:
+            rest = o.geometry.difference(area)
+            if not rest.is_empty and rest.area > 4:
+                o.geometry = rest
+                out.append(o)
+    return out
+
+
+def _hillside(w: float, h: float, depth: float, rng: np.random.Generator
+              ) -> list[LandObject]:
+    """A wooded hillside along the northern edge: its lower edge undulates by a third of
+    ``depth``; drawn without OSM tags (unmapped woodland) over whatever blocks lay there."""
+    xs = np.linspace(0, w, 60)
+    phase = rng.uniform(0, 2 * math.pi)
+    edge = h - depth * (1 + np.sin(2 * math.pi * xs / (w / 2) + phase) / 3)
+    poly = Polygon([*zip(xs, edge, strict=True), (w, h), (0, h)])
+    return [LandObject(poly.intersection(box(0, 0, w, h)), TREES, "hillside_woodland",
+                       brightness=_b(rng))]
 
 
 def _lake(w: float, h: float, rng: np.random.Generator) -> list[LandObject]:

@@ -50,6 +50,8 @@ class OsmQuality:
     loose: float
     mislabelled: float
     """Share of built blocks (plazas, yards, sites) that carry a vegetation tag."""
+    unmapped_kinds: tuple[str, ...] = ()
+    """Kinds of object nobody maps in this city (e.g. its woodland: ``forest``, ``grove``)."""
 
 
 @dataclass
@@ -70,7 +72,7 @@ def derive_osm(scene: Scene, quality: OsmQuality, rng: np.random.Generator,
     out: list[OsmFeature] = []
     next_id = id_base
     for index, obj in enumerate(scene.objects):
-        if obj.geometry.is_empty or obj.geometry.area < 20:
+        if obj.geometry.is_empty or obj.geometry.area < 20 or obj.kind in quality.unmapped_kinds:
             continue
         tags = dict(obj.tags)
         if not tags:

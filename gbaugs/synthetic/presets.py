@@ -46,5 +46,18 @@ PRESETS: dict[str, CityPreset] = {
              park_share=0.05, farmland_share=0.75),
         OsmQuality(green_completeness=0.25, building_completeness=0.3, other_completeness=0.5,
                    shifted=0.3, loose=0.25, mislabelled=0.08)),
+    # A town in orchard country whose labels miss its woodland (added for realism, after
+    # Apartadó: its OSM maps plazas, lawns (parks without groves) and pitches as green
+    # space and orchards and farmland as land use, but no woodland — the riparian woodland
+    # along its river and the wooded hillside are in no label). Truth: that woodland is
+    # UGS. Not in the demo.
+    "orchard_valley": CityPreset(
+        "Orchard Valley", -76.62, 7.88, "small",
+        Form(2800, 2800, core_radius=0.16, block_m=120, river=True, lake=False,
+             park_share=0.06, farmland_share=0.5, orchard_share=0.35, riparian_m=60.0,
+             hillside_m=450.0, park_groves=False),
+        OsmQuality(green_completeness=0.85, building_completeness=0.7, other_completeness=0.8,
+                   shifted=0.05, loose=0.05, mislabelled=0.02,
+                   unmapped_kinds=("forest", "grove", "clearing", "meadow", "scrub"))),
 }
 DEFAULT_PRESETS: tuple[str, ...] = ("metropolis", "garden_city", "river_town")

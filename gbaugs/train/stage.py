@@ -28,11 +28,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gbaugs.errors import InputDataError
+from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
-from gbaugs.train import replicates
+from gbaugs.train import honesty, replicates
 from gbaugs.train.baselines import run_baselines
 from gbaugs.train.gridcv import n_workers
 from gbaugs.train.model import Model, SvmModel, SvmVote
@@ -236,9 +236,23 @@ def _run(ctx: RunContext) -> StageResult:
     outputs: list[Path] = []
     if params.baselines:
         baselines = run_baselines(x[tr], y[tr], d0["w"][tr], x[te], y[te], seed)
+        for name, m in honesty.baselines_on_polygons(baselines, x, y, d0["w"],
+                                                     *held["polygons"], seed).items():
+            baselines[name]["polygons"] = m
         baselines["w_svm"] = {"params": search.best_params,
                               "cv_f1": search.best_score,
-                              "holdout": validation["random"]["weighted"]["overall"]}
+                              "holdout": validation["random"]["weighted"]["overall"],
+                              "polygons": validation["polygons"]["weighted"]["overall"]}
+        svm_f1 = validation["polygons"]["weighted"]["overall"]["f1"]
+        for name, f1 in honesty.beaten_by(baselines, svm_f1 or 0.0):
+            warnings.warn(f"on the polygon hold-out (whole label polygons held out), {name} "
+                          f"scores F1 {f1:.3f} and the W-SVM {svm_f1 or 0:.3f}: a simpler "
+                          "model fits these labels better (model/baselines.json)",
+                          GbaugsWarning, stacklevel=2)
+    rule = honesty.single_feature_rule(x, model.predict(x), features)
+    if rule["is_threshold"]:
+        warnings.warn(f"the model is in effect {honesty.describe_rule(rule)}: its other "
+                      "features change almost no label", GbaugsWarning, stacklevel=2)
         outputs.append(write_json(ctx.run.baselines, baselines))
         outputs.append(_baselines_csv(ctx.run.baselines_csv, baselines))
     card = {"cv_weighted_f1": search.best_score, "cv": folds,
@@ -250,7 +264,8 @@ def _run(ctx: RunContext) -> StageResult:
             "training_pool_sha256": sha256_file(pool_path),
             "n_train": len(tr) if params.final_fit == "train" else len(y),
             "final_fit": params.final_fit,
-            "sample_weights": True, "seed": seed, "versions": package_versions()}
+            "sample_weights": True, "seed": seed, "effective_rule": rule,
+            "versions": package_versions()}
     if len(data) > 1:
         card["replicates"] = validation["replicates"]
     outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
@@ -313,5 +328,5 @@ TRAIN = Stage(
     run=_run,
     reads=("train", "samples", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
-    version=3,  # 2: polygon-grouped tuning folds, grid extension at the edge; 3: replicates
+    version=4,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks
 )
