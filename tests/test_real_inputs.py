@@ -573,3 +573,18 @@ def test_single_feature_rule_names_a_threshold_model():
     baselines = {"random_forest": {"polygons": {"f1": 0.86}},
                  "mlp": {"polygons": {"f1": 0.825}}, "w_svm": {"polygons": {"f1": 0.82}}}
     assert beaten_by(baselines, 0.82) == [("random_forest", 0.86)]
+
+
+def test_masked_patches_tell_roofs_from_clouds():
+    from gbaugs.imagery.masks import masked_patches
+
+    roofs = np.full((100, 100), np.nan)
+    for r in range(5, 95, 15):
+        for c in range(5, 95, 15):
+            roofs[r:r + 3, c:c + 4] = 0.05     # 36 roofs of 12 px (0.12 ha)
+    rec = masked_patches(roofs, 100.0)
+    assert rec["patches"] == 36 and rec["median_patch_ha"] == 0.12 and rec["roof_like"]
+    cloud = np.full((100, 100), np.nan)
+    cloud[20:80, 10:90] = 0.02                  # one 48 ha blob
+    assert not masked_patches(cloud, 100.0)["roof_like"]
+    assert masked_patches(np.full((4, 4), np.nan), 100.0)["pixels"] == 0

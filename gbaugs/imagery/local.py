@@ -50,7 +50,13 @@ from gbaugs.features.registry import (
     required_bands,
     selected_features,
 )
-from gbaugs.imagery.masks import qa60_cloud, spectral_cloud, water_mndwi, water_mndwi_ndvi
+from gbaugs.imagery.masks import (
+    masked_patches,
+    qa60_cloud,
+    spectral_cloud,
+    water_mndwi,
+    water_mndwi_ndvi,
+)
 from gbaugs.imagery.radiometry import BandScale, band_scale
 from gbaugs.imagery.sources import BandRef, Scene, StackSource
 from gbaugs.io.atomic import atomic_path
@@ -284,6 +290,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
     halo = GLCM.radius
     stats = {"inside_pixels": 0, "covered_pixels": 0, "valid_pixels": 0, "water_pixels": 0,
              "no_observation_pixels": 0, "cloud_masked_observations": 0}
+    masked: np.ndarray | None = None  # single scene, spectral rule: NDVI of what it took
     import rasterio
 
     with contextlib.ExitStack() as stack:
@@ -337,6 +344,10 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
                                                       .sum())
                 stats["cloud_masked_observations"] += int(np.where(inside, block["clouded"],
                                                                    0)[c].sum())
+                if block["masked_ndvi"] is not None:
+                    if masked is None:
+                        masked = np.full((grid.height, grid.width), np.nan, np.float32)
+                    masked[r0:r1] = np.where(inside, block["masked_ndvi"], np.nan)[c]
                 advance(1)
     return {"source": "scenes", "dates": [s.date for s in scenes], "bands": bands,
             "composite": "single scene" if len(scenes) == 1 else
@@ -344,6 +355,8 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
             "features": list(features), "scl": has_scl,
             "cloud_mask": {s.date: rule for s, rule in zip(scenes, clouds, strict=True)},
             "cloud_mask_option": opts.cloud_mask,
+            "spectral_mask_patches": None if masked is None else masked_patches(
+                masked, abs(grid.transform.a * grid.transform.e)),
             "water_mask": water, **stats}
 
 
@@ -364,9 +377,11 @@ def _composite_block(readers, masks, bands, h0, h1, opts,
     """Rows ``h0:h1`` of the composite: ``comp`` (per-band median of the valid observations,
     and the seasonal percentiles of ``features`` under their names), ``n_obs`` (valid
     observations), ``observed`` (some scene has data: the footprint), ``clouded`` (masked
-    observations per pixel) and ``scl_water`` (SCL water in most valid observations)."""
+    observations per pixel), ``scl_water`` (SCL water in most valid observations) and, for
+    a single scene under the spectral rule, ``masked_ndvi`` (the NDVI of what it masked)."""
     n = len(readers)
     stacks = {b: [] for b in bands}
+    masked_ndvi = None
     seasonal = [SEASONAL[f] for f in features if f in SEASONAL]
     per_scene: dict[str, list[np.ndarray]] = {s.index: [] for s in seasonal}
     valid_count = water_count = clouded = observed = None
@@ -399,13 +414,17 @@ def _composite_block(readers, masks, bands, h0, h1, opts,
         water_count = w if water_count is None else water_count + w
         c = (seen & cloud).astype(np.int32)
         clouded = c if clouded is None else clouded + c
+        if n == 1 and m["rule"] == "spectral":  # what the rule took on a single date
+            with np.errstate(invalid="ignore", divide="ignore"):
+                masked_ndvi = np.where(seen & cloud, INDICES["NDVI"].compute(
+                    arrays["B8"], arrays["B4"]), np.nan)
         observed = seen if observed is None else observed | seen
     with np.errstate(invalid="ignore"), _quiet_nanmedian():
         comp = {b: np.nanmedian(np.stack(stacks[b]), axis=0) for b in bands}
         for sp in seasonal:
             comp[sp.name] = nan_percentile(np.stack(per_scene[sp.index]), sp.percentile)
     return {"comp": comp, "n_obs": valid_count, "observed": observed, "clouded": clouded,
-            "scl_water": 2 * water_count > valid_count}
+            "scl_water": 2 * water_count > valid_count, "masked_ndvi": masked_ndvi}
 
 
 def nan_percentile(stack: np.ndarray, q: float) -> np.ndarray:

@@ -249,12 +249,12 @@ def _run(ctx: RunContext) -> StageResult:
                           f"scores F1 {f1:.3f} and the W-SVM {svm_f1 or 0:.3f}: a simpler "
                           "model fits these labels better (model/baselines.json)",
                           GbaugsWarning, stacklevel=2)
+        outputs.append(write_json(ctx.run.baselines, baselines))
+        outputs.append(_baselines_csv(ctx.run.baselines_csv, baselines))
     rule = honesty.single_feature_rule(x, model.predict(x), features)
     if rule["is_threshold"]:
         warnings.warn(f"the model is in effect {honesty.describe_rule(rule)}: its other "
                       "features change almost no label", GbaugsWarning, stacklevel=2)
-        outputs.append(write_json(ctx.run.baselines, baselines))
-        outputs.append(_baselines_csv(ctx.run.baselines_csv, baselines))
     card = {"cv_weighted_f1": search.best_score, "cv": folds,
             "features_definitions": feature_definitions(features),
             "parameters": {**search.best_params, "kernel": "rbf"},
@@ -294,7 +294,8 @@ def _baselines_csv(path: Path, baselines: dict[str, Any]) -> Path:
         rows.append({"model": name, "cv_f1": b["cv_f1"], "oa": m["oa"],
                      "precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
                      "kappa": m["kappa"], "tn": tn, "fp_non_ugs_to_ugs": fp, "fn": fn,
-                     "tp": tp, "params": json.dumps(b["params"], sort_keys=True)})
+                     "tp": tp, "f1_polygon_holdout": b.get("polygons", {}).get("f1"),
+                     "params": json.dumps(b["params"], sort_keys=True)})
     with atomic_path(path) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
     return path
