@@ -119,11 +119,11 @@ def _mask_warnings(report: dict[str, Any]) -> list[str]:
     patches = report.get("spectral_mask_patches")
     if patches and patches["roof_like"]:
         out.append(f"on a single date the spectral cloud rule masked {patches['pixels']} "
-                   f"pixels in {patches['patches']} compact patches (median "
-                   f"{patches['median_patch_ha']:g} ha, median NDVI "
-                   f"{patches['median_ndvi']:.2f}): bright roofs and bare ground look like "
-                   "this, clouds are few large blobs — if the date is clear, set [imagery] "
-                   'cloud_mask = "none" (or raise toa_cloud_blue)')
+                   f"pixels in {patches['patches']} patches, "
+                   f"{patches['small_patch_share']:.0%} of them in building-sized ones "
+                   f"(< 1 ha), median NDVI {patches['median_ndvi']:.2f}: bright roofs and "
+                   "bare ground look like this, clouds are large blobs — if the date is "
+                   'clear, set [imagery] cloud_mask = "none" (or raise toa_cloud_blue)')
     if str(report.get("water_mask", "")).startswith("none ("):
         out.append(f"no water mask: {report['water_mask']} — lakes and rivers stay in the "
                    "stack and are mapped like any other surface")
