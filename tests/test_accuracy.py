@@ -306,11 +306,15 @@ def test_label_starved_city_maps_its_unlabelled_woodland(tmp_path):
                      "postprocess"])
     ev = json.loads((run / "maps" / "evaluation.json").read_text())["cities"]
     city = ev["orchard_valley"]
+    from rasterio.warp import Resampling, reproject
+
     with rasterio.open(run / "inputs" / "cities" / "orchard_valley" / "truth.tif") as t:
         truth, transform, crs = t.read(1), t.transform, t.crs
-    with rasterio.open(run / "maps" / "orchard_valley.tif") as m:
-        assert m.transform == transform and m.crs == crs
-        mapped = m.read(1)
+    mapped = np.full(truth.shape, 255, np.uint8)
+    with rasterio.open(run / "maps" / "orchard_valley.tif") as m:  # onto the truth's grid
+        reproject(m.read(1), mapped, src_transform=m.transform, src_crs=m.crs,
+                  dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest,
+                  src_nodata=255, dst_nodata=255)
     osm = gpd.read_file(run / "inputs" / "cities" / "orchard_valley" / "osm.gpkg").to_crs(crs)
     labelled = ~geometry_mask(osm.geometry, truth.shape, transform)
     valid = mapped != 255

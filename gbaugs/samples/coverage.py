@@ -127,10 +127,12 @@ def classify(x: np.ndarray, ndvi: np.ndarray, veg_threshold: float, ugs_tree, ra
 
 def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
                    veg_threshold: float, out: Path | None, rng: np.random.Generator,
-                   block_rows: int = 512, city: str = "city") -> Coverage:
+                   block_rows: int = 512, city: str = "city", remedy: str | None = None
+                   ) -> Coverage:
     """Check one city (module docstring): ``frame`` is its assessed candidates (``status``
     ``ok`` = screened in), ``veg_threshold`` its vegetation NDVI threshold. Writes the
-    layer to ``out`` (atomically) when given."""
+    layer to ``out`` (atomically) when given. ``remedy``: what the warning advises beyond
+    labelling (:func:`coverage_warnings`)."""
     import rasterio
     from rasterio.windows import Window
     from scipy.spatial import cKDTree
@@ -204,11 +206,18 @@ def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
                    "like_ugs_share": share(LIKE_UGS),
                    "toward_negative_share": share(TOWARD_NEGATIVE),
                    "toward_ugs_share": share(TOWARD_UGS)})
-    return Coverage(record, coverage_warnings(record, out))
+    return Coverage(record, coverage_warnings(record, out, remedy))
 
 
-def coverage_warnings(record: dict[str, Any], layer: Path | None = None) -> list[str]:
-    """The WARNINGs of one city's record (module docstring), each with the remedy."""
+DRAW_REMEDY = ('or draw weak UGS samples from it: [samples] vegetation_candidates = '
+               '"unlabelled_dense"')
+
+
+def coverage_warnings(record: dict[str, Any], layer: Path | None = None,
+                      remedy: str | None = None) -> list[str]:
+    """The WARNINGs of one city's record (module docstring), each with the remedy:
+    labelling, and ``remedy`` (default :data:`DRAW_REMEDY`; the samples stage says what
+    its vegetation candidates did instead)."""
     if not record.get("checked"):
         return []
     out = []
@@ -232,6 +241,5 @@ def coverage_warnings(record: dict[str, Any], layer: Path | None = None) -> list
             f"lies nearer the vegetated non-UGS labels ({cats}): the map calls it non-UGS by "
             "extrapolation — right where it is more of the same, but woodland, riparian or "
             f"other green space of a kind the labels lack is lost there{where}. Look at it; "
-            "label some as UGS where it is green space, or draw weak UGS samples from it: "
-            '[samples] vegetation_candidates = "unlabelled_dense"')
+            f"label some as UGS where it is green space, {remedy or DRAW_REMEDY}")
     return out

@@ -56,6 +56,18 @@ def _write_parquet(frame: pd.DataFrame, path: Path, xs, ys, crs) -> Path:
     return path
 
 
+def _remedy(counts: dict, params) -> str | None:
+    """What the coverage warning says of the vegetation candidates (None: suggest them)."""
+    drawn = counts.get("vegetation_candidates")
+    if params.vegetation_candidates == "none" or not drawn:
+        return None
+    if drawn.get("used"):
+        return (f"where the map still misses it ({drawn['used']} weak UGS samples were drawn "
+                "from it: [samples] vegetation_candidates)")
+    return ("no vegetation candidate could be used there (most lie inside the hard "
+            "negatives: see the warning above)")
+
+
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
     features = list(selected_features(region.imagery.features))
@@ -87,7 +99,7 @@ def _run(ctx: RunContext) -> StageResult:
             check = label_coverage(stack, assessed.frame, features, threshold,
                                    ctx.run.label_coverage(city.slug),
                                    np.random.default_rng(ss), region.imagery.block_rows,
-                                   city.name)
+                                   city.name, _remedy(assessed.counts, params))
             assessed.counts["label_coverage"] = check.record
             assessed.counts["warnings"] += check.warnings
             coverage_layers.append(ctx.run.label_coverage(city.slug))
