@@ -294,8 +294,8 @@ def test_mask_loss_per_class_warns_for_land_not_water():
                                      "share": 0.2}
     assert loss["non_ugs/water"]["water"] == 10
     (warning,) = mask_loss_warnings(loss)
-    assert "20.0% of the 10 labelled pixels of class non_ugs/urban" in warning
-    assert "cloud mask" in warning and "removed as water" in warning
+    assert "1 class(es): non_ugs/urban 20.0% of 10 (10.0% no clear observation, 10.0% water)" \
+        in warning and "water_nir_max" in warning and "cloud_mask" in warning
     assert mask_loss(classes, finite, None)["non_ugs/urban"]["other"] == 2
 
 

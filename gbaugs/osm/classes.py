@@ -29,6 +29,16 @@ from gbaugs.errors import InputDataError
 from gbaugs.resources import table_path
 
 BACKGROUND = "background"
+WATER_WORDS = ("water", "river", "lake", "sea", "reservoir", "pond", "canal", "basin",
+               "stream", "riverbank", "coastline", "bay")
+"""A label category named with one of these words is water (the class table's open water,
+a user's ``water`` layer): the water mask may remove its pixels and the inward buffer its
+polygons without a warning."""
+
+
+def is_water(category: str) -> bool:
+    """Whether a label category (or a ``label/category`` key) names water."""
+    return any(w in str(category).lower() for w in WATER_WORDS)
 """Label of polygons that match no row: non-vegetation background (paper 2.2.1)."""
 LABELS = ("ugs", "non_ugs", "building", "ignore", BACKGROUND)
 

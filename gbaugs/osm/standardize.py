@@ -38,7 +38,7 @@ import pandas as pd
 import shapely
 
 from gbaugs.errors import InputDataError
-from gbaugs.osm.classes import BACKGROUND, ClassTable
+from gbaugs.osm.classes import BACKGROUND, ClassTable, is_water
 
 COVERAGE_REF = 0.25
 """Vegetation coverage at which the coverage half of the index saturates (25 % of the city
@@ -210,7 +210,8 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     report["label_loss"] = label_loss(classes_in, area_in, emptied, _class_keys(frame),
                                       vanished, small, shapely.area(refined))
     lossy = {k: v for k, v in report["label_loss"].items()
-             if v["lost_share"] > WARN_CLASS_LOSS and not k.startswith("ignore/")}
+             if v["lost_share"] > WARN_CLASS_LOSS and not k.startswith("ignore/")
+             and not is_water(k)}
     if lossy:
         report["warnings"].append(_loss_warning(lossy, distance, frame, inward_buffer_m))
     osm_rows = frame["origin"].to_numpy(dtype=object) == "osm"

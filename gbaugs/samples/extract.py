@@ -38,6 +38,7 @@ import shapely
 
 from gbaugs.errors import InputDataError
 from gbaugs.features.registry import VALID_OBS
+from gbaugs.osm.classes import is_water
 
 SAMPLED_LABELS = {"ugs": 1, "non_ugs": 0, "building": 0, "background": 0}
 UNLABELLED = "unlabelled"
@@ -204,11 +205,6 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
 WARN_MASK_LOSS = 0.05
 """A class of labels (not water) whose pixels the imagery's masks turned into no data
 above this share is a warning: the masks removed what the labels say is land."""
-WATER_WORDS = ("water", "river", "lake", "sea", "reservoir", "pond", "canal", "basin",
-               "stream", "riverbank", "coastline", "bay")
-"""Categories named with one of these words are water: the water mask may remove them."""
-
-
 def mask_loss(classes: np.ndarray, finite: np.ndarray, obs: np.ndarray | None
               ) -> dict[str, dict[str, Any]]:
     """Per class of labelled pixels (``label/category``): pixels, and those the stack holds
@@ -232,28 +228,34 @@ def mask_loss(classes: np.ndarray, finite: np.ndarray, obs: np.ndarray | None
 
 
 def mask_loss_warnings(loss: dict[str, dict[str, Any]]) -> list[str]:
-    """WARNINGs for the non-water classes that the masks emptied above
-    :data:`WARN_MASK_LOSS`, naming the mask and the remedy."""
-    out = []
+    """One WARNING for the non-water classes the masks emptied above
+    :data:`WARN_MASK_LOSS`: each with its share and cause, and the remedies."""
+    parts, causes = [], set()
     for key, r in loss.items():
-        if r["share"] <= WARN_MASK_LOSS or any(w in key.lower() for w in WATER_WORDS):
+        if r["share"] <= WARN_MASK_LOSS or is_water(key):
             continue
         why = []
-        if r.get("no_observation"):
-            why.append(f"{r['no_observation'] / r['pixels']:.1%} without a clear observation "
-                       "(the cloud mask, or outside the imagery): a single clear date needs "
-                       "no cloud mask ([imagery] cloud_mask = \"none\"); the spectral rule "
-                       "takes bright roofs for clouds")
-        if r.get("water"):
-            why.append(f"{r['water'] / r['pixels']:.1%} removed as water — the polygons "
-                       "reach into water (shifted or loosely traced), or the water mask "
-                       "takes land (stack.json's water_mask; [imagery] water_mask, "
-                       "mndwi_water_threshold, water_nir_max)")
-        if r.get("other"):
-            why.append(f"{r['other'] / r['pixels']:.1%} no data in the feature stack")
-        out.append(f"the imagery's masks removed {r['share']:.1%} of the {r['pixels']} "
-                   f"labelled pixels of class {key}: " + "; ".join(why))
-    return out
+        for cause, what in (("no_observation", "no clear observation"),
+                            ("water", "water"), ("other", "no data")):
+            if r.get(cause):
+                why.append(f"{r[cause] / r['pixels']:.1%} {what}")
+                causes.add(cause)
+        parts.append(f"{key} {r['share']:.1%} of {r['pixels']} ({', '.join(why)})")
+    if not parts:
+        return []
+    remedies = []
+    if "no_observation" in causes:
+        remedies.append("no clear observation: the cloud mask took them on every date, or "
+                        "they lie outside the imagery (a single clear date of surface "
+                        'reflectance needs no cloud mask: [imagery] cloud_mask = "none")')
+    if "water" in causes:
+        remedies.append("water: the polygons reach into water (shifted or loosely traced), "
+                        "or the water mask takes land (stack.json's water_mask; [imagery] "
+                        "water_mask, mndwi_water_threshold, water_nir_max)")
+    if "other" in causes:
+        remedies.append("no data: the pre-made stack has none there")
+    return [f"the imagery's masks removed more than {WARN_MASK_LOSS:.0%} of the labelled "
+            f"pixels of {len(parts)} class(es): {'; '.join(parts)} — " + "; ".join(remedies)]
 
 
 def _vegetation_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, ndvi: np.ndarray,
