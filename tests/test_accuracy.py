@@ -344,7 +344,7 @@ def test_apartado_says_what_it_maps_by_extrapolation(apartado_runs, shared_data)
     coverage = city["label_coverage"]
     assert coverage["toward_negative_share"] > 0.10
     assert any("resembles no UGS label" in w for w in city["warnings"]), city["warnings"]
-    assert city["vegetation_candidates"]["used"] == 0
+    assert city["vegetation_candidates"]["screened_in"] == 0
     data = shared_data / "apartado_co001"
     with rasterio.open(run / "samples" / "apartado_coverage.tif") as src:
         codes, transform, crs = src.read(1), src.transform, src.crs

@@ -516,14 +516,14 @@ def test_vegetation_candidates_are_screened_and_fill_only_the_room_left():
     claimed = np.zeros(len(frame), dtype=bool)
     out = vegetation_candidates(frame, ["NDVI", "NDWI"], claimed)
     assert out == {"drawn": 2 * n, "note": None, "inside_hard_negatives_share": 0.0,
-                   "like_ugs_labels": n, "used": n}
+                   "like_ugs_labels": n, "screened_in": n}
     assert (frame["screening"].iloc[2 * n:3 * n] == "ok").all()
     assert (frame["screening"].iloc[3 * n:] == "like_ugs_labels").all()
     # most of them inside the hard negatives: none is used, and it is said
     frame2 = frame.assign(screening="ok")
     claimed2 = np.r_[np.zeros(2 * n, bool), np.ones(n + n // 2, bool), np.zeros(n // 2, bool)]
     out2 = vegetation_candidates(frame2, ["NDVI", "NDWI"], claimed2)
-    assert out2["used"] == 0 and "cannot tell it apart" in out2["note"]
+    assert out2["screened_in"] == 0 and "cannot tell it apart" in out2["note"]
     assert (frame2["screening"].iloc[-n // 2:] == "inseparable").all()
     # the cap: labelled UGS first, candidates only in the room they leave
     f = frame.assign(reliability_weight=1.0, city_factor=1.0)
@@ -569,7 +569,7 @@ def test_single_feature_rule_names_a_threshold_model():
     assert rule["feature"] == "NDVI" and rule["direction"] == ">"
     assert rule["agreement"] == 1.0 and rule["is_threshold"]
     assert abs(rule["threshold"] - 0.345) < 0.01
-    assert "NDVI threshold at 0.34" in describe_rule(rule)
+    assert "a threshold on NDVI at 0.34" in describe_rule(rule)
     below = single_feature_rule(x, (x[:, 0] < 0.5).astype(int), ["a", "b", "c"])
     assert below["feature"] == "a" and below["direction"] == "<"
     xor = single_feature_rule(x, ((x[:, 0] > 0.5) ^ (x[:, 1] > 0.5)).astype(int),

@@ -42,6 +42,13 @@ def test_report_stage_writes_a_self_contained_page(demo_run):
         assert f"{f1:.3g}" in html and f"{otsu:.3g}" in html
     assert "polygons kept whole" in html and "green_background" in html
     assert "Share of each label category mapped UGS" in html
+    assert "labels from OpenStreetMap" in html
+    # every UGS category mapped mostly non-UGS is flagged, and said in a WARNING
+    flagged = re.findall(r"<td>yes: mostly mapped (?:non-)?UGS</td>", html)
+    if flagged:
+        assert f"The map contradicts {len(flagged)} label categor" in html
+    # does the labelling cover the city? the check's table and layers
+    assert "Do the labels cover the city?" in html and 'alt="label coverage layers"' in html
     # what the imagery was, per city, from each stack.json
     assert "What the imagery was" in html and "product level" in html
     for city in region.cities:

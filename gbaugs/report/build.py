@@ -433,7 +433,8 @@ def _coverage(run: RunDir, cities, fig: Path) -> Section:
                      "toward UGS": rec["toward_ugs_share"],
                      "vegetated non-UGS samples": rec["vegetated_negative_samples"],
                      "candidates drawn": veg.get("drawn", 0),
-                     "candidates used": veg.get("used", 0)})
+                     "candidates screened in": veg.get("screened_in", 0),
+                     "candidates in the pool": c.get("vegetation_candidates_pooled", 0)})
         warnings += [f"{name}: {w}" for w in c.get("warnings", [])
                      if "label" in w and ("resembles no UGS" in w or "no vegetated" in w
                                           or "vegetation no label" in w)]

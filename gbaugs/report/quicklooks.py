@@ -119,7 +119,8 @@ def coverage_figure(layers: dict[str, Path], out: Path | None = None, max_px: in
     n = len(layers)
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig, axes = subplots(rows, cols, figsize=(3.9 * cols, 3.9 * rows + 0.9), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(max(7.5, 3.9 * cols), 3.9 * rows + 1.2),
+                         squeeze=False)
     for ax, (name, path) in zip(axes.ravel(), layers.items(), strict=False):
         codes = read_decimated(path, max_px, resampling="mode")[0][0]
         rgb = np.ones((*codes.shape, 3))
@@ -131,7 +132,7 @@ def coverage_figure(layers: dict[str, Path], out: Path | None = None, max_px: in
         ax.set_axis_off()
     fig.legend(handles=[Patch(color=COVERAGE_COLOURS[k], label=v) for k, v in CODES.items()],
                loc="lower center", ncol=2, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     return save_figure(fig, out)
 
 

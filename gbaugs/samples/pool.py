@@ -146,7 +146,7 @@ def vegetation_candidates(frame: pd.DataFrame, features: list[str], claimed: np.
     ok = drawn & (frame["screening"] == "ok").to_numpy()
     if share > MAX_CLAIMED:
         frame.loc[ok, "screening"] = INSEPARABLE
-        out["used"] = 0
+        out["screened_in"] = 0
         out["note"] = (
             f"{share:.0%} of the dense vegetation no label covers lies inside the hard "
             f"negatives (farmland, orchards) in the features ({', '.join(features)}): it "
@@ -161,7 +161,7 @@ def vegetation_candidates(frame: pd.DataFrame, features: list[str], claimed: np.
     redundant = like_ugs_labels(x[labelled], frame["polygon"].to_numpy()[labelled], x[ok])
     frame.loc[np.flatnonzero(ok)[redundant], "screening"] = LIKE_UGS_LABELS
     out["like_ugs_labels"] = int(redundant.sum())
-    out["used"] = int((~redundant).sum())
+    out["screened_in"] = int((~redundant).sum())
     return out
 
 
@@ -308,6 +308,8 @@ def _summary(cities: list[CitySamples], pool: pd.DataFrame, cuts: tuple[float, f
             "levels": {lv: int((kept["level"] == lv).sum()) for lv in ("high", "medium",
                                                                         "low")},
             "completeness_level": c.completeness_level,
+            "vegetation_candidates_pooled": int(
+                (kept["source_label"] == UNLABELLED_VEGETATION).sum()),
             "city_factor": float(f["city_factor"].iloc[0]) if len(f) else None,
             "total_weight": float(kept["weight"].sum()),
             "mean_indicators": {k: float(kept[k].mean()) if len(kept) else None

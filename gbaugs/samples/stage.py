@@ -61,9 +61,9 @@ def _remedy(counts: dict, params) -> str | None:
     drawn = counts.get("vegetation_candidates")
     if params.vegetation_candidates == "none" or not drawn:
         return None
-    if drawn.get("used"):
-        return (f"where the map still misses it ({drawn['used']} weak UGS samples were drawn "
-                "from it: [samples] vegetation_candidates)")
+    if drawn.get("screened_in"):
+        return (f"where the map still misses it ({drawn['screened_in']} weak UGS candidates "
+                "were drawn from it: [samples] vegetation_candidates)")
     return ("no vegetation candidate could be used there (most lie inside the hard "
             "negatives: see the warning above)")
 

@@ -2,7 +2,7 @@
 
 * :func:`single_feature_rule` — the best one-feature threshold rule that reproduces the
   model's own labels on the pool. When it agrees with ≥ :data:`THRESHOLD_RULE` of them,
-  the model *is* that threshold in effect ("an NDVI threshold at 0.345"), whatever its
+  the model *is* that threshold in effect ("a threshold on NDVI at 0.345"), whatever its
   kernel: on a real city with a park inventory and two bands the SVM reduced to exactly
   that, and the report should say so instead of presenting an RBF-SVM.
 * :func:`baselines_on_polygons` — the baselines refit on the polygon hold-out's training
@@ -55,8 +55,8 @@ def single_feature_rule(x: np.ndarray, predicted: np.ndarray, names: list[str]
 
 
 def describe_rule(rule: dict[str, Any]) -> str:
-    """``"an NDVI threshold at 0.345 (NDVI > 0.345 → UGS; 99.6 % of its labels)"``."""
-    return (f"a {rule['feature']} threshold at {rule['threshold']:g} ({rule['feature']} "
+    """``"a threshold on NDVI at 0.345 (NDVI > 0.345 → UGS; agrees with …)"``."""
+    return (f"a threshold on {rule['feature']} at {rule['threshold']:g} ({rule['feature']} "
             f"{rule['direction']} {rule['threshold']:g} → UGS; agrees with "
             f"{rule['agreement']:.1%} of its own labels on the pool)")
 
