@@ -127,8 +127,7 @@ def classify(x: np.ndarray, ndvi: np.ndarray, veg_threshold: float, ugs_tree, ra
 
 def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
                    veg_threshold: float, out: Path | None, rng: np.random.Generator,
-                   block_rows: int = 512, city: str = "city", remedy: str | None = None
-                   ) -> Coverage:
+                   block_rows: int = 512, remedy: str | None = None) -> Coverage:
     """Check one city (module docstring): ``frame`` is its assessed candidates (``status``
     ``ok`` = screened in), ``veg_threshold`` its vegetation NDVI threshold. Writes the
     layer to ``out`` (atomically) when given. ``remedy``: what the warning advises beyond

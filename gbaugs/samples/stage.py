@@ -99,7 +99,7 @@ def _run(ctx: RunContext) -> StageResult:
             check = label_coverage(stack, assessed.frame, features, threshold,
                                    ctx.run.label_coverage(city.slug),
                                    np.random.default_rng(ss), region.imagery.block_rows,
-                                   city.name, _remedy(assessed.counts, params))
+                                   _remedy(assessed.counts, params))
             assessed.counts["label_coverage"] = check.record
             assessed.counts["warnings"] += check.warnings
             coverage_layers.append(ctx.run.label_coverage(city.slug))
