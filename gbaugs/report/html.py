@@ -25,7 +25,8 @@ main { padding: 8px 32px 40px 32px; max-width: 1280px; }
 section { margin-top: 26px; }
 h2 { border-bottom: 2px solid #1f5f2b; padding-bottom: 4px; font-size: 20px; }
 h3 { font-size: 16px; margin-bottom: 6px; }
-table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px 0; }
+table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px 0;
+        display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #d4d8cc; padding: 3px 8px; text-align: right; }
 th { background: #eef2e8; }
 td:first-child, th:first-child { text-align: left; }

@@ -62,8 +62,9 @@ def _remedy(counts: dict, params) -> str | None:
     if params.vegetation_candidates == "none" or not drawn:
         return None
     if drawn.get("screened_in"):
-        return (f"where the map still misses it ({drawn['screened_in']} weak UGS candidates "
-                "were drawn from it: [samples] vegetation_candidates)")
+        return (f"where the map still misses it ({drawn['screened_in']} vegetation candidates "
+                "were screened in from it and join the pool where the labels leave room "
+                "under the class cap: [samples] vegetation_candidates)")
     return ("no vegetation candidate could be used there (most lie inside the hard "
             "negatives: see the warning above)")
 
