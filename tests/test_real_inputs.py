@@ -514,7 +514,7 @@ def test_vegetation_candidates_are_screened_and_fill_only_the_room_left():
                           "screening": "ok",
                           "label": [1] * n + [0] * n + [1] * (2 * n)})
     claimed = np.zeros(len(frame), dtype=bool)
-    out = vegetation_candidates(frame, ["NDVI", "NDWI"], claimed)
+    out = vegetation_candidates(frame, ["NDVI", "NDWI"], claimed, 0.35)
     assert out == {"drawn": 2 * n, "note": None, "inside_hard_negatives_share": 0.0,
                    "like_ugs_labels": n, "screened_in": n}
     assert (frame["screening"].iloc[2 * n:3 * n] == "ok").all()
@@ -522,9 +522,13 @@ def test_vegetation_candidates_are_screened_and_fill_only_the_room_left():
     # most of them inside the hard negatives: none is used, and it is said
     frame2 = frame.assign(screening="ok")
     claimed2 = np.r_[np.zeros(2 * n, bool), np.ones(n + n // 2, bool), np.zeros(n // 2, bool)]
-    out2 = vegetation_candidates(frame2, ["NDVI", "NDWI"], claimed2)
+    out2 = vegetation_candidates(frame2, ["NDVI", "NDWI"], claimed2, 0.35)
     assert out2["screened_in"] == 0 and "cannot tell it apart" in out2["note"]
     assert (frame2["screening"].iloc[-n // 2:] == "inseparable").all()
+    # no vegetated hard negative (a park inventory alone): none is used either
+    frame3 = frame.assign(screening="ok")
+    out3 = vegetation_candidates(frame3, ["NDVI", "NDWI"], claimed, 0.7)
+    assert out3["screened_in"] == 0 and "only 0 vegetated hard-negative" in out3["note"]
     # the cap: labelled UGS first, candidates only in the room they leave
     f = frame.assign(reliability_weight=1.0, city_factor=1.0)
     f = f[f["screening"].isin(["ok", GREEN_BACKGROUND])].reset_index(drop=True)

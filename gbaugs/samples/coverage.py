@@ -199,7 +199,9 @@ def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
     def share(code: int) -> float:
         return round(float(counts[code] / vegetated), 4) if vegetated else 0.0
 
-    record.update({"checked": True, "resemblance_radius": round(radius, 4),
+    record.update({"checked": True,
+                   # no radius (one UGS polygon): every vegetated pixel is "like no label"
+                   "resemblance_radius": round(radius, 4) if np.isfinite(radius) else None,
                    "valid_pixels": valid_px, "labelled_pixels": int(counts[LABELLED]),
                    "vegetated_pixels": vegetated,
                    "like_ugs_share": share(LIKE_UGS),

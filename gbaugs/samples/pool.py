@@ -73,7 +73,8 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
     frame["screening"], thresholds = screen(frame, params, candidates.city_ndvi)
     claimed = like_hard_negatives(frame, frame["screening"], features, params, rng)
     frame.loc[claimed, "screening"] = LIKE_HARD_NEGATIVE
-    drawn_vegetation = vegetation_candidates(frame, features, claimed)
+    drawn_vegetation = vegetation_candidates(frame, features, claimed,
+                                             thresholds.get("vegetation") or 0.0)
     green = (frame["screening"] == GREEN_BACKGROUND).to_numpy()
     frame.loc[green, "label"] = np.int8(1)
     frame["status"] = frame["screening"].where(~green, "ok")
@@ -127,14 +128,20 @@ farmland and orchards: the candidates are not used (Apartadó, 4 features: 0.69 
 its maps from two seeds agreed on 0.967 instead of 0.993; the synthetic cities: 0–0.26)."""
 
 
-def vegetation_candidates(frame: pd.DataFrame, features: list[str], claimed: np.ndarray
-                          ) -> dict[str, Any]:
+MIN_VEGETATED_NEGATIVES = 20
+"""Fewer vegetated hard-negative samples than this, and no vegetation candidate is used."""
+
+
+def vegetation_candidates(frame: pd.DataFrame, features: list[str], claimed: np.ndarray,
+                          bar: float) -> dict[str, Any]:
     """Screen the vegetation candidates drawn outside every polygon (``[samples]
     vegetation_candidates``) beyond the NDVI bar and the hard negatives, in place: those
     that resemble the labelled UGS samples are redundant (``like_ugs_labels``,
     :func:`gbaugs.samples.coverage.like_ugs_labels`); when more than :data:`MAX_CLAIMED`
-    of the green enough ones lie inside the hard negatives, none is used
-    (``inseparable``). Returns the counts and the note to WARN with."""
+    of the green enough ones lie inside the hard negatives — or the city has fewer than
+    :data:`MIN_VEGETATED_NEGATIVES` hard-negative samples with NDVI above ``bar`` (its
+    vegetation threshold) to tell them by — none is used (``inseparable``). Returns the
+    counts and the note to WARN with."""
     src = frame["source_label"].to_numpy(dtype=object)
     drawn = src == UNLABELLED_VEGETATION
     out: dict[str, Any] = {"drawn": int(drawn.sum()), "note": None}
@@ -144,6 +151,18 @@ def vegetation_candidates(frame: pd.DataFrame, features: list[str], claimed: np.
     share = float(claimed[drawn].sum() / green_enough.sum()) if green_enough.any() else 0.0
     out["inside_hard_negatives_share"] = round(share, 4)
     ok = drawn & (frame["screening"] == "ok").to_numpy()
+    hard = (src == "non_ugs") & (frame["NDVI"] > bar).to_numpy()
+    if hard.sum() < MIN_VEGETATED_NEGATIVES:
+        # nothing tells the city's farmland from its woodland: drawing from its vegetation
+        # would teach both as UGS (a park inventory alone: River Town 0.686 → 0.619)
+        frame.loc[ok, "screening"] = INSEPARABLE
+        out["screened_in"] = 0
+        out["note"] = (
+            f"only {int(hard.sum())} vegetated hard-negative samples (farmland, orchards "
+            "with NDVI above the city's vegetation threshold): nothing tells its unlabelled "
+            "vegetation apart, so no vegetation candidate is taught as UGS — label some "
+            "farmland or orchards as non_ugs")
+        return out
     if share > MAX_CLAIMED:
         frame.loc[ok, "screening"] = INSEPARABLE
         out["screened_in"] = 0
