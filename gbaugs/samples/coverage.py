@@ -66,6 +66,8 @@ class Coverage:
 
     record: dict[str, Any]
     warnings: list[str]
+    layer: Path | None = None
+    """The layer written (``None`` when the check could not run: no UGS sample)."""
 
 
 def _draw(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -207,7 +209,7 @@ def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
                    "like_ugs_share": share(LIKE_UGS),
                    "toward_negative_share": share(TOWARD_NEGATIVE),
                    "toward_ugs_share": share(TOWARD_UGS)})
-    return Coverage(record, coverage_warnings(record, out, remedy))
+    return Coverage(record, coverage_warnings(record, out, remedy), out)
 
 
 DRAW_REMEDY = ('or draw weak UGS samples from it: [samples] vegetation_candidates = '

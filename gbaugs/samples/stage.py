@@ -102,8 +102,11 @@ def _run(ctx: RunContext) -> StageResult:
                                    np.random.default_rng(ss), region.imagery.block_rows,
                                    _remedy(assessed.counts, params))
             assessed.counts["label_coverage"] = check.record
+            if check.layer is None:  # no layer this time: none from an earlier run stays
+                ctx.run.label_coverage(city.slug).unlink(missing_ok=True)
             assessed.counts["warnings"] += check.warnings
-            coverage_layers.append(ctx.run.label_coverage(city.slug))
+            if check.layer is not None:
+                coverage_layers.append(check.layer)
             cities.append(assessed)
             advance(1)
     pool, summary = build_pool(cities, region.samples, region.seed)
