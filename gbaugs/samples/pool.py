@@ -154,7 +154,7 @@ def vegetation_candidates(frame: pd.DataFrame, features: list[str], claimed: np.
     hard = (src == "non_ugs") & (frame["NDVI"] > bar).to_numpy()
     if hard.sum() < MIN_VEGETATED_NEGATIVES:
         # nothing tells the city's farmland from its woodland: drawing from its vegetation
-        # would teach both as UGS (a park inventory alone: River Town 0.686 → 0.619)
+        # would teach both as UGS (a park inventory alone: River Town 0.671 → 0.619)
         frame.loc[ok, "screening"] = INSEPARABLE
         out["screened_in"] = 0
         out["note"] = (
