@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gbaugs.samples.quality import _zscorer
+
 NOT_VEGETATED, LIKE_UGS, TOWARD_NEGATIVE, TOWARD_UGS, LABELLED, NODATA = 0, 1, 2, 3, 4, 255
 CODES = {NOT_VEGETATED: "not vegetated", LIKE_UGS: "vegetated, like a UGS label",
          TOWARD_NEGATIVE: "vegetated, like no UGS label, nearer a vegetated non-UGS label",
@@ -100,11 +102,9 @@ def like_ugs_labels(labelled: np.ndarray, polygons: np.ndarray, query: np.ndarra
 
     if len(labelled) == 0 or len(query) == 0:
         return np.zeros(len(query), dtype=bool)
-    mean, std = labelled.mean(axis=0), labelled.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    z = (labelled - mean) / std
-    radius = resemblance_radius(z, polygons)
-    d, _ = cKDTree(z).query((query - mean) / std, k=1, workers=-1)
+    z = _zscorer(labelled)
+    radius = resemblance_radius(z(labelled), polygons)
+    d, _ = cKDTree(z(labelled)).query(z(query), k=1, workers=-1)
     return d <= radius
 
 
@@ -142,9 +142,7 @@ def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
 
     ok = frame[frame["status"] == "ok"]
     in_polygon = frame[frame["origin"] != "unlabelled"]  # drawn pixels are no label
-    x_all = ok[features].to_numpy(np.float64)
-    mean, std = x_all.mean(axis=0), x_all.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
+    z = _zscorer(ok[features].to_numpy(np.float64))
     ugs = ok[ok["label"] == 1]
     neg = ok[(ok["label"] == 0) & (ok["NDVI"] > veg_threshold)]
     record: dict[str, Any] = {"vegetation_threshold": round(float(veg_threshold), 4),
@@ -155,13 +153,13 @@ def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
     if len(ugs) == 0:
         return Coverage({**record, "checked": False, "why": "no UGS sample"}, [])
     iu = _draw(ugs, MAX_REFERENCE, rng)
-    zu = (ugs[features].to_numpy(np.float64)[iu] - mean) / std
+    zu = z(ugs[features].to_numpy(np.float64)[iu])
     radius = resemblance_radius(zu, ugs["polygon"].to_numpy()[iu])
     ugs_tree = cKDTree(zu)
     negative_tree = None
     if len(neg) >= MIN_NEGATIVES:
         ineg = _draw(neg, MAX_REFERENCE, rng)
-        negative_tree = cKDTree((neg[features].to_numpy(np.float64)[ineg] - mean) / std)
+        negative_tree = cKDTree(z(neg[features].to_numpy(np.float64)[ineg]))
     counts = np.zeros(256, dtype=np.int64)
     with rasterio.open(stack_path) as src:
         names = list(src.descriptions)
@@ -182,7 +180,7 @@ def label_coverage(stack_path: Path, frame: pd.DataFrame, features: list[str],
                     ndvi = src.read(ndvi_band, window=win).ravel()
                     valid = np.isfinite(data).all(axis=1) & np.isfinite(ndvi)
                     codes = np.full(len(ndvi), NODATA, dtype=np.uint8)
-                    codes[valid] = classify((data[valid] - mean) / std, ndvi[valid],
+                    codes[valid] = classify(z(data[valid]), ndvi[valid],
                                             veg_threshold, ugs_tree, radius, negative_tree)
                     rows = in_polygon["row"].to_numpy()
                     here = (rows >= r0) & (rows < r0 + win.height)
