@@ -10,7 +10,6 @@ accuracy against that truth.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,31 @@ import numpy as np
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import InputDataError
 from gbaugs.resources import table_path
-from gbaugs.rundir import RunDir
+from gbaugs.rundir import RunDir, read_record
 
 MAX_DEMO_CITIES = 64
 """Most cities :func:`demo_region` repeats its three presets into."""
+
+
+def check_synthetic_options(*, seed: int | None = None, scale: float | None = None,
+                            cities: int | None = None, dates: int | None = None) -> None:
+    """The command-line options of ``gbaugs demo`` and ``gbaugs synth`` within the bounds
+    the configuration has for them (a ConfigError naming the option)."""
+    from gbaugs.config import SYNTHETIC_SCALE_RANGE
+    from gbaugs.errors import ConfigError
+
+    lo, hi = SYNTHETIC_SCALE_RANGE
+    if seed is not None and not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"--seed {seed} must be in [0, 4294967295]", where="--seed")
+    if scale is not None and not lo <= scale <= hi:  # NaN too
+        raise ConfigError(f"--scale {scale:g} is outside [{lo:g}, {hi:g}] (city side "
+                          "lengths × scale)", where="--scale")
+    if cities is not None and not 1 <= cities <= MAX_DEMO_CITIES:
+        raise ConfigError(f"--cities {cities} is outside [1, {MAX_DEMO_CITIES}]",
+                          where="--cities")
+    if dates is not None and not 3 <= dates <= 365:
+        raise ConfigError(f"--dates {dates} is outside [3, 365] (acquisitions per city)",
+                          where="--dates")
 
 
 def demo_region(seed: int | None = None, scale: float | None = None,
@@ -36,18 +56,7 @@ def demo_region(seed: int | None = None, scale: float | None = None,
     ``Garden City 2`` …); every city gets its own seed, so repeated presets are different
     cities of the same character (the Greater Bay Area has 16). Fewer keeps the first ones.
     """
-    from gbaugs.config import SYNTHETIC_SCALE_RANGE
-    from gbaugs.errors import ConfigError
-
-    lo, hi = SYNTHETIC_SCALE_RANGE
-    if seed is not None and seed < 0:
-        raise ConfigError(f"--seed {seed} must be ≥ 0", where="--seed")
-    if scale is not None and not lo <= scale <= hi:
-        raise ConfigError(f"--scale {scale:g} is outside [{lo:g}, {hi:g}] (city side "
-                          "lengths × scale)", where="--scale")
-    if cities is not None and not 1 <= cities <= MAX_DEMO_CITIES:
-        raise ConfigError(f"--cities {cities} is outside [1, {MAX_DEMO_CITIES}]",
-                          where="--cities")
+    check_synthetic_options(seed=seed, scale=scale, cities=cities)
     region = Region.from_toml(table_path("regions", "demo.toml"))
     if cities is not None:
         base = region.cities
@@ -112,7 +121,7 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     osm_level = None
     osm_json = run.osm_report(city.slug)
     if osm_json.exists():
-        rep = json.loads(osm_json.read_text(encoding="utf-8"))
+        rep = read_record(osm_json)
         from gbaugs.osm.labels import describe_origins
 
         index = rep.get("completeness_index")
@@ -121,7 +130,7 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     truth_f1 = truth_oa = None
     validation = run.validation
     if validation.exists():
-        truth = json.loads(validation.read_text(encoding="utf-8")).get("synthetic_truth", {})
+        truth = read_record(validation).get("synthetic_truth", {})
         if city.slug in truth:
             truth_f1 = truth[city.slug]["weighted"]["f1"]
             truth_oa = truth[city.slug]["weighted"]["oa"]
@@ -130,19 +139,19 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     if not map_json.exists():
         map_json = run.raw_map_report(city.slug)
     if map_json.exists():
-        rep = json.loads(map_json.read_text(encoding="utf-8"))
+        rep = read_record(map_json)
         map_ha, map_density = rep["ugs_area_ha"], rep["ugs_density"]
     meta_path = run.synthetic_meta
     if not meta_path.exists() or not isinstance(city.boundary, Path):
         stack_json = run.stack_report(city.slug)
         area = float("nan")
         if stack_json.exists():  # the pixels inside the boundary, as the imagery stage saw
-            rep = json.loads(stack_json.read_text(encoding="utf-8"))
+            rep = read_record(stack_json)
             if "inside_pixels" in rep and "resolution_m" in rep:
                 area = rep["inside_pixels"] * rep["resolution_m"] ** 2 / 1e4
         return CitySummary(city.name, city.size_class, area, None, None, osm_level,
                            truth_f1, truth_oa, map_ha, map_density)
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = read_record(meta_path)
     entry = next((c for c in meta["cities"] if c["name"] == city.name), None)
     if entry is None:
         raise InputDataError(f"city {city.name!r} is not in the synthetic region",

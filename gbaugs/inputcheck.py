@@ -12,10 +12,11 @@ Every problem is collected (file named, what is wrong) and raised together.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from gbaugs.config import CityConfig, Region
-from gbaugs.errors import GbaugsError, InputDataError
+from gbaugs.errors import GbaugsError, GbaugsWarning, InputDataError
 
 DRIVERS = {".tif": "GTiff", ".tiff": "GTiff", ".vrt": "VRT"}
 PBF_MAGIC = b"OSMHeader"
@@ -47,7 +48,7 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
     for city in region.cities:
         bounds = _check_boundary(region, city, problems)
         if bounds is not None:
-            _check_buffer(region, city, bounds, problems)
+            _check_grid_and_buffer(region, city, bounds, problems)
         if isinstance(city.osm, Path):
             _check_osm(city, problems)
         for j, src in enumerate(city.labels):
@@ -141,12 +142,17 @@ def _check_boundary(region: Region, city: CityConfig, problems: list[str]):
     return None
 
 
-def _check_buffer(region: Region, city: CityConfig, boundary, problems: list[str]) -> None:
-    """An inward buffer that erases the whole city erases every OSM polygon in it too."""
+def _check_grid_and_buffer(region: Region, city: CityConfig, boundary,
+                           problems: list[str]) -> None:
+    """The city's grid is workable (the run's own check, :meth:`Grid.around`), and an
+    inward buffer that erases the whole city erases every OSM polygon in it too."""
     from gbaugs.boundaries import working_crs
+    from gbaugs.imagery.local import Grid
 
+    crs = working_crs(region, city, boundary)
+    geom = boundary.to_crs(crs).geometry.iloc[0]
+    Grid.around(geom, crs, region.resolution_m, city=f"city {city.name!r}")  # ConfigError
     buffer = region.osm.inward_buffer_m
-    geom = boundary.to_crs(working_crs(region, city, boundary)).geometry.iloc[0]
     if buffer > 0 and geom.buffer(-buffer).is_empty:
         w, h = geom.bounds[2] - geom.bounds[0], geom.bounds[3] - geom.bounds[1]
         problems.append(f"osm.inward_buffer_m = {buffer:g} m erases city {city.name!r} "
@@ -231,8 +237,13 @@ def _check_raster(path: Path, what: str, problems: list[str], boundary=None
             f = max(1, max(src.height, src.width) // 256)
             src.read(out_shape=(src.count, max(1, src.height // f), max(1, src.width // f)))
             info = {"bands": src.count, "crs": src.crs, "bounds": src.bounds}
-    except rasterio.RasterioIOError as exc:
-        problems.append(f"{where}: cannot be read — damaged or truncated? ({exc})")
+    except Exception as exc:
+        from gbaugs.io.damage import gdal_reason, is_read_failure
+
+        if not is_read_failure(exc):
+            raise
+        problems.append(f"{where}: cannot be read — the file is damaged or truncated: GDAL "
+                        f"cannot decode it ({gdal_reason(exc)})")
         return None
     if boundary is not None:
         import geopandas as gpd
@@ -274,11 +285,16 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
 
             # the imagery stage's own inspection (window, level, every band's scale on a
             # decimated read), so a scale the run would refuse is refused here
-            scenes = inspect_scenes(find_scenes(city.imagery, city.band_map), region,
-                                    city).scenes
+            found = inspect_scenes(find_scenes(city.imagery, city.band_map), region, city)
+            scenes = found.scenes
+            for text in found.warnings:  # what the imagery stage would WARN, said now
+                warnings.warn(text, GbaugsWarning, stacklevel=2)
             bands = sorted({b for s in scenes for b in s.bands})
+            radiometry = "; ".join(f"scale {g['scale']:g}, offset {g['offset']:g} from "
+                                   f"{g['source']}" for g in found.record["radiometry"])
             what = (f"{len(scenes)} scene(s) ({', '.join(s.date for s in scenes)}), bands "
-                    f"{', '.join(bands)}")
+                    f"{', '.join(bands)} (reflectance = (stored + offset) / scale: "
+                    f"{radiometry})")
     except GbaugsError as exc:
         problems.append(f"city {city.name!r}: imagery: {exc}")
         return []

@@ -8,13 +8,16 @@ EPSG, else the WGS 84 UTM zone of the boundary's centroid.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from gbaugs.config import CityConfig, EarthEngineFilter, Region, utm_epsg
-from gbaugs.errors import BackendError, InputDataError
+from gbaugs.errors import BackendError, GbaugsWarning, InputDataError
 
 
 def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "city"
@@ -35,13 +38,47 @@ def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "ci
 
 
 def working_crs(region: Region, city: CityConfig, boundary: gpd.GeoDataFrame) -> str:
-    """The city's CRS: its own ``crs``, the region's EPSG, or its UTM zone (``"utm"``)."""
-    if city.crs:
-        return city.crs
-    if region.crs != "utm":
-        return region.crs
+    """The city's CRS: its own ``crs``, the region's EPSG, or its UTM zone (``"utm"``).
+
+    A CRS given by the user is checked where the city is: when its areal scale factor
+    there differs from 1 by more than :data:`MAX_AREAL_DISTORTION` (a UTM zone far from
+    the city, Web Mercator away from the equator) a WARNING says by how much every
+    area and distance of the run is off.
+    """
     c = boundary.to_crs(4326).geometry.union_all().centroid
+    if city.crs or region.crs != "utm":
+        crs = city.crs or region.crs
+        warn_distortion(crs, c.x, c.y, city.name)
+        return crs
     return f"EPSG:{utm_epsg(c.x, c.y)}"
+
+
+MAX_AREAL_DISTORTION = 0.02
+"""Largest tolerated departure of a CRS's areal scale factor from 1 at the city (2 %:
+a UTM zone's edge, 3° from its meridian at the equator, is at ~0.3 %)."""
+
+
+@functools.lru_cache(maxsize=256)
+def areal_scale(crs: str, lon: float, lat: float) -> float:
+    """The areal scale factor of ``crs`` at ``lon``, ``lat`` (pyproj's ``get_factors``):
+    1 where a map area is a ground area, 3.9 where every hectare reads as 3.9."""
+    from pyproj import Proj
+
+    try:
+        factor = Proj(crs).get_factors(lon, lat).areal_scale
+    except Exception:
+        return 1.0
+    return float(factor) if np.isfinite(factor) else float("inf")
+
+
+def warn_distortion(crs: str, lon: float, lat: float, city: str) -> None:
+    """WARN when ``crs`` distorts areas at the city by more than MAX_AREAL_DISTORTION."""
+    scale = areal_scale(crs, round(lon, 3), round(lat, 3))
+    if abs(scale - 1) > MAX_AREAL_DISTORTION:
+        warnings.warn(f"city {city!r}: the CRS {crs} distorts areas by × {scale:.3g} there "
+                      f"(lon {lon:.2f}, lat {lat:.2f}): every area and distance of the run "
+                      "is off by that much; set crs = \"utm\" (the city's own UTM zone) or "
+                      "an equal-area projection for the place", GbaugsWarning, stacklevel=3)
 
 
 def city_boundary(region: Region, city: CityConfig) -> gpd.GeoDataFrame:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from gbaugs.config.constraints import Where, check_options, constraints_of
+from gbaugs.config.constraints import Where, check_finite, check_options, constraints_of
 from gbaugs.config.schema import (
     LABEL_SOURCE_LABELS,
     CityConfig,
@@ -47,6 +48,7 @@ def check_region(region: Region, where: Where, *, features: Sequence[str],
         elif f.name in SECTIONS:
             check_options(value, (f.name,), where)
         elif f.compare:
+            check_finite(value, ("region", f.name), where)
             for constraint in constraints_of(f):
                 constraint.check(value, ("region", f.name), where)
     start, end = region.date_window
@@ -69,6 +71,10 @@ def check_region(region: Region, where: Where, *, features: Sequence[str],
                               f"got {metres!r}", where=at)
     check_features(region, where, features, default_features)
     imagery = region.imagery
+    if imagery.backend == "synthetic" and region.resolution_m != 10:
+        raise ConfigError(f"resolution_m = {region.resolution_m:g}: the synthetic region is "
+                          "generated at 10 m", where=where(("region", "resolution_m")),
+                          hint="remove resolution_m (the synthetic backend maps at 10 m)")
     if imagery.gee.export == "gcs" and not imagery.gee.gcs_bucket:
         raise ConfigError('export = "gcs" needs gcs_bucket',
                           where=where(("imagery", "gee", "export")))
@@ -109,9 +115,11 @@ def check_cities(region: Region, where: Where, *, presets: Sequence[str],
     """Names present and distinct after normalization, every city's own bounds, the sources
     the backend needs, known reference products."""
     slugs: dict[str, str] = {}
+    check_name(region.name, ("region", "name"), where)
     for i, city in enumerate(region.cities):
         if not city.name.strip():
             raise ConfigError("a city has an empty name", where=where(("cities", i, "name")))
+        check_name(city.name, ("cities", i, "name"), where)
         if city.slug in slugs:
             raise ConfigError(
                 f"two cities have the same name after normalization: {slugs[city.slug]!r} "
@@ -130,6 +138,27 @@ def check_cities(region: Region, where: Where, *, presets: Sequence[str],
                     where=where(("cities", i, "references", product)),
                     hint=(f"did you mean {close[0]!r}? " if close else "")
                     + f"products: {', '.join(sorted(products))}")
+
+
+def check_name(name: str, keypath: tuple[str | int, ...], where: Where) -> None:
+    """A name holds no control character (ESC sequences would reach the terminal, a
+    newline would break every table and file listing); any other text is data, escaped
+    by each medium that shows it (HTML, terminal markup, figures)."""
+    bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Cf")
+                  and c not in "\u200c\u200d"})
+    if bad:
+        codes = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        raise ConfigError(f"the name {name.encode('unicode_escape').decode()!r} holds "
+                          f"control character(s) {codes}", where=where(keypath),
+                          hint="remove them (names are shown in the terminal, the report "
+                               "and file names)")
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"the name is {len(name)} characters long (at most {MAX_NAME})",
+                          where=where(keypath), hint="give a shorter name")
+
+
+MAX_NAME = 500
+"""The longest region or city name (a title, a table cell, a legend entry)."""
 
 
 def check_sources(city: CityConfig, keypath: tuple[str | int, ...], backend: str,

@@ -196,6 +196,12 @@ def check_crs(value: str, where: str) -> None:
     if not crs.is_projected:
         raise ConfigError(f"CRS {value!r} is not projected; distances and areas need metres",
                           where=where, hint="use a UTM zone or another metric projection")
+    units = {a.unit_name for a in crs.axis_info[:2]}
+    if not units <= {"metre", "meter"}:
+        raise ConfigError(f"CRS {value!r} ({crs.name}) measures in "
+                          f"{' and '.join(sorted(units))}, not metres; resolution_m, buffers "
+                          "and areas are metres", where=where,
+                          hint="use a UTM zone or another projection in metres")
 
 
 def constraints_of(field: dataclasses.Field) -> tuple[Constraint, ...]:
@@ -203,14 +209,36 @@ def constraints_of(field: dataclasses.Field) -> tuple[Constraint, ...]:
     return tuple(field.metadata.get("constraints", ()))
 
 
+def check_finite(value: Any, keypath: tuple[str | int, ...], where: Where) -> None:
+    """Every number of the configuration is finite, wherever it is (a field, an item of a
+    list, a value of a table): TOML reads ``inf`` and ``nan`` as floats, which pass every
+    ``≥``/``≤`` bound by accident or not at all, and JSON cannot write them (the run's
+    ``config.json``). One rule for every float, declared or not."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        label = ".".join(str(k) for k in keypath if not isinstance(k, int)) or "value"
+        raise ConfigError(f"{label} = {value} is not a finite number", where=where(keypath),
+                          hint="give an ordinary number (TOML's inf and nan are not allowed)")
+    if isinstance(value, (tuple, list)):
+        for i, item in enumerate(value):
+            check_finite(item, (*keypath, i), where)
+    elif isinstance(value, dict) or (hasattr(value, "items") and hasattr(value, "keys")
+                                     and not dataclasses.is_dataclass(value)):
+        for key, item in value.items():
+            check_finite(item, (*keypath, key), where)
+
+
 def check_options(obj: Any, keypath: tuple[str | int, ...], where: Where) -> None:
     """Check every declared constraint of dataclass ``obj`` and of the dataclasses inside
-    it (sections, nested options, lists of them), in field order."""
+    it (sections, nested options, lists of them), in field order; every number must be
+    finite (:func:`check_finite`)."""
     for f in dataclasses.fields(obj):
         if not f.compare:
             continue
         value = getattr(obj, f.name)
         path = (*keypath, f.name)
+        check_finite(value, path, where)
         for constraint in constraints_of(f):
             constraint.check(value, path, where)
         for i, item in _nested(value):

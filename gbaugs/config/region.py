@@ -46,16 +46,17 @@ class Region:
 
     name: str
     cities: tuple[CityConfig, ...]
-    year: int = 2020
+    year: int = option(2020, Interval(2015, 2100, hint="Sentinel-2 images since 2015"))
     start_date: dt.date | None = None
     """First day of the compositing window; default 1 January of ``year``."""
     end_date: dt.date | None = None
     """Day after the last of the window (exclusive); default 1 January of ``year + 1``."""
-    resolution_m: float = option(10.0, Interval(0.0, closed="neither"))
+    resolution_m: float = option(10.0, Interval(0.0, 1000.0, closed="right"))
     """Pixel size of every map, metres."""
     crs: str = option("utm", ProjectedCrs(keywords=("utm",)))
     """``"utm"``: each city in its own UTM zone (WGS 84); or one ``"EPSG:<code>"`` for all."""
-    seed: int = option(42, Interval(0, hint="numpy seeds are unsigned"))
+    seed: int = option(42, Interval(0, 2**32 - 1, hint="seeds are unsigned 32-bit integers "
+                                                        "(scikit-learn's limit)"))
     """Seed of every random draw (samples, folds, models, the synthetic region)."""
     urban_mask: VectorSource | None = None
     """Optional urban-area layer intersected with the city boundaries (e.g. GUB 2018)."""

@@ -41,6 +41,11 @@ _SCALE = Interval(0.0, closed="neither",
                   hint="scale is the stored value of reflectance 1.0, e.g. 10000")
 _WEIGHT_TRIPLE = Each(Interval(0.0, 1.0, closed="right"))
 
+C_MAX = 1e6
+"""The largest SVM C the search may try (also the limit of its grid extensions)."""
+GAMMA_MAX = 1e3
+"""The largest RBF gamma the search may try (also the limit of its grid extensions)."""
+
 SYNTHETIC_SCALE_RANGE = (0.2, 8.0)
 """Allowed city side-length factors of the synthetic backend."""
 
@@ -254,10 +259,14 @@ class TrainParams:
     """Stratified cross-validation folds for tuning C and gamma (paper: 10)."""
     test_fraction: float = option(0.25, Interval(0.0, 1.0, closed="neither"))
     """Share of the pool held out for validation, never used to fit or tune (paper: 25 %)."""
-    C: tuple[float, ...] = option((0.1, 1.0, 10.0, 100.0, 1000.0), NonEmpty(), Each(_POSITIVE))
-    """Candidate SVM C values."""
-    gamma: tuple[float, ...] = option((0.001, 0.01, 0.1, 1.0), NonEmpty(), Each(_POSITIVE))
-    """Candidate RBF gamma values (features are z-scored first)."""
+    C: tuple[float, ...] = option((0.1, 1.0, 10.0, 100.0, 1000.0), NonEmpty(),
+                                  Each(Interval(0.0, C_MAX, closed="right")))
+    """Candidate SVM C values, at most ``C_MAX`` (10⁶: a fit takes ~100 s on the demo pool
+    there and grows with C; C = 10³⁰⁸ trained for more than 5 minutes)."""
+    gamma: tuple[float, ...] = option((0.001, 0.01, 0.1, 1.0), NonEmpty(),
+                                      Each(Interval(0.0, GAMMA_MAX, closed="right")))
+    """Candidate RBF gamma values (features are z-scored first), at most ``GAMMA_MAX``
+    (10³: beyond it every kernel value between two samples is 0 and the SVM memorizes)."""
     spatial_block_m: float = option(1000.0, _POSITIVE)
     """Block size for spatially separated validation, metres (beyond the paper)."""
     feature_counts: tuple[int, ...] | None = option(None, NonEmpty(), Each(Interval(1)))
@@ -529,13 +538,19 @@ def slugify(name: str) -> str:
 
     Letters with no ASCII form (``"广州"``) would vanish, and two such names would collide;
     their names get a short stable hash instead (``"广州"`` → ``city_<8 hex digits>``,
-    ``"Macao 澳门"`` → ``macao_<8 hex digits>``), so distinct names stay distinct.
+    ``"Macao 澳门"`` → ``macao_<8 hex digits>``), so distinct names stay distinct; so do
+    names longer than :data:`MAX_SLUG` characters, cut to fit in file names.
     """
     decomposed = unicodedata.normalize("NFKD", name.strip())
     kept = "".join(c for c in decomposed if not unicodedata.combining(c))
     ascii_name = kept.encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
-    if ascii_name != kept:  # letters were lost
+    if ascii_name != kept or len(slug) > MAX_SLUG:  # letters were lost, or cut off
         digest = hashlib.blake2b(name.strip().encode("utf-8"), digest_size=4).hexdigest()
-        slug = f"{slug or 'city'}_{digest}"
+        slug = f"{(slug or 'city')[:MAX_SLUG - 9].rstrip('_')}_{digest}"
     return slug or "city"
+
+
+MAX_SLUG = 60
+"""The longest slug: a longer name keeps its first 51 characters and a hash of the whole
+(a 300-character city name made a file name longer than the file system's 255 bytes)."""

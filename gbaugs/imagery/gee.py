@@ -478,13 +478,15 @@ def city_crs_and_grid(region, city, geometry, resolution: float) -> tuple[str, G
             region.urban_mask, EarthEngineFilter):
         boundary = city_boundary(region, city)
         crs = working_crs(region, city, boundary)
-        return crs, Grid.around(boundary.to_crs(crs).geometry.iloc[0], crs, resolution)
+        return crs, Grid.around(boundary.to_crs(crs).geometry.iloc[0], crs, resolution,
+                                 city=f"city {city.name!r}")
     crs = city.crs or (region.crs if region.crs != "utm" else None)
     if crs is None:
         lon, lat = geometry.centroid(maxError=1).coordinates().getInfo()
         crs = f"EPSG:{utm_epsg(lon, lat)}"
     ring = geometry.bounds(maxError=1, proj=crs).getInfo()
-    return crs, Grid.around(box(*shape(ring).bounds), crs, resolution)
+    return crs, Grid.around(box(*shape(ring).bounds), crs, resolution,
+                            city=f"city {city.name!r}")
 
 
 def download_city_stack(region, city, staging: Path, tiles: Path,

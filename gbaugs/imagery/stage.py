@@ -50,7 +50,7 @@ def build_city_stack(region: Region, city: CityConfig, folder: Path,
     boundary = city_boundary(region, city)
     crs = working_crs(region, city, boundary)
     geom = boundary.to_crs(crs).geometry.iloc[0]
-    grid = Grid.around(geom, crs, region.resolution_m)
+    grid = Grid.around(geom, crs, region.resolution_m, city=f"city {city.name!r}")
     n_blocks = -(-grid.height // region.imagery.block_rows)
     with reporter.task(f"{city.name}: feature stack", total=n_blocks) as advance:
         return _build_local(region, city, folder, geom, grid, crs, advance)

@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 
-from gbaugs.errors import InputDataError
+from gbaugs.errors import GbaugsWarning, InputDataError
 
 
 @contextmanager
@@ -68,7 +69,10 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
             # a ring GDAL could not close (e.g. a way cut by an extract's edge, written by
             # GDAL's OSM driver) becomes a null geometry, counted later as
             # `invalid_geometry`, instead of failing the whole file
-            with quiet_gdal():
+            with quiet_gdal(), warnings.catch_warnings():
+                # a NaN coordinate: shapely warns while decoding; _drop_non_finite says it
+                warnings.filterwarnings("ignore", "invalid value encountered",
+                                        RuntimeWarning)
                 gdf = gpd.read_file(path, engine="pyogrio", on_invalid="ignore",
                                     bbox=tuple(bbox) if bbox else None, layer=layer)
     except Exception as exc:  # GDAL/pyarrow raise many types; all mean "unreadable"
@@ -81,4 +85,44 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
                                   "`ogr2ogr -a_srs EPSG:4326`")
     if len(gdf) == 0:
         raise InputDataError(f"the {what} file holds no features", where=path)
+    gdf = _drop_non_finite(gdf, what, path)
+    _check_degrees_in_metres(gdf, what, path)
     return gdf
+
+
+def _drop_non_finite(gdf: gpd.GeoDataFrame, what: str, path: Path) -> gpd.GeoDataFrame:
+    """Geometries with a NaN or infinite coordinate become null (counted later as invalid
+    geometry, as GDAL's unclosable rings are), with a WARNING: GEOS fails on them."""
+    import shapely
+
+    geoms = gdf.geometry.values
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.unique(index[~np.isfinite(coords).all(axis=1)])
+    if len(bad) == 0:
+        return gdf
+    warnings.warn(f"{path}: {len(bad)} of {len(gdf)} features of the {what} file have a "
+                  "coordinate that is not a number (NaN or infinite); they are left out",
+                  GbaugsWarning, stacklevel=3)
+    gdf = gdf.copy()
+    gdf.loc[gdf.index[bad], gdf.geometry.name] = None
+    return gdf
+
+
+def _check_degrees_in_metres(gdf: gpd.GeoDataFrame, what: str, path: Path) -> None:
+    """A file whose CRS is projected but whose coordinates all fit in a few units inside
+    ±180/±90 holds degrees under a wrong CRS tag (a lon/lat boundary declared EPSG:3857
+    reads as a 1-m speck off Africa, and then nothing lies inside it)."""
+    if not gdf.crs.is_projected:
+        return
+    minx, miny, maxx, maxy = gdf.total_bounds
+    if not np.all(np.isfinite([minx, miny, maxx, maxy])):
+        return
+    if -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90 and \
+            max(maxx - minx, maxy - miny) < 5:
+        raise InputDataError(
+            f"the {what} file's coordinates ({minx:.4g} … {maxx:.4g}, {miny:.4g} … "
+            f"{maxy:.4g}) look like longitude/latitude degrees, but it declares "
+            f"{gdf.crs.to_string()} ({gdf.crs.name}), whose units are metres: the "
+            "features would be a few metres wide", where=path,
+            hint="set the CRS the coordinates are in, e.g. `ogr2ogr -a_srs EPSG:4326 "
+                 "fixed.gpkg FILE` (that rewrites the tag only)")

@@ -104,6 +104,7 @@ def standardize_file(source: Path, boundary: Path, out: Path, *, crs: str = "utm
     ``osm.json``); what ``gbaugs osm`` does. Returns the result and its completeness level
     (a region of one city: the level is the index's own tertile, i.e. ``medium``)."""
     from gbaugs.config import LabelSource, OsmParams, check_crs
+    from gbaugs.config.constraints import check_options
     from gbaugs.errors import ConfigError, RunDirError
 
     if not overwrite and any(t.exists() for t in osm_files(out)):
@@ -113,8 +114,8 @@ def standardize_file(source: Path, boundary: Path, out: Path, *, crs: str = "utm
         raise ConfigError("--column and --classes go together",
                           where="--column" if label_column is None else "--classes",
                           hint='e.g. --column type --classes "park=ugs,square=non_ugs"')
-    if buffer_m < 0:
-        raise ConfigError(f"--buffer {buffer_m} must be ≥ 0", where="--buffer")
+    params = OsmParams(inward_buffer_m=buffer_m, class_table=class_table)
+    check_options(params, ("osm",), lambda keypath: "--buffer")  # the schema's own rules
     if crs != "utm":
         check_crs(crs, "--crs")
     labels = (LabelSource(source, label_column, label_classes),) \
@@ -122,8 +123,7 @@ def standardize_file(source: Path, boundary: Path, out: Path, *, crs: str = "utm
     city = CityConfig(name=name or source.name.split(".")[0], boundary=boundary,
                       osm=None if labels else source, labels=labels,
                       crs=None if crs == "utm" else crs)
-    region = Region(name="gbaugs osm", cities=(city,), crs=crs,
-                    osm=OsmParams(inward_buffer_m=buffer_m, class_table=class_table))
+    region = Region(name="gbaugs osm", cities=(city,), crs=crs, osm=params)
     result = standardize_city(region, city, ClassTable.load(class_table))
     levels, cuts = completeness_levels({city.slug: result.report["completeness_index"]})
     write_city(result, out, levels[city.slug], cuts)

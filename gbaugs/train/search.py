@@ -123,13 +123,16 @@ def _check_scored(full: list[dict[str, Any]]) -> None:
 
 def edge_steps(best: dict[str, Any], grid: dict[str, list]) -> dict[str, float]:
     """The next value beyond the edge for each of C and gamma whose best value lies on the
-    edge of its (sorted) list of at least two values; empty when the best is interior."""
+    edge of its (sorted) list of at least two values; empty when the best is interior. A
+    step beyond the schema's limits (``C_MAX``, ``GAMMA_MAX``) is not taken."""
+    from gbaugs.config.schema import C_MAX, GAMMA_MAX
+
     out = {}
-    for key in ("C", "gamma"):
+    for key, limit in (("C", C_MAX), ("gamma", GAMMA_MAX)):
         values = sorted(grid[key])
         if len(values) < 2:
             continue
-        if best[key] == values[-1]:
+        if best[key] == values[-1] and values[-1] * values[-1] / values[-2] <= limit:
             out[key] = values[-1] * values[-1] / values[-2]
         elif best[key] == values[0]:
             out[key] = values[0] * values[0] / values[1]
