@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,15 @@ from gbaugs.io.atomic import TMP_MARKER, sha256_file, write_json
 from gbaugs.io.lock import LOCK_NAME
 
 WRITE_PROBE = ".gbaugs-write-test-"
+RUN_LOG = "run.log"
 
 
 def _bookkeeping(name: str) -> bool:
     """A file gbaugs itself puts in a run folder before its manifest exists: the lock, the
     write probe, an atomic write's temporary (the manifest's own, while another run is
     creating the folder — the lock then tells the two runs apart)."""
-    return name == LOCK_NAME or name.startswith(WRITE_PROBE) or TMP_MARKER in name
+    return (name in (LOCK_NAME, RUN_LOG) or name.startswith(WRITE_PROBE)
+            or TMP_MARKER in name)
 
 
 MANIFEST = "manifest.json"
@@ -61,6 +64,29 @@ def stack_files(folder: Path) -> tuple[Path, Path]:
     """A city folder's feature stack (GeoTIFF) and its record (JSON); also what ``gbaugs
     imagery --out FOLDER`` writes."""
     return folder / "stack.tif", folder / "stack.json"
+
+
+_FOLDER_STAGES = {"inputs": "boundaries", "samples": "samples", "model": "train",
+                  "maps": "map", "products": "products", "analysis": "analysis",
+                  "report": "report"}
+
+
+def record_owner(path: Path) -> tuple[str | None, Path | None]:
+    """``(stage, run folder)`` of a file inside a run folder: the stage that writes it
+    (``None`` for the orchestrator's own records, the manifest and the configuration) and
+    the folder holding the manifest; ``(None, None)`` outside any run folder."""
+    path = Path(path).absolute()
+    root = next((p for p in path.parents if (p / MANIFEST).is_file()), None)
+    if root is None:
+        return None, None
+    parts = path.relative_to(root).parts
+    if len(parts) < 2:
+        return None, root
+    if parts[0] == "cities":
+        by_name = {osm_files(root)[0].name: "osm", osm_files(root)[1].name: "osm",
+                   stack_files(root)[0].name: "imagery", stack_files(root)[1].name: "imagery"}
+        return by_name.get(path.name), root
+    return _FOLDER_STAGES.get(parts[0]), root
 
 
 def product_item(product: Path) -> Path:
@@ -95,6 +121,12 @@ class RunDir:
         return self.root / other
 
     # ---------------------------------------------------------------- the run's files
+    @property
+    def log(self) -> Path:
+        """The run's log (appended to by every run into the folder): every message at
+        DEBUG level and up, with the traceback of a stage that failed."""
+        return self.root / RUN_LOG
+
     @property
     def config(self) -> Path:
         """The resolved configuration (JSON)."""
@@ -322,14 +354,14 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirError(f"the run manifest cannot be read ({exc})", where=path,
-                              hint="this folder is damaged: use a new --out folder") from None
-        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        data = read_record(path, what="run manifest")
+        if data.get("format") != MANIFEST_FORMAT:
             raise RunDirError("the run manifest has an unknown format", where=path,
                               hint="it was written by another gbaugs version: use a new --out")
+        if not isinstance(data.get("stages"), dict) or not isinstance(data.get("region"), str):
+            raise RunDirError("the run manifest lacks its 'stages' or 'region'", where=path,
+                              hint="the run folder is damaged: run the region again into a "
+                                   "new --out folder")
         data.setdefault("file_hashes", {})
         return cls(path, data)
 
@@ -359,3 +391,52 @@ class Manifest:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------ reading the records
+def rebuild_hint(path: Path) -> str:
+    """How to rebuild the record at ``path``: force the stage that writes it, or (for the
+    manifest, or a record outside a run folder) run into a new folder."""
+    stage, root = record_owner(path)
+    if root is not None and Path(path).absolute() == RunDir(root).config:
+        return (f"run the region into this folder again (`gbaugs run REGION.toml --out "
+                f"{root}`): every run rewrites its configuration record")
+    if stage is None or root is None:
+        return ("the run folder is damaged: run the region again into a new --out folder "
+                "(`gbaugs run REGION.toml --out NEW`)")
+    return f"rebuild it: `gbaugs run REGION.toml --out {root} --force {stage}`"
+
+
+def read_record(path: str | Path, *, keys: Sequence[str] = (), what: str = "run record"
+                ) -> dict[str, Any]:
+    """The JSON object at ``path``; it must hold ``keys``. A missing, unreadable,
+    non-JSON or non-object record, or one without a key, is a :class:`RunDirError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunDirError(f"the {what} {path.name} is missing", where=path,
+                          hint=rebuild_hint(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"the {what} {path.name} cannot be read ({exc})", where=path,
+                          hint=rebuild_hint(path)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"the {what} {path.name} is not valid JSON ({exc.msg} at line "
+                          f"{exc.lineno}, column {exc.colno})", where=path,
+                          hint=rebuild_hint(path)) from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"the {what} {path.name} holds a {type(data).__name__}, not an "
+                          "object", where=path, hint=rebuild_hint(path))
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise RunDirError(f"the {what} {path.name} lacks {', '.join(map(repr, missing))}",
+                          where=path, hint=rebuild_hint(path))
+    return data
+
+
+def read_record_if_present(path: str | Path, *, keys: Sequence[str] = (),
+                           what: str = "run record") -> dict[str, Any] | None:
+    """:func:`read_record`, or ``None`` when there is no file at ``path``."""
+    return read_record(path, keys=keys, what=what) if Path(path).exists() else None

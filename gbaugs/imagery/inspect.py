@@ -22,8 +22,10 @@ from gbaugs.imagery.radiometry import (
     band_scale,
     check_range,
     check_scene_brightness,
+    offset_unknown_warning,
     product_level,
     resolution_m,
+    stores_integers,
 )
 from gbaugs.imagery.sources import Scene, StackSource, in_window
 
@@ -87,6 +89,13 @@ def inspect_scenes(scenes: list[Scene], region: Region, city: CityConfig) -> Ins
         check_scene_brightness(percentiles[s.date], out.scales[s.date], s.date,
                                ", ".join(sorted({str(r.path.parent) for r in s.bands.values()})),
                                _scale_option(city))
+        if s.bands:
+            text = offset_unknown_warning(s.date, out.scales[s.date],
+                                          stores_integers(next(iter(s.bands.values()))),
+                                          f"city {city.name!r}",
+                                          f"the table of city {city.name!r}, or [imagery]")
+            if text is not None and not any("baseline 04.00" in w for w in out.warnings):
+                out.warnings.append(text)
     dates = [s.date for s in used]
     out.record = {
         "product_level": level, "product_level_evidence": evidence,

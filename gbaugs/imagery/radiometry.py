@@ -9,7 +9,10 @@ checked and recorded, never guessed silently.
   Taken from, in order: the configuration (``scale``/``offset`` of the city or of
   ``[imagery]``); the file's GDAL scale/offset metadata (reflectance = stored × s + o);
   the SAFE product's ``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET`` (processing baseline ≥ 04.00)
-  with Sentinel-2's quantification value 10000; else the Sentinel-2 default (10000, 0).
+  with Sentinel-2's quantification value 10000; a product name stating the baseline
+  (``…_N0400_…`` or later: −1000); else the Sentinel-2 default (10000, 0) — and integer
+  scenes acquired since 2022-01-25 that say nothing of an offset are WARNed about
+  (:func:`offset_unknown_warning`).
   Every band is then **checked** (:func:`check_range`) on a decimated read: a median
   reflectance above 1 or a 99th percentile above 1.6 (too bright: stored × 65535, say), or a
   99th percentile below 0.005 (too dark: reflectance 0–1 read as × 10000) is an error that
@@ -22,6 +25,7 @@ checked and recorded, never guessed silently.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,7 @@ import numpy as np
 from gbaugs.errors import InputDataError
 from gbaugs.features.registry import SCALE
 from gbaugs.imagery.sources import BandRef, Scene
+from gbaugs.io.damage import reading
 
 TOO_BRIGHT_MEDIAN = 1.0
 TOO_BRIGHT_P99 = 1.6
@@ -81,7 +86,57 @@ def band_scale(ref: BandRef, scene: Scene | None, band: str, scale: float | None
         return BandScale(1.0 / s, o / s, "file metadata")
     if scene is not None and band in scene.offsets:
         return BandScale(SCALE, scene.offsets[band], "SAFE metadata")
+    baseline = named_baseline(ref.path)
+    if baseline is not None and baseline >= 400:
+        return BandScale(SCALE, BASELINE_0400_OFFSET,
+                         f"product name (processing baseline N{baseline:04d})")
     return BandScale(SCALE, 0.0, "Sentinel-2 default")
+
+
+BASELINE_0400_OFFSET = -1000.0
+"""``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET`` of Sentinel-2 products of processing baseline
+04.00 and later (ESA, *Sentinel-2 Products Specification Document*, 14.9; every product
+since 25 January 2022): reflectance = (DN − 1000) / 10000."""
+BASELINE_0400_DATE = "2022-01-25"
+"""First acquisitions processed with baseline 04.00 (ESA, S2 MPC news of January 2022)."""
+
+_BASELINE = re.compile(r"_N(\d{4})(?=[_.]|$)")
+
+
+def named_baseline(path: Path) -> int | None:
+    """The processing baseline a SAFE-style name states (``…_N0400_R…``: 400), looked for
+    in the file's name and its folders'; ``None`` when none does."""
+    for part in reversed(path.parts):
+        found = _BASELINE.search(part)
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def offset_unknown_warning(date: str, scales: dict[str, BandScale], integer: bool,
+                           where: str, option: str) -> str | None:
+    """The WARNING for a scene acquired since baseline 04.00 whose integer bands carry no
+    offset information (no SAFE metadata, no N04xx name, no GDAL offset, none configured):
+    ESA's own products then read 0.1 too bright in every band, Earth Engine's harmonized
+    exports are right as they are — only the user knows which; ``None`` otherwise."""
+    if date < BASELINE_0400_DATE or not integer:
+        return None
+    if not scales or any(bs.source != "Sentinel-2 default" for bs in scales.values()):
+        return None
+    return (f"{where}: the scene of {date} was acquired after {BASELINE_0400_DATE}, when "
+            "Sentinel-2 products began to store reflectance × 10000 + 1000 (processing "
+            "baseline 04.00), and its files say nothing about an offset: it is read with "
+            f"none. If these are ESA products, set `offset = -1000` in {option}; if they "
+            "come from a harmonized collection (Earth Engine's S2_SR_HARMONIZED), set "
+            "`offset = 0` to say so")
+
+
+def stores_integers(ref: BandRef) -> bool:
+    """Whether the band's file stores integers (digital numbers, not reflectance floats)."""
+    import rasterio
+
+    with rasterio.open(ref.path) as src:
+        return np.issubdtype(np.dtype(src.dtypes[ref.index - 1]), np.integer)
 
 
 def _gdal_scale(ref: BandRef) -> tuple[float, float]:
@@ -102,7 +157,7 @@ def sample(ref: BandRef, max_side: int = 512) -> np.ndarray:
     out = []
     side = max(16, max_side // max(1, int(math.sqrt(len(ref.parts)))))
     for part in ref.parts:
-        with rasterio.open(part.path) as src:
+        with reading(part.path, "imagery file"), rasterio.open(part.path) as src:
             f = max(1, math.ceil(max(src.height, src.width) / side))
             a = src.read(part.index, out_shape=(max(1, src.height // f),
                                                 max(1, src.width // f)))

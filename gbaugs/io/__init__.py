@@ -5,7 +5,9 @@ reader of each kind of file handed to several stages (class maps, vector layers)
 - :mod:`gbaugs.io.lock` — ``folder_lock`` (one run per folder);
 - :mod:`gbaugs.io.maps` — ``read_class_map`` (integer codes; NaN = no data);
 - :mod:`gbaugs.io.vector` — ``read_vector_file`` (CRS and features required);
-- :mod:`gbaugs.io.cog` — categorical Cloud-Optimized GeoTIFFs with a colour table.
+- :mod:`gbaugs.io.cog` — categorical Cloud-Optimized GeoTIFFs with a colour table;
+- :mod:`gbaugs.io.damage` — ``reading`` (GDAL read failures as one clear error);
+- :mod:`gbaugs.io.outputs` — ``check_output`` (never over an input or an unasked file).
 """
 
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text

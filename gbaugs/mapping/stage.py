@@ -13,13 +13,13 @@ valid pixels, seconds, pixels per second).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from gbaugs.config import Region
 from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
+from gbaugs.rundir import read_record
 from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.train.model import load_model
 
@@ -128,7 +128,7 @@ def _truth_evaluation(ctx: RunContext) -> list[Path]:
     meta_path = ctx.run.synthetic_meta
     if not meta_path.exists():
         return []
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = read_record(meta_path)
     results, rows = {}, []
     for city in ctx.region.cities:
         entry = next(e for e in meta["cities"] if e["name"] == city.name)
@@ -164,7 +164,7 @@ def _pp_run(ctx: RunContext) -> StageResult:
         with ctx.reporter.task(f"{city.name}: post-processing", total=n_blocks) as advance:
             report = postprocess_raster(raw, out, ctx.region.postprocess,
                                         ctx.region.imagery.block_rows, advance)
-        raw_report = json.loads(ctx.run.raw_map_report(city.slug).read_text())
+        raw_report = read_record(ctx.run.raw_map_report(city.slug))
         valid = raw_report["valid_pixels"]
         report.update({"city": city.name, "valid_pixels": valid,
                        "ugs_area_ha": report["ugs_pixels_after"] * pixel_area / 1e4,

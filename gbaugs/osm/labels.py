@@ -24,6 +24,7 @@ from gbaugs.config import LABEL_SOURCE_LABELS, LabelSource
 from gbaugs.errors import InputDataError
 from gbaugs.io.vector import read_vector_file
 from gbaugs.osm.classes import read_csv_rows
+from gbaugs.rundir import read_record
 
 
 def load_classes(classes: Mapping[str, str] | Path) -> dict[str, tuple[str, str]]:
@@ -120,11 +121,10 @@ def labels_from_osm(origins) -> bool:
 def run_origins(run, slugs) -> set[str]:
     """The ``origin`` values of a run's labels (``counts_by_origin`` of every city's
     ``osm.json`` that exists; ``run`` is a :class:`gbaugs.rundir.RunDir`)."""
-    import json
 
     out: set[str] = set()
     for slug in slugs:
         path = run.osm_report(slug)
         if path.exists():
-            out |= set(json.loads(path.read_text(encoding="utf-8")).get("counts_by_origin", {}))
+            out |= set(read_record(path).get("counts_by_origin", {}))
     return out

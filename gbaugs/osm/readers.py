@@ -84,7 +84,15 @@ def read_vector(path: str | Path, *, bbox_wgs84: tuple[float, ...] | None = None
     """Read a vector file in the GDAL OSM schema or the Geofabrik schema (``bbox_wgs84``:
     GDAL's spatial filter, for files in EPSG:4326 as OSM exports are)."""
     path = Path(path)
-    gdf = read_vector_file(path, bbox=bbox_wgs84 if _is_wgs84(path) else None)
+    chosen = polygon_layers(path)
+    bbox = bbox_wgs84 if _is_wgs84(path, chosen[0] if chosen else None) else None
+    if chosen is None:
+        gdf = read_vector_file(path, bbox=bbox)
+    else:
+        parts = [read_vector_file(path, bbox=bbox, layer=name) for name in chosen]
+        gdf = parts[0] if len(parts) == 1 else gpd.GeoDataFrame(
+            pd.concat([p.to_crs(parts[0].crs) for p in parts], ignore_index=True),
+            crs=parts[0].crs)
     cols = set(gdf.columns)
     if "fclass" in cols:
         return _from_geofabrik(gdf, path)
@@ -98,14 +106,39 @@ def read_vector(path: str | Path, *, bbox_wgs84: tuple[float, ...] | None = None
                          "value=label,...`")
 
 
-def _is_wgs84(path: Path) -> bool:
+def polygon_layers(path: Path) -> list[str] | None:
+    """The layers of a multi-layer OSM file to read: its polygon layers (``ogr2ogr
+    out.gpkg in.osm.pbf`` writes points, lines, multilinestrings, multipolygons and
+    other_relations, and GDAL alone would read the points); ``None`` for a file of one
+    layer (or GeoParquet), read as it is."""
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        return None
+    import pyogrio
+
+    try:
+        listed = [(str(n), str(g or "")) for n, g in pyogrio.list_layers(path)]
+    except Exception:
+        return None
+    if len(listed) < 2:
+        return None
+    polygons = [n for n, g in listed if "polygon" in g.lower()]
+    if not polygons:
+        raise InputDataError(
+            f"the OSM file has {len(listed)} layers and none of polygons: "
+            + ", ".join(f"{n} ({g or 'no geometry'})" for n, g in listed), where=path,
+            hint="land use, parks and buildings are polygons: export them (GDAL's OSM "
+                 "driver writes them to the layer `multipolygons`)")
+    return polygons
+
+
+def _is_wgs84(path: Path, layer: str | None = None) -> bool:
     """Whether a GDAL-readable vector file is in EPSG:4326 (GeoParquet: never filtered)."""
     if path.suffix.lower() in (".parquet", ".geoparquet"):
         return False
     try:
         import pyogrio
 
-        crs = pyogrio.read_info(path)["crs"]
+        crs = pyogrio.read_info(path, layer=layer)["crs"]
     except Exception:  # unreadable: read_vector_file raises the clear error
         return False
     return crs is not None and crs.upper() in ("EPSG:4326", "OGC:CRS84")

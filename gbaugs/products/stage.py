@@ -7,7 +7,6 @@ See :mod:`gbaugs.products.publish` for the files. Inputs: every city's post-proc
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +26,7 @@ from gbaugs.products.publish import (
     write_cog,
 )
 from gbaugs.products.reference import compare_with_reference
-from gbaugs.rundir import checksum_file, product_item
+from gbaugs.rundir import checksum_file, product_item, read_record
 from gbaugs.stage import STAGE_ORDER, RunContext, Stage, StageResult
 
 
@@ -51,7 +50,7 @@ def _processing(region: Region) -> str:
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
     card_path = ctx.run.model_card
-    validation = json.loads(ctx.run.validation.read_text())
+    validation = read_record(ctx.run.validation)
     accuracy = {k: validation[k]["weighted"]["overall"] for k in ("random", "polygons",
                                                                    "blocks")}
     short = {k: {m: v[m] for m in ("oa", "precision", "recall", "f1", "kappa")}
@@ -73,7 +72,7 @@ def _run(ctx: RunContext) -> StageResult:
         name = cog.stem
         stats = write_cog(ctx.run.map(city.slug), cog)
         stack_json = ctx.run.stack_report(city.slug)
-        times = acquisition_times(json.loads(stack_json.read_text())
+        times = acquisition_times(read_record(stack_json)
                                   if stack_json.exists() else None, region.date_window)
         dates[city.name] = times["gbaugs:dates"]
         item = stac_item(name, cog, stats, times, sha256_file(card_path), short, history,

@@ -20,7 +20,7 @@ from gbaugs.config import slugify
 from gbaugs.io.atomic import write_text
 from gbaugs.osm.labels import describe_origins, run_origins
 from gbaugs.report.html import Section, page
-from gbaugs.rundir import RunDir
+from gbaugs.rundir import RunDir, read_record_if_present
 from gbaugs.train.honesty import beaten_by, describe_rule
 
 
@@ -30,7 +30,7 @@ def _or_nan(value: float | None) -> float:
 
 
 def _json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    return read_record_if_present(path)
 
 
 def _csv(path: Path) -> pd.DataFrame | None:
@@ -57,7 +57,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     run = RunDir(Path(run_dir))
     if sensitivity is None:
         sensitivity = sensitivity_table(run)
-    config = _json(run.config)
+    config = read_record_if_present(run.config, keys=("name", "year", "cities"),
+                                    what="run configuration")
     manifest = _json(run.manifest_path)
     if config is None or manifest is None:
         raise RunDirError("not a gbaugs run folder (no config.json / manifest.json)",

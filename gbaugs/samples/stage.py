@@ -22,7 +22,6 @@ writes
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import pandas as pd
 from gbaugs.errors import GbaugsWarning
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path, write_json
+from gbaugs.rundir import read_record
 from gbaugs.samples.coverage import label_coverage
 from gbaugs.samples.extract import UnlabelledDraw, VegetationDraw, extract_candidates
 from gbaugs.samples.pool import CitySamples, assess_city, build_pool
@@ -82,7 +82,7 @@ def _run(ctx: RunContext) -> StageResult:
         for city, ss, ds, vs in zip(region.cities, seeds, draws, vegetation_draws,
                                     strict=True):
             osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
-            level = json.loads(osm_json.read_text(encoding="utf-8"))["completeness_level"]
+            level = read_record(osm_json)["completeness_level"]
             unlabelled = (UnlabelledDraw(params.negatives_per_city, params.negatives_margin_m,
                                          np.random.default_rng(ds))
                           if params.negatives == "unlabelled" else None)

@@ -9,10 +9,11 @@ tested end to end against the truth.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
+
+from gbaugs.rundir import read_record
 
 INVENTORY_TYPES: dict[str, str] = {
     "park": "park", "pitch": "sports_pitch", "cemetery": "cemetery", "forest": "woodland",
@@ -34,7 +35,7 @@ def park_inventory(region_dir: str | Path, city: str):
     from gbaugs.synthetic.region import PIXEL_M, PRESETS, _scaled
 
     meta_path = Path(region_dir) / SYNTHETIC_META
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = read_record(meta_path)
     slugs = [c["slug"] for c in meta["cities"]]
     if city not in slugs:
         raise InputDataError(f"no city {city!r} in the synthetic region", where=meta_path,

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,21 +222,104 @@ def _save(npz: Path, card_path: Path, card: dict[str, Any], fmt: int, features: 
     return npz, write_json(card_path, full)
 
 
+MAX_MODEL_BYTES = 2**30
+"""The most bytes a model file's arrays may hold once loaded (1 GiB; the demo's vote of 15
+SVMs holds ~6 MB): a file declaring more is refused before anything is allocated."""
+
+
 def load_model(path: str | Path) -> Model:
     """Load a ``model.npz`` written by gbaugs: one SVM or a vote of SVMs (no pickle:
-    ``allow_pickle=False``)."""
+    ``allow_pickle=False``), validated before and after loading (:func:`check_npz`,
+    :func:`check_model`): a truncated file, a size it does not hold, arrays of the wrong
+    shape for its features or values that are not finite are an InputDataError."""
     path = Path(path)
+    check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             fmt = int(z["format"])
             features = [str(f) for f in z["features"]]
             if fmt == MODEL_FORMAT:
-                return SvmModel.from_arrays(z, features)
-            if fmt == VOTE_FORMAT:
-                return SvmVote([SvmModel.from_arrays(z, features, f"m{i}_")
-                                for i in range(int(z["members"]))])
-            raise InputDataError(f"unknown model format {fmt}", where=path,
-                                 hint="it was written by another gbaugs version")
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputDataError(f"cannot read the model file ({exc})", where=path,
-                             hint="it must be a model.npz written by gbaugs") from None
+                model: Model = SvmModel.from_arrays(z, features)
+            elif fmt == VOTE_FORMAT:
+                model = SvmVote([SvmModel.from_arrays(z, features, f"m{i}_")
+                                 for i in range(int(z["members"]))])
+            else:
+                raise InputDataError(f"unknown model format {fmt}", where=path,
+                                     hint="it was written by another gbaugs version")
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        raise InputDataError(f"cannot read the model file ({type(exc).__name__}: {exc})",
+                             where=path, hint="it must be a model.npz written by gbaugs"
+                             ) from None
+    for i, member in enumerate(model.members if isinstance(model, SvmVote) else [model]):
+        problem = check_model(member)
+        if problem is not None:
+            label = f"member {i + 1}: " if isinstance(model, SvmVote) else ""
+            raise InputDataError(f"the model file is inconsistent: {label}{problem}",
+                                 where=path, hint="train again (`gbaugs run REGION.toml "
+                                                  "--out DIR --force train`)")
+    return model
+
+
+def check_npz(path: Path) -> None:
+    """Before loading: ``path`` is a complete zip whose arrays declare no more than
+    :data:`MAX_MODEL_BYTES` and hold the bytes their ``.npy`` headers declare (a header
+    may claim 10⁹ values in an 8 MB file, and ``np.load`` would allocate them)."""
+    from numpy.lib import format as npy
+
+    bad = InputDataError
+    hint = "it must be a model.npz written by gbaugs; train again if it was damaged"
+    if not path.is_file():
+        raise bad("the model file does not exist", where=path, hint=hint)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                with zf.open(info) as f:
+                    version = npy.read_magic(f)
+                    shape, _, dtype = (npy.read_array_header_1_0(f) if version == (1, 0)
+                                       else npy.read_array_header_2_0(f))
+                    if dtype.hasobject:
+                        raise bad(f"{info.filename} holds Python objects", where=path,
+                                  hint=hint)
+                    size = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                    total += size
+                    if total > MAX_MODEL_BYTES:
+                        raise bad(f"{info.filename} declares {shape} values of {dtype} "
+                                  f"({total / 2**30:.3g} GiB), more than a model may hold "
+                                  f"({MAX_MODEL_BYTES / 2**30:g} GiB)", where=path, hint=hint)
+                    if info.file_size - f.tell() != size:
+                        raise bad(f"{info.filename} declares {shape} values of {dtype} but "
+                                  f"holds {info.file_size - f.tell():,} bytes, not "
+                                  f"{size:,}", where=path, hint=hint)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise bad(f"the model file is damaged or not a model ({type(exc).__name__}: {exc})",
+                  where=path, hint=hint) from None
+
+
+def check_model(m: SvmModel) -> str | None:
+    """After loading: the arrays fit together and are finite — what is wrong, or None.
+    A support-vector width that is not the number of selected features, or γ = NaN,
+    would otherwise map every pixel to one class without a word."""
+    n = len(m.features)
+    if np.shape(m.mean) != (n,) or np.shape(m.scale) != (n,):
+        return f"mean/scale have {np.size(m.mean)}/{np.size(m.scale)} values for {n} features"
+    unknown = [f for f in m.selected if f not in m.features]
+    if unknown or not m.selected:
+        return f"selected features {unknown or '(none)'} are not among {m.features}"
+    sv = np.asarray(m.support_vectors)
+    if sv.ndim != 2 or sv.shape[1] != len(m.selected) or sv.shape[0] == 0:
+        return (f"support vectors of shape {sv.shape} for {len(m.selected)} selected "
+                "feature(s)")
+    if np.shape(m.dual_coef) != (sv.shape[0],):
+        return f"{np.size(m.dual_coef)} dual coefficients for {sv.shape[0]} support vectors"
+    if np.shape(m.classes) != (2,):
+        return f"{np.size(m.classes)} classes, not 2"
+    for name in ("mean", "scale", "support_vectors", "dual_coef"):
+        values = np.asarray(getattr(m, name))
+        if not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all():
+            return f"{name} holds values that are not finite numbers"
+    if not (np.asarray(m.scale) > 0).all():
+        return "a feature scale is not positive"
+    if not (math.isfinite(m.gamma) and m.gamma > 0) or not math.isfinite(m.intercept):
+        return f"gamma = {m.gamma}, intercept = {m.intercept} (gamma must be a finite number > 0)"
+    return None

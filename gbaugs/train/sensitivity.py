@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gbaugs.config import TrainParams
-from gbaugs.rundir import RunDir
+from gbaugs.rundir import RunDir, read_record
 from gbaugs.train.search import fit_pipeline, tune
 from gbaugs.train.validation import block_ids, group_holdout, metrics, random_holdout
 
@@ -79,7 +79,6 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
                     ) -> pd.DataFrame:
     """:func:`weight_sensitivity` on a run folder's pool, with the run's training settings
     and the trained model's (C, γ, k) unless ``retune``."""
-    import json
 
     import geopandas as gpd
 
@@ -93,10 +92,10 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
         if not p.exists():
             raise StageError("the run has no training pool or model yet", where=p,
                              hint="run the samples and train stages first (gbaugs run)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_record(config_path)
     train = section_from_dict(TrainParams, config["train"])
     features = list(selected_features(config["imagery"]["features"]))
-    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card = read_record(card_path)
     best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
     return weight_sensitivity(gpd.read_parquet(pool_path), train, config["seed"], features,
                               best, tuple(combinations), retune=retune,

@@ -31,6 +31,7 @@ import pandas as pd
 from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
+from gbaugs.rundir import read_record
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
 from gbaugs.train import honesty, replicates
 from gbaugs.train.baselines import run_baselines
@@ -221,7 +222,7 @@ def _run(ctx: RunContext) -> StageResult:
                             "n_train": len(s_tr), "n_test": len(s_te)}
     meta_path = ctx.run.synthetic_meta
     if meta_path.exists():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = read_record(meta_path)
         unweighted_model = _model(fitted["unweighted"], features)
         truth: dict[str, Any] = {}
         for c in region.cities:
