@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import unicodedata
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -112,10 +113,16 @@ def validate(
 ) -> None:
     """Check a region configuration and the input files it names."""
     from gbaugs.config import Region
+    from gbaugs.errors import GbaugsWarning
     from gbaugs.inputcheck import validate_region
 
     region = Region.from_toml(config)
-    facts = validate_region(region)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GbaugsWarning)
+        facts = validate_region(region)
+    said = list(dict.fromkeys(str(w.message) for w in caught
+                              if issubclass(w.category, GbaugsWarning)))
+    facts += [f"warning: {printable(text)}" for text in said]
     start, end = region.date_window
     typer.echo(f"{config}: valid — region {region.name!r}, {len(region.cities)} cities, "
                f"backend {region.imagery.backend}, window {start} .. {end}, "
@@ -134,8 +141,10 @@ def synth(
     dates: Annotated[int, typer.Option(help="Sentinel-2 acquisitions per city.")] = 12,
 ) -> None:
     """Write a synthetic region (inputs and truth) without running the pipeline."""
+    from gbaugs.demo import check_synthetic_options
     from gbaugs.synthetic import generate_region
 
+    check_synthetic_options(seed=seed, scale=scale, dates=dates)
     region = generate_region(out, seed=seed, scale=scale, n_dates=dates)
     typer.echo(f"wrote {len(region.cities)} cities to {out}; run them with: "
                f"gbaugs run {region.region_toml} --out RUN_DIR")
@@ -318,10 +327,14 @@ def metrics(
                                                         "row number).")] = None,
     engine: Annotated[str, typer.Option(help="pylandstats or gbaugs.")] = "pylandstats",
     out: Annotated[Path | None, typer.Option(help="Write the table as CSV.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file (never "
+                                                 "an input).")] = False,
 ) -> None:
     """Landscape metrics (NP, LPI, LSI, COHESION, AI, FRAC_AM) of a class of a GeoTIFF."""
     from gbaugs.analysis.cli_support import metrics_table
 
+    if out is not None:
+        check_output(out, [map_path, zones], overwrite=overwrite)
     table = metrics_table(map_path, value=value, nodata=nodata, zones=zones,
                           zone_field=zone_field, engine=engine)
     _echo_table(table, out)
@@ -339,13 +352,18 @@ def mspa_command(
     transition: Annotated[bool, typer.Option(help="Bridges/loops cross the edge.")] = True,
     intext: Annotated[bool, typer.Option(help="Internal/external distinction.")] = True,
     table: Annotated[Path | None, typer.Option(help="Write the class table as CSV.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file (never "
+                                                 "an input).")] = False,
 ) -> None:
     """MSPA (Core, Islet, Perforation, Edge, Loop, Bridge, Branch) of a GeoTIFF."""
     from gbaugs.analysis.cli_support import mspa_table
 
+    if table is not None:
+        check_output(table, [map_path, out], overwrite=overwrite, option="--table")
+
     _echo_table(mspa_table(map_path, out, value=value, nodata=nodata,
                            edge_width=edge_width, connectivity=connectivity,
-                           transition=transition, intext=intext), table)
+                           transition=transition, intext=intext, overwrite=overwrite), table)
     typer.echo(f"MSPA written to {out}")
 
 
@@ -366,6 +384,8 @@ def evaluate(
     raw: Annotated[Path | None, typer.Option(help="The raw (unprocessed) map: adds it as "
                                                   "a baseline.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the full result as JSON.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file (never "
+                                                 "an input).")] = False,
 ) -> None:
     """Accuracy of a map against a reference (OA, P, R, F1, IoU, kappa, class shares) and
     against the NDVI-Otsu and raw-map baselines on the same pixels."""
@@ -374,9 +394,11 @@ def evaluate(
     from gbaugs.evaluation import evaluate_map
     from gbaugs.io.atomic import write_json
 
+    if out is not None:
+        check_output(out, [map_path, reference, stack, raw], overwrite=overwrite)
     result = evaluate_map(
         map_path, reference_path=reference,
-        ugs_classes=[int(v) for v in ugs_classes.split(",")] if ugs_classes else None,
+        ugs_classes=_int_list(ugs_classes, "--ugs-classes") if ugs_classes else None,
         column=column, ugs_values=ugs_values.split(",") if ugs_values else None,
         stack=stack, raw_map=raw)
     rows = [{"map": "this map", **_score_row(result["map"])}]
@@ -386,17 +408,63 @@ def evaluate(
     typer.echo(f"{result['pixels']:,} pixels; UGS classes: {', '.join(result['ugs_classes'])}"
                "; share of each reference class mapped UGS: "
                + ", ".join(f"{k} {v:.3f}" for k, v in shares.items()))
+    left = result["left_out"]
+    if left["pixels"]:
+        typer.echo(f"left out: {left['pixels']:,} reference pixels ({left['share']:.1%}) "
+                   "where the map or the stack has no data; per class: "
+                   + ", ".join(f"{k} {v:.1%}" for k, v in left["by_class"].items() if v))
+    if len(shares) == 1:
+        typer.echo("note: the reference holds one class only here, so precision, kappa and "
+                   "F1 are not informative; the share mapped UGS is")
     if "ndvi_otsu" in result["baselines"]:
         typer.echo(f"NDVI-Otsu threshold: {result['baselines']['ndvi_otsu']['threshold']:.3f}")
     if out is not None:
         typer.echo(f"written to {write_json(out, result)}")
 
 
+def _int_list(text: str, option: str) -> list[int]:
+    """``"10,30"`` → ``[10, 30]``; anything else is a clear error naming the option."""
+    from gbaugs.errors import ConfigError
+
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a comma-separated list of integer "
+                          "class codes", where=option, hint=f"e.g. {option} 10,30") from None
+
+
+def _run_inputs(run_dir: Path) -> list[Path]:
+    """The files of a run folder a report must never be written over (its records and
+    every file the manifest lists), and the configuration the run was read from."""
+    from gbaugs.rundir import RunDir
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    own = RunDir(run_dir).report_html  # the report's own page, which it rewrites
+    return [p for p in run_dir.rglob("*") if p.is_file() and p != own]
+
+
 def _score_row(m: dict) -> dict:
     return {k: m[k] for k in ("oa", "precision", "recall", "f1", "iou", "kappa")}
 
 
+def check_output(out: Path, inputs, *, overwrite: bool, option: str = "--out") -> Path:
+    """The one output-path policy (:mod:`gbaugs.io.outputs`)."""
+    from gbaugs.io.outputs import check_output as check
+
+    return check(out, inputs, overwrite=overwrite, option=option)
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (an ESC sequence in a name or a path)
+    shown as escapes, never sent raw; newlines and tabs kept."""
+    return "".join(c if c in "\n\t" or unicodedata.category(c) != "Cc"
+                   else c.encode("unicode_escape").decode() for c in text)
+
+
 def _echo_table(table, out: Path | None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from gbaugs.io.atomic import atomic_path
@@ -405,7 +473,8 @@ def _echo_table(table, out: Path | None) -> None:
     for col in table.columns:
         view.add_column(str(col), justify="left" if table[col].dtype == object else "right")
     for row in table.itertuples(index=False):
-        view.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+        view.add_row(*(f"{v:.4g}" if isinstance(v, float) else escape(printable(str(v)))
+                       for v in row))
     _console().print(view)
     if out is not None:
         with atomic_path(out) as tmp:
@@ -422,9 +491,17 @@ def report(
                                                          "headless Chromium to this PNG.")
                           ] = None,
     height: Annotated[int, typer.Option(help="Screenshot height, pixels.")] = 3000,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file (never "
+                                                 "an input).")] = False,
 ) -> None:
     """Write the self-contained HTML report of a run folder (and optionally a screenshot)."""
     from gbaugs.report import build_report
+
+    inputs = _run_inputs(run_dir)
+    if out is not None:
+        check_output(out, inputs, overwrite=overwrite)
+    if screenshot is not None:
+        check_output(screenshot, [*inputs, out], overwrite=overwrite, option="--screenshot")
 
     html = build_report(run_dir, out)
     typer.echo(f"report written to {html}")
@@ -455,19 +532,22 @@ def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | No
     result = run_region(region, out, force=force, only=only,
                         reporter=ConsoleReporter(console))
     columns, rows = summary_table(out, result.region.cities)
-    table = Table(title=f"{result.region.name} — {out}")
+    from rich.markup import escape
+
+    table = Table(title=escape(f"{result.region.name} — {out}"))
     for col in columns:
         table.add_column(col, justify="left" if col in ("city", "size") else "right")
-    for row in rows:
-        table.add_row(*row)
+    for row in rows:  # names are data, not Rich markup
+        table.add_row(*(escape(str(cell)) for cell in row))
     console.print(table)
     console.print(SUMMARY_NOTE)
-    console.print(f"ran {', '.join(result.ran) or 'nothing'}"
+    console.print(escape(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
-                  + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}")
+                  + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}"))
     report_html = result.run.report_html
     if report_html.exists():
-        console.print(f"Report: {report_html} (open it in a browser; it works offline)")
+        console.print(escape(f"Report: {report_html} (open it in a browser; it works "
+                             "offline)"))
 
 
 def _os_error(exc: OSError) -> GbaugsError:
@@ -479,9 +559,12 @@ def _os_error(exc: OSError) -> GbaugsError:
     from gbaugs.errors import InputDataError, RunDirError
 
     if isinstance(exc, RasterioIOError):
+        from gbaugs.io.damage import gdal_reason
+
         return InputDataError(f"cannot read a raster — damaged, truncated or not a raster "
-                              f"({exc})", hint="replace the file; `gbaugs validate` opens "
-                                               "every input of a configuration")
+                              f"({gdal_reason(exc)})", hint="replace the file; `gbaugs "
+                                                            "validate` opens every input of "
+                                                            "a configuration")
     where = exc.filename or None
     from gbaugs.io.atomic import WRITE_ERRNOS
 
@@ -508,7 +591,8 @@ def main() -> None:
         from rich.text import Text
 
         err = exc if isinstance(exc, GbaugsError) else _os_error(exc)
-        _console().print(Text("error: ", style="bold red") + Text(str(err)), highlight=False,
+        _console().print(Text("error: ", style="bold red") + Text(printable(str(err))),
+                         highlight=False,
                          soft_wrap=True)
         sys.exit(2)
 

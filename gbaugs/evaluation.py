@@ -28,6 +28,7 @@ The map follows the gbaugs map convention: uint8, 1 UGS, 0 non-UGS, 255 no data.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from gbaugs.errors import InputDataError
+from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.io.maps import read_class_map
 from gbaugs.mapping.predict import NODATA
 from gbaugs.thresholds import otsu_threshold
@@ -138,6 +139,25 @@ def polygon_reference(path: str | Path, column: str, ugs_values: Sequence[str],
                      tuple(code[v] for v in ugs_values), str(path))
 
 
+LEFT_OUT_WARN = 0.1
+"""Share of a reference class left out of the scores (no data in the map or stack) above
+which :func:`evaluate_map` WARNs."""
+
+
+def _left_out(labelled: np.ndarray, where: np.ndarray, ref: Reference) -> dict[str, Any]:
+    """The reference pixels the scores leave out (map or stack without data there): how
+    many, and the share of each reference class."""
+    out = labelled & ~where
+    by_class = {}
+    for c in sorted(ref.names):
+        of_class = ref.codes == c
+        n = int(of_class.sum())
+        if n:
+            by_class[ref.names[c]] = float((out & of_class).sum() / n)
+    return {"pixels": int(out.sum()), "share": float(out.sum() / max(1, labelled.sum())),
+            "by_class": by_class}
+
+
 def _scores(pred: np.ndarray, ref: Reference, where: np.ndarray) -> dict[str, Any]:
     from gbaugs.train.validation import metrics
 
@@ -180,15 +200,28 @@ def evaluate_map(map_path: str | Path, reference: Reference | None = None, *,
                                      hint="pass --column and --ugs-values")
             reference = polygon_reference(reference_path, column, ugs_values, labels.shape,
                                           transform, crs)
-    where = (labels != NODATA) & (reference.codes > 0)
+    labelled = reference.codes > 0
+    where = (labels != NODATA) & labelled
     ndvi = None
     if stack is not None:
         ndvi = _ndvi_on(stack, labels.shape, transform, crs)
+        if where.any() and not (where & np.isfinite(ndvi)).any():
+            raise InputDataError(
+                "the stack has no NDVI where the map and the reference have labelled "
+                "pixels: it covers another area (another city's stack?)", where=stack,
+                hint="give the stack of the map's own city (cities/<city>/stack.tif)")
         where &= np.isfinite(ndvi)
     if not where.any():
         raise InputDataError("the map and the reference share no labelled, valid pixel",
                              where=map_path, hint="check that both cover the same area")
+    left_out = _left_out(labelled, where, reference)
+    for name, share in left_out["by_class"].items():
+        if share > LEFT_OUT_WARN:
+            warnings.warn(f"{share:.0%} of the reference's {name!r} pixels are left out of "
+                          "the scores: the map (or the stack) has no data there; its scores "
+                          "describe the rest only", GbaugsWarning, stacklevel=2)
     result: dict[str, Any] = {"reference": reference.source, "pixels": int(where.sum()),
+                              "left_out": left_out,
                               "ugs_classes": [reference.names.get(c, str(c))
                                               for c in reference.ugs_codes],
                               "map": _scores(labels == 1, reference, where), "baselines": {}}

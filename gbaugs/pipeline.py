@@ -17,12 +17,13 @@ the next run deletes the killed run's temporary files and runs that stage again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,32 @@ def run_region(region: Region, out: str | Path, *, force: Sequence[str] = (),
     reporter = reporter or Reporter()
     run = RunDir(Path(out))
     run.prepare(region.name, create_manifest=False)  # the folder may be used at all
-    with folder_lock(run.root):
+    with folder_lock(run.root), _logged_to(run.log):
         return _run_locked(region, run, force, only, reporter, stages)
+
+
+@contextlib.contextmanager
+def _logged_to(path: Path) -> Iterator[None]:
+    """What the run says (the package's log and its WARNINGs, at the console's level) is
+    appended to ``path`` too, and so is the traceback of a stage that failed on a user's
+    error, which the terminal does not show (it prints the error's one clear message)."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("gbaugs", "py.warnings")] + [_runlog]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
+
+
+_runlog = logging.getLogger("gbaugs.runlog")
+"""Tracebacks for the run's log file only (never propagated to the terminal)."""
+_runlog.propagate = False
+_runlog.setLevel(logging.DEBUG)
 
 
 def _run_locked(region: Region, run: RunDir, force: Sequence[str],
@@ -149,7 +174,11 @@ def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
             "error": f"{type(exc).__name__}: {exc}",
             "seconds": round(time.perf_counter() - t0, 3),
         })
-        if not isinstance(exc, GbaugsError | KeyboardInterrupt):
+        if isinstance(exc, GbaugsError | OSError | KeyboardInterrupt):
+            # a user's error (the terminal shows its one clear line): the traceback is
+            # for the run's log file only
+            _runlog.error("stage %s failed", stage.name, exc_info=True)
+        else:
             log.exception("stage %s failed", stage.name)
         raise
     seconds = time.perf_counter() - t0

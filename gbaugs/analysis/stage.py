@@ -21,6 +21,7 @@ back by the ``[osm] inward_buffer_m`` the OSM stage shrank them by (mitred corne
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from gbaugs.analysis.mspa import CLASSES, MspaParams
 from gbaugs.analysis.rasters import geotiff_class_stats, mspa_geotiff, mspa_row
 from gbaugs.analysis.zonal import zonal_class_stats
 from gbaugs.config import Region
+from gbaugs.errors import GbaugsWarning
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.stage import RunContext, Stage, StageResult
 
@@ -123,9 +125,14 @@ def _run(ctx: RunContext) -> StageResult:
                               ctx.run.landscape_chart),
                 mspa_chart(mspa_table, ctx.run.mspa_chart)]
     region_row = table[table["scope"] == "region"].iloc[0]
+    notes = [f"city {name!r}: the cleaned map has no UGS pixel; its landscape metrics and "
+             "MSPA shares are undefined (null), its UGS area is 0"
+             for name, st in city_stats.items() if len(st.areas) == 0]
+    for note in notes:
+        warnings.warn(note, GbaugsWarning, stacklevel=2)
     summary = {"region": {m: _plain(region_row[m]) for m in METRICS},
                "mspa_region_pct": {k: mspa_rows[-1][f"{k}_pct"] for k in CLASSES},
-               "park_zones": len(park_rows)}
+               "park_zones": len(park_rows), "notes": notes}
     outputs.append(write_json(ctx.run.analysis_record, {
         "parameters": {"mspa": mp.__dict__, "metrics_engine": a.metrics_engine,
                        "park_categories": list(a.park_categories)},

@@ -12,12 +12,15 @@ import contextlib
 import errno
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from gbaugs.errors import RunDirError
 
@@ -126,9 +129,25 @@ def write_text(target: str | Path, text: str) -> Path:
 
 
 def write_json(target: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented, key-sorted JSON (stable bytes for stable content)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    """Write ``obj`` as indented, key-sorted JSON (stable bytes for stable content).
+
+    A number that is not finite (a metric of an empty class: the mean patch size of no
+    patch, an F1 without positives) is written as ``null`` — JSON has no NaN, and an
+    undefined value is a valid answer, not a reason to lose the whole record."""
+    text = json.dumps(_defined(obj), indent=2, sort_keys=True, ensure_ascii=False,
+                      allow_nan=False)
     return write_text(target, text + "\n")
+
+
+def _defined(obj: Any) -> Any:
+    """``obj`` with every non-finite float (Python or NumPy) replaced by ``None``."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _defined(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_defined(v) for v in obj]
+    return obj
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -33,16 +33,43 @@ def _holder(path: Path) -> dict[str, Any] | None:
 
 
 def _alive(holder: dict[str, Any]) -> bool:
-    """Whether the holder may still run (always True for another host's lock)."""
+    """Whether the holder may still run (always True for another host's lock).
+
+    A pid is reused once its process is gone: a process with the lock's pid that started
+    after the lock was taken (by more than :data:`START_SLACK_S`) is another program, and
+    the lock is stale (Linux: the start time from ``/proc``; elsewhere the pid alone)."""
     if holder.get("host") != socket.gethostname():
         return True
     try:
-        os.kill(int(holder["pid"]), 0)
-    except ProcessLookupError:
+        pid = int(holder["pid"])
+        os.kill(pid, 0)
+    except (ProcessLookupError, ValueError, OverflowError):
         return False
     except PermissionError:  # exists, owned by someone else
+        pass
+    started = process_start(pid)
+    try:
+        locked = dt.datetime.fromisoformat(str(holder.get("started"))).timestamp()
+    except ValueError:
         return True
-    return True
+    return started is None or started <= locked + START_SLACK_S
+
+
+START_SLACK_S = 5.0
+"""Seconds a lock's recorded start may precede its process's start (clock rounding)."""
+
+
+def process_start(pid: int) -> float | None:
+    """When process ``pid`` started (Unix time), from ``/proc`` (Linux); ``None`` where
+    that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22: starttime
+        boot = next(float(line.split()[1]) for line in
+                    Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 @contextlib.contextmanager

@@ -249,7 +249,7 @@ def predict_stack_dask(model: Model, stack: Path, out: Path, *, block_rows: int 
     cluster = None
     if own:
         if scheduler:
-            client = Client(scheduler)
+            client = connect_scheduler(Client, scheduler)
         else:
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
@@ -274,3 +274,20 @@ def predict_stack_dask(model: Model, stack: Path, out: Path, *, block_rows: int 
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def connect_scheduler(client_type, address: str):
+    """A Dask client of the scheduler at ``address``, or a BackendError naming it. Whatever
+    answers there that is not a Dask scheduler (a web server, a junk byte stream — whose
+    first bytes distributed read as a 3 EiB frame length) fails here, within 10 s."""
+    from gbaugs.errors import BackendError
+
+    try:
+        return client_type(address, timeout="10s")
+    except (Exception, MemoryError) as exc:  # anything there that is not a scheduler
+        raise BackendError(f"cannot use the Dask scheduler at {address!r} "
+                           f"({type(exc).__name__}: {str(exc)[:200]})",
+                           where="[map] dask_scheduler",
+                           hint="give the address of a running dask.distributed scheduler "
+                                "(tcp://host:8786), or remove dask_scheduler to use a local "
+                                "cluster") from None
