@@ -147,7 +147,7 @@ CASES = [
     Case("no cities", _cfg('[region]\nname = "x"\n'), 2, "the region has no cities"),
     Case("no region name", _cfg('[region]\nyear = 2020\n' + SYN), 2, "the region has no name"),
     Case("negative seed", _cfg('[region]\nname = "x"\nseed = -3\n' + SYN), 2,
-         "seed = -3 must be ≥ 0"),
+         "seed = -3 must be in [0, 4294967295]"),
     Case("wrong type", _cfg('[region]\nname = "x"\nyear = "2020"\n' + SYN), 2,
          "expected an integer"),
     Case("not TOML", _cfg('[region\nname = "x"\n'), 2, "not valid TOML"),
@@ -162,7 +162,7 @@ CASES = [
          "the same name after normalization"),
     Case("two CJK names are two cities", _cjk_ok, 0, "2 cities"),
     Case("resolution 0", _cfg('[region]\nname = "x"\nresolution_m = 0\n' + SYN), 2,
-         "resolution_m = 0 must be > 0"),
+         "resolution_m = 0 must be in (0, 1000]"),
     Case("empty window", _cfg('[region]\nname = "x"\nstart_date = 2020-05-01\n'
                               'end_date = 2020-04-01\n' + SYN), 2, "the date window is empty"),
     Case("unknown feature", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n'
@@ -351,6 +351,143 @@ CASES = [
     Case("evaluate: fractional float map", lambda kit: [
         "evaluate", str(kit.raster("f.tif", np.full((60, 80), 0.5, np.float32))),
         "--reference", str(kit.worldcover()), "--ugs-classes", "10"], 2, "not class codes"),
+    # ------------------------------------------------------------------ 1. numbers
+    Case("infinite resolution", _cfg('[region]\nname = "x"\nresolution_m = inf\n' + SYN), 2,
+         "region.resolution_m = inf is not a finite number"),
+    Case("NaN offset", lambda kit: ["validate", kit.local_toml(extra_city="offset = nan")], 2,
+         "offset = nan is not a finite number"),
+    Case("infinite gamma", _cfg('[region]\nname = "x"\n[train]\ngamma = [0.1, inf]\n' + SYN),
+         2, "train.gamma = inf is not a finite number"),
+    Case("year 0", _cfg('[region]\nname = "x"\nyear = 0\n' + SYN), 2,
+         "year = 0 must be in [2015, 2100]"),
+    Case("seed beyond 32 bits", _cfg('[region]\nname = "x"\nseed = 9223372036854775807\n'
+                                     + SYN), 2, "must be in [0, 4294967295]"),
+    Case("C = 1e308", _cfg('[region]\nname = "x"\n[train]\nC = [1e308]\n' + SYN), 2,
+         "C = 1e+308 must be in (0, 1e+06]"),
+    Case("resolution of a millimetre", lambda kit: [
+        "validate", kit.local_toml(extra="resolution_m = 0.001")], 2,
+         "more than the 1,000,000,000 one city may have"),
+    Case("resolution coarser than the city", lambda kit: [
+        "validate", kit.local_toml(extra="resolution_m = 900")], 2,
+         "would be a grid of only"),
+    Case("synth --scale nan", lambda kit: ["synth", str(kit.path("s")), "--scale", "nan"], 2,
+         "--scale nan is outside [0.2, 8]"),
+    Case("osm --buffer inf", lambda kit: [
+        "osm", str(kit.city.osm), "--boundary", str(kit.city.boundary), "--out",
+        str(kit.path("ob")), "--buffer", "inf"], 2, "inward_buffer_m = inf is not a finite"),
+    Case("synthetic region at 20 m", _cfg('[region]\nname = "x"\nresolution_m = 20\n' + SYN),
+         2, "the synthetic region is generated at 10 m"),
+    # ------------------------------------------------------------------ 2. coordinates
+    Case("CRS in US survey feet", lambda kit: [
+        "validate", kit.local_toml(extra='crs = "EPSG:2227"')], 2,
+         "measures in US survey foot, not metres"),
+    Case("a UTM zone 112° away", lambda kit: [
+        "validate", kit.local_toml(extra='crs = "EPSG:32601"')], 0,
+         "distorts areas by × 3.9 there"),
+    Case("lon/lat boundary declared EPSG:3857", lambda kit: [
+        "validate", kit.local_toml(boundary=_degrees_as_3857(kit))], 2,
+         "look like longitude/latitude degrees, but it declares EPSG:3857"),
+    # ------------------------------------------------------------------ 3. baseline 04.00
+    Case("2022 scenes without offset metadata", lambda kit: [
+        "validate", kit.local_toml(extra="year = 2022", imagery=_dated(kit, "2022"))], 0,
+         "set `offset = -1000`"),
+    Case("N0400 in the product name", lambda kit: [
+        "validate", kit.local_toml(extra="year = 2022", imagery=_dated(
+            kit, "2022", "S2B_MSIL2A_20220601T030539_N0400_R075_T49QGF_20220601T050201.SAFE"))],
+         0, "offset -1000 from product name (processing baseline N0400)"),
+    Case("2022 scenes with offset = 0 said", lambda kit: [
+        "validate", kit.local_toml(extra="year = 2022", extra_city="offset = 0",
+                                   imagery=_dated(kit, "2022"))], 0, "offset 0 from config"),
+    # ------------------------------------------------------------------ 4. files that lie
+    Case("truncated JPEG 2000 scene", lambda kit: [
+        "validate", kit.local_toml(imagery=_jp2_scene(kit, cut=0.8))], 2,
+         "the file is damaged or truncated: GDAL cannot decode it"),
+    Case("corrupt GeoTIFF tile", lambda kit: [
+        "validate", kit.local_toml(imagery=_corrupt_tile_scene(kit))], 2,
+         "damaged or truncated"),
+    Case("ogr2ogr GeoPackage of an OSM extract", lambda kit: [
+        "osm", str(_osm_layers(kit)), "--boundary", str(kit.city.boundary), "--out",
+        str(kit.path("ml"))], 0, "ugs"),
+    Case("OSM GeoPackage without a polygon layer", lambda kit: [
+        "osm", str(_osm_layers(kit, polygons=False)), "--boundary", str(kit.city.boundary),
+        "--out", str(kit.path("ml"))], 2, "none of polygons"),
+    Case("OSM polygon with a NaN vertex", lambda kit: [
+        "osm", str(_nan_vertex(kit)), "--boundary", str(kit.city.boundary), "--out",
+        str(kit.path("nv"))], 0, "ugs"),
+    # ------------------------------------------------------------------ 5. run records
+    Case("manifest without stages", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_run_folder(kit, manifest_drop="stages")),
+        "--only", "osm"], 2, "the run manifest lacks its 'stages' or 'region'"),
+    Case("config.json not JSON", lambda kit: [
+        "report", str(_run_folder(kit, config="{garbage"))], 2,
+         "config.json is not valid JSON"),
+    Case("config.json empty object", lambda kit: [
+        "report", str(_run_folder(kit, config="{}"))], 2,
+         "config.json lacks 'name', 'year', 'cities'"),
+    # ------------------------------------------------------------------ 6. model files
+    Case("truncated model file", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_model_run(kit, "truncated")), "--only", "map"],
+         2, "the model file is damaged or not a model"),
+    Case("model declaring 10⁹ values", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_model_run(kit, "huge")), "--only", "map"], 2,
+         "more than a model may hold"),
+    Case("model support vectors too narrow", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_model_run(kit, "narrow")), "--only", "map"],
+         2, "support vectors of shape (3, 1) for 2 selected feature(s)"),
+    Case("model gamma NaN", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_model_run(kit, "nan_gamma")), "--only", "map"],
+         2, "gamma must be a finite number > 0"),
+    # ------------------------------------------------------------------ 7. outputs
+    Case("mspa over its input", lambda kit: [
+        "mspa", str(kit.ugs_map()), "--out", str(kit.path("map.tif"))], 2,
+         "is an input of this command"),
+    Case("report over the TOML", lambda kit: [
+        "report", str(_run_folder(kit)), "--out", kit.local_toml()], 2, "already exists"),
+    Case("metrics over an existing CSV", lambda kit: [
+        "metrics", str(kit.ugs_map()), "--out", str(_garbage(kit, "mine.csv"))], 2,
+         "already exists"),
+    Case("metrics over an existing CSV, --overwrite", lambda kit: [
+        "metrics", str(kit.ugs_map()), "--out", str(_garbage(kit, "mine.csv")),
+        "--overwrite"], 0, "table written to"),
+    Case("evaluate over its reference", lambda kit: [
+        "evaluate", str(kit.ugs_map()), "--reference", str(kit.worldcover()),
+        "--ugs-classes", "10,30", "--out", str(kit.path("wc.tif"))], 2,
+         "is an input of this command"),
+    # ------------------------------------------------------------------ 8. empty results
+    Case("metrics of a map without UGS", lambda kit: [
+        "metrics", str(kit.raster("zero.tif", np.zeros((40, 40), np.uint8), nodata=255))], 0,
+         "(whole map)"),
+    Case("mspa of a map without UGS", lambda kit: [
+        "mspa", str(kit.raster("zero.tif", np.zeros((40, 40), np.uint8), nodata=255)),
+        "--out", str(kit.path("m0.tif"))], 0, "MSPA written"),
+    # ------------------------------------------------------------------ 9. names
+    Case("ESC sequence in a city name", _cfg('[region]\nname = "x"\n[imagery]\nbackend = '
+                                             '"synthetic"\n[[cities]]\nname = "metro\\u001b'
+                                             '[31mpolis"\npreset = "metropolis"\n'), 2,
+         "holds control character(s) U+001B"),
+    Case("newline in a region name", _cfg('[region]\nname = "x\\ny"\n' + SYN), 2,
+         "holds control character(s) U+000A"),
+    Case("a 300-character city name", _cfg(
+        '[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n[[cities]]\nname = "'
+        + "M" * 300 + '"\npreset = "metropolis"\n'), 0, "valid —"),
+    Case("a 600-character city name", _cfg(
+        '[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n[[cities]]\nname = "'
+        + "M" * 600 + '"\npreset = "metropolis"\n'), 2, "characters long (at most 500)"),
+    # ------------------------------------------------------------------ 11. smaller
+    Case("metrics --nodata is the class", lambda kit: [
+        "metrics", str(kit.ugs_map()), "--nodata", "1"], 2,
+         "--nodata 1 is the class of interest"),
+    Case("evaluate --ugs-classes a,b", lambda kit: [
+        "evaluate", str(kit.ugs_map()), "--reference", str(kit.worldcover()),
+        "--ugs-classes", "a,b"], 2, "is not a comma-separated list of integer class codes"),
+    Case("evaluate --stack of another place", lambda kit: [
+        "evaluate", str(kit.ugs_map()), "--reference", str(kit.worldcover()),
+        "--ugs-classes", "10,30", "--stack", str(_far_stack(kit))], 2,
+         "another city's stack?"),
+    Case("stale lock naming a live unrelated process", lambda kit: [
+        "run", kit.local_toml(), "--out", str(_locked(kit, pid=1, started="2000-01-01T00:00:00"
+                                                                       "+00:00")),
+        "--only", "osm"], 0, "ran osm"),
 ]
 
 
@@ -368,14 +505,151 @@ def _garbage(kit: Kit, name: str) -> Path:
     return p
 
 
-def _locked(kit: Kit) -> Path:
+def _locked(kit: Kit, pid: int | None = None, started: str | None = None) -> Path:
+    """A run folder locked by ``pid`` (default: this live process, locked now)."""
+    import datetime as dt
     import os
     import socket
 
     p = _folder(kit, "locked")
-    (p / ".gbaugs.lock").write_text(json.dumps({"pid": os.getpid(),
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    (p / ".gbaugs.lock").write_text(json.dumps({"pid": pid or os.getpid(),
                                                 "host": socket.gethostname(),
-                                                "started": "2026-01-01T00:00:00+00:00"}))
+                                                "started": started or now}))
+    return p
+
+
+def _degrees_as_3857(kit: Kit) -> Path:
+    b = gpd.read_file(kit.city.boundary).to_crs(4326).set_crs(3857, allow_override=True)
+    p = kit.path("b3857.gpkg")
+    b.to_file(p)
+    return p
+
+
+def _dated(kit: Kit, year: str, folder: str | None = None) -> list[Path]:
+    """The city's scenes copied with their dates moved to ``year`` (into ``folder``)."""
+    import shutil
+
+    out = kit.path(folder or f"d{year}")
+    out.mkdir(exist_ok=True)
+    files = []
+    for src in kit.city.scenes:
+        files.append(out / src.name.replace("2020", year))
+        shutil.copy(src, files[-1])
+    return files
+
+
+def _scene_as(kit: Kit, name: str, **profile) -> tuple[Path, list[Path]]:
+    """The 10 m file of the first date rewritten with ``profile``; and the other files."""
+    src = next(p for p in kit.city.scenes if p.name.endswith("_10m.tif"))
+    with rasterio.open(src) as s:
+        data, prof, desc = s.read(), s.profile, s.descriptions
+    for key in ("tiled", "blockxsize", "blockysize", "compress", "interleave"):
+        prof.pop(key, None)
+    prof.update(profile)
+    p = kit.path(src.name.replace(".tif", name))
+    with rasterio.open(p, "w", **prof) as dst:
+        dst.write(data)
+        dst.descriptions = desc
+    return p, [q for q in kit.city.scenes if q != src]
+
+
+def _jp2_scene(kit: Kit, cut: float) -> list[Path]:
+    p, others = _scene_as(kit, ".jp2", driver="JP2OpenJPEG")
+    data = p.read_bytes()
+    p.write_bytes(data[: int(len(data) * cut)])
+    return [p, *others]
+
+
+def _corrupt_tile_scene(kit: Kit) -> list[Path]:
+    p, others = _scene_as(kit, "_deflate.tif", driver="GTiff", tiled=True, blockxsize=64,
+                          blockysize=64, compress="deflate")
+    data = bytearray(p.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 4096] = bytes(range(256)) * 16  # garbage inside the compressed tiles
+    p.write_bytes(bytes(data))
+    return [p, *others]
+
+
+def _osm_layers(kit: Kit, polygons: bool = True) -> Path:
+    """What `ogr2ogr out.gpkg in.osm.pbf` writes: points first, then the polygons."""
+    g = gpd.read_file(kit.city.osm)
+    p = kit.path("ogr.gpkg")
+    pts = g.set_geometry(g.to_crs(3857).geometry.centroid.to_crs(g.crs))
+    pts.to_file(p, layer="points")
+    if polygons:
+        g.to_file(p, layer="multipolygons")
+    else:
+        g.set_geometry(g.geometry.boundary).to_file(p, layer="lines")
+    return p
+
+
+def _nan_vertex(kit: Kit) -> Path:
+    g = gpd.read_file(kit.city.osm)
+    ring = shapely.get_coordinates(g.geometry.iloc[0])
+    ring[1, 0] = np.nan
+    g.loc[g.index[0], "geometry"] = shapely.Polygon(ring)
+    p = kit.path("nan_vertex.gpkg")
+    g.to_file(p)
+    return p
+
+
+def _run_folder(kit: Kit, manifest_drop: str | None = None, config: str | None = None
+                ) -> Path:
+    """A run folder with a manifest (less ``manifest_drop``) and a config.json."""
+    from gbaugs.rundir import Manifest
+
+    p = _folder(kit, "runrec")
+    m = Manifest.new(p / "manifest.json", "x")
+    if manifest_drop:
+        data = dict(m.data)
+        data.pop(manifest_drop)
+        (p / "manifest.json").write_text(json.dumps(data))
+    (p / "config.json").write_text(config if config is not None else json.dumps(
+        {"name": "x", "year": 2020, "cities": []}))
+    return p
+
+
+def _model_run(kit: Kit, kind: str) -> Path:
+    """A run folder whose map stage finds its inputs and a model.npz damaged by ``kind``."""
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    from gbaugs.train.model import SvmModel
+
+    p = _run_folder(kit)
+    (p / "model").mkdir()
+    (p / "cities" / "a").mkdir(parents=True)
+    kit.raster("stack.tif", np.zeros((8, 8), np.float32)).rename(p / "cities/a/stack.tif")
+    model = SvmModel(features=["NDVI", "NDWI"], mean=np.zeros(2), scale=np.ones(2),
+                     selected=["NDVI", "NDWI"], support_vectors=np.ones((3, 2)),
+                     dual_coef=np.array([1.0, -1.0, 0.5]), intercept=0.1, gamma=0.5,
+                     classes=np.array([0, 1]))
+    if kind == "narrow":
+        model.support_vectors = np.ones((3, 1))
+    if kind == "nan_gamma":
+        model.gamma = float("nan")
+    npz = p / "model" / "model.npz"
+    model.save(npz, p / "model" / "card.json", {})
+    if kind == "truncated":
+        npz.write_bytes(npz.read_bytes()[:200])
+    if kind == "huge":
+        with zipfile.ZipFile(npz, "w") as zf:
+            with zf.open("format.npy", "w") as f:
+                npy.write_array(f, np.array(1))
+            with zf.open("support_vectors.npy", "w") as f:
+                npy.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (10 ** 9,)})
+                f.write(b"\0" * 80_000)
+    return p
+
+
+def _far_stack(kit: Kit) -> Path:
+    p = kit.raster("far_stack.tif", np.full((1, 30, 30), 0.5, np.float32),
+                   origin=(900000.0, 100.0))
+    with rasterio.open(p, "r+") as dst:
+        dst.descriptions = ("NDVI",)
     return p
 
 
@@ -601,3 +875,96 @@ def test_the_report_into_a_read_only_folder(kit, capsys, monkeypatch):
     code, text = run_main(["report", str(run)], capsys)
     assert code == 2 and "permission denied" in text, text
     assert not (run / "report" / "index.html").exists()
+
+
+def test_a_stage_error_keeps_its_traceback_in_the_run_log(kit, capsys, monkeypatch):
+    """An OSError inside a stage (a disk, a permission, a file gone) prints the one clear
+    message and no traceback; the traceback is in RUN/run.log."""
+    import errno
+
+    def failing(*args, **kwargs):
+        raise OSError(errno.EACCES, "Permission denied", str(kit.path("somewhere.gpkg")))
+
+    monkeypatch.setattr("gbaugs.osm.stage.standardize_city", failing)
+    out = kit.path("logged")
+    code, text = run_main(["run", kit.local_toml(), "--out", str(out), "--only", "osm"], capsys)
+    assert code == 2 and "permission denied" in text and "Traceback" not in text, text
+    log = (out / "run.log").read_text()
+    assert "stage osm failed" in log and "Traceback" in log and "failing" in log
+
+
+def test_records_are_read_by_one_reader_naming_the_rebuild(tmp_path):
+    """A damaged stage record names itself and the stage that rebuilds it."""
+    from gbaugs.errors import RunDirError
+    from gbaugs.rundir import read_record
+
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / "model").mkdir()
+    card = tmp_path / "model" / "card.json"
+    card.write_text("[1, 2]")
+    with pytest.raises(RunDirError, match="holds a list, not an object") as info:
+        read_record(card)
+    assert "--force train" in str(info.value)
+    card.write_text('{"a": 1}')
+    with pytest.raises(RunDirError, match="lacks 'cv'"):
+        read_record(card, keys=("cv",))
+    assert read_record(card) == {"a": 1}
+
+
+def test_undefined_numbers_are_written_as_null(tmp_path):
+    from gbaugs.io.atomic import write_json
+
+    p = write_json(tmp_path / "r.json", {"lpi": float("nan"), "ai": np.float32(np.inf),
+                                         "np": 0, "rows": [1.5, float("-inf")]})
+    assert json.loads(p.read_text()) == {"ai": None, "lpi": None, "np": 0,
+                                         "rows": [1.5, None]}
+
+
+def test_long_and_unicode_names_give_bounded_distinct_slugs():
+    from gbaugs.config import slugify
+
+    a, b = slugify("M" * 300), slugify("M" * 299 + "N")
+    assert len(a) <= 60 and len(b) <= 60 and a != b and a.startswith("m" * 40)
+    assert slugify("Hong Kong") == "hong_kong"  # short names unchanged
+
+
+def test_a_figure_draws_names_with_tex_characters(tmp_path):
+    """A city called like a TeX formula is drawn as written (mathtext off)."""
+    from gbaugs.products.publish import statistics_chart
+
+    rows = [{"city": "Cost $\\frac{a}{ & $x^", "ugs_area_ha": 3.0, "ugs_density": 0.2},
+            {"city": "plain", "ugs_area_ha": 1.0, "ugs_density": 0.1}]
+    out = statistics_chart(rows, tmp_path / "chart.png")
+    assert out.stat().st_size > 1000
+
+
+def test_a_junk_dask_scheduler_is_a_clear_error():
+    """Something that answers on the port but is no scheduler: an error naming it, within
+    seconds (distributed read the junk as a 3 EiB frame)."""
+    import socket
+    import threading
+
+    distributed = pytest.importorskip("distributed")
+    from gbaugs.errors import BackendError
+    from gbaugs.mapping.predict import connect_scheduler
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.sendall(b"\xff" * 64)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(BackendError, match="cannot use the Dask scheduler"):
+            connect_scheduler(distributed.Client,
+                              f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()

@@ -250,7 +250,7 @@ def test_earth_engine_cloud_masks_have_their_own_values(tmp_path):
     ("snippet", "fragment"),
     [
         ("[train]\nC = []", "train.C is empty"),
-        ("[train]\ngamma = [0.1, -1]", "gamma = -1 must be > 0 (item 2 of [0.1, -1])"),
+        ("[train]\ngamma = [0.1, -1]", "gamma = -1 must be in (0, 1000] (item 2 of [0.1, -1])"),
         ("[postprocess]\nclosing_size = -3", "closing_size = -3 must be 0 (off) or an odd"),
         ("[report]\nsensitivity = [[1, 1, 1.5]]", "sensitivity = 1.5 must be in (0, 1]"),
         ("[samples]\nscore_thresholds = [0.7, 0.3]", "must be two increasing values in [0, 1]"),

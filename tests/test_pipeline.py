@@ -182,7 +182,7 @@ def test_run_folder_guards(tmp_path, region, calls):
     with pytest.raises(RunDirError, match="holds a run of region 'Fake'"):
         _run(calls, dataclasses.replace(region, name="Other"), out)
     (out / "manifest.json").write_text("{broken")
-    with pytest.raises(RunDirError, match="cannot be read"):
+    with pytest.raises(RunDirError, match="is not valid JSON"):
         _run(calls, region, out)
 
 

@@ -168,7 +168,7 @@ def test_exported_model_equals_scikit_learn(tmp_path):
     with pytest.raises(InputDataError, match="needs feature"):
         loaded.check_features(["a", "c"], "stack.tif")
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
-    with pytest.raises(InputDataError, match="cannot read the model"):
+    with pytest.raises(InputDataError, match="the model file is damaged or not a model"):
         SvmModel.load(tmp_path / "bad.npz")
     with routing():
         assert make_pipeline(3, k=5).named_steps["select"].k == 3
