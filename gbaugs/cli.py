@@ -413,6 +413,10 @@ def evaluate(
         typer.echo(f"left out: {left['pixels']:,} reference pixels ({left['share']:.1%}) "
                    "where the map or the stack has no data; per class: "
                    + ", ".join(f"{k} {v:.1%}" for k, v in left["by_class"].items() if v))
+        mostly = [k for k, v in left["by_class"].items() if v > 0.5]
+        if mostly:
+            typer.echo(f"warning: most of the reference's {', '.join(mostly)} pixels are left "
+                       "out; the shares mapped UGS above describe the rest only", err=True)
     if len(shares) == 1:
         typer.echo("note: the reference holds one class only here, so precision, kappa and "
                    "F1 are not informative; the share mapped UGS is")
@@ -587,10 +591,23 @@ def main() -> None:
     traceback."""
     try:
         app()
-    except (GbaugsError, OSError) as exc:
+    except Exception as exc:
         from rich.text import Text
 
-        err = exc if isinstance(exc, GbaugsError) else _os_error(exc)
+        from gbaugs.io.damage import gdal_reason, is_read_failure
+
+        if isinstance(exc, GbaugsError):
+            err = exc
+        elif isinstance(exc, OSError):
+            err = _os_error(exc)
+        elif is_read_failure(exc):  # GDAL failed to decode a file, outside any reader
+            from gbaugs.errors import InputDataError
+
+            err = InputDataError(f"GDAL cannot read a file — damaged or truncated "
+                                 f"({gdal_reason(exc)})", hint="replace the file; `gbaugs "
+                                 "validate` opens every input of a configuration")
+        else:
+            raise
         _console().print(Text("error: ", style="bold red") + Text(printable(str(err))),
                          highlight=False,
                          soft_wrap=True)

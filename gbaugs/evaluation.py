@@ -28,7 +28,6 @@ The map follows the gbaugs map convention: uint8, 1 UGS, 0 non-UGS, 255 no data.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from gbaugs.errors import GbaugsWarning, InputDataError
+from gbaugs.errors import InputDataError
 from gbaugs.io.maps import read_class_map
 from gbaugs.mapping.predict import NODATA
 from gbaugs.thresholds import otsu_threshold
@@ -139,14 +138,11 @@ def polygon_reference(path: str | Path, column: str, ugs_values: Sequence[str],
                      tuple(code[v] for v in ugs_values), str(path))
 
 
-LEFT_OUT_WARN = 0.1
-"""Share of a reference class left out of the scores (no data in the map or stack) above
-which :func:`evaluate_map` WARNs."""
-
-
 def _left_out(labelled: np.ndarray, where: np.ndarray, ref: Reference) -> dict[str, Any]:
-    """The reference pixels the scores leave out (map or stack without data there): how
-    many, and the share of each reference class."""
+    """The reference pixels the scores leave out (map or stack without data there —
+    outside the city, water, no observation): how many, and the share of each reference
+    class (``gbaugs evaluate`` prints them: a class mostly left out is scored on the rest
+    only)."""
     out = labelled & ~where
     by_class = {}
     for c in sorted(ref.names):
@@ -215,11 +211,6 @@ def evaluate_map(map_path: str | Path, reference: Reference | None = None, *,
         raise InputDataError("the map and the reference share no labelled, valid pixel",
                              where=map_path, hint="check that both cover the same area")
     left_out = _left_out(labelled, where, reference)
-    for name, share in left_out["by_class"].items():
-        if share > LEFT_OUT_WARN:
-            warnings.warn(f"{share:.0%} of the reference's {name!r} pixels are left out of "
-                          "the scores: the map (or the stack) has no data there; its scores "
-                          "describe the rest only", GbaugsWarning, stacklevel=2)
     result: dict[str, Any] = {"reference": reference.source, "pixels": int(where.sum()),
                               "left_out": left_out,
                               "ugs_classes": [reference.names.get(c, str(c))

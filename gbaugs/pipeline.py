@@ -32,9 +32,10 @@ from gbaugs._version import __version__
 from gbaugs.analysis.stage import ANALYSIS
 from gbaugs.boundaries.stage import BOUNDARIES
 from gbaugs.config import Region
-from gbaugs.errors import GbaugsError, StageError
+from gbaugs.errors import GbaugsError, RunDirError, StageError
 from gbaugs.imagery.stage import IMAGERY
 from gbaugs.io.atomic import remove_stale_temporaries, write_json
+from gbaugs.io.damage import is_read_failure
 from gbaugs.io.lock import folder_lock
 from gbaugs.mapping.stage import MAP, POSTPROCESS
 from gbaugs.osm.stage import OSM
@@ -154,6 +155,7 @@ def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
     params = _jsonable(config_values(ctx.region, stage.reads))
     input_files = _input_files(stage, ctx)
     input_hashes = {_rel(p, root): manifest.file_hash(p) for p in input_files}
+    _check_unchanged(input_hashes, stage.name, manifest, ctx.run.root)
     fingerprint = _fingerprint(stage.name, stage.version, params, input_hashes)
     record = manifest.stage(stage.name)
     if not forced and record and _up_to_date(record, fingerprint, root, manifest):
@@ -174,7 +176,7 @@ def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
             "error": f"{type(exc).__name__}: {exc}",
             "seconds": round(time.perf_counter() - t0, 3),
         })
-        if isinstance(exc, GbaugsError | OSError | KeyboardInterrupt):
+        if isinstance(exc, GbaugsError | OSError | KeyboardInterrupt) or is_read_failure(exc):
             # a user's error (the terminal shows its one clear line): the traceback is
             # for the run's log file only
             _runlog.error("stage %s failed", stage.name, exc_info=True)
@@ -194,6 +196,25 @@ def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
     })
     ctx.reporter.stage_done(stage.name, seconds)
     return True
+
+
+def _check_unchanged(inputs: dict[str, str], stage: str, manifest: Manifest, root: Path
+                     ) -> None:
+    """Every input another stage wrote must still be what it wrote: a file edited, cut
+    or replaced since (a truncated pool, a copied-in model) is a RunDirError naming it and
+    the stage that rebuilds it — never a decoder's traceback or a silently wrong map. (A
+    full run re-runs that stage by itself, as its outputs are no longer up to date; this
+    guards the stages run alone, ``--only``.)"""
+    for name, record in manifest.data.get("stages", {}).items():
+        if name == stage or record.get("status") != "done":
+            continue
+        for rel, digest in record.get("outputs", {}).items():
+            if rel in inputs and inputs[rel] != digest:
+                raise RunDirError(
+                    f"{rel} was changed after the {name} stage wrote it (its SHA-256 is not "
+                    "the one the manifest recorded)", where=root / rel,
+                    hint=f"rebuild it: `gbaugs run CONFIG --out {root} --force {name}` (or "
+                         "run the region without --only)")
 
 
 def _up_to_date(record: dict[str, Any], fingerprint: str, root: Path, manifest: Manifest

@@ -375,6 +375,11 @@ CASES = [
     Case("osm --buffer inf", lambda kit: [
         "osm", str(kit.city.osm), "--boundary", str(kit.city.boundary), "--out",
         str(kit.path("ob")), "--buffer", "inf"], 2, "inward_buffer_m = inf is not a finite"),
+    Case("a vote of 1001 SVMs", _cfg('[region]\nname = "x"\n[train]\nreplicates = 1001\n'
+                                     + SYN), 2, "must be 'auto' or an odd number from 1 to 99"),
+    Case("a 201-pixel majority filter", _cfg('[region]\nname = "x"\n[postprocess]\n'
+                                             'majority_size = 201\n' + SYN), 2,
+         "an odd number of pixels up to 51"),
     Case("synthetic region at 20 m", _cfg('[region]\nname = "x"\nresolution_m = 20\n' + SYN),
          2, "the synthetic region is generated at 10 m"),
     # ------------------------------------------------------------------ 2. coordinates
@@ -387,6 +392,9 @@ CASES = [
     Case("lon/lat boundary declared EPSG:3857", lambda kit: [
         "validate", kit.local_toml(boundary=_degrees_as_3857(kit))], 2,
          "look like longitude/latitude degrees, but it declares EPSG:3857"),
+    Case("UTM boundary declared EPSG:4326", lambda kit: [
+        "validate", kit.local_toml(boundary=_metres_as_4326(kit))], 2,
+         "beyond longitude ±180 / latitude ±90: they are metres"),
     # ------------------------------------------------------------------ 3. baseline 04.00
     Case("2022 scenes without offset metadata", lambda kit: [
         "validate", kit.local_toml(extra="year = 2022", imagery=_dated(kit, "2022"))], 0,
@@ -522,6 +530,14 @@ def _locked(kit: Kit, pid: int | None = None, started: str | None = None) -> Pat
 def _degrees_as_3857(kit: Kit) -> Path:
     b = gpd.read_file(kit.city.boundary).to_crs(4326).set_crs(3857, allow_override=True)
     p = kit.path("b3857.gpkg")
+    b.to_file(p)
+    return p
+
+
+def _metres_as_4326(kit: Kit) -> Path:
+    b = gpd.read_file(kit.city.boundary)
+    b = b.to_crs(b.estimate_utm_crs()).set_crs(4326, allow_override=True)
+    p = kit.path("b4326.gpkg")
     b.to_file(p)
     return p
 
@@ -968,3 +984,30 @@ def test_a_junk_dask_scheduler_is_a_clear_error():
                               f"tcp://127.0.0.1:{server.getsockname()[1]}")
     finally:
         server.close()
+
+
+def test_a_hold_out_too_small_for_its_strata_is_said(tmp_path):
+    from gbaugs.errors import ConfigError
+    from gbaugs.train.validation import random_holdout
+
+    city = np.repeat(["a", "b", "c"], 40)
+    label = np.tile([0, 1], 60)
+    train, test = random_holdout(city, label, 0.25, 0)
+    assert len(test) == 30 and len(np.intersect1d(train, test)) == 0
+    with pytest.raises(ConfigError, match="cannot hold every one of the 6 city × class"):
+        random_holdout(city, label, 1e-6, 0)
+
+
+def test_a_stage_input_changed_since_written_names_its_writer(tmp_path):
+    """A pool cut or edited after the samples stage wrote it stops a stage run alone
+    (`--only train`) with the file and the stage that rebuilds it."""
+    from gbaugs.errors import RunDirError
+    from gbaugs.pipeline import _check_unchanged
+    from gbaugs.rundir import Manifest
+
+    m = Manifest.new(tmp_path / "manifest.json", "x")
+    m.set_stage("samples", {"status": "done", "outputs": {"samples/pool.parquet": "aa"}})
+    _check_unchanged({"samples/pool.parquet": "aa"}, "train", m, tmp_path)
+    with pytest.raises(RunDirError, match="changed after the samples stage wrote it") as info:
+        _check_unchanged({"samples/pool.parquet": "bb"}, "train", m, tmp_path)
+    assert "--force samples" in str(info.value)

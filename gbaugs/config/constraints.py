@@ -102,12 +102,20 @@ class Interval(ValueRule):
 
 @dataclass(frozen=True)
 class OddOrZero(ValueRule):
-    """A filter size in pixels: 0 (off) or an odd number."""
+    """A filter size in pixels: 0 (off) or an odd number up to :data:`MAX_FILTER_SIZE`."""
 
     def problem(self, name: str, value: Any) -> str | None:
-        if value < 0 or (value > 0 and value % 2 == 0):
-            return f"{name} = {value} must be 0 (off) or an odd number of pixels"
+        if value < 0 or (value > 0 and value % 2 == 0) or value > MAX_FILTER_SIZE:
+            return (f"{name} = {value} must be 0 (off) or an odd number of pixels up to "
+                    f"{MAX_FILTER_SIZE}")
         return None
+
+
+MAX_FILTER_SIZE = 51
+"""The widest post-processing filter, pixels (510 m at 10 m: wider smooths away the
+city; the cost grows with its square)."""
+MAX_REPLICATES = 99
+"""The most SVMs a vote may hold (each is a whole training: 15 took ~80 s on Apartadó)."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +123,11 @@ class OddCountOrAuto(ValueRule):
     """``auto`` or an odd count ≥ 1 (members of a majority vote: no ties)."""
 
     def problem(self, name: str, value: Any) -> str | None:
-        if value == "auto" or (isinstance(value, int) and value >= 1 and value % 2 == 1):
+        if value == "auto" or (isinstance(value, int) and 1 <= value <= MAX_REPLICATES
+                               and value % 2 == 1):
             return None
-        return f"{name} = {value!r} must be 'auto' or an odd number ≥ 1 (a vote has no tie)"
+        return (f"{name} = {value!r} must be 'auto' or an odd number from 1 to "
+                f"{MAX_REPLICATES} (a vote has no tie; each member is a whole training)")
 
 
 @dataclass(frozen=True)

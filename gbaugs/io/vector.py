@@ -111,11 +111,22 @@ def _drop_non_finite(gdf: gpd.GeoDataFrame, what: str, path: Path) -> gpd.GeoDat
 def _check_degrees_in_metres(gdf: gpd.GeoDataFrame, what: str, path: Path) -> None:
     """A file whose CRS is projected but whose coordinates all fit in a few units inside
     ±180/±90 holds degrees under a wrong CRS tag (a lon/lat boundary declared EPSG:3857
-    reads as a 1-m speck off Africa, and then nothing lies inside it)."""
-    if not gdf.crs.is_projected:
-        return
+    reads as a 1-m speck off Africa, and then nothing lies inside it); and the reverse, a
+    file tagged with a geographic CRS whose coordinates leave ±180/±90 (metres under a
+    degree tag)."""
     minx, miny, maxx, maxy = gdf.total_bounds
     if not np.all(np.isfinite([minx, miny, maxx, maxy])):
+        return
+    if gdf.crs.is_geographic:
+        if min(minx, miny) < -180.5 or maxx > 360.5 or max(abs(miny), abs(maxy)) > 90.5:
+            raise InputDataError(
+                f"the {what} file declares {gdf.crs.to_string()} (degrees) but its "
+                f"coordinates reach {minx:.6g} … {maxx:.6g}, {miny:.6g} … {maxy:.6g}, "
+                "beyond longitude ±180 / latitude ±90: they are metres of a projected CRS",
+                where=path, hint="set the CRS they are in (e.g. its UTM zone): `ogr2ogr "
+                                 "-a_srs EPSG:32650 fixed.gpkg FILE` rewrites the tag only")
+        return
+    if not gdf.crs.is_projected:
         return
     if -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90 and \
             max(maxx - minx, maxy - miny) < 5:

@@ -348,7 +348,8 @@ def _model_pairs(card: dict[str, Any], train: dict[str, Any]) -> dict[str, str]:
 
 def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:
     s = Section("model", "Model and validation")
-    card = _json(run.model_card)
+    card = read_record_if_present(run.model_card, what="model card",
+                                  keys=("parameters", "n_train", "sample_weights", "search"))
     validation = _json(run.validation)
     if card is None or validation is None:
         return s.note("No model yet: run the train stage.")

@@ -34,6 +34,18 @@ def random_holdout(city: np.ndarray, label: np.ndarray, fraction: float, seed: i
     for i in np.flatnonzero(strata.map(counts).to_numpy() < 2):
         same = counts[(counts >= 2) & counts.index.str.endswith(":" + classes.iloc[i])]
         strata.iloc[i] = (same if len(same) else counts).index[0]
+    n_strata = strata.nunique()
+    n_test = int(np.ceil(fraction * len(idx)))
+    if n_test < n_strata or len(idx) - n_test < n_strata:
+        from gbaugs.errors import ConfigError
+
+        raise ConfigError(
+            f"test_fraction = {fraction:g} holds out {n_test} of {len(idx)} samples, which "
+            f"cannot hold every one of the {n_strata} city × class strata on both sides",
+            where="[train] test_fraction",
+            hint="the pool is too small or the fraction too small: give more samples "
+                 "([samples] max_per_class, more label polygons) or a test_fraction "
+                 "between 0.1 and 0.5 (the paper holds out 0.25)")
     train, test = train_test_split(idx, test_size=fraction, stratify=strata,
                                    random_state=seed)
     return np.sort(train), np.sort(test)

@@ -130,11 +130,15 @@ def predict(
     refine: Annotated[bool, typer.Option(help="Point-head refinement.")] = True,
     device: Device = "auto",
     scale: Scale = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out (never an "
+                                                 "input).")] = False,
 ) -> None:
     """Sliding-window prediction of GeoTIFFs of any size into one masked COG."""
+    from gbaugs.io.outputs import check_output
     from gbaugs.ugsnet.inference import predict_mosaic
     from gbaugs.ugsnet.training import choose_device, load_model
 
+    check_output(out, [*images, checkpoint, boundary], overwrite=overwrite)
     dev = choose_device(device)
     mask = None
     if boundary is not None:
