@@ -340,3 +340,25 @@ def test_replicate_pools_redraw_the_cap_from_the_sample_tables(demo_run):
         np.testing.assert_allclose(other.groupby("city")["weight"].sum(), totals)
         shared = len(keys & set(zip(other["city"], other["x"], other["y"], strict=True)))
         assert shared < 0.95 * len(pool)
+
+
+def test_a_saturated_cv_chooses_inside_the_plateau_of_ties():
+    """Exact ties (one standard error 0): the simplest tie whose grid neighbours tie too,
+    not the simplest tie on the plateau's edge; with spread, the one-SE rule as before."""
+    from gbaugs.train.search import one_standard_error
+
+    def cell(C, g, f1, std=0.0, n=100):
+        return {"k": 2, "C": C, "gamma": g, "mean_f1": f1, "std_f1": std, "n_samples": n}
+
+    grid = [cell(C, g, 1.0) for C in (0.1, 1, 10) for g in (0.01, 0.1, 1)]
+    grid[0] = cell(0.1, 0.01, 0.88, 0.05)  # the smoothest cell fails
+    best, _ = one_standard_error(grid, 10, 100)
+    # (0.1, 0.1) and (1, 0.01) border the failing cell; of the ties whose neighbours all
+    # tie, (0.1, 1) and (1, 0.1), (0.1, 1) is the simplest (smallest C first)
+    assert (best["C"], best["gamma"]) == (0.1, 1)
+    grid[0] = cell(0.1, 0.01, 1.0)  # no failing cell: every tie is interior
+    best, _ = one_standard_error(grid, 10, 100)
+    assert (best["C"], best["gamma"]) == (0.1, 0.01)
+    spread = [cell(C, g, 0.9 - 0.01 * C, 0.05) for C in (0.1, 1, 10) for g in (0.01, 0.1)]
+    best, _ = one_standard_error(spread, 10, 100)
+    assert (best["C"], best["gamma"]) == (0.1, 0.01)  # the one-SE rule, unchanged
