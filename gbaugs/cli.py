@@ -338,6 +338,9 @@ def metrics(
     table = metrics_table(map_path, value=value, nodata=nodata, zones=zones,
                           zone_field=zone_field, engine=engine)
     _echo_table(table, out)
+    if table.loc[0, "class_ha"] == 0:
+        typer.echo(f"note: no pixel of the map has the value {value} (--value): its area is "
+                   "0 and its metrics are undefined", err=True)
 
 
 @app.command("mspa")
@@ -505,6 +508,9 @@ def report(
     if out is not None:
         check_output(out, inputs, overwrite=overwrite)
     if screenshot is not None:
+        from gbaugs.report.screenshot import check_sides
+
+        check_sides(1366, height)
         check_output(screenshot, [*inputs, out], overwrite=overwrite, option="--screenshot")
 
     html = build_report(run_dir, out)

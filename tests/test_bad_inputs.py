@@ -481,6 +481,12 @@ CASES = [
     Case("a 600-character city name", _cfg(
         '[region]\nname = "x"\n[imagery]\nbackend = "synthetic"\n[[cities]]\nname = "'
         + "M" * 600 + '"\npreset = "metropolis"\n'), 2, "characters long (at most 500)"),
+    Case("a feature listed twice", _cfg('[region]\nname = "x"\n[imagery]\nbackend = '
+                                        '"synthetic"\nfeatures = ["NDVI", "NDWI", "NDVI"]\n'
+                                        '[[cities]]\nname = "metropolis"\n'), 2,
+         "feature 'NDVI' is listed twice"),
+    Case("a TOML saved with a byte-order mark", _cfg("\ufeff" + '[region]\nname = "x"\n'
+                                                     + SYN), 0, "valid —"),
     # ------------------------------------------------------------------ 11. smaller
     Case("metrics --nodata is the class", lambda kit: [
         "metrics", str(kit.ugs_map()), "--nodata", "1"], 2,
@@ -492,6 +498,11 @@ CASES = [
         "evaluate", str(kit.ugs_map()), "--reference", str(kit.worldcover()),
         "--ugs-classes", "10,30", "--stack", str(_far_stack(kit))], 2,
          "another city's stack?"),
+    Case("metrics of a class the map lacks", lambda kit: [
+        "metrics", str(kit.ugs_map()), "--value", "7"], 0, "no pixel of the map has the value 7"),
+    Case("a screenshot 0 pixels tall", lambda kit: [
+        "report", str(_run_folder(kit)), "--out", str(kit.path("r.html")), "--screenshot",
+        str(kit.path("s.png")), "--height", "0"], 2, "--height 0 is outside [200, 60000]"),
     Case("stale lock naming a live unrelated process", lambda kit: [
         "run", kit.local_toml(), "--out", str(_locked(kit, pid=1, started="2000-01-01T00:00:00"
                                                                        "+00:00")),

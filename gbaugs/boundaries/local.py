@@ -38,7 +38,8 @@ def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "ci
 
 
 def working_crs(region: Region, city: CityConfig, boundary: gpd.GeoDataFrame) -> str:
-    """The city's CRS: its own ``crs``, the region's EPSG, or its UTM zone (``"utm"``).
+    """The city's CRS: its own ``crs``, the region's EPSG, or its UTM zone (``"utm"``, the
+    region's or the city's own).
 
     A CRS given by the user is checked where the city is: when its areal scale factor
     there differs from 1 by more than :data:`MAX_AREAL_DISTORTION` (a UTM zone far from
@@ -46,7 +47,7 @@ def working_crs(region: Region, city: CityConfig, boundary: gpd.GeoDataFrame) ->
     area and distance of the run is off.
     """
     c = boundary.to_crs(4326).geometry.union_all().centroid
-    if city.crs or region.crs != "utm":
+    if city.crs != "utm" and (city.crs or region.crs != "utm"):
         crs = city.crs or region.crs
         warn_distortion(crs, c.x, c.y, city.name)
         return crs

@@ -94,6 +94,10 @@ def check_features(region: Region, where: Where, features: Sequence[str],
     the model gets (those features, or ``default_features``)."""
     chosen = region.imagery.features
     for k, name in enumerate(chosen or ()):
+        if name in (chosen or ())[:k]:
+            raise ConfigError(f"feature {name!r} is listed twice",
+                              where=where(("imagery", "features", k)),
+                              hint="list every feature once")
         if name not in features:
             close = difflib.get_close_matches(name, list(features), n=1)
             raise ConfigError(

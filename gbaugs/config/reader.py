@@ -32,7 +32,7 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
     """The parsed tables of a TOML file and its text (for line numbers in errors)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad) is no error
     except FileNotFoundError:
         raise ConfigError("configuration file not found", where=path) from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -518,8 +518,9 @@ class CityConfig:
     raster, or ``"earthengine"`` to fetch the product's map of the region's year on the
     city's grid (``worldcover``, ``dynamic_world``, ``esri_lulc``;
     :mod:`gbaugs.products.earthengine`)."""
-    crs: str | None = option(None, ProjectedCrs())
-    """Working CRS of this city, overriding the region's policy (e.g. ``"EPSG:32650"``)."""
+    crs: str | None = option(None, ProjectedCrs(keywords=("utm",)))
+    """Working CRS of this city, overriding the region's policy (e.g. ``"EPSG:32650"``, or
+    ``"utm"``: the city's own UTM zone where the region names one EPSG for all)."""
     scale: float | None = option(None, _SCALE)
     """This city's imagery: stored value of reflectance 1.0, overriding ``[imagery] scale``."""
     offset: float | None = None

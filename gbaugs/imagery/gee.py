@@ -480,7 +480,8 @@ def city_crs_and_grid(region, city, geometry, resolution: float) -> tuple[str, G
         crs = working_crs(region, city, boundary)
         return crs, Grid.around(boundary.to_crs(crs).geometry.iloc[0], crs, resolution,
                                  city=f"city {city.name!r}")
-    crs = city.crs or (region.crs if region.crs != "utm" else None)
+    crs = None if city.crs == "utm" else (city.crs or (region.crs if region.crs != "utm"
+                                                        else None))
     if crs is None:
         lon, lat = geometry.centroid(maxError=1).coordinates().getInfo()
         crs = f"EPSG:{utm_epsg(lon, lat)}"

@@ -61,8 +61,11 @@ def read_class_map(path: str | Path, nodata: int | None = None, *, binary: bool 
     import rasterio
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputDataError("the map file does not exist", where=path)
+    if not path.is_file():
+        raise InputDataError("the map is not a regular file (a folder or a device)",
+                             where=path, hint="give a GeoTIFF file")
     try:
         with rasterio.open(path) as src:
             if src.count != 1:

@@ -34,9 +34,24 @@ def find_chromium(explicit: str | None = None) -> str | None:
     return None
 
 
+MIN_SIDE, MAX_SIDE = 200, 60_000
+"""Bounds of a screenshot's width and height, pixels."""
+
+
+def check_sides(width: int, height: int) -> None:
+    """A ConfigError unless both sides lie in [MIN_SIDE, MAX_SIDE]."""
+    for name, side in (("--width", width), ("--height", height)):
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise ConfigError(f"{name} {side} is outside [{MIN_SIDE}, {MAX_SIDE}] pixels",
+                              where=name, hint="the report is ~10,000 pixels tall")
+
+
 def screenshot(html: str | Path, png: str | Path, *, width: int = 1366, height: int = 6000,
                browser: str | None = None, timeout: int = 120) -> Path:
-    """Write a ``width × height`` screenshot of the page ``html`` to ``png``."""
+    """Write a ``width × height`` screenshot of the page ``html`` to ``png`` (each side
+    from :data:`MIN_SIDE` to :data:`MAX_SIDE` pixels: Chromium never finishes a page of
+    height 0 and cannot allocate one of 10⁸)."""
+    check_sides(width, height)
     exe = find_chromium(browser)
     if exe is None:
         raise ConfigError("no Chromium or Chrome found for the screenshot",
