@@ -498,6 +498,8 @@ CASES = [
         "evaluate", str(kit.ugs_map()), "--reference", str(kit.worldcover()),
         "--ugs-classes", "10,30", "--stack", str(_far_stack(kit))], 2,
          "another city's stack?"),
+    Case("a map declaring 10¹⁰ pixels", lambda kit: ["metrics", str(_huge_sparse_map(kit))],
+         2, "more than the 2,000,000,000 read whole"),
     Case("metrics of a class the map lacks", lambda kit: [
         "metrics", str(kit.ugs_map()), "--value", "7"], 0, "no pixel of the map has the value 7"),
     Case("a screenshot 0 pixels tall", lambda kit: [
@@ -669,6 +671,16 @@ def _model_run(kit: Kit, kind: str) -> Path:
                 npy.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False,
                                                "shape": (10 ** 9,)})
                 f.write(b"\0" * 80_000)
+    return p
+
+
+def _huge_sparse_map(kit: Kit) -> Path:
+    """A tiny file whose header declares 100,000 × 100,000 pixels (sparse, compressed)."""
+    p = kit.path("huge.tif")
+    with rasterio.open(p, "w", driver="GTiff", width=100_000, height=100_000, count=1,
+                       dtype="uint8", crs=CRS, transform=from_origin(*ORIGIN, 10, 10),
+                       tiled=True, compress="deflate", nodata=255, sparse_ok=True):
+        pass
     return p
 
 

@@ -71,12 +71,21 @@ def read_class_map(path: str | Path, nodata: int | None = None, *, binary: bool 
             if src.count != 1:
                 raise InputDataError(f"expected a single-band map, found {src.count} bands",
                                      where=path, hint="extract the class band first")
+            if src.width * src.height > MAX_MAP_PIXELS:
+                raise InputDataError(
+                    f"the map is {src.width:,} × {src.height:,} pixels, more than the "
+                    f"{MAX_MAP_PIXELS:,} read whole for these commands", where=path,
+                    hint="cut it into tiles (e.g. per city) and run the command per tile")
             arr = src.read(1)
             file_nodata = src.nodata
             transform, crs = src.transform, src.crs
-    except rasterio.RasterioIOError as exc:
+    except Exception as exc:
+        from gbaugs.io.damage import gdal_reason, is_read_failure
+
+        if not is_read_failure(exc):
+            raise
         raise InputDataError(f"cannot read the map — damaged, truncated or not a raster "
-                             f"({exc})", where=path) from None
+                             f"({gdal_reason(exc)})", where=path) from None
     nd = nodata if nodata is not None else (
         int(file_nodata) if file_nodata is not None and np.isfinite(file_nodata)
         and float(file_nodata).is_integer() else DEFAULT_NODATA)
@@ -91,3 +100,7 @@ def read_class_map(path: str | Path, nodata: int | None = None, *, binary: bool 
                 hint="a UGS map holds 0 (non-UGS), 1 (UGS) and a nodata value (255); give "
                      "the nodata value of the file if it is another")
     return codes, nd, {"crs": crs, "transform": transform, "cell_size": abs(transform.a)}
+
+
+MAX_MAP_PIXELS = 2_000_000_000
+"""The largest class map read whole (2 GB of uint8; a header may declare any size)."""
