@@ -82,6 +82,8 @@ def record_owner(path: Path) -> tuple[str | None, Path | None]:
     parts = path.relative_to(root).parts
     if len(parts) < 2:
         return None, root
+    if parts[0] == "inputs" and path.name == SYNTHETIC_META:
+        return "synthetic", root
     if parts[0] == "cities":
         by_name = {osm_files(root)[0].name: "osm", osm_files(root)[1].name: "osm",
                    stack_files(root)[0].name: "imagery", stack_files(root)[1].name: "imagery"}
