@@ -30,7 +30,7 @@ def check_synthetic_options(*, seed: int | None = None, scale: float | None = No
                             cities: int | None = None, dates: int | None = None) -> None:
     """The command-line options of ``gbaugs demo`` and ``gbaugs synth`` within the bounds
     the configuration has for them (a ConfigError naming the option)."""
-    from gbaugs.config import SYNTHETIC_SCALE_RANGE
+    from gbaugs.config.schema import SYNTHETIC_DATES_RANGE, SYNTHETIC_SCALE_RANGE
     from gbaugs.errors import ConfigError
 
     lo, hi = SYNTHETIC_SCALE_RANGE
@@ -42,9 +42,10 @@ def check_synthetic_options(*, seed: int | None = None, scale: float | None = No
     if cities is not None and not 1 <= cities <= MAX_DEMO_CITIES:
         raise ConfigError(f"--cities {cities} is outside [1, {MAX_DEMO_CITIES}]",
                           where="--cities")
-    if dates is not None and not 3 <= dates <= 365:
-        raise ConfigError(f"--dates {dates} is outside [3, 365] (acquisitions per city)",
-                          where="--dates")
+    first, last = SYNTHETIC_DATES_RANGE
+    if dates is not None and not first <= dates <= last:
+        raise ConfigError(f"--dates {dates} is outside [{first}, {last}] (acquisitions per "
+                          "city)", where="--dates")
 
 
 def demo_region(seed: int | None = None, scale: float | None = None,
