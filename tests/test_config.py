@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,20 @@ def test_syntax_error_and_missing_file(tmp_path):
         Region.from_toml(write(tmp_path, "[region\nname = 1"))
     with pytest.raises(ConfigError, match="not found"):
         Region.from_toml(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("text", "cause"), [
+    ('[[cities]]\nlabels = [{ path = "p.geojson", column = "type",\n  classes = {} }]\n',
+     "inline table .* one line"),
+    ('[region]\nname = Guangzhou\n', "quoted string"),
+    ('[region]\nname = "C:\\data"\n', "forward slashes"),
+    ('[region]\nname = "a"\n[region]\nyear = 2020\n', "given twice"),
+    ('[region]\nname = "a"\nx = [1, 2\n', "not closed"),
+])
+def test_toml_syntax_errors_say_the_likely_cause(tmp_path, text, cause):
+    with pytest.raises(ConfigError, match="not valid TOML") as caught:
+        Region.from_toml(write(tmp_path, text))
+    assert re.search(cause, caught.value.hint)
 
 
 def test_missing_inputs_are_listed(tmp_path):

@@ -40,10 +40,45 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"not valid TOML: {exc}", where=path, hint="see https://toml.io for the syntax"
-        ) from None
+        raise ConfigError(f"not valid TOML: {exc}", where=path,
+                          hint=toml_syntax_hint(str(exc), text)) from None
     return data, text
+
+
+_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def toml_syntax_hint(message: str, text: str) -> str:
+    """The likely cause of a ``tomllib`` syntax error, from its message and the line it
+    names (TOML 1.0, https://toml.io/en/v1.0.0): an inline table spread over lines, a string
+    without quotes, a Windows path's backslashes, an unclosed bracket, a key or table given
+    twice."""
+    found = _AT.search(message)
+    number = int(found.group(1)) if found else 0
+    lines = text.splitlines()
+    line = lines[number - 1] if 0 < number <= len(lines) else ""
+    code = line.split("#", 1)[0]
+    if code.count("{") > code.count("}") or (
+            "key part" in message and code.rstrip().endswith(",") and "{" in code):
+        return ("an inline table { … } must stay on one line in TOML 1.0 (no line breaks, "
+                "no trailing comma): put it on one line, or write it as a table, e.g. "
+                "[[cities.labels]] with one key per line")
+    if "key part" in message and re.search(r",\s*}", code):
+        return "an inline table { … } takes no comma after its last entry"
+    if "Unescaped '\\'" in message or "escape" in message.lower():
+        return ("a backslash inside \"…\" starts an escape: write Windows paths with "
+                "forward slashes (\"C:/data/x.gpkg\") or in single quotes ('C:\\data\\x.gpkg')")
+    if message.startswith("Invalid value"):
+        return ("a value must be a quoted string (\"…\", straight quotes), a number, true/"
+                "false, a date, [a, list] or { an = \"inline table\" }")
+    if "Unclosed array" in message or "Expected ']'" in message:
+        return "a bracket [ opened here (or just above) is not closed"
+    if "twice" in message or "overwrite" in message:
+        return ("a key or table is given twice: keep one ([[cities]] with two brackets "
+                "starts a new city; [region] with one bracket may appear once)")
+    if "Expected '='" in message:
+        return "each setting is key = value"
+    return "see https://toml.io/en/v1.0.0 for the syntax"
 
 
 def section_from_dict(cls: type, table: Mapping[str, Any]) -> Any:
