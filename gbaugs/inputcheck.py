@@ -45,6 +45,7 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
     found (rasters, bands, overlap with the city)."""
     problems: list[str] = []
     facts: list[str] = []
+    allowed: dict[str, tuple[str, ...]] = {}
     for city in region.cities:
         bounds = _check_boundary(region, city, problems)
         if bounds is not None:
@@ -54,9 +55,10 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
         for j, src in enumerate(city.labels):
             _check_labels(city, j, src, problems)
         if city.imagery:
-            facts += _check_imagery(region, city, bounds, problems)
+            facts += _check_imagery(region, city, bounds, problems, allowed)
         for product, path in city.references.items():
             _check_raster(path, f"city {city.name!r}: references.{product}", problems)
+    _check_common_features(region, allowed, problems)
     _check_earthengine(region, problems, facts)
     if region.osm.class_table is not None:
         try:
@@ -259,8 +261,28 @@ def _check_raster(path: Path, what: str, problems: list[str], boundary=None
     return info
 
 
-def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[str]
-                   ) -> list[str]:
+def _check_common_features(region: Region, allowed: dict[str, tuple[str, ...]],
+                           problems: list[str]) -> None:
+    """When the chosen features are more than some city's inputs allow and the cities'
+    inputs differ, name the features every city allows (one model serves all cities)."""
+    from gbaugs.features.registry import feature_names, selected_features
+
+    features = selected_features(region.imagery.features)
+    short = [name for name, have in allowed.items() if not set(features) <= set(have)]
+    if not short or len(set(allowed.values())) < 2:
+        return
+    common = [f for f in feature_names() if all(f in have for have in allowed.values())]
+    choose = (f"[imagery] features = {common}" if common else
+              "no feature is common to every city: give the cities inputs with the same bands")
+    problems.append(f"the cities' inputs differ and {', '.join(map(repr, short))} cannot "
+                    f"compute every chosen feature; one model serves every city, so choose the "
+                    f"features all of them allow: {choose}")
+
+
+def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[str],
+                   allowed: dict[str, tuple[str, ...]]) -> list[str]:
+    from gbaugs.features.registry import feature_names, features_from_bands, selected_features
+    from gbaugs.imagery.local import check_scene_bands, check_stack_features
     from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
 
     try:
@@ -277,9 +299,12 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
     if len(problems) > n_before:
         return []
     try:
+        features = selected_features(region.imagery.features)
         stack = as_stack(city.imagery, dict(city.band_map))
         if stack is not None:
             what = f"a feature stack with {len(stack.names)} recognized bands"
+            allowed[city.name] = tuple(f for f in feature_names() if f in stack.names)
+            check_stack_features(stack, features)
         else:
             from gbaugs.imagery.inspect import inspect_scenes
 
@@ -290,6 +315,9 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
             for text in found.warnings:  # what the imagery stage would WARN, said now
                 warnings.warn(text, GbaugsWarning, stacklevel=2)
             bands = sorted({b for s in scenes for b in s.bands})
+            allowed[city.name] = features_from_bands(
+                [b for b in bands if all(b in s.bands for s in scenes)])
+            check_scene_bands(scenes, features)
             radiometry = "; ".join(f"scale {g['scale']:g}, offset {g['offset']:g} from "
                                    f"{g['source']}" for g in found.record["radiometry"])
             what = (f"{len(scenes)} scene(s) ({', '.join(s.date for s in scenes)}), bands "

@@ -1034,3 +1034,61 @@ def test_a_stage_input_changed_since_written_names_its_writer(tmp_path):
     with pytest.raises(RunDirError, match="changed after the samples stage wrote it") as info:
         _check_unchanged({"samples/pool.parquet": "bb"}, "train", m, tmp_path)
     assert "--force samples" in str(info.value)
+
+
+# ------------------------------------------------- validate says what the run would refuse
+def _index_stack(kit: Kit, names: tuple[str, ...]) -> Path:
+    """A pre-made float32 stack of index bands over the city's first 10 m scene."""
+    src = next(p for p in kit.city.scenes if p.name.endswith("_10m.tif"))
+    with rasterio.open(src) as s:
+        profile, shape = s.profile, s.shape
+    profile.update(count=len(names), dtype="float32", nodata=None)
+    rng = np.random.default_rng(5)
+    p = kit.path("stack.tif")
+    with rasterio.open(p, "w", **profile) as dst:
+        dst.write(rng.uniform(-0.5, 0.8, (len(names), *shape)).astype(np.float32))
+        dst.descriptions = names
+    return p
+
+
+def _two_cities(kit: Kit) -> str:
+    stack = _index_stack(kit, ("NDVI", "NDWI"))
+    scenes = ", ".join(f'"{p}"' for p in kit.city.scenes)
+    city = f'boundary = "{kit.city.boundary}"\nosm = "{kit.city.osm}"\n'
+    return kit.toml(f'[region]\nname = "x"\n[[cities]]\nname = "a"\n{city}imagery = [{scenes}]'
+                    f'\n[[cities]]\nname = "b"\n{city}imagery = ["{stack}"]\n')
+
+
+AHEAD = {
+    "scenes without the bands of the default features": (
+        lambda kit: kit.local_toml(imagery=[p for p in kit.city.scenes if "_10m" in p.name]),
+        ["lacks band(s) B5, B11, B12", "allow [imagery] features = ['NDVI', 'NDWI'"]),
+    "reflectance stored at another scale": (
+        lambda kit: kit.local_toml(extra_city="scale = 1"), ["too bright"]),
+    "a stack whose band names are lower case": (
+        lambda kit: kit.local_toml(imagery=[_index_stack(kit, ("ndvi", "ndwi"))]),
+        ['band_map = { ndvi = "NDVI", ndwi = "NDWI" }']),
+    "a stack without the seasonal features": (
+        lambda kit: kit.local_toml(imagery=[_index_stack(kit, ("NDVI", "NDWI"))]),
+        ["lacks feature(s) NDVIre", "features = ['NDVI', 'NDWI']"]),
+    "cities with different inputs": (
+        _two_cities, ["lacks feature(s) NDVIre", "choose the features all of them allow: "
+                      "[imagery] features = ['NDVI', 'NDWI']"]),
+}
+
+
+@pytest.mark.parametrize("name", AHEAD)
+def test_validate_refuses_what_the_run_would_refuse_with_its_message(name, kit, capsys):
+    """``gbaugs validate`` runs the imagery stage's own checks (bands, features, scale on a
+    decimated read): a configuration it calls valid does not fail in the run, and what it
+    says is what the run says."""
+    make, phrases = AHEAD[name]
+    config = make(kit)
+    code, said = run_main(["validate", config], capsys)
+    assert code == 2, said
+    flat = " ".join(said.split())
+    for phrase in phrases:
+        assert phrase in flat, said
+    code, ran = run_main(["run", config, "--out", str(kit.path("run"))], capsys)
+    assert code == 2, ran
+    assert phrases[0] in " ".join(ran.split()), ran

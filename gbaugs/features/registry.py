@@ -196,6 +196,25 @@ def required_bands(glcm: GlcmSpec = GLCM) -> tuple[str, ...]:
     return tuple(b for b in BANDS if b in needed)
 
 
+def feature_bands(features: Sequence[str], glcm: GlcmSpec = GLCM) -> tuple[str, ...]:
+    """The reflectance bands ``features`` are computed from, in registry band order."""
+    needed: set[str] = set()
+    for f in features:
+        if f in INDICES:
+            needed |= set(INDICES[f].bands)
+        elif f in SEASONAL:
+            needed |= set(INDICES[SEASONAL[f].index].bands)
+        elif f in glcm.feature_names:
+            needed.add(glcm.band)
+    return tuple(b for b in BANDS if b in needed)
+
+
+def features_from_bands(bands: Sequence[str], glcm: GlcmSpec = GLCM) -> tuple[str, ...]:
+    """The registry's features that ``bands`` (reflectance band names) suffice for."""
+    have = set(bands)
+    return tuple(f for f in feature_names(glcm) if set(feature_bands((f,), glcm)) <= have)
+
+
 def default_features() -> tuple[str, ...]:
     """The features of a region that does not choose its own (``[imagery] features``
     unset): the five indices and the seasonal percentiles — not the GLCM texture.

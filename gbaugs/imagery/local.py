@@ -30,7 +30,7 @@ no valid observation exists.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +46,9 @@ from gbaugs.features.registry import (
     INDICES,
     SEASONAL,
     VALID_OBS,
+    feature_bands,
     feature_names,
-    required_bands,
+    features_from_bands,
     selected_features,
 )
 from gbaugs.imagery.masks import (
@@ -289,6 +290,26 @@ def water_rule(opts: ImageryConfig, bands: list[str], has_scl: bool) -> str:
     return rule
 
 
+def check_scene_bands(scenes: Sequence[Scene], features: Sequence[str]) -> None:
+    """Every scene has the bands ``features`` are computed from; else an error naming the
+    scene, its missing bands and the features the bands every scene has allow. Run by the
+    imagery stage and by ``gbaugs validate``."""
+    needed = feature_bands(features)
+    for scene in scenes:
+        missing = [b for b in needed if b not in scene.bands]
+        if missing:
+            common = [b for b in BANDS if all(b in s.bands for s in scenes)]
+            allowed = list(features_from_bands(common))
+            choose = (f"[imagery] features = {allowed}" if allowed else
+                      "no feature: give the scenes' bands their names with band_map")
+            raise InputDataError(f"scene {scene.date} lacks band(s) {', '.join(missing)}",
+                                 where=", ".join(sorted({str(r.path.parent) for r in
+                                                         scene.bands.values()})),
+                                 hint=f"the features need {', '.join(needed)}; the bands "
+                                      f"every scene has ({', '.join(common) or 'none'}) "
+                                      f"allow {choose} (or --feature on the command line)")
+
+
 def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
                     opts: ImageryConfig, advance: Callable[[int], None] = lambda n: None,
                     scales: dict[str, dict[str, BandScale]] | None = None,
@@ -302,16 +323,7 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
     from rasterio.windows import Window
 
     features = selected_features(opts.features)
-    needed = [b for b in required_bands() if b in {*_feature_bands(features)}]
-    for scene in scenes:
-        missing = [b for b in needed if b not in scene.bands]
-        if missing:
-            raise InputDataError(f"scene {scene.date} lacks band(s) {', '.join(missing)}",
-                                 where=", ".join(sorted({str(r.path.parent) for r in
-                                                         scene.bands.values()})),
-                                 hint=f"the features need {', '.join(needed)}; to use fewer "
-                                      "features choose them with [imagery] features (or "
-                                      "--feature on the command line)")
+    check_scene_bands(scenes, features)
     bands = [b for b in BANDS if all(b in s.bands for s in scenes)]
     has_scl = all(s.scl is not None for s in scenes)
     water = water_rule(opts, bands, has_scl)
@@ -390,18 +402,6 @@ def composite_stack(scenes: list[Scene], boundary, grid: Grid, out: Path,
             "spectral_mask_patches": None if masked is None else masked_patches(
                 masked, abs(grid.transform.a * grid.transform.e)),
             "water_mask": water, **stats}
-
-
-def _feature_bands(features: tuple[str, ...]) -> set[str]:
-    out = set()
-    for f in features:
-        if f in INDICES:
-            out |= set(INDICES[f].bands)
-        elif f in SEASONAL:
-            out |= set(INDICES[SEASONAL[f].index].bands)
-        else:
-            out.add(GLCM.band)
-    return out
 
 
 def _composite_block(readers, masks, bands, h0, h1, opts,
@@ -512,13 +512,10 @@ def _features_block(comp: dict[str, np.ndarray], keep: np.ndarray,
     return out
 
 
-def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: ImageryConfig,
-               advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
-    """Warp a pre-made feature stack onto the city grid, keeping the selected features."""
-    import rasterio
-    from rasterio.windows import Window
-
-    features = selected_features(opts.features)
+def check_stack_features(source: StackSource, features: Sequence[str]) -> None:
+    """The pre-made stack has every one of ``features``; else an error naming the missing
+    ones, the ``band_map`` for look-alike names and the features it has. Run by the imagery
+    stage and by ``gbaugs validate``."""
     missing = [f for f in features if f not in source.names]
     if missing:
         available = [f for f in feature_names() if f in source.names]
@@ -531,6 +528,16 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
         raise InputDataError(
             f"the feature stack lacks feature(s) {', '.join(missing)}", where=source.path,
             hint=hint)
+
+
+def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: ImageryConfig,
+               advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+    """Warp a pre-made feature stack onto the city grid, keeping the selected features."""
+    import rasterio
+    from rasterio.windows import Window
+
+    features = selected_features(opts.features)
+    check_stack_features(source, features)
     checks = verify_indices(source)
     for name, verdict in checks.items():
         if verdict.startswith("unverified") and name in features:
