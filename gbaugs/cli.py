@@ -6,6 +6,7 @@ without a traceback and exit with status 2; anything else is a bug and keeps its
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import unicodedata
@@ -53,26 +54,21 @@ def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")
                        ] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.captureWarnings(True)  # GbaugsWarning → "WARNING py.warnings: …" on stderr
-    warnings.formatwarning = _format_warning
+    from gbaugs.progress import ConsoleLog, show_warning
+
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, ConsoleLog)]
+    root.addHandler(ConsoleLog(_console(), verbose))
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # gbaugs' warnings print as "warning: …" above any progress bar; other packages'
+    # warnings go to the run log (and to the terminal with --verbose)
+    warnings.showwarning = show_warning
 
 
-_plain_format_warning = warnings.formatwarning
-
-
-def _format_warning(message, category, filename, lineno, line=None) -> str:
-    """GbaugsWarnings are for users: the message alone, not the source line."""
-    from gbaugs.errors import GbaugsWarning
-
-    if issubclass(category, GbaugsWarning):
-        return str(message)
-    return _plain_format_warning(message, category, filename, lineno, line)
-
-
+@functools.cache
 def _console():
-    """Console on stderr; off a terminal (logs, pipes) wide enough for the summary table."""
+    """The one console on stderr (log lines, progress bars, the summary); off a terminal
+    (logs, pipes) wide enough for the summary table."""
     from rich.console import Console
 
     return Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -497,7 +493,8 @@ def report(
     screenshot: Annotated[Path | None, typer.Option(help="Also render the page with "
                                                          "headless Chromium to this PNG.")
                           ] = None,
-    height: Annotated[int, typer.Option(help="Screenshot height, pixels.")] = 3000,
+    height: Annotated[int | None, typer.Option(
+        help="Screenshot height, pixels (default: the whole page).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file (never "
                                                  "an input).")] = False,
 ) -> None:
@@ -508,9 +505,9 @@ def report(
     if out is not None:
         check_output(out, inputs, overwrite=overwrite)
     if screenshot is not None:
-        from gbaugs.report.screenshot import check_sides
+        from gbaugs.report.screenshot import MIN_SIDE, check_sides
 
-        check_sides(1366, height)
+        check_sides(1366, height or MIN_SIDE)
         check_output(screenshot, [*inputs, out], overwrite=overwrite, option="--screenshot")
 
     html = build_report(run_dir, out)
@@ -532,25 +529,31 @@ def stages() -> None:
 
 def _run_and_summarize(region, out: Path, force: list[str], only: list[str] | None = None
                        ) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    from gbaugs.demo import SUMMARY_NOTE, summary_table
+    from gbaugs.demo import SUMMARY_NOTE, TRUTH_NOTE, summary_table
     from gbaugs.pipeline import run_region
     from gbaugs.progress import ConsoleReporter
 
     console = _console()
-    result = run_region(region, out, force=force, only=only,
-                        reporter=ConsoleReporter(console))
+    try:
+        result = run_region(region, out, force=force, only=only,
+                            reporter=ConsoleReporter(console))
+    except KeyboardInterrupt:
+        console.print(escape(f"interrupted: {out} keeps every stage that finished (a stage "
+                             "cut short leaves no partial file); run the same command again "
+                             "to go on from there"), highlight=False, soft_wrap=True)
+        raise
     columns, rows = summary_table(out, result.region.cities)
-    from rich.markup import escape
-
     table = Table(title=escape(f"{result.region.name} — {out}"))
     for col in columns:
         table.add_column(col, justify="left" if col in ("city", "size") else "right")
     for row in rows:  # names are data, not Rich markup
         table.add_row(*(escape(str(cell)) for cell in row))
     console.print(table)
-    console.print(SUMMARY_NOTE)
+    console.print(SUMMARY_NOTE + (" " + TRUTH_NOTE if any("truth" in c for c in columns)
+                                  else ""))
     console.print(escape(f"ran {', '.join(result.ran) or 'nothing'}"
                   + (f"; up to date: {', '.join(result.skipped)}" if result.skipped else "")
                   + f" ({result.seconds:.1f} s). Manifest: {result.run.manifest_path}"))

@@ -40,7 +40,7 @@ from gbaugs.io.lock import folder_lock
 from gbaugs.mapping.stage import MAP, POSTPROCESS
 from gbaugs.osm.stage import OSM
 from gbaugs.products.stage import PRODUCTS
-from gbaugs.progress import Reporter
+from gbaugs.progress import THIRD_PARTY, ConsoleReporter, Reporter, warnings_to
 from gbaugs.report.stage import REPORT
 from gbaugs.rundir import Manifest, RunDir
 from gbaugs.samples.stage import SAMPLES
@@ -79,7 +79,11 @@ def run_region(region: Region, out: str | Path, *, force: Sequence[str] = (),
 
     ``force`` re-runs the named stages even when they are up to date; ``only`` restricts
     the run to the named stages (their upstream outputs must exist); ``stages`` replaces
-    the package's stages (:data:`STAGES`), e.g. by small ones in tests.
+    the package's stages (:data:`STAGES`), e.g. by small ones in tests. ``reporter``
+    receives the progress: by default a :class:`~gbaugs.progress.ConsoleReporter` (a line
+    per stage on stderr — a notebook shows them —, progress bars on a terminal);
+    ``Reporter()`` is silent (log records only). Warnings are shown once and kept, with
+    other packages' warnings, in ``out/run.log``.
     """
     stages = list(STAGES if stages is None else stages)
     names = [s.name for s in stages]
@@ -90,7 +94,7 @@ def run_region(region: Region, out: str | Path, *, force: Sequence[str] = (),
             raise StageError(f"stage {name!r} is not available in this run",
                              hint=f"available stages: {', '.join(names)}")
     region.require_inputs()
-    reporter = reporter or Reporter()
+    reporter = reporter or ConsoleReporter()
     run = RunDir(Path(out))
     run.prepare(region.name, create_manifest=False)  # the folder may be used at all
     with folder_lock(run.root), _logged_to(run.log):
@@ -99,16 +103,20 @@ def run_region(region: Region, out: str | Path, *, force: Sequence[str] = (),
 
 @contextlib.contextmanager
 def _logged_to(path: Path) -> Iterator[None]:
-    """What the run says (the package's log and its WARNINGs, at the console's level) is
-    appended to ``path`` too, and so is the traceback of a stage that failed on a user's
-    error, which the terminal does not show (it prints the error's one clear message)."""
+    """What the run says (the package's log at the console's level, every warning — other
+    packages' too, which the terminal does not show: :func:`warnings_to`) is appended to
+    ``path``, and so is the traceback of a stage that failed on a user's error, which the
+    terminal does not show either (it prints the error's one clear message)."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    loggers = [logging.getLogger(name) for name in ("gbaugs", "py.warnings")] + [_runlog]
+    # warnings reach the file once, through warnings_to's logger, not again as displayed
+    handler.addFilter(lambda r: not r.name.startswith(("gbaugs.warnings", THIRD_PARTY)))
+    loggers = [logging.getLogger("gbaugs"), _runlog]
     for logger in loggers:
         logger.addHandler(handler)
     try:
-        yield
+        with warnings_to(_runlog):
+            yield
     finally:
         for logger in loggers:
             logger.removeHandler(handler)

@@ -1092,3 +1092,37 @@ def test_validate_refuses_what_the_run_would_refuse_with_its_message(name, kit, 
     code, ran = run_main(["run", config, "--out", str(kit.path("run"))], capsys)
     assert code == 2, ran
     assert phrases[0] in " ".join(ran.split()), ran
+
+
+def test_the_terminal_shows_gbaugs_warnings_once_and_others_only_in_the_run_log(
+        kit, capsys, monkeypatch):
+    """Other packages' warnings (scikit-learn's "`delayed` should be used with `Parallel`")
+    go to RUN/run.log, not the terminal; a gbaugs warning said three times prints once,
+    as ``warning: …``, with the count at the end of the run."""
+    import warnings
+
+    import gbaugs.osm.stage as osm_stage
+    from gbaugs.errors import GbaugsWarning
+
+    real = osm_stage.completeness_levels
+
+    def noisy(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            for _ in range(3):
+                warnings.warn("`sklearn.utils.parallel.delayed` should be used with "
+                              "`sklearn.utils.parallel.Parallel`", UserWarning, stacklevel=1)
+                warnings.warn("the user's own warning", GbaugsWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(osm_stage, "completeness_levels", noisy)
+    out = kit.path("noisy")
+    code, text = run_main(["run", kit.local_toml(), "--out", str(out), "--only", "osm"],
+                          capsys)
+    assert code == 0, text
+    assert "delayed" not in text and "py.warnings" not in text
+    assert text.count("warning: the user's own warning") == 1, text
+    assert "was given 3 times" in text
+    log = (out / "run.log").read_text()
+    assert log.count("`sklearn.utils.parallel.delayed`") == 3
+    assert log.count("the user's own warning") >= 3

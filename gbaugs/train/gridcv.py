@@ -18,10 +18,12 @@ first, the way scikit-learn's ``HalvingGridSearchCV`` subsamples every split
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,20 @@ from typing import Any
 import numpy as np
 
 Split = tuple[np.ndarray, np.ndarray]
+
+_FIT_DONE: contextvars.ContextVar[Callable[[int], None] | None] = contextvars.ContextVar(
+    "gbaugs_fit_done", default=None)
+
+
+@contextlib.contextmanager
+def counting_fits(advance: Callable[[int], None]) -> Iterator[None]:
+    """Within the block every cross-validation fit of :func:`grid_scores` calls
+    ``advance(1)`` when done (a progress bar's step; called from worker threads)."""
+    token = _FIT_DONE.set(advance)
+    try:
+        yield
+    finally:
+        _FIT_DONE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,7 @@ def grid_scores(x: np.ndarray, y: np.ndarray, w: np.ndarray, splits: Sequence[Sp
     failed. ``seed`` seeds the MI estimate, as :func:`make_pipeline` does."""
     ks = sorted({c.k for c in cells})
     workers = n_workers(n_jobs)
+    done = _FIT_DONE.get() or (lambda n: None)  # read here: worker threads do not see it
     with ThreadPoolExecutor(workers) as pool:
         views = list(pool.map(lambda s: _fold_views(x, y, w, s, ks, seed), splits))
         # the slow fits (large C) first, so no worker is left with one at the end
@@ -127,7 +144,9 @@ def grid_scores(x: np.ndarray, y: np.ndarray, w: np.ndarray, splits: Sequence[Sp
             tr, te = splits[j]
             if cells[i].k not in views[j]:
                 return math.nan
-            return _fit_score(views[j][cells[i].k], y[tr], w[tr], y[te], w[te], cells[i])
+            score = _fit_score(views[j][cells[i].k], y[tr], w[tr], y[te], w[te], cells[i])
+            done(1)
+            return score
 
         scores = list(pool.map(run, jobs))
     out = np.full((len(cells), len(splits)), np.nan)
