@@ -2,9 +2,10 @@
 
 ``gbaugs demo`` runs :func:`demo_region` (the shipped ``tables/regions/demo.toml``, a
 synthetic region) through :func:`gbaugs.pipeline.run_region` and prints
-:func:`city_summary` for every city: UGS area and density of the synthetic truth inside the
-city boundary, and — where the run produced a UGS map — the map's area, density and
-accuracy against that truth.
+:func:`city_summary` for every city: where the run produced a UGS map, the map's valid area
+(water and pixels without observation excluded), its UGS area and density, and the synthetic
+truth's on the same pixels with the classifier's accuracy against it; before a map, the
+truth inside the city boundary.
 """
 
 from __future__ import annotations
@@ -78,16 +79,17 @@ def demo_region(seed: int | None = None, scale: float | None = None,
 
 @dataclass(frozen=True)
 class CitySummary:
-    """UGS statistics of one city inside its boundary."""
+    """UGS statistics of one city: on the map's valid pixels where there is a map, else
+    inside its boundary."""
 
     city: str
     size_class: str
     valid_ha: float
-    """Area inside the city boundary, hectares."""
+    """The map's valid area (no map yet: inside the city boundary), hectares."""
     truth_ugs_ha: float | None
     """UGS area of the synthetic truth (``None`` for real regions)."""
     truth_ugs_density: float | None
-    """UGS pixels / pixels inside the boundary, of the truth."""
+    """UGS pixels / the pixels of ``valid_ha``, of the truth."""
     osm_completeness: str | None = None
     """OSM completeness level and index from the osm stage, e.g. ``"high (0.81)"``; for a
     city labelled only by its own files, where its labels came from."""
@@ -117,6 +119,9 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     import geopandas as gpd
     import rasterio
     from rasterio.features import geometry_mask
+    from rasterio.windows import from_bounds
+
+    from gbaugs.mapcodes import NODATA
 
     run = RunDir(Path(run_root))
     osm_level = None
@@ -136,37 +141,64 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
             truth_f1 = truth[city.slug]["weighted"]["f1"]
             truth_oa = truth[city.slug]["weighted"]["oa"]
     map_ha = map_density = None
-    map_json = run.map_report(city.slug)
+    map_path, map_json = run.map(city.slug), run.map_report(city.slug)
     if not map_json.exists():
-        map_json = run.raw_map_report(city.slug)
-    if map_json.exists():
+        map_path, map_json = run.raw_map(city.slug), run.raw_map_report(city.slug)
+    if not map_json.exists():
+        map_path = None
+    else:
         rep = read_record(map_json)
         map_ha, map_density = rep["ugs_area_ha"], rep["ugs_density"]
     meta_path = run.synthetic_meta
-    if not meta_path.exists() or not isinstance(city.boundary, Path):
+    synthetic = meta_path.exists() and isinstance(city.boundary, Path)
+    if map_path is not None and map_path.exists():
+        # the area the density is a share of: the map's valid pixels (water and pixels
+        # without observation excluded), and the truth on the very same pixels
+        with rasterio.open(map_path) as src:
+            labels = src.read(1)
+            valid = labels != (src.nodata if src.nodata is not None else NODATA)
+            pixel_area, bounds = abs(src.transform.a * src.transform.e), src.bounds
+        area = float(valid.sum()) * pixel_area / 1e4
+        if not synthetic:
+            return CitySummary(city.name, city.size_class, area, None, None, osm_level,
+                               truth_f1, truth_oa, map_ha, map_density)
+        meta = _synthetic_entry(run, meta_path, city)
+        with rasterio.open(run.inputs / meta["truth"]) as src:
+            truth = src.read(1, window=from_bounds(*bounds, transform=src.transform),
+                             out_shape=labels.shape, boundless=True, fill_value=0)
+        truth_ha, truth_density = ugs_area_density(np.isin(truth, meta["ugs_classes"]),
+                                                   valid, pixel_area)
+        return CitySummary(city.name, city.size_class, area, truth_ha, truth_density,
+                           osm_level, truth_f1, truth_oa, map_ha, map_density)
+    if not synthetic:
         stack_json = run.stack_report(city.slug)
         area = float("nan")
-        if stack_json.exists():  # the pixels inside the boundary, as the imagery stage saw
+        if stack_json.exists():  # the valid pixels, as the imagery stage saw them
             rep = read_record(stack_json)
-            if "inside_pixels" in rep and "resolution_m" in rep:
-                area = rep["inside_pixels"] * rep["resolution_m"] ** 2 / 1e4
+            if "valid_pixels" in rep and "resolution_m" in rep:
+                area = rep["valid_pixels"] * rep["resolution_m"] ** 2 / 1e4
         return CitySummary(city.name, city.size_class, area, None, None, osm_level,
                            truth_f1, truth_oa, map_ha, map_density)
-    meta = read_record(meta_path)
-    entry = next((c for c in meta["cities"] if c["name"] == city.name), None)
-    if entry is None:
-        raise InputDataError(f"city {city.name!r} is not in the synthetic region",
-                             where=meta_path)
-    with rasterio.open(run.inputs / entry["truth"]) as src:
+    meta = _synthetic_entry(run, meta_path, city)
+    with rasterio.open(run.inputs / meta["truth"]) as src:
         truth = src.read(1)
         boundary = gpd.read_file(city.boundary).to_crs(src.crs)
         inside = geometry_mask(boundary.geometry, out_shape=truth.shape,
                                transform=src.transform, invert=True)
         pixel_area = abs(src.transform.a * src.transform.e)
-    ugs = np.isin(truth, meta["ugs_classes"])
-    area, density = ugs_area_density(ugs, inside, pixel_area)
+    area, density = ugs_area_density(np.isin(truth, meta["ugs_classes"]), inside, pixel_area)
     return CitySummary(city.name, city.size_class, float(inside.sum()) * pixel_area / 1e4,
                        area, density, osm_level, truth_f1, truth_oa, map_ha, map_density)
+
+
+def _synthetic_entry(run: RunDir, meta_path: Path, city: CityConfig) -> dict[str, Any]:
+    """The city's entry of the synthetic metadata, with the region's UGS classes."""
+    meta = read_record(meta_path)
+    entry = next((c for c in meta["cities"] if c["name"] == city.name), None)
+    if entry is None:
+        raise InputDataError(f"city {city.name!r} is not in the synthetic region",
+                             where=meta_path)
+    return {**entry, "ugs_classes": meta["ugs_classes"]}
 
 
 _SUMMARY_COLUMNS: dict[str, Any] = {
@@ -181,9 +213,10 @@ _SUMMARY_COLUMNS: dict[str, Any] = {
     "W-SVM vs truth OA / F1": lambda s: None if s.truth_f1 is None else
     f"{s.truth_oa:.3f} / {s.truth_f1:.3f}"}
 
-SUMMARY_NOTE = ("Map density = UGS / valid pixels of the post-processed map (water and pixels "
-                "without observation excluded); the accuracy is the classifier's on every "
-                "valid pixel, before post-processing.")
+SUMMARY_NOTE = ("Area = the map's valid pixels (water and pixels without observation "
+                "excluded); both densities are UGS shares of those pixels.")
+TRUTH_NOTE = ("The truth columns are the synthetic region's known land cover on the same "
+              "pixels; OA / F1: the classifier on every valid pixel, before post-processing.")
 
 
 def summary_table(run_root: str | Path, cities: Iterable[CityConfig]

@@ -400,3 +400,27 @@ def test_thinly_observed_pixels_are_counted_and_warned_about():
         record, _ = observation_findings(src, seasonal)
     assert record["clear_observations"]["min"] == 8 and record["clear_observations"][
         "thin_share"] == 0.0
+
+
+def test_source_resolution_is_on_the_ground(tmp_path):
+    """Web Mercator's metres are not ground metres: 57.33 m pixels at 51° N are ~36 m."""
+    import pyproj
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from gbaugs.imagery.radiometry import resolution_m
+
+    def raster(name, crs, x, y, res):
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", width=8, height=8, count=1,
+                           dtype="uint8", crs=crs, transform=from_origin(x, y, res, res)) as d:
+            d.write(np.zeros((1, 8, 8), np.uint8))
+        return tmp_path / name
+
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True
+                                       ).transform(12.5, 51.0)
+    assert resolution_m(raster("m.tif", "EPSG:3857", x, y, 57.33)) == pytest.approx(
+        57.33 * np.cos(np.radians(51.0)), rel=1e-3)
+    assert resolution_m(raster("u.tif", "EPSG:32633", 500000, 5650000, 10)) == pytest.approx(
+        10 / 0.9996, rel=1e-4)  # UTM's central meridian scale
+    assert resolution_m(raster("g.tif", "EPSG:4326", 12.5, 51.0, 1e-4)) == pytest.approx(
+        1e-4 * 111_320 * np.cos(np.radians(51.0)), rel=1e-3)
