@@ -321,7 +321,9 @@ def metrics(
                                                     "metrics per zone too.")] = None,
     zone_field: Annotated[str | None, typer.Option(help="Zone id column (default: the "
                                                         "row number).")] = None,
-    engine: Annotated[str, typer.Option(help="pylandstats or gbaugs.")] = "pylandstats",
+    engine: Annotated[str, typer.Option(
+        help="gbaugs (the pipeline's default, [analysis] metrics_engine) or pylandstats "
+             "(the reference: same numbers, slower).")] = "gbaugs",
     out: Annotated[Path | None, typer.Option(help="Write the table as CSV.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file (never "
                                                  "an input).")] = False,

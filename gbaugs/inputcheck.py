@@ -73,18 +73,15 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
 def _earthengine_ready(region: Region) -> str | None:
     """``None`` when Earth Engine can be asked (initialized, or credentials to initialize
     with); otherwise why not. Never starts a login."""
-    import os
-
     try:
         import ee
     except ImportError:
         return 'earthengine-api is not installed (pip install "gbaugs[gee]")'
     if ee.data.is_initialized():
         return None
-    from gbaugs.imagery.gee import KEY_ENV, initialize
+    from gbaugs.imagery.gee import KEY_ENV, credentials_found, initialize
 
-    if not (os.environ.get(KEY_ENV) or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-            or Path(ee.oauth.get_credentials_path()).exists()):
+    if not credentials_found():
         return (f"not authenticated (run `earthengine authenticate`, or set ${KEY_ENV} to a "
                 "service-account key file)")
     try:

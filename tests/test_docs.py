@@ -121,3 +121,11 @@ def test_python_examples_compile_and_name_what_exists(where, block):
             if not hasattr(obj, name):
                 break  # an attribute of a result (result.ran): not checkable statically
             obj = getattr(obj, name)
+
+
+def test_the_readme_stage_table_lists_every_stage():
+    from gbaugs.stage import STAGE_ORDER
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in STAGE_ORDER if f"| `{name}` |" not in readme]
+    assert not missing, f"README's stage table lacks {missing}"

@@ -169,3 +169,85 @@ def test_every_package_curates_its_public_names():
     code = ("import sys, gbaugs; assert 'gbaugs.pipeline' not in sys.modules; "
             "from gbaugs.pipeline import run_region; assert gbaugs.run_region is run_region")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _third_party(path: Path) -> dict[str, bool]:
+    """Top-level names of the non-gbaugs, non-standard modules ``path`` imports → whether
+    one such import runs when the module is imported (at module level, outside
+    ``TYPE_CHECKING``, ``try``)."""
+    import sys
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top_level: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            top_level.add(id(node))
+    found: dict[str, bool] = {}
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
+                 and node.module else [])
+        for name in names:
+            top = name.split(".")[0]
+            if top != "gbaugs" and top not in sys.stdlib_module_names:
+                found[top] = found.get(top, False) or id(node) in top_level
+    return found
+
+
+WHEELS = {"xgboost": "xgboost-cpu"}
+"""Import names whose distribution in pyproject has another name (not installed here)."""
+
+
+def _requirement_names(specs: list[str]) -> set[str]:
+    import re
+
+    return {re.split(r"[<>=!~\[; ]", s, maxsplit=1)[0].lower().replace("_", "-")
+            for s in specs}
+
+
+def test_every_import_is_declared():
+    """A fresh ``pip install .`` imports nothing undeclared: every package a module imports
+    at module level is a core dependency (or the module belongs to the optional part that
+    needs it: ``ugsnet`` → ``[dl]``, ``testing`` → ``[gee]``); every lazily imported one is
+    declared in the core or an extra, or required by a declared extra package."""
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+
+    project = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["project"]
+    core = _requirement_names(project["dependencies"])
+    extras = {name: _requirement_names(specs)
+              for name, specs in project["optional-dependencies"].items()}
+    declared = core | set().union(*extras.values())
+    behind = set()
+    for dist in set().union(*(extras[e] for e in extras if e != "test")):
+        try:
+            needs = requires(dist) or []
+        except PackageNotFoundError:  # an extra not installed here (xgboost-cpu)
+            continue
+        behind |= _requirement_names([r for r in needs if "extra ==" not in r])
+    for spec in (s for specs in project["optional-dependencies"].values() for s in specs):
+        if "[" in spec:  # dask[distributed]: the packages its extra brings
+            dist, extra = spec.split("[", 1)[0], spec.split("[", 1)[1].split("]")[0]
+            try:
+                needs = requires(dist) or []
+            except PackageNotFoundError:
+                continue
+            behind |= _requirement_names([r for r in needs if f'extra == "{extra}"' in r])
+    distributions = packages_distributions()
+    optional_rooms = {"ugsnet": extras["dl"], "testing": extras["gee"] | behind}
+    problems = []
+    for name, path in _modules().items():
+        room = name.split(".")[1] if "." in name else ""
+        for top, at_import in _third_party(path).items():
+            dist = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
+            dist |= {WHEELS[top]} if top in WHEELS else set()
+            if at_import and not dist & (core | optional_rooms.get(room, set())):
+                problems.append(f"{name} imports {top} ({', '.join(dist)}) at module level, "
+                                "which the core does not declare")
+            elif not dist & (declared | behind):
+                problems.append(f"{name} imports {top} ({', '.join(dist)}), declared nowhere")
+    assert not problems, "\n".join(problems)
+    # and nothing declared in the core is left unused
+    used = {d.lower().replace("_", "-") for path in _modules().values()
+            for top in _third_party(path) for d in distributions.get(top, [top])}
+    assert core <= used, f"declared but never imported: {sorted(core - used)}"

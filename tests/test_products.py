@@ -69,6 +69,25 @@ def test_stac_items_collection_and_statistics(demo_run):
     assert (folder / "city_statistics.png").stat().st_size > 10_000
 
 
+def test_pystac_reads_the_collection_and_items(demo_run):
+    """The hand-written STAC documents are what pystac (the STAC reference library) reads:
+    the collection, each item with its projection and raster extensions and its asset."""
+    pystac = pytest.importorskip("pystac")
+    _, out = demo_run
+    folder = out / "products"
+    collection = pystac.Collection.from_file(str(folder / "collection.json"))
+    items = [pystac.Item.from_file(str(p)) for p in sorted(folder.glob("*_ugs_*.json"))]
+    assert len(items) == 3 and collection.extent.spatial.bboxes
+    for item in items:
+        assert item.properties["start_datetime"] and item.datetime is None
+        assert any("projection" in e for e in item.stac_extensions)
+        assert any("raster" in e for e in item.stac_extensions)
+        data = item.assets["data"]
+        assert data.media_type.startswith("image/tiff") and data.href.endswith(".tif")
+        bands = data.extra_fields["raster:bands"]
+        assert bands[0]["nodata"] == 255 and bands[0]["data_type"] == "uint8"
+
+
 def test_a_rerun_publishes_the_same_bytes(demo_run):
     """Rerunning the products stage in a finished folder (where analysis and report have
     run since) writes the same Items: their processing history holds the upstream stages

@@ -37,7 +37,7 @@ def check_codes(value: int, nodata: int | None) -> None:
 
 def metrics_table(map_path: Path, *, value: int = 1, nodata: int | None = None,
                   zones: Path | None = None, zone_field: str | None = None,
-                  engine: str = "pylandstats") -> pd.DataFrame:
+                  engine: str = "gbaugs") -> pd.DataFrame:
     """One row for the whole map, then one per zone."""
     if engine not in ("pylandstats", "gbaugs"):
         raise ConfigError(f"unknown metrics engine {engine!r}", hint="pylandstats or gbaugs")

@@ -29,10 +29,12 @@ Conventions (McGarigal, Cushman & Ene 2023, FRAGSTATS v4 help, "Class metrics"):
 - **FRAC_AM** = area-weighted mean of ``FRAC = 2·ln(0.25·p) / ln(a)`` with ``p`` in
   metres and ``a`` in m² (FRAGSTATS' units; a square patch gives 1).
 
-Two engines measure patches: ``"pylandstats"`` (default; pylandstats labels and measures
-the patches, with the map's real nodata — its default ``nodata=0`` would silently drop
-class 0 of a 0/1 map) and ``"gbaugs"`` (scipy labelling + vectorised edge counts, same
-numbers, faster on large maps: ``benchmarks/bench_analysis.py``). pylandstats has neither
+Two engines measure patches: ``"gbaugs"`` (the default here, in ``[analysis]
+metrics_engine`` and in ``gbaugs metrics``: scipy labelling + vectorised edge counts,
+faster on large maps: ``benchmarks/bench_analysis.py``) and ``"pylandstats"`` (the
+reference, same numbers — the tests compare them: pylandstats labels and measures the
+patches, with the map's real nodata; its default ``nodata=0`` would silently drop class 0
+of a 0/1 map). pylandstats has neither
 COHESION nor AI, and no way to pool patches of separate rasters, hence the statistics.
 """
 
@@ -162,7 +164,7 @@ def _patches_pylandstats(arr: np.ndarray, value: int, nodata: int, cell_size: fl
 
 
 def class_stats(arr: np.ndarray, *, value: int = 1, nodata: int | None = 255,
-                cell_size: float = 10.0, engine: Engine = "pylandstats") -> ClassStats:
+                cell_size: float = 10.0, engine: Engine = "gbaugs") -> ClassStats:
     """Statistics of the class ``value`` on a categorical map (``nodata`` outside it)."""
     arr = np.asarray(arr)
     if arr.ndim != 2:

@@ -46,7 +46,7 @@ def _check_values(arr: np.ndarray, value: int, nodata: int, path: Path) -> None:
 
 
 def geotiff_class_stats(path: str | Path, *, value: int = 1, nodata: int | None = None,
-                        engine: Engine = "pylandstats") -> ClassStats:
+                        engine: Engine = "gbaugs") -> ClassStats:
     """:class:`ClassStats` of the class ``value`` on a whole GeoTIFF."""
     arr, nd, meta = read_binary(path, nodata)
     _check_values(arr, value, nd, Path(path))

@@ -57,7 +57,7 @@ def zone_windows(src, zones) -> Iterator[tuple[object, np.ndarray, np.ndarray]]:
 
 
 def zonal_class_stats(path: str | Path, zones, *, value: int = 1, nodata: int | None = None,
-                      engine: Engine = "pylandstats") -> dict[object, ClassStats]:
+                      engine: Engine = "gbaugs") -> dict[object, ClassStats]:
     """:class:`ClassStats` of the class ``value`` inside each zone of a GeoTIFF.
 
     ``zones``: GeoSeries of polygons indexed by zone id (ids must be unique: dissolve

@@ -74,6 +74,15 @@ def ensure_initialized(project: str | None = None) -> Any:
     return ee
 
 
+def credentials_found() -> bool:
+    """Whether Earth Engine credentials exist here (a service-account key named by
+    ``$GBAUGS_EE_SERVICE_ACCOUNT_KEY`` or ``$GOOGLE_APPLICATION_CREDENTIALS``, or the
+    file ``earthengine authenticate`` stores). Starts no login, asks no server."""
+    ee = _ee()
+    return bool(os.environ.get(KEY_ENV) or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+                or Path(ee.oauth.get_credentials_path()).exists())
+
+
 def initialize(project: str | None = None) -> None:
     """Initialize Earth Engine: a service-account key from ``$GBAUGS_EE_SERVICE_ACCOUNT_KEY``
     (or ``$GOOGLE_APPLICATION_CREDENTIALS``), else the user's stored credentials.

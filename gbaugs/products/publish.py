@@ -12,6 +12,11 @@ For the release: a STAC Collection (``collection.json``), a data record (``READM
 what, how, accuracy, licence, citation), ``city_statistics.csv`` (per city and region:
 valid area, UGS area in ha, UGS density = UGS / valid pixels) and a bar chart of area and
 density (``city_statistics.png``).
+
+The STAC documents are written as plain dictionaries, not with pystac: they are a few
+fixed fields per item, pystac would add a dependency to every install for them, and
+its validation fetches JSON schemas from the network. The tests read them back with pystac
+(``tests/test_products.py``).
 """
 
 from __future__ import annotations

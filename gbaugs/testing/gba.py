@@ -254,3 +254,45 @@ def offline_gba(folder: str | Path, *, scale: float = 0.06, n_dates: int = 6,
         grids[city.name] = grid
     osm = {c.name: _osmnx_frame(c.osm) for c in synthetic.cities}
     return OfflineGba(server, osm, synthetic, grids)
+
+
+OFFLINE_ENV = "GBAUGS_EE_OFFLINE"
+"""Set (to anything) to use the offline Greater Bay Area even where credentials exist."""
+
+_OPEN = contextlib.ExitStack()
+"""The offline session :func:`connect` opened: it lasts as long as the Python process."""
+
+
+def connect(project: str | None, offline_folder: str | Path = "runs/offline_gba"
+            ) -> OfflineGba | None:
+    """Earth Engine for notebook 03 and scripts: the real servers where credentials exist
+    (initialized for ``project``; ``None`` is returned); otherwise — or with
+    ``$GBAUGS_EE_OFFLINE`` set — the offline Greater Bay Area (:func:`offline_gba`, built
+    in ``offline_folder``), whose session stays open for the rest of the process and which
+    is returned, after a banner saying so. Never starts a login."""
+    import os
+
+    from gbaugs.imagery import gee
+
+    why = None
+    if os.environ.get(OFFLINE_ENV):
+        why = f"${OFFLINE_ENV} is set"
+    else:
+        try:
+            if not gee.credentials_found():
+                why = "no Earth Engine credentials were found"
+        except Exception as exc:  # earthengine-api missing: the extra is not installed
+            why = f"Earth Engine is unavailable ({exc})"
+    if why is None:
+        gee.initialize(project)
+        return None
+    bar = "=" * 78
+    print(f"{bar}\nOFFLINE: {why}, so this session runs on the offline Greater Bay Area —\n"
+          "a fake Earth Engine server holding 16 small synthetic cities at the real\n"
+          "cities' places, and a stand-in for Overpass (gbaugs.testing.gba). Every cell\n"
+          "runs, on made-up imagery: the numbers say nothing about the real region.\n"
+          "For the real one: `earthengine authenticate` once, then restart the kernel.\n"
+          f"{bar}")
+    world = offline_gba(offline_folder)
+    _OPEN.enter_context(world.session())
+    return world
