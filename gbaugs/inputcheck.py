@@ -260,26 +260,19 @@ def _check_raster(path: Path, what: str, problems: list[str], boundary=None
 
 def _check_common_features(region: Region, allowed: dict[str, tuple[str, ...]],
                            problems: list[str]) -> None:
-    """When the chosen features are more than some city's inputs allow and the cities'
-    inputs differ, name the features every city allows (one model serves all cities)."""
-    from gbaugs.features.registry import feature_names, selected_features
+    """The imagery stage's own check: the feature set every city's inputs allow."""
+    from gbaugs.features.registry import selected_features
+    from gbaugs.imagery.local import common_features_problem
 
-    features = selected_features(region.imagery.features)
-    short = [name for name, have in allowed.items() if not set(features) <= set(have)]
-    if not short or len(set(allowed.values())) < 2:
-        return
-    common = [f for f in feature_names() if all(f in have for have in allowed.values())]
-    choose = (f"[imagery] features = {common}" if common else
-              "no feature is common to every city: give the cities inputs with the same bands")
-    problems.append(f"the cities' inputs differ and {', '.join(map(repr, short))} cannot "
-                    f"compute every chosen feature; one model serves every city, so choose the "
-                    f"features all of them allow: {choose}")
+    problem = common_features_problem(selected_features(region.imagery.features), allowed)
+    if problem is not None:
+        problems.append(problem)
 
 
 def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[str],
                    allowed: dict[str, tuple[str, ...]]) -> list[str]:
-    from gbaugs.features.registry import feature_names, features_from_bands, selected_features
-    from gbaugs.imagery.local import check_scene_bands, check_stack_features
+    from gbaugs.features.registry import selected_features
+    from gbaugs.imagery.local import check_scene_bands, check_stack_features, features_allowed
     from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
 
     try:
@@ -300,7 +293,7 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
         stack = as_stack(city.imagery, dict(city.band_map))
         if stack is not None:
             what = f"a feature stack with {len(stack.names)} recognized bands"
-            allowed[city.name] = tuple(f for f in feature_names() if f in stack.names)
+            allowed[city.name] = features_allowed(stack)
             check_stack_features(stack, features)
         else:
             from gbaugs.imagery.inspect import inspect_scenes
@@ -312,8 +305,7 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
             for text in found.warnings:  # what the imagery stage would WARN, said now
                 warnings.warn(text, GbaugsWarning, stacklevel=2)
             bands = sorted({b for s in scenes for b in s.bands})
-            allowed[city.name] = features_from_bands(
-                [b for b in bands if all(b in s.bands for s in scenes)])
+            allowed[city.name] = features_allowed(scenes)
             check_scene_bands(scenes, features)
             radiometry = "; ".join(f"scale {g['scale']:g}, offset {g['offset']:g} from "
                                    f"{g['source']}" for g in found.record["radiometry"])

@@ -1072,8 +1072,8 @@ AHEAD = {
         lambda kit: kit.local_toml(imagery=[_index_stack(kit, ("NDVI", "NDWI"))]),
         ["lacks feature(s) NDVIre", "features = ['NDVI', 'NDWI']"]),
     "cities with different inputs": (
-        _two_cities, ["lacks feature(s) NDVIre", "choose the features all of them allow: "
-                      "[imagery] features = ['NDVI', 'NDWI']"]),
+        _two_cities, ["choose the features all of them allow: [imagery] features = "
+                      "['NDVI', 'NDWI']", "lacks feature(s) NDVIre"]),
 }
 
 

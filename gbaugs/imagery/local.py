@@ -530,6 +530,31 @@ def check_stack_features(source: StackSource, features: Sequence[str]) -> None:
             hint=hint)
 
 
+def features_allowed(source: StackSource | Sequence[Scene]) -> tuple[str, ...]:
+    """The registry features a city's imagery can give: a pre-made stack's own features
+    (none is computed from its bands), or those the bands every scene has suffice for."""
+    if isinstance(source, StackSource):
+        return tuple(f for f in feature_names() if f in source.names)
+    common = [b for b in BANDS if all(b in s.bands for s in source)]
+    return features_from_bands(common)
+
+
+def common_features_problem(features: Sequence[str], allowed: dict[str, Sequence[str]]
+                            ) -> str | None:
+    """When ``features`` are more than some city's inputs allow (``allowed``: city name →
+    the features its inputs can give) and the cities' inputs differ: what to choose (one
+    model serves every city, so every city needs every feature). ``None`` otherwise."""
+    short = [name for name, have in allowed.items() if not set(features) <= set(have)]
+    if not short or len({tuple(have) for have in allowed.values()}) < 2:
+        return None
+    common = [f for f in feature_names() if all(f in have for have in allowed.values())]
+    choose = (f"[imagery] features = {common}" if common else
+              "no feature is common to every city: give the cities inputs with the same bands")
+    return (f"the cities' inputs differ and {', '.join(map(repr, short))} cannot compute every "
+            f"chosen feature; one model serves every city, so choose the features all of "
+            f"them allow: {choose}")
+
+
 def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: ImageryConfig,
                advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """Warp a pre-made feature stack onto the city grid, keeping the selected features."""

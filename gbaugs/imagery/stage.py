@@ -219,10 +219,32 @@ def _inputs(ctx: RunContext) -> list[Path]:
     return paths
 
 
+def _check_features_allowed(region: Region) -> None:
+    """Before any stack is built: when the cities' local inputs differ and some city's
+    cannot give every chosen feature, stop now naming the common feature set (metadata
+    only: band names and stack descriptions), not after the first cities' stacks."""
+    from gbaugs.features.registry import selected_features
+    from gbaugs.imagery.local import common_features_problem, features_allowed
+
+    allowed: dict[str, tuple[str, ...]] = {}
+    for city in region.cities:
+        if not city.imagery:
+            return  # an Earth Engine or synthetic city computes every feature
+        stack = as_stack(city.imagery, dict(city.band_map))
+        allowed[city.name] = features_allowed(
+            stack if stack is not None else find_scenes(city.imagery, city.band_map))
+    problem = common_features_problem(selected_features(region.imagery.features), allowed)
+    if problem is not None:
+        raise InputDataError(problem, where=region.source,
+                             hint="`gbaugs validate` checks this before a run")
+
+
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
     outputs: list[Path] = []
     summary = {}
+    if region.imagery.backend == "local":
+        _check_features_allowed(region)
     for city in region.cities:
         folder = ctx.run.city(city.slug)
         report = build_city_stack(region, city, folder, ctx.reporter)
