@@ -35,8 +35,9 @@ def validate_region(region: Region) -> list[str]:
     if problems:
         raise InputDataError(f"{len(problems)} input file problem(s):\n  "
                              + "\n  ".join(problems), where=region.source,
-                             hint="replace or repair the files named; every file the "
-                                  "configuration names is opened and read")
+                             hint="each problem's own hint says what to change (a damaged file: "
+                                  "replace it); every file the configuration names is opened "
+                                  "and read")
     return facts
 
 

@@ -151,6 +151,11 @@ CASES = [
     Case("wrong type", _cfg('[region]\nname = "x"\nyear = "2020"\n' + SYN), 2,
          "expected an integer"),
     Case("not TOML", _cfg('[region\nname = "x"\n'), 2, "not valid TOML"),
+    Case("inline table over two lines", _cfg(
+        '[region]\nname = "x"\n' + SYN + 'labels = [{ path = "p.geojson", column = "type",\n'
+        '  classes = { park = "ugs" } }]\n'), 2, "must stay on one line"),
+    Case("Windows path in double quotes", _cfg(
+        '[region]\nname = "x"\nsource = "C:\\data"\n' + SYN), 2, "forward slashes"),
     Case("config file missing", lambda kit: ["validate", str(kit.path("none.toml"))], 2,
          "configuration file not found"),
     Case("unknown backend", _cfg('[region]\nname = "x"\n[imagery]\nbackend = "gcp"\n'

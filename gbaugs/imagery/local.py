@@ -522,8 +522,8 @@ def check_stack_features(source: StackSource, features: Sequence[str]) -> None:
         suggestion = ", ".join(f'{d} = "{f}"' for d, f in source.lookalikes.items())
         hint = (f"if these bands are the registry's features, map them: band_map = "
                 f"{{ {suggestion} }} (check their formulas first); " if suggestion else "")
-        hint += ("otherwise choose the features the stack has explicitly: [imagery] "
-                 f"features = {available}" if available else
+        hint += (("otherwise c" if suggestion else "c") + "hoose the features the stack has "
+                 f"explicitly: [imagery] features = {available}" if available else
                  f"its bands: {', '.join(source.unmatched)}")
         raise InputDataError(
             f"the feature stack lacks feature(s) {', '.join(missing)}", where=source.path,
