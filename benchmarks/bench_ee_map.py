@@ -40,7 +40,8 @@ def model_of(n_sv: int, seed: int = 0):
 
 
 def main() -> None:
-    from gbaugs.imagery.gee import offline_session, plan_tiles
+    from gbaugs.earthengine import offline_session
+    from gbaugs.imagery.gee import plan_tiles
     from gbaugs.mapping.earthengine import graph_size, label_image
 
     print(f"{'support vectors':>16s} {'request MB':>11s} {'calls':>8s} {'build s':>8s} "

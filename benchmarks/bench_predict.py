@@ -67,8 +67,8 @@ def main() -> None:
 
     from gbaugs.demo import demo_region
     from gbaugs.features.registry import selected_features
-    from gbaugs.mapping.predict import certified_values, decision_values
-    from gbaugs.train.model import SvmModel
+    from gbaugs.mapping.predict import decision_values
+    from gbaugs.train.model import SvmModel, certified_values
     from gbaugs.train.search import fit_pipeline
 
     ap = argparse.ArgumentParser()

@@ -37,7 +37,7 @@ import numpy as np
 
 from gbaugs.errors import InputDataError
 from gbaugs.io.maps import read_class_map
-from gbaugs.mapping.predict import NODATA
+from gbaugs.mapcodes import NODATA
 from gbaugs.thresholds import otsu_threshold
 
 

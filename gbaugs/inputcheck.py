@@ -80,7 +80,7 @@ def _earthengine_ready(region: Region) -> str | None:
         return 'earthengine-api is not installed (pip install "gbaugs[gee]")'
     if ee.data.is_initialized():
         return None
-    from gbaugs.imagery.gee import KEY_ENV, credentials_found, initialize
+    from gbaugs.earthengine import KEY_ENV, credentials_found, initialize
 
     if not credentials_found():
         return (f"not authenticated (run `earthengine authenticate`, or set ${KEY_ENV} to a "
@@ -274,7 +274,8 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
                    allowed: dict[str, tuple[str, ...]]) -> list[str]:
     from gbaugs.features.registry import selected_features
     from gbaugs.imagery.local import check_scene_bands, check_stack_features, features_allowed
-    from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
+    from gbaugs.imagery.sources import as_stack, find_scenes
+    from gbaugs.io.rasters import raster_files
 
     try:
         files = raster_files(city.imagery)

@@ -9,6 +9,7 @@ editable install that folder does not exist inside the package, and the checkout
 
 from __future__ import annotations
 
+import csv
 from importlib import resources
 from pathlib import Path
 
@@ -41,3 +42,23 @@ def table_path(*parts: str) -> Path:
             hint=f"available here: {', '.join(available) or 'nothing'}",
         )
     return path
+
+
+def crosswalks(path: Path | None = None) -> dict[str, dict[int, int]]:
+    """``{product: {code: 0 | 1 | 255}}`` from the crosswalk table
+    (``tables/reference_crosswalks.csv``: the reference products the configuration's
+    ``references`` may name, and how :mod:`gbaugs.products.reference` reads them)."""
+    path = path or table_path("reference_crosswalks.csv")
+    out: dict[str, dict[int, int]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            code, ugs = int(row["code"]), int(row["ugs"])
+            if ugs not in (0, 1, 255):
+                raise InputDataError(f"ugs must be 0, 1 or 255, got {ugs}",
+                                     where=f"{path}:{line}")
+            table = out.setdefault(row["product"], {})
+            if code in table:
+                raise InputDataError(f"duplicate code {code} for {row['product']}",
+                                     where=f"{path}:{line}")
+            table[code] = ugs
+    return out

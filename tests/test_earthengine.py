@@ -327,7 +327,7 @@ def test_validate_says_when_it_cannot_check_the_filters(small_region, monkeypatc
                                                          tmp_path):
     import ee
 
-    from gbaugs.imagery.gee import KEY_ENV
+    from gbaugs.earthengine import KEY_ENV
     from gbaugs.inputcheck import validate_region
 
     region = Region.from_toml(small_region.region_toml)

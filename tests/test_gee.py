@@ -14,6 +14,7 @@ pytest.importorskip("ee")
 
 from gbaugs import BackendError, Region
 from gbaugs.config import GeeOptions, ImageryConfig
+from gbaugs.earthengine import offline_session
 from gbaugs.features.registry import default_features, feature_names
 from gbaugs.imagery.gee import (
     STACK_FILL,
@@ -24,7 +25,6 @@ from gbaugs.imagery.gee import (
     feature_stack,
     iter_calls,
     lint,
-    offline_session,
     plan_tiles,
     stack_band_names,
     wait_for,

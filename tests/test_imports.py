@@ -251,3 +251,32 @@ def test_every_import_is_declared():
     used = {d.lower().replace("_", "-") for path in _modules().values()
             for top in _third_party(path) for d in distributions.get(top, [top])}
     assert core <= used, f"declared but never imported: {sorted(core - used)}"
+
+
+def _package(module: str) -> str:
+    """``gbaugs.imagery.gee`` → ``imagery``; a top-level module is its own package."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Package → the other packages its modules import (lazy imports inside functions
+    included, ``TYPE_CHECKING`` imports excluded)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        here = _package(name)
+        graph.setdefault(here, set())
+        graph[here] |= {_package(m) for m in _imports(path, modules)} - {here}
+    return graph
+
+
+def test_no_import_cycle_between_packages():
+    """One-way rooms: no package imports (directly or through others) a package that
+    imports it — config imports no stage package, boundaries no imagery, train no
+    mapping. A lazy import inside a function counts: it is still a dependency."""
+    graph = package_graph()
+    assert _cycle(graph) is None, " → ".join(_cycle(graph))
+    for stage in ("synthetic", "boundaries", "osm", "imagery", "samples", "train", "mapping",
+                  "products", "analysis", "report", "evaluation"):
+        assert stage not in graph["config"], f"config imports {stage}"

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbaugs.mapping.kernel import (
+from gbaugs.train.kernel import (
     EXP_REL_ERR,
     X_MIN,
     certified_decision,
     exp_neg,
     refine_decision,
 )
-from gbaugs.mapping.predict import certified_values
-from gbaugs.train.model import SvmModel
+from gbaugs.train.model import SvmModel, certified_values
 from gbaugs.train.search import fit_pipeline
 
 

@@ -75,7 +75,7 @@ def test_03_earth_engine_graphs_build_and_lint_offline():
     """The cells that only build and lint the 16 graphs run with no server at all."""
     pytest.importorskip("ee")
     pytest.importorskip("geemap")
-    from gbaugs.imagery.gee import offline_session
+    from gbaugs.earthengine import offline_session
 
     nb = _read(NOTEBOOKS / "03_gba_earth_engine.ipynb")
     local = [c for c in _code(nb) if not any(call in c.source for call in SERVER_CALLS)]

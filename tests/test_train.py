@@ -267,8 +267,8 @@ def test_weight_sensitivity_table(demo_run):
 def test_a_vote_of_svms_saves_loads_and_predicts_the_majority(tmp_path):
     """``[train] replicates``: the saved model is the majority of its members, whatever
     path computes it (float64, the certified kernel); it round-trips through its file."""
-    from gbaugs.mapping.predict import certified_values, decision_values
-    from gbaugs.train.model import SvmVote, load_model
+    from gbaugs.mapping.predict import decision_values
+    from gbaugs.train.model import SvmVote, certified_values, load_model
 
     features = ["a", "b", "c"]
     members = []

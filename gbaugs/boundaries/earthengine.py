@@ -24,22 +24,13 @@ import geopandas as gpd
 import shapely
 
 from gbaugs.config import CityConfig, EarthEngineFilter, Region
+from gbaugs.earthengine.session import ee_module
 from gbaugs.errors import BackendError, ConfigError, InputDataError
 
 MAX_ERROR_M = 5.0
 """Largest displacement (metres) of a simplified boundary vertex: half a 10 m pixel."""
 MASK_MARGIN_DEG = 0.01
 """Margin (degrees, ≈ 1 km) around the city's bounding box for the urban-mask query."""
-
-
-def ee_module():
-    """The ``ee`` module, or a :class:`BackendError` saying how to install it."""
-    try:
-        import ee
-    except ImportError:
-        raise BackendError("the Earth Engine backend needs earthengine-api",
-                           hint='install it with: pip install "gbaugs[gee]"') from None
-    return ee
 
 
 def selection(source: EarthEngineFilter, bounds: tuple[float, ...] | None = None):

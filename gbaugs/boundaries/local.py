@@ -113,7 +113,7 @@ def imagery_extent(city: CityConfig, *, urban_mask: Path | None = None) -> gpd.G
     import rasterio
     from rasterio.warp import transform_bounds
 
-    from gbaugs.imagery.sources import raster_files
+    from gbaugs.io.rasters import raster_files
 
     files = raster_files(city.imagery)
     boxes, crs = [], None

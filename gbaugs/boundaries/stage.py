@@ -43,7 +43,7 @@ def _cached(gpkg: Path, record: Path, key: str) -> bool:
 
 def _run(ctx: RunContext) -> StageResult:
     from gbaugs.boundaries.earthengine import city_boundary_from_earthengine, request_key
-    from gbaugs.imagery.gee import ensure_initialized
+    from gbaugs.earthengine import ensure_initialized
 
     region = ctx.region
     ensure_initialized(region.imagery.gee.project)

@@ -26,6 +26,7 @@ from gbaugs.config.checks import SECTIONS, check_region
 from gbaugs.config.constraints import Interval, ProjectedCrs, option
 from gbaugs.config.reader import Ctx, as_table, build, convert, read_toml
 from gbaugs.config.schema import (
+    SYNTHETIC_PRESETS,
     AnalysisParams,
     CityConfig,
     ImageryConfig,
@@ -130,19 +131,19 @@ class Region:
         :class:`ConfigError` naming the key (file and line when read from TOML).
 
         ``features``, ``presets`` and ``products`` are the names that exist; by default the
-        feature registry, the synthetic presets and the reference crosswalks.
+        feature registry, the synthetic presets (:data:`SYNTHETIC_PRESETS`, which
+        :mod:`gbaugs.synthetic.presets` defines) and the shipped reference crosswalks.
+        Configuration imports no stage package: the names come from here, the feature
+        registry and ``tables/``.
         """
         from gbaugs.features.registry import default_features, feature_names
+        from gbaugs.resources import crosswalks
 
         if features is None:
             features = feature_names()
         if presets is None:
-            from gbaugs.synthetic.presets import PRESETS
-
-            presets = list(PRESETS)
+            presets = list(SYNTHETIC_PRESETS)
         if products is None:
-            from gbaugs.products.reference import crosswalks
-
             products = list(crosswalks())
         ctx = Ctx(base_dir=Path("."), source=self.source,
                   text=self.source.read_text(encoding="utf-8") if self.source else None)

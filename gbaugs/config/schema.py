@@ -48,6 +48,12 @@ GAMMA_MAX = 1e3
 
 SYNTHETIC_SCALE_RANGE = (0.2, 8.0)
 """Allowed city side-length factors of the synthetic backend."""
+SYNTHETIC_PRESETS: tuple[str, ...] = ("metropolis", "garden_city", "river_town",
+                                       "orchard_valley")
+"""The synthetic city presets a ``preset`` (or a synthetic city's name) may name; defined
+here, so checking a configuration needs no stage, and matched by
+:data:`gbaugs.synthetic.presets.PRESETS`, which refuses to import otherwise."""
+
 SYNTHETIC_DATES_RANGE = (3, 365)
 """Allowed numbers of simulated Sentinel-2 acquisitions per city and year."""
 

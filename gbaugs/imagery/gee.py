@@ -25,11 +25,9 @@ downloads against a fake ``computePixels`` that returns quota errors.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from gbaugs.config import EarthEngineFilter, GeeOptions, ImageryConfig
+from gbaugs.earthengine.session import ee_module as _ee
+from gbaugs.earthengine.session import ensure_initialized
 from gbaugs.errors import BackendError
 from gbaugs.features.registry import BANDS, GLCM, INDICES, SCALE, SEASONAL, VALID_OBS, GlcmSpec
 from gbaugs.imagery.local import Grid
@@ -53,94 +53,8 @@ valid observation). ``computePixels``' NumPy output has no mask, so masked pixel
 arrive as ordinary numbers; the stack is unmasked with this value server-side and turned
 back into NaN on download. No band can hold it (reflectance ≥ 0, indices in [−1, 1], GLCM
 statistics and counts ≥ −1)."""
-KEY_ENV = "GBAUGS_EE_SERVICE_ACCOUNT_KEY"
-"""Environment variable with the path of a service-account key file (never logged)."""
 _RETRYABLE = ("quota", "too many concurrent", "rate limit", "429", "503",
               "deadline exceeded", "temporarily unavailable", "internal error")
-
-
-def _ee():
-    from gbaugs.boundaries.earthengine import ee_module
-
-    return ee_module()
-
-
-# --------------------------------------------------------------------------- sessions
-def ensure_initialized(project: str | None = None) -> Any:
-    """The ``ee`` module, initialized (:func:`initialize`) unless it already is."""
-    ee = _ee()
-    if not ee.data.is_initialized():
-        initialize(project)
-    return ee
-
-
-def credentials_found() -> bool:
-    """Whether Earth Engine credentials exist here (a service-account key named by
-    ``$GBAUGS_EE_SERVICE_ACCOUNT_KEY`` or ``$GOOGLE_APPLICATION_CREDENTIALS``, or the
-    file ``earthengine authenticate`` stores). Starts no login, asks no server."""
-    ee = _ee()
-    return bool(os.environ.get(KEY_ENV) or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-                or Path(ee.oauth.get_credentials_path()).exists())
-
-
-def initialize(project: str | None = None) -> None:
-    """Initialize Earth Engine: a service-account key from ``$GBAUGS_EE_SERVICE_ACCOUNT_KEY``
-    (or ``$GOOGLE_APPLICATION_CREDENTIALS``), else the user's stored credentials.
-
-    Messages never contain the key or its contents, only the variable's name.
-    """
-    ee = _ee()
-    key_env = KEY_ENV if os.environ.get(KEY_ENV) else (
-        "GOOGLE_APPLICATION_CREDENTIALS" if os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        else None)
-    try:
-        if key_env:
-            key_file = os.environ[key_env]
-            with open(key_file, encoding="utf-8") as f:
-                email = json.load(f)["client_email"]
-            ee.Initialize(ee.ServiceAccountCredentials(email, key_file), project=project)
-        else:
-            ee.Initialize(project=project)
-    except (OSError, KeyError, ValueError) as exc:
-        raise BackendError(f"the service-account key named by ${key_env} cannot be used "
-                           f"({type(exc).__name__})", hint="check the file it points to"
-                           ) from None
-    except Exception as exc:  # ee raises EEException and google-auth errors
-        raise BackendError(f"Earth Engine could not be initialized ({type(exc).__name__})",
-                           hint="run `earthengine authenticate` (or ee.Authenticate()) once, "
-                                "and give [imagery.gee] project") from None
-
-
-@contextlib.contextmanager
-def offline_session() -> Iterator[Any]:
-    """Initialize ``ee`` with no network, from the algorithm signatures in the wheel.
-
-    Discovery, the data catalog and every server call are replaced; any call that would
-    reach the server raises. Yields the ``ee`` module. The previous state is restored.
-    """
-    ee = _ee()
-    from ee import _state, apitestcase
-
-    saved = {name: getattr(ee.data, name) for name in
-             ("getAlgorithms", "computeValue", "_install_cloud_api_resource")}
-    saved_stac = ee.deprecation._FetchDataCatalogStac
-
-    def no_server(*args, **kwargs):
-        raise BackendError("this offline Earth Engine session cannot reach the server")
-
-    try:
-        ee.Reset()
-        ee.data._install_cloud_api_resource = lambda: None
-        ee.data.getAlgorithms = apitestcase.GetAlgorithms
-        ee.data.computeValue = no_server
-        ee.deprecation._FetchDataCatalogStac = lambda: {}
-        ee.Initialize(None, "", project="gbaugs-offline")
-        yield ee
-    finally:
-        for name, value in saved.items():
-            setattr(ee.data, name, value)
-        ee.deprecation._FetchDataCatalogStac = saved_stac
-        _state.reset_state()
 
 
 # --------------------------------------------------------------------------- linting

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from gbaugs.errors import InputDataError
 from gbaugs.features.registry import BANDS, QA60_BAND, SCL_BAND, feature_names
+from gbaugs.io.rasters import raster_files
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
 _BAND_TOKEN = re.compile(r"(?:^|[_.-])(B(?:0?[1-9]|1[0-2]|8A))(?:[_.-]|$)", re.IGNORECASE)
 _SCL_TOKEN = re.compile(r"(?:^|[_.-])SCL(?:[_.-]|$)", re.IGNORECASE)
 _QA60_TOKEN = re.compile(r"(?:^|[_.-])QA60(?:[_.-]|$)", re.IGNORECASE)
@@ -112,22 +112,6 @@ class StackSource:
     lookalikes: dict[str, str] = field(default_factory=dict)
     """Unmatched descriptions equal to a registry name but for case (``ndvi`` → ``NDVI``):
     never taken silently, only suggested for ``band_map``."""
-
-
-def raster_files(paths: tuple[Path, ...]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in RASTER_SUFFIXES
-                            and q.is_file())
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise InputDataError("imagery path does not exist", where=p)
-    if not files:
-        raise InputDataError("no raster files (.tif, .jp2) found in the imagery paths",
-                             where=", ".join(map(str, paths)))
-    return files
 
 
 def _descriptions(path: Path) -> tuple[str | None, ...]:

@@ -31,8 +31,9 @@ from gbaugs.imagery.inspect import (
     observation_findings,
 )
 from gbaugs.imagery.local import Grid, composite_stack, copy_stack
-from gbaugs.imagery.sources import as_stack, find_scenes, raster_files
+from gbaugs.imagery.sources import as_stack, find_scenes
 from gbaugs.io.atomic import TMP_MARKER, write_json
+from gbaugs.io.rasters import raster_files
 from gbaugs.progress import Reporter
 from gbaugs.rundir import stack_files
 from gbaugs.stage import RunContext, Stage, StageResult

@@ -7,7 +7,8 @@ reader of each kind of file handed to several stages (class maps, vector layers)
 - :mod:`gbaugs.io.vector` — ``read_vector_file`` (CRS and features required);
 - :mod:`gbaugs.io.cog` — categorical Cloud-Optimized GeoTIFFs with a colour table;
 - :mod:`gbaugs.io.damage` — ``reading`` (GDAL read failures as one clear error);
-- :mod:`gbaugs.io.outputs` — ``check_output`` (never over an input or an unasked file).
+- :mod:`gbaugs.io.outputs` — ``check_output`` (never over an input or an unasked file);
+- :mod:`gbaugs.io.rasters` — ``raster_files`` (the rasters an imagery path names).
 """
 
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json, write_text

@@ -56,7 +56,7 @@ SV_CHUNK = 4096
 
 
 def _ee():
-    from gbaugs.boundaries.earthengine import ee_module
+    from gbaugs.earthengine import ee_module
 
     return ee_module()
 
@@ -151,10 +151,11 @@ def map_city(region, city, model: Model, stack: Path, out: Path,
     import rasterio
 
     import gbaugs.imagery.gee as gee
+    from gbaugs.earthengine import ensure_initialized
     from gbaugs.features.registry import selected_features
     from gbaugs.imagery.local import Grid
 
-    gee.ensure_initialized(region.imagery.gee.project)
+    ensure_initialized(region.imagery.gee.project)
     with rasterio.open(stack) as src:
         grid = Grid.of(src)
     start, end = (d.isoformat() for d in region.date_window)

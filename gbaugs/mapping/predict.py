@@ -4,7 +4,7 @@ scikit-learn's ``SVC.predict`` is the slow part of mapping at this scale (float6
 one core). Three implementations of the same RBF decision function, on the z-scored
 selected features:
 
-* ``certified`` (default): the fused float32 kernel of :mod:`gbaugs.mapping.kernel`, on all
+* ``certified`` (default): the fused float32 kernel of :mod:`gbaugs.train.kernel`, on all
   cores, with a per-pixel error bound; every pixel whose sign the bound leaves open is
   recomputed in float64, so the labels equal float64's (and scikit-learn's: tested on
   synthetic and real stacks and on pixels placed at the margin on purpose); the stage
@@ -37,41 +37,9 @@ import numpy as np
 
 from gbaugs.io.atomic import atomic_path
 from gbaugs.mapcodes import NODATA
-from gbaugs.train.model import Model, SvmVote, votes_margin
+from gbaugs.train.model import Model, SvmVote, certified_values, votes_margin
 
 DTYPES = ("certified", "float64", "float32")
-
-
-def certified_values(model: Model, x: np.ndarray) -> tuple[np.ndarray, int]:
-    """Decision values of rows of ``x`` (all model features) from the certified float32
-    kernel (:mod:`gbaugs.mapping.kernel`), every value whose sign its error bound leaves
-    open recomputed in float64; and how many were. Labels ``values > 0`` equal float64's.
-
-    The recomputation is itself certified: the float64 kernel
-    (:func:`~gbaugs.mapping.kernel.refine_decision`, ≈ 2.5× faster than the dense path on
-    these pixels) bounds its error too, and only values still within their bound (|value|
-    ≲ 10⁻⁶ of the float32 bound; none seen on maps so far) go through the dense float64 products.
-    Models with large dual coefficients (C ≥ 10⁴) leave a larger share open — 13 % at the
-    demo's scale 4 against < 1 % at scale 1 — which is why the second tier exists.
-
-    A vote (:class:`~gbaugs.train.model.SvmVote`): each member's values certified so, then
-    :func:`~gbaugs.train.model.votes_margin`; the count is summed over the members."""
-    if isinstance(model, SvmVote):
-        each = [certified_values(m, x) for m in model.members]
-        return votes_margin([v for v, _ in each]), sum(n for _, n in each)
-    from gbaugs.mapping.kernel import certified_decision, refine_decision
-
-    z = model.transform(x)
-    args = (model.support_vectors, model.dual_coef, model.gamma, model.intercept)
-    values, bound = certified_decision(z, *args)
-    unsure = np.flatnonzero(np.abs(values) <= bound)
-    if len(unsure):
-        exact, bound = refine_decision(z[unsure], *args)
-        still = np.abs(exact) <= bound
-        if still.any():
-            exact[still] = model.decision_function(x[unsure[still]])
-        values[unsure] = exact
-    return values, len(unsure)
 
 
 def decision_values(model: Model, x: np.ndarray, dtype: str = "certified",

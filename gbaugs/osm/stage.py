@@ -140,7 +140,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
             if isinstance(p, Path):
                 paths.append(p)
         if city.boundary == "imagery":  # the boundary is the imagery files' extent
-            from gbaugs.imagery.sources import raster_files
+            from gbaugs.io.rasters import raster_files
 
             paths += raster_files(city.imagery)
         for src in city.labels:

@@ -64,7 +64,7 @@ REFERENCES: dict[str, EeReference] = {
 
 def reference_image(product: str, year: int, geometry):
     """The product's map of ``year`` as a one-band ``ee.Image`` (``reference``)."""
-    from gbaugs.boundaries.earthengine import ee_module
+    from gbaugs.earthengine import ee_module
 
     ee = ee_module()
     spec = REFERENCES[product]
@@ -84,7 +84,8 @@ def fetch_reference(region: Region, city: CityConfig, product: str, map_path: Pa
     from rasterio.warp import transform_bounds
     from shapely.geometry import box, mapping
 
-    from gbaugs.imagery.gee import download_codes, ensure_initialized
+    from gbaugs.earthengine import ensure_initialized
+    from gbaugs.imagery.gee import download_codes
     from gbaugs.imagery.local import Grid
 
     if product not in REFERENCES:

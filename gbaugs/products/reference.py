@@ -17,7 +17,6 @@ codes missing from the crosswalk (treated as no data).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +24,7 @@ import numpy as np
 
 from gbaugs.errors import InputDataError
 from gbaugs.io.maps import read_class_map
-from gbaugs.resources import table_path
-
-
-def crosswalks(path: Path | None = None) -> dict[str, dict[int, int]]:
-    """``{product: {code: 0 | 1 | 255}}`` from the crosswalk table."""
-    path = path or table_path("reference_crosswalks.csv")
-    out: dict[str, dict[int, int]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.DictReader(f), start=2):
-            code, ugs = int(row["code"]), int(row["ugs"])
-            if ugs not in (0, 1, 255):
-                raise InputDataError(f"ugs must be 0, 1 or 255, got {ugs}",
-                                     where=f"{path}:{line}")
-            table = out.setdefault(row["product"], {})
-            if code in table:
-                raise InputDataError(f"duplicate code {code} for {row['product']}",
-                                     where=f"{path}:{line}")
-            table[code] = ugs
-    return out
+from gbaugs.resources import crosswalks
 
 
 def compare_with_reference(map_path: Path, reference: Path, product: str,

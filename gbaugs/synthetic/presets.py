@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gbaugs.config.schema import SYNTHETIC_PRESETS
 from gbaugs.synthetic.landscape import Form
 from gbaugs.synthetic.osm import OsmQuality
 
@@ -60,4 +61,8 @@ PRESETS: dict[str, CityPreset] = {
                    shifted=0.05, loose=0.05, mislabelled=0.02,
                    unmapped_kinds=("forest", "grove", "clearing", "meadow", "scrub"))),
 }
+if tuple(PRESETS) != SYNTHETIC_PRESETS:  # the configuration checks names against that list
+    raise ImportError(f"gbaugs.synthetic.presets defines {tuple(PRESETS)}, but "
+                      f"gbaugs.config.schema.SYNTHETIC_PRESETS lists {SYNTHETIC_PRESETS}")
+
 DEFAULT_PRESETS: tuple[str, ...] = ("metropolis", "garden_city", "river_town")

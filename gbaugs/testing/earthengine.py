@@ -424,13 +424,13 @@ class _Call:
 def fake_session(server: FakeEarthEngine) -> Iterator[Any]:
     """Initialize ``ee`` against ``server`` (no network); yields the ``ee`` module.
 
-    Like :func:`gbaugs.imagery.gee.offline_session` (the algorithm signatures come from
+    Like :func:`gbaugs.earthengine.offline_session` (the algorithm signatures come from
     the wheel), but value, table and pixel requests reach the fake. State is restored.
     """
     import ee as ee_module
     from ee import _state
 
-    from gbaugs.imagery.gee import offline_session
+    from gbaugs.earthengine import offline_session
 
     compute_value = ee_module.data.computeValue  # the client's own, reaching the resource
     with offline_session() as ee:

@@ -272,19 +272,19 @@ def connect(project: str | None, offline_folder: str | Path = "runs/offline_gba"
     is returned, after a banner saying so. Never starts a login."""
     import os
 
-    from gbaugs.imagery import gee
+    from gbaugs import earthengine
 
     why = None
     if os.environ.get(OFFLINE_ENV):
         why = f"${OFFLINE_ENV} is set"
     else:
         try:
-            if not gee.credentials_found():
+            if not earthengine.credentials_found():
                 why = "no Earth Engine credentials were found"
         except Exception as exc:  # earthengine-api missing: the extra is not installed
             why = f"Earth Engine is unavailable ({exc})"
     if why is None:
-        gee.initialize(project)
+        earthengine.initialize(project)
         return None
     bar = "=" * 78
     print(f"{bar}\nOFFLINE: {why}, so this session runs on the offline Greater Bay Area —\n"

@@ -65,7 +65,7 @@ def truth_accuracy(model: Model, stack: Path, truth: Path, ugs_classes: list[int
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
-    from gbaugs.mapping.predict import certified_values
+    from gbaugs.train.model import certified_values
     from gbaugs.train.validation import metrics
 
     with rasterio.open(stack) as s:
