@@ -150,6 +150,22 @@ def test_the_architecture_page_lists_every_stage_with_its_module_and_reads():
         assert row + " |" in doc, row
 
 
+def test_the_architecture_page_has_a_contract_section_per_stage():
+    from gbaugs.stage import STAGE_ORDER
+
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = [name for name in STAGE_ORDER if f"\n### {name} (" not in doc]
+    assert not missing, f"docs/architecture.md has no section for {missing}"
+
+
+def test_the_code_layout_names_every_top_level_module():
+    doc = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    layout = doc.split("## Code layout", 1)[1]
+    missing = [p.name for p in sorted(ROOT.glob("*.py"))
+               if not p.name.startswith("_") and f"  {p.name} " not in layout]
+    assert not missing, f"the code layout omits {missing}"
+
+
 def test_every_package_curates_its_public_names():
     """Every package of gbaugs has an ``__all__`` whose names all resolve; the top level
     offers the one-line API (``gbaugs.run_region``, ``gbaugs.Region``) without importing
@@ -280,3 +296,14 @@ def test_no_import_cycle_between_packages():
     for stage in ("synthetic", "boundaries", "osm", "imagery", "samples", "train", "mapping",
                   "products", "analysis", "report", "evaluation"):
         assert stage not in graph["config"], f"config imports {stage}"
+
+
+def test_every_package_docstring_names_its_modules():
+    """docs/architecture.md says so: each package's docstring lists every module in it."""
+    problems = []
+    for init in sorted(ROOT.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        for module in sorted(p.stem for p in init.parent.glob("*.py") if p.stem != "__init__"):
+            if f"gbaugs.{init.parent.name}.{module}" not in doc:
+                problems.append(f"gbaugs.{init.parent.name} does not name {module}")
+    assert not problems, "\n".join(problems)

@@ -7,6 +7,11 @@
 - :mod:`gbaugs.analysis.mspa` — Morphological Spatial Pattern Analysis (Soille & Vogt 2009)
   with GuidosToolbox's byte codes;
 - :mod:`gbaugs.analysis.stage` — the ``analysis`` pipeline stage.
+- :mod:`gbaugs.analysis.rasters` — metrics and MSPA of binary GeoTIFFs (stage and CLI);
+- :mod:`gbaugs.analysis.thinning` — anchored homotopic thinning (numba; MSPA's kernel);
+- :mod:`gbaugs.analysis.figures` — the analysis charts (PNG, no timestamp);
+- :mod:`gbaugs.analysis.cli_support` — the tables behind ``gbaugs metrics`` and
+  ``gbaugs mspa`` (any GeoTIFF, no run folder).
 """
 
 from gbaugs.analysis.landscape import METRICS, ClassStats, class_stats, metrics

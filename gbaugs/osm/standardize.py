@@ -121,9 +121,30 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     area_geom = shapely.union_all(shapely.make_valid(boundary.to_crs(crs).geometry.values))
     if area_geom.is_empty or area_geom.area <= 0:
         raise InputDataError("the city boundary is empty", where=f"city {city}")
-    frame = osm.to_crs(crs)
-    # 0. geometry: null and empty ones, and invalid ones that repair to no polygon area,
-    # are dropped as invalid (never counted as outside the boundary)
+    frame = _clip(osm.to_crs(crs), area_geom, crs, report)           # 0–1
+    frame = _drop_duplicates(frame, report, city)                    # 2
+    frame, priority = _label(frame, table)                           # 3
+    classes_in = _class_keys(frame)                                  # 4
+    area_in = shapely.area(frame.geometry.values)
+    resolved, emptied = _resolve_overlaps(frame.geometry.values, priority,
+                                          frame["osm_id"].to_numpy(dtype=str))
+    report["dropped"]["covered_by_other_polygons"] = int(emptied.sum())
+    frame = frame.set_geometry(resolved)[~emptied].reset_index(drop=True)
+    _shape_metrics(frame)                                            # 6 (resolved outline)
+    frame, coverage = _shrink(frame, report, classes_in, area_in, emptied,  # 5
+                              area_geom.area, inward_buffer_m, buffer_by_label or {},
+                              min_polygon_area_m2)
+    _summarize(frame, report, inward_buffer_m, area_geom.area, coverage, judge_completeness)
+    frame = frame[["osm_id", "origin", "label", "category", "tags", "area_m2", "perimeter_m",
+                   "shape_index", "refined_area_m2", "repaired", "geometry"]]
+    return StandardizedCity(frame, report)
+
+
+def _clip(frame: gpd.GeoDataFrame, area_geom: Any, crs: Any, report: dict[str, Any]
+          ) -> gpd.GeoDataFrame:
+    """Steps 0–1. Null and empty geometries, and invalid ones that repair to no polygon
+    area, are dropped as invalid (never counted as outside the boundary); the rest are
+    clipped to the city, dropping those outside it or with no area inside."""
     raw = frame.geometry.values
     invalid = ~shapely.is_missing(raw) & ~shapely.is_valid(raw)
     repaired = _polygonal(shapely.make_valid(raw))
@@ -131,25 +152,26 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     report["dropped"]["invalid_geometry"] = int((~usable & (invalid | shapely.is_missing(raw)
                                                             | shapely.is_empty(raw))).sum())
     frame = frame.set_geometry(repaired)
-    geoms = frame.geometry.values
-
-    # 1. clip
-    tree = shapely.STRtree(np.where(usable, geoms, None))
+    tree = shapely.STRtree(np.where(usable, frame.geometry.values, None))
     hits = np.unique(tree.query(area_geom, predicate="intersects"))
     report["dropped"]["outside_boundary"] = int(usable.sum() - len(hits))
     frame = frame.iloc[hits].reset_index(drop=True)
     invalid = invalid[hits]
-    clipped = shapely.intersection(frame.geometry.values, area_geom)
-    clipped = _polygonal(clipped)
+    clipped = _polygonal(shapely.intersection(frame.geometry.values, area_geom))
     keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > 0)
     report["dropped"]["no_polygon_area"] = int((~keep).sum())
     report["repaired"] = int(invalid[keep].sum())
     carried = {c: frame[c].values[keep] for c in DECIDED if c in frame.columns}
-    frame = gpd.GeoDataFrame({"osm_id": frame["osm_id"].values[keep],
-                              "tags": frame["tags"].values[keep],
-                              "repaired": invalid[keep], **carried},
-                             geometry=clipped[keep], crs=crs)
-    # 2. duplicates (same id and same geometry)
+    return gpd.GeoDataFrame({"osm_id": frame["osm_id"].values[keep],
+                             "tags": frame["tags"].values[keep],
+                             "repaired": invalid[keep], **carried},
+                            geometry=clipped[keep], crs=crs)
+
+
+def _drop_duplicates(frame: gpd.GeoDataFrame, report: dict[str, Any], city: str
+                     ) -> gpd.GeoDataFrame:
+    """Step 2: one of each polygon with the same id and the same geometry; an error when
+    no polygon is left inside the city."""
     wkb = shapely.to_wkb(frame.geometry.values, output_dimension=2)
     dup = frame.assign(_wkb=wkb).duplicated(subset=["osm_id", "_wkb"])
     report["dropped"]["duplicates"] = int(dup.sum())
@@ -158,8 +180,12 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
         raise InputDataError("no OSM polygons inside the city boundary",
                              where=f"city {city}",
                              hint="check that the OSM extract covers the city")
+    return frame
 
-    # 3. label (rows of your own label sources come labelled)
+
+def _label(frame: gpd.GeoDataFrame, table: ClassTable) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Step 3: label, category and priority from the class table (rows of your own label
+    sources come labelled); every row's origin (``osm`` unless stated)."""
     labels = [table.classify(t) for t in frame["tags"]]
     decided = (frame["label"].notna().to_numpy() if "label" in frame.columns
                else np.zeros(len(frame), dtype=bool))
@@ -171,30 +197,32 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     priority = np.array([p for _, _, p in labels])
     frame["origin"] = (frame["origin"].fillna("osm").to_numpy(dtype=object)
                        if "origin" in frame.columns else "osm")
-    frame = frame.drop(columns=["priority"], errors="ignore")
+    return frame.drop(columns=["priority"], errors="ignore"), priority
 
-    # 4. overlaps
-    classes_in = _class_keys(frame)
-    area_in = shapely.area(frame.geometry.values)
-    resolved, emptied = _resolve_overlaps(frame.geometry.values, priority,
-                                          frame["osm_id"].to_numpy(dtype=str))
-    report["dropped"]["covered_by_other_polygons"] = int(emptied.sum())
-    frame = frame.set_geometry(resolved)[~emptied].reset_index(drop=True)
 
-    # 6. metrics (on the resolved outline)
+def _shape_metrics(frame: gpd.GeoDataFrame) -> None:
+    """Step 6, on the outline after overlaps: area, perimeter and the shape index
+    ``P / (2·√(π·A))`` (1 for a circle)."""
     area = shapely.area(frame.geometry.values)
     perimeter = shapely.length(frame.geometry.values)
     frame["area_m2"] = area
     frame["perimeter_m"] = perimeter
     frame["shape_index"] = perimeter / (2.0 * np.sqrt(np.pi * area))
-    city_area = area_geom.area
 
-    # 5. inward buffer, then the minimum area (slivers of the mitre join)
-    distance = np.array([(buffer_by_label or {}).get(lab, inward_buffer_m)
+
+def _shrink(frame: gpd.GeoDataFrame, report: dict[str, Any], classes_in: np.ndarray,
+            area_in: np.ndarray, emptied: np.ndarray, city_area: float,
+            inward_buffer_m: float, buffer_by_label: Mapping[str, float],
+            min_polygon_area_m2: float) -> tuple[gpd.GeoDataFrame, float]:
+    """Step 5: the inward buffer (per label where ``buffer_by_label`` says), then the
+    minimum area (slivers of the mitre join); what each label class lost, with a warning
+    above :data:`WARN_CLASS_LOSS`. Returns the kept polygons and the OSM vegetation
+    coverage of the city (before the buffer; slivers do not count)."""
+    distance = np.array([buffer_by_label.get(lab, inward_buffer_m)
                          for lab in frame["label"]], dtype=float)
     if (distance > 0).any():
-        refined = shapely.buffer(frame.geometry.values, -distance, join_style="mitre")
-        refined = _polygonal(refined)
+        refined = _polygonal(shapely.buffer(frame.geometry.values, -distance,
+                                            join_style="mitre"))
     else:
         refined = frame.geometry.values
     vanished = shapely.is_empty(refined) | (shapely.area(refined) <= 0)
@@ -206,7 +234,6 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     report["vanished_by_label"] = {
         lab: int(n) for lab, n in
         zip(*np.unique(labels_all[vanished | small], return_counts=True), strict=True)}
-    kept = ~vanished & ~small
     report["label_loss"] = label_loss(classes_in, area_in, emptied, _class_keys(frame),
                                       vanished, small, shapely.area(refined))
     lossy = {k: v for k, v in report["label_loss"].items()
@@ -214,12 +241,17 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
              and not is_water(k)}
     if lossy:
         report["warnings"].append(_loss_warning(lossy, distance, frame, inward_buffer_m))
-    osm_rows = frame["origin"].to_numpy(dtype=object) == "osm"
-    veg = (labels_all == "ugs") & osm_rows
-    coverage = float(area[veg & ~small].sum() / city_area)  # slivers do not count
-    frame = frame.set_geometry(refined)[kept].reset_index(drop=True)
+    veg = (labels_all == "ugs") & (frame["origin"].to_numpy(dtype=object) == "osm")
+    coverage = float(frame["area_m2"].to_numpy()[veg & ~small].sum() / city_area)
+    frame = frame.set_geometry(refined)[~vanished & ~small].reset_index(drop=True)
     frame["refined_area_m2"] = shapely.area(frame.geometry.values)
+    return frame, coverage
 
+
+def _summarize(frame: gpd.GeoDataFrame, report: dict[str, Any], inward_buffer_m: float,
+               city_area: float, coverage: float, judge_completeness: bool) -> None:
+    """Counts per label and origin, the completeness index (OSM's polygons only), and the
+    tags as JSON text (in place)."""
     counts = frame["label"].value_counts()
     n_veg = int(((frame["label"] == "ugs") & (frame["origin"] == "osm")).sum())
     report.update({
@@ -242,9 +274,6 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     origins = pd.crosstab(frame["origin"], frame["label"])
     report["counts_by_origin"] = {str(o): {str(k): int(v) for k, v in row.items() if v}
                                   for o, row in origins.iterrows()}
-    frame = frame[["osm_id", "origin", "label", "category", "tags", "area_m2", "perimeter_m",
-                   "shape_index", "refined_area_m2", "repaired", "geometry"]]
-    return StandardizedCity(frame, report)
 
 
 WARN_CLASS_LOSS = 0.25

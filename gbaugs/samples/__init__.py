@@ -5,6 +5,8 @@
 - :mod:`gbaugs.samples.quality` — screening, the reliability indicators (LOF, boundary
   distance, shape index, NDVI heterogeneity), score and levels;
 - :mod:`gbaugs.samples.pool` — the cap, city factors, weights and the multi-city pool;
+- :mod:`gbaugs.samples.coverage` — does the labelling cover the city's vegetation
+  (coverage layer, shares, WARNINGs) — checked before training;
 - :mod:`gbaugs.samples.stage` — the stage.
 """
 

@@ -4,6 +4,14 @@
 different size and urban form — truth land-cover maps, Sentinel-2 L2A-like time series with
 clouds and an SCL band, imperfect OSM polygons and city boundaries — in the same file
 formats as real inputs, so ``gbaugs demo`` exercises the same readers as real data.
+
+- :mod:`gbaugs.synthetic.presets` — the city presets (place, urban form, OSM quality);
+- :mod:`gbaugs.synthetic.landscape` — land-cover objects drawn as polygons, rasterized;
+- :mod:`gbaugs.synthetic.spectra` — Sentinel-2 L2A-like reflectance time series;
+- :mod:`gbaugs.synthetic.osm` — the imperfect OpenStreetMap layer of a scene;
+- :mod:`gbaugs.synthetic.inventory` — a city's own green-space inventory (no OSM tags);
+- :mod:`gbaugs.synthetic.region` — the whole region written to disk as real inputs come;
+- :mod:`gbaugs.synthetic.stage` — the ``synthetic`` pipeline stage.
 """
 
 from gbaugs.synthetic.landscape import CLASS_NAMES, UGS_CLASSES

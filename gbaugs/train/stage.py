@@ -1,13 +1,20 @@
 """The ``train`` pipeline stage: one weighted RBF-SVM for the whole region.
 
-Reads ``samples/pool.parquet``. Holds out ``test_fraction`` of the pool (stratified by
-city and class, seeded), tunes on the rest by stratified k-fold CV
-(:mod:`gbaugs.train.search`), fits the tuned pipeline on the training part with the
-sample weights — this is the model saved — and evaluates it on the hold-out. For
+Reads ``samples/pool.parquet`` (and the cities' sample tables, from which replicates draw
+their own pools). Holds out ``test_fraction`` of the pool (stratified by city and class,
+seeded), tunes on the rest by k-fold CV (:mod:`gbaugs.train.search`; polygons kept whole
+where they are enough), fits the tuned pipeline with the sample weights on the training
+part and evaluates it on the hold-out. The model saved is that pipeline refitted on the
+whole pool (``[train] final_fit = "all"``, the default) or the validated one itself
+(``"train"``); where label polygons are few it is a majority vote of replicates, each
+tuned and fitted alike (``[train] replicates``, :mod:`gbaugs.train.replicates`). For
 comparison it also reports: the same parameters fitted without weights; spatially
 separated validations (whole polygons, whole blocks held out; the tuned parameters refit on
 their training parts); the baselines; and, where the run has a synthetic truth, the
 accuracy of the weighted and unweighted models on every valid pixel of each city.
+
+The steps: :func:`_tune_and_fit`, :func:`_validation`, :func:`_truth`,
+:func:`_baselines`, :func:`_card`.
 
 Writes ``model/model.npz`` and ``model/card.json`` (:class:`gbaugs.train.model.SvmModel`),
 ``model/validation.json`` (all of the above), ``model/validation.csv`` (one row per
@@ -157,9 +164,12 @@ def _once(members: int):
 
 
 def _run(ctx: RunContext) -> StageResult:
-    region, params, seed = ctx.region, ctx.region.train, ctx.region.seed
-    pool_path = ctx.run.pool
-    features = list(selected_features(region.imagery.features))
+    """Hold-outs, the member(s) tuned and fitted, their validation (random, polygons,
+    blocks, and the synthetic truth where there is one), the baselines, the model card.
+    The saved model is fitted on the whole pool (``final_fit = "all"``, the default) or on
+    the training part (``"train"``), one SVM or a vote of replicates (``replicates``)."""
+    params, seed = ctx.region.train, ctx.region.seed
+    features = list(selected_features(ctx.region.imagery.features))
     data, reason = _pools(ctx, features)
     d0 = data[0]
     x, y, city = d0["x"], d0["y"], d0["city"]
@@ -168,6 +178,45 @@ def _run(ctx: RunContext) -> StageResult:
             for kind in ("polygons", "blocks")}
     parts = [{"random": tr, **{k: s_tr for k, (s_tr, _) in held.items()}},
              *(_training_parts(d, d0, {"random": (tr, te), **held}) for d in data[1:])]
+    searches, fitted = _tune_and_fit(ctx, data, parts, held)
+    final = fitted.get("final", fitted["weighted"])
+    model = _model(final, features)
+    if not np.array_equal(model.predict(x[te]),
+                          replicates.vote([p.predict(x[te]) for p in final])):
+        raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
+    validation = _validation(d0, tr, te, held, searches, fitted, params)
+    if len(data) > 1:
+        validation["replicates"] = replicates.summary(searches, reason)
+    if ctx.run.synthetic_meta.exists():
+        validation["synthetic_truth"] = _truth(ctx, model, _model(fitted["unweighted"],
+                                                                  features))
+    outputs: list[Path] = []
+    if params.baselines:
+        outputs += _baselines(ctx, d0, tr, te, held, searches[0], validation)
+    rule = honesty.single_feature_rule(x, model.predict(x), features)
+    if rule["is_threshold"]:
+        warnings.warn(f"the model is in effect {honesty.describe_rule(rule)}: its other "
+                      "features change almost no label", GbaugsWarning, stacklevel=2)
+    card = _card(ctx, validation, searches, features, rule, len(tr) if
+                 params.final_fit == "train" else len(y))
+    outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
+    outputs.append(write_json(ctx.run.validation, validation))
+    outputs.append(_write_csv(ctx.run.validation_csv, validation))
+    search = searches[0]
+    edge = sorted({e for s in searches for e in s.edge})
+    return StageResult(outputs, {"best": search.best_params, "cv": card["cv"],
+                                 "cv_f1": search.best_score, "on_grid_edge": edge,
+                                 "replicates": len(data),
+                                 "random_f1": validation["random"]["weighted"]["overall"]["f1"],
+                                 "blocks_f1": validation["blocks"]["weighted"]["overall"]["f1"]})
+
+
+def _tune_and_fit(ctx: RunContext, data: list[dict[str, Any]], parts: list[dict[str, Any]],
+                  held: dict[str, Any]) -> tuple[list[Any], dict[str, list[Any]]]:
+    """Each member's search (replicate r > 0 on its own tuning rows), then every fit with
+    the chosen parameters side by side: ``(searches, {kind: [pipeline per member]})``,
+    kinds ``weighted``, ``unweighted``, the group hold-outs' and ``final``."""
+    params, seed = ctx.region.train, ctx.region.seed
     title = "training the W-SVM" + (f" (a vote of {len(data)})" if len(data) > 1 else "")
     with ctx.reporter.task(title, total=len(data)) as advance, \
             _once(len(data)):
@@ -201,91 +250,89 @@ def _run(ctx: RunContext) -> StageResult:
     fitted: dict[str, list[Any]] = {}
     for (_, kind, *_), pipe in zip(fits, done, strict=True):
         fitted.setdefault(kind, []).append(pipe)
-    final = fitted.get("final", fitted["weighted"])
-    model = _model(final, features)
+    return searches, fitted
+
+
+def _validation(d0: dict[str, Any], tr: np.ndarray, te: np.ndarray, held: dict[str, Any],
+                searches: list[Any], fitted: dict[str, list[Any]], params: Any
+                ) -> dict[str, Any]:
+    """The search record and the hold-outs' metrics per city (the vote of the members
+    fitted without each hold-out)."""
+    x, y, city = d0["x"], d0["y"], d0["city"]
 
     def predict(kind: str, rows: np.ndarray) -> np.ndarray:
         return replicates.vote([p.predict(x[rows]) for p in fitted[kind]])
 
-    if not np.array_equal(model.predict(x[te]),
-                          replicates.vote([p.predict(x[te]) for p in final])):
-        raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
     search = searches[0]
-    folds = replicates.folds_used(searches)
     validation: dict[str, Any] = {
         "holdout_fraction": params.test_fraction, "n_train": len(tr),
         "n_test": len(te), "search": {
-            "strategy": search.strategy, "cv": folds, "best": search.best_params,
-            "selection": params.select, "highest_scoring": search.top,
-            "best_cv_weighted_f1": search.best_score, "grid": search.grid,
-            "on_grid_edge": search.edge, "seconds": round(search.seconds, 2),
-            "cells": search.cells},
+            "strategy": search.strategy, "cv": replicates.folds_used(searches),
+            "best": search.best_params, "selection": params.select,
+            "highest_scoring": search.top, "best_cv_weighted_f1": search.best_score,
+            "grid": search.grid, "on_grid_edge": search.edge,
+            "seconds": round(search.seconds, 2), "cells": search.cells},
         "random": {"weighted": per_city(y[te], predict("weighted", te), city[te]),
                    "unweighted": per_city(y[te], predict("unweighted", te), city[te])},
     }
-    if len(data) > 1:
-        validation["replicates"] = replicates.summary(searches, reason)
     for kind, (s_tr, s_te) in held.items():
         validation[kind] = {"weighted": per_city(y[s_te], predict(kind, s_te), city[s_te]),
                             "n_train": len(s_tr), "n_test": len(s_te)}
-    meta_path = ctx.run.synthetic_meta
-    if meta_path.exists():
-        meta = read_record(meta_path)
-        unweighted_model = _model(fitted["unweighted"], features)
-        truth: dict[str, Any] = {}
-        for c in region.cities:
-            entry = next(e for e in meta["cities"] if e["name"] == c.name)
-            stack = ctx.run.stack(c.slug)
-            t = ctx.run.inputs / entry["truth"]
-            truth[c.slug] = {
-                "weighted": truth_accuracy(model, stack, t, meta["ugs_classes"]),
-                "unweighted": truth_accuracy(unweighted_model, stack, t,
-                                             meta["ugs_classes"])}
-        validation["synthetic_truth"] = truth
-    outputs: list[Path] = []
-    if params.baselines:
-        baselines = run_baselines(x[tr], y[tr], d0["w"][tr], x[te], y[te], seed)
-        for name, m in honesty.baselines_on_polygons(baselines, x, y, d0["w"],
-                                                     *held["polygons"], seed).items():
-            baselines[name]["polygons"] = m
-        baselines["w_svm"] = {"params": search.best_params,
-                              "cv_f1": search.best_score,
-                              "holdout": validation["random"]["weighted"]["overall"],
-                              "polygons": validation["polygons"]["weighted"]["overall"]}
-        svm_f1 = validation["polygons"]["weighted"]["overall"]["f1"]
-        for name, f1 in honesty.beaten_by(baselines, svm_f1 or 0.0):
-            warnings.warn(f"on the polygon hold-out (whole label polygons held out), {name} "
-                          f"scores F1 {f1:.3f} and the W-SVM {svm_f1 or 0:.3f}: a simpler "
-                          "model fits these labels better (model/baselines.json)",
-                          GbaugsWarning, stacklevel=2)
-        outputs.append(write_json(ctx.run.baselines, baselines))
-        outputs.append(_baselines_csv(ctx.run.baselines_csv, baselines))
-    rule = honesty.single_feature_rule(x, model.predict(x), features)
-    if rule["is_threshold"]:
-        warnings.warn(f"the model is in effect {honesty.describe_rule(rule)}: its other "
-                      "features change almost no label", GbaugsWarning, stacklevel=2)
-    card = {"cv_weighted_f1": search.best_score, "cv": folds,
+    return validation
+
+
+def _truth(ctx: RunContext, model: Model, unweighted: Model) -> dict[str, Any]:
+    """The weighted and the unweighted model against the synthetic truth, per city."""
+    meta = read_record(ctx.run.synthetic_meta)
+    truth: dict[str, Any] = {}
+    for c in ctx.region.cities:
+        entry = next(e for e in meta["cities"] if e["name"] == c.name)
+        stack, t = ctx.run.stack(c.slug), ctx.run.inputs / entry["truth"]
+        truth[c.slug] = {
+            "weighted": truth_accuracy(model, stack, t, meta["ugs_classes"]),
+            "unweighted": truth_accuracy(unweighted, stack, t, meta["ugs_classes"])}
+    return truth
+
+
+def _baselines(ctx: RunContext, d0: dict[str, Any], tr: np.ndarray, te: np.ndarray,
+               held: dict[str, Any], search: Any, validation: dict[str, Any]) -> list[Path]:
+    """The baselines on the same hold-outs (random and polygons), beside the W-SVM; a
+    WARNING for each that beats it on whole held-out polygons. Their files."""
+    x, y, w, seed = d0["x"], d0["y"], d0["w"], ctx.region.seed
+    baselines = run_baselines(x[tr], y[tr], w[tr], x[te], y[te], seed)
+    for name, m in honesty.baselines_on_polygons(baselines, x, y, w, *held["polygons"],
+                                                 seed).items():
+        baselines[name]["polygons"] = m
+    baselines["w_svm"] = {"params": search.best_params, "cv_f1": search.best_score,
+                          "holdout": validation["random"]["weighted"]["overall"],
+                          "polygons": validation["polygons"]["weighted"]["overall"]}
+    svm_f1 = validation["polygons"]["weighted"]["overall"]["f1"]
+    for name, f1 in honesty.beaten_by(baselines, svm_f1 or 0.0):
+        warnings.warn(f"on the polygon hold-out (whole label polygons held out), {name} "
+                      f"scores F1 {f1:.3f} and the W-SVM {svm_f1 or 0:.3f}: a simpler "
+                      "model fits these labels better (model/baselines.json)",
+                      GbaugsWarning, stacklevel=3)
+    return [write_json(ctx.run.baselines, baselines),
+            _baselines_csv(ctx.run.baselines_csv, baselines)]
+
+
+def _card(ctx: RunContext, validation: dict[str, Any], searches: list[Any],
+          features: list[str], rule: dict[str, Any], n_train: int) -> dict[str, Any]:
+    """The model card: what the saved model is, how it was chosen and validated."""
+    params, search = ctx.region.train, searches[0]
+    card = {"cv_weighted_f1": search.best_score, "cv": replicates.folds_used(searches),
             "features_definitions": feature_definitions(features),
             "parameters": {**search.best_params, "kernel": "rbf"},
             "search": validation["search"],
             "validation": {k: validation[k]["weighted"]["overall"] for k in
                            ("random", "polygons", "blocks")},
-            "training_pool_sha256": sha256_file(pool_path),
-            "n_train": len(tr) if params.final_fit == "train" else len(y),
-            "final_fit": params.final_fit,
-            "sample_weights": True, "seed": seed, "effective_rule": rule,
+            "training_pool_sha256": sha256_file(ctx.run.pool),
+            "n_train": n_train, "final_fit": params.final_fit,
+            "sample_weights": True, "seed": ctx.region.seed, "effective_rule": rule,
             "versions": package_versions()}
-    if len(data) > 1:
+    if "replicates" in validation:
         card["replicates"] = validation["replicates"]
-    outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
-    outputs.append(write_json(ctx.run.validation, validation))
-    outputs.append(_write_csv(ctx.run.validation_csv, validation))
-    edge = sorted({e for s in searches for e in s.edge})
-    return StageResult(outputs, {"best": search.best_params, "cv": folds,
-                                 "cv_f1": search.best_score, "on_grid_edge": edge,
-                                 "replicates": len(data),
-                                 "random_f1": validation["random"]["weighted"]["overall"]["f1"],
-                                 "blocks_f1": validation["blocks"]["weighted"]["overall"]["f1"]})
+    return card
 
 
 def _model(pipes: list[Any], features: list[str]) -> Model:

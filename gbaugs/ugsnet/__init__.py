@@ -14,6 +14,8 @@ no timm, no pretrained weights: training starts from scratch or from a checkpoin
 - :mod:`gbaugs.ugsnet.inference` — sliding-window prediction of GeoTIFFs of any size,
   mosaic, boundary mask, the same product format as the W-SVM maps;
 - :mod:`gbaugs.ugsnet.synthetic` — small synthetic tiles and scenes for tests and demos.
+- :mod:`gbaugs.ugsnet.cli` — ``gbaugs ugsnet …`` (data, pre-training, adaptation,
+  evaluation, prediction).
 """
 
 from __future__ import annotations
