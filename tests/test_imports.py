@@ -307,3 +307,23 @@ def test_every_package_docstring_names_its_modules():
             if f"gbaugs.{init.parent.name}.{module}" not in doc:
                 problems.append(f"gbaugs.{init.parent.name} does not name {module}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_fake_server_computes_with_its_own_code():
+    """The fake Earth Engine server checks the package's graphs against its own numpy
+    (percentiles, GLCM texture, the scenes read onto the grid): it imports no private name
+    of the package and none of the computations an equality test compares."""
+    checked = {"gbaugs.features.glcm", "gbaugs.imagery.local.nan_percentile",
+               "gbaugs.imagery.local.composite_stack"}
+    problems = []
+    for path in sorted((ROOT / "testing").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.startswith("gbaugs.") and \
+                    not node.module.startswith("gbaugs.testing"):
+                for alias in node.names:
+                    name = f"{node.module}.{alias.name}"
+                    if alias.name.startswith("_") or node.module in checked or name in checked:
+                        problems.append(f"{path.name} imports {name}")
+    assert not problems, "\n".join(problems)

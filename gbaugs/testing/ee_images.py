@@ -273,13 +273,26 @@ def _reduce(collection: Collection, kind: str, percentiles=()) -> Image:
             elif kind == "sum":
                 out[n] = (np.nansum(values, axis=0), n_valid > 0)
             elif kind == "percentile":
-                from gbaugs.imagery.local import nan_percentile
-
                 for p in percentiles:
-                    out[f"{n}_p{p:g}"] = (nan_percentile(values, float(p)), n_valid > 0)
+                    out[f"{n}_p{p:g}"] = (_percentile(values, float(p)), n_valid > 0)
             else:
                 raise FakeServerError(f"the fake does not reduce by {kind!r}")
     return Image(out)
+
+
+def _percentile(values: np.ndarray, q: float) -> np.ndarray:
+    """Per pixel, the ``q``-th percentile of the finite values along axis 0, linear between
+    order statistics (Hyndman & Fan 1996, type 7; numpy's default; the server computes
+    small inputs "directly" and documents no interpolation, so this is the fake's rule):
+    position ``(n − 1)·q/100`` in the sorted values. NaN where a pixel has none."""
+    ordered = np.sort(values, axis=0)  # NaN sorts last
+    n = np.isfinite(values).sum(axis=0)
+    position = np.clip(n - 1, 0, None) * q / 100.0
+    below = np.floor(position).astype(np.intp)
+    above = np.minimum(below + 1, np.clip(n - 1, 0, None))
+    low = np.take_along_axis(ordered, below[None], axis=0)[0]
+    high = np.take_along_axis(ordered, above[None], axis=0)[0]
+    return np.where(n > 0, low + (high - low) * (position - below), np.nan)
 
 
 def _mode(values: np.ndarray) -> np.ndarray:

@@ -86,16 +86,24 @@ def connected_pixel_count(input: Image, maxSize=100, eightConnected=True) -> Ima
     return _each_band(input, fn)
 
 
-def glcm_texture(image: Image, size: int = 1, kernel=None, average: bool = True) -> Image:
-    """``glcmTexture`` by the registry's definition (:class:`gbaugs.features.registry.
-    GlcmSpec`, computed by :func:`gbaugs.features.glcm.glcm_levels`): gray levels are the
-    band's integer values, the window's radius is ``size``, the offsets Earth Engine's
-    default kernel, averaged. The fake computes the six statistics the registry knows
-    (``<band>_asm``, ``_contrast``, ``_corr``, ``_var``, ``_idm``, ``_ent``), not the
-    server's other twelve; a band outside them fails as an unknown band."""
-    from gbaugs.features.glcm import glcm_levels
-    from gbaugs.features.registry import GlcmSpec
+DEFAULT_OFFSETS = ((-1, -1), (0, -1), (1, -1), (-1, 0))
+"""Earth Engine's default ``glcmTexture`` kernel as (dx, dy) offsets (x east, y south):
+135°, 90°, 45° and 0°."""
 
+GLCM_STATISTICS = ("asm", "contrast", "corr", "var", "idm", "ent")
+
+
+def glcm_texture(image: Image, size: int = 1, kernel=None, average: bool = True) -> Image:
+    """``glcmTexture``, computed here from the definitions (Haralick, Shanmugam & Dinstein
+    1973; Earth Engine's ``Image.glcmTexture`` documentation) with plain numpy, pixel by
+    pixel — independent of gbaugs' own sliding-window kernel, so an equality test can
+    catch a bug in either. Gray levels are the band's integer values; around each pixel
+    the ``(2·size + 1)²`` window, clipped at the image's edge, yields one matrix per offset
+    of the default kernel from the pairs whose two pixels lie in the window and are
+    unmasked, counted both ways (symmetric) and normalized; each statistic is averaged over
+    the offsets (``average``), and a pixel where some offset has no pair is masked. Only
+    the six statistics gbaugs uses (``<band>_asm``, ``_contrast``, ``_corr``, ``_var``,
+    ``_idm``, ``_ent``) exist here, not the server's other twelve."""
     if kernel is not None or not average:
         raise FakeServerError("Image.glcmTexture: the fake computes the default kernel, "
                               "averaged, only")
@@ -107,11 +115,73 @@ def glcm_texture(image: Image, size: int = 1, kernel=None, average: bool = True)
         if (levels[m] != np.round(levels[m])).any() or (levels[m] < 0).any():
             raise FakeServerError(f"Image.glcmTexture: band {name} is not a non-negative "
                                   "integer image")
-        spec = GlcmSpec(band=name, radius=int(size),
-                        levels=int(levels.max()) + 1 if m.any() else 1)
-        for band, stat in glcm_levels(levels.astype(np.int16), spec).items():
-            out[band] = (np.nan_to_num(stat), m & np.isfinite(stat))
+        stats = _glcm(levels.astype(np.int64), int(size),
+                      int(levels.max()) + 1 if m.any() else 1)
+        for stat, values in stats.items():
+            out[f"{name}_{stat}"] = (np.nan_to_num(values), m & np.isfinite(values))
     return Image(out, dict(image.properties), image.footprint)
+
+
+def _glcm(levels: np.ndarray, radius: int, n_levels: int) -> dict[str, np.ndarray]:
+    """The six statistics of every pixel (NaN where an offset has no pair; −1 = masked).
+
+    Each window's pairs for an offset are read at once for all pixels of a few rows
+    (numpy's ``sliding_window_view`` over the image padded with masked pixels, which
+    excludes exactly the pairs a window clipped at the edge excludes). Each pair counts as
+    two entries, (i, j) and (j, i); with ``N`` entries and ``c_k`` the number of entries
+    equal to entry k: P(i, j) = count/N, so ASM = Σ_k c_k / N² and entropy
+    = ln N − Σ_k ln c_k / N; the other statistics are means over the entries."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    rows, cols = levels.shape
+    padded = np.pad(levels, radius + 1, constant_values=-1)
+    total = {s: np.zeros((rows, cols)) for s in GLCM_STATISTICS}
+    missing = np.zeros((rows, cols), dtype=bool)
+    for dx, dy in DEFAULT_OFFSETS:
+        h, w = 2 * radius + 1 - abs(dy), 2 * radius + 1 - abs(dx)
+        windows = sliding_window_view(padded, (h, w))
+        ys = np.arange(rows) + 1 + max(0, -dy)  # top-left of the first pixels' window
+        xs = np.arange(cols) + 1 + max(0, -dx)
+        for r0 in range(0, rows, 16):
+            y = ys[r0:r0 + 16]
+            first = windows[y[:, None], xs[None, :]].reshape(len(y) * cols, h * w)
+            second = windows[y[:, None] + dy, xs[None, :] + dx].reshape(len(y) * cols, h * w)
+            stats, empty = _entry_statistics(first, second, n_levels)
+            for s in GLCM_STATISTICS:
+                total[s][r0:r0 + len(y)] += stats[s].reshape(len(y), cols)
+            missing[r0:r0 + len(y)] |= empty.reshape(len(y), cols)
+    return {s: np.where(missing, np.nan, total[s] / len(DEFAULT_OFFSETS))
+            for s in GLCM_STATISTICS}
+
+
+def _entry_statistics(first: np.ndarray, second: np.ndarray, n_levels: int
+                      ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Haralick's statistics of each row's pairs ``(first, second)`` (pixels × pairs, −1 =
+    masked), symmetric; and which rows have no pair. The correlation of a window of one
+    gray level (no variance) is 1."""
+    ok = (first >= 0) & (second >= 0)
+    i = np.concatenate([first, second], axis=1).astype(np.float64)
+    j = np.concatenate([second, first], axis=1).astype(np.float64)
+    weight = np.concatenate([ok, ok], axis=1).astype(np.float64)
+    n = weight.sum(axis=1)
+    empty = n == 0
+    n = np.where(empty, 1.0, n)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return (weight * values).sum(axis=1) / n
+
+    mu = mean(i)
+    var = mean((i - mu[:, None]) ** 2)
+    cov = mean((i - mu[:, None]) * (j - mu[:, None]))
+    codes = np.where(weight > 0, i * n_levels + j, -1.0 - np.arange(i.shape[1]))
+    same = (codes[:, :, None] == codes[:, None, :]).sum(axis=2)  # c_k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(np.sqrt(var) < 1e-15, 1.0, cov / np.where(var > 0, var, 1.0))
+    stats = {"asm": (weight * same).sum(axis=1) / n ** 2,
+             "contrast": mean((i - j) ** 2), "corr": corr, "var": var,
+             "idm": mean(1.0 / (1.0 + (i - j) ** 2)),
+             "ent": np.log(n) - (weight * np.log(same)).sum(axis=1) / n}
+    return stats, empty
 
 
 NEIGHBOURHOOD_ALGORITHMS = {

@@ -58,7 +58,7 @@ def scenes_on_grid(region, city, pad: int = 0) -> tuple[list[tuple[str, dict]], 
 
     from gbaugs.boundaries import city_boundary, working_crs
     from gbaugs.imagery.inspect import inspect_scenes
-    from gbaugs.imagery.local import Grid, _warped
+    from gbaugs.imagery.local import Grid
     from gbaugs.imagery.sources import find_scenes
 
     boundary = city_boundary(region, city)
@@ -73,14 +73,29 @@ def scenes_on_grid(region, city, pad: int = 0) -> tuple[list[tuple[str, dict]], 
     for scene in found.scenes:
         bands = {}
         for b, ref in scene.bands.items():
-            with _warped(ref, grid, "bilinear", 0, found.scales[scene.date][b]) as read:
-                bands[b] = read(0, grid.height)
-        with _warped(scene.scl, grid, "nearest", 0) as read:
-            bands["SCL"] = read(0, grid.height)
+            bands[b] = found.scales[scene.date][b].apply(_warp(ref, grid, "bilinear"))
+        bands["SCL"] = _warp(scene.scl, grid, "nearest")
         for b in ("B6", "B7"):  # bands the synthetic scenes lack; the collection has them
             bands.setdefault(b, np.full((grid.height, grid.width), np.nan))
         scenes.append((scene.date, bands))
     return scenes, grid
+
+
+def _warp(ref, grid, resampling: str) -> np.ndarray:
+    """One band of a scene file on ``grid`` by GDAL's warper (rasterio's ``WarpedVRT``),
+    float64, stored 0 = no data → NaN: what the collection holds, read here with rasterio
+    directly, not through the local backend's reader."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    with rasterio.open(ref.path) as src, WarpedVRT(
+            src, crs=grid.crs, transform=grid.transform, width=grid.width,
+            height=grid.height, resampling=Resampling[resampling], src_nodata=0, nodata=0,
+            dtype="float64") as vrt:
+        values = vrt.read(ref.index)
+    values[values == 0] = np.nan
+    return values
 
 
 @dataclass
