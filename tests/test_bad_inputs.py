@@ -1065,6 +1065,10 @@ def _two_cities(kit: Kit) -> str:
 
 
 AHEAD = {
+    "an inline table spread over two lines": (
+        lambda kit: kit.toml('[region]\nname = "x"\n' + SYN + 'labels = [{ path = "p.geojson", '
+                             'column = "type",\n  classes = { park = "ugs" } }]\n'),
+        ["must stay on one line"]),
     "scenes without the bands of the default features": (
         lambda kit: kit.local_toml(imagery=[p for p in kit.city.scenes if "_10m" in p.name]),
         ["lacks band(s) B5, B11, B12", "allow [imagery] features = ['NDVI', 'NDWI'"]),
