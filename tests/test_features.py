@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from gbaugs import InputDataError
 from gbaugs.features.glcm import glcm_features, glcm_levels
@@ -208,3 +211,44 @@ def test_glcm_on_real_havelland_b08_matches_scikit_image(shared_data):
     for r, c in zip(rng.integers(0, q.shape[0], 150), rng.integers(0, q.shape[1], 150),
                     strict=True):
         check(out, q, r, c)
+
+
+# ------------------------------------------------------------- properties (hypothesis)
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True)
+"""Deterministic examples (the same in every run and in CI), no per-example deadline."""
+
+
+@PROPERTY
+@given(arrays(np.float64, st.tuples(st.integers(1, 9), st.integers(1, 4), st.integers(1, 5)),
+              elements=st.one_of(st.just(np.nan), st.floats(-1e4, 1e4))),
+       st.sampled_from([0.0, 10.0, 33.3, 50.0, 90.0, 100.0]))
+def test_nan_percentile_is_numpys_for_any_stack(stack, q):
+    """The seasonal percentiles' vectorized kernel equals ``np.nanpercentile`` for every
+    stack of dates, NaN anywhere (a pixel never observed is NaN)."""
+    import warnings
+
+    from gbaugs.imagery.local import nan_percentile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+        expected = np.nanpercentile(stack, q, axis=0)
+    np.testing.assert_allclose(nan_percentile(stack, q), expected, rtol=1e-12, atol=1e-9)
+
+
+@PROPERTY
+@given(arrays(np.int16, st.tuples(st.integers(1, 12), st.integers(1, 12)),
+              elements=st.integers(-1, 5)), st.integers(1, 3))
+def test_the_glcm_kernel_equals_the_definition_on_any_image(levels, radius):
+    """The sliding-window kernel equals the fake Earth Engine server's GLCM, written
+    apart from the Haralick definitions, on any small image of gray levels with masked
+    pixels (−1), at any radius: value for value, NaN for NaN."""
+    from gbaugs.features.glcm import glcm_levels
+    from gbaugs.features.registry import GlcmSpec
+    from gbaugs.testing.ee_neighbourhoods import _glcm
+
+    n_levels = int(max(levels.max(), 0)) + 1
+    ours = glcm_levels(levels, GlcmSpec(band="b", radius=radius, levels=n_levels))
+    theirs = _glcm(levels.astype(np.int64), radius, n_levels)
+    for stat, values in theirs.items():
+        np.testing.assert_allclose(ours[f"b_{stat}"], values, rtol=1e-9, atol=1e-12,
+                                   err_msg=stat)
