@@ -62,6 +62,29 @@ def _demo_pixels(region, features: list[str]):
     return pool, np.concatenate(rows).astype(np.float64)
 
 
+def cpu_description() -> str:
+    """The CPU's model (``/proc/cpuinfo``, else ``platform``), the target numba compiles
+    the kernel for (LLVM's host CPU name) and the widest vector instructions it has."""
+    import platform
+
+    import llvmlite.binding as llvm
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    features = {f[1:] for f in llvm.get_host_cpu_features().flatten().split(",")
+                if f.startswith("+")}
+    widest = next((name for name in ("avx512f", "avx2", "avx", "sse4.2", "neon", "sve")
+                   if name in features), "none found")
+    return (f"{model}; LLVM target {llvm.get_host_cpu_name()}; widest vector "
+            f"instructions: {widest.upper()}")
+
+
 def main() -> None:
     from threadpoolctl import threadpool_limits
 
@@ -74,6 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pixels", type=int, default=1_000_000)
     args = ap.parse_args()
+    print(f"CPU: {cpu_description()}")
     region = demo_region()
     features = list(selected_features(region.imagery.features))
     pool, valid = _demo_pixels(region, features)
