@@ -55,6 +55,7 @@ def _execute(path: Path, cwd: Path, timeout: int = 900):
     return nb
 
 
+@pytest.mark.slow
 def test_01_demo_region_executes(tmp_path):
     nb = _execute(NOTEBOOKS / "01_demo_region.ipynb", tmp_path)
     assert (tmp_path / "runs" / "demo_region" / "report" / "index.html").exists()
@@ -62,6 +63,7 @@ def test_01_demo_region_executes(tmp_path):
     assert images >= 5  # inline maps and charts
 
 
+@pytest.mark.slow
 def test_02_new_region_local_executes(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("GBAUGS_APARTADO", str(shared_data / "apartado_co001"))
     _execute(NOTEBOOKS / "02_new_region_local.ipynb", tmp_path)

@@ -386,6 +386,7 @@ def test_defective_osm_gets_lower_weights_than_clean(demo_run):
 
 
 @pytest.mark.shared
+@pytest.mark.slow
 def test_apartado_end_to_end(shared_data, tmp_path):
     from gbaugs.pipeline import run_region
 
