@@ -115,7 +115,7 @@ MAX_FILTER_SIZE = 51
 """The widest post-processing filter, pixels (510 m at 10 m: wider smooths away the
 city; the cost grows with its square)."""
 MAX_REPLICATES = 99
-"""The most SVMs a vote may hold (each is a whole training: 15 took ~80 s on Apartadó)."""
+"""The most SVMs a vote may hold (each is a whole training, tuning included)."""
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,13 @@ its own tuning folds and chosen (C, γ, k), its own fits. Replicate 0 is the run
 majority vote of the replicates' final fits (:class:`gbaugs.train.model.SvmVote`).
 
 Why: where the label polygons are few, polygon-grouped CV ranks the grid by a handful of
-polygons per fold, so the chosen cell follows the draw of the cap and the folds — on
-Apartadó (32 UGS polygons in the pool) two seeds chose γ = 0.1 and γ = 1 and their maps
-agreed on 0.974 of the pixels, whatever one-model rule chose the cell (docs/screening.md, "Real
-data"). A vote of R replicates averages that lottery away: measured on Apartadó (seeds 42,
-7, 3, 11; six pairs) the maps of two votes agree on 0.974–0.988 (R = 1), 0.985–0.990
-(R = 3), 0.988–0.991 (R = 5), 0.989–0.994 (R = 15) in a first experiment, and the landed
-pipeline's cleaned maps on 0.988–0.993 with R = 15, against 0.962–0.974 with one SVM. The
-cost is R× the tuning and fits (Apartadó: ~50–70 s instead of ~8 s for the whole run),
-so ``auto`` votes only where polygons are few; where they are many one SVM is already
-stable (:data:`AUTO_POLYGONS_PER_FOLD`).
+polygons per fold, so the chosen cell follows the draw of the cap and the folds: two seeds
+choose different cells and their maps disagree on a few per cent of the pixels, whatever
+one-model rule chose the cell. A vote of R replicates averages that lottery away; the
+seed agreement of one SVM and of votes of 3, 5 and 15 on real data, and what the vote
+costs, are measured in docs/screening.md ("Real data (Apartadó)"). The cost is R× the
+tuning and fits, so ``auto`` votes only where polygons are few; where they are many one
+SVM is already stable (:data:`AUTO_POLYGONS_PER_FOLD`).
 
 Validation stays honest for the vote: every replicate leaves out what replicate 0's
 hold-outs hold out — the random hold-out's pixels (by city and pixel centre), the held-out
@@ -41,8 +38,7 @@ AUTO_MEMBERS = 15
 AUTO_POLYGONS_PER_FOLD = 5
 """``auto`` votes when a class of the pool comes from fewer label polygons than this many
 per tuning fold (50 with 10 folds): each fold then scores the grid on a handful of
-polygons. Apartadó's pool: 32 UGS polygons (one SVM: two seeds' maps agree on 0.962–0.974);
-the demo at scale 0.5: 77 (one SVM: 0.990 and 0.9995, seeds 42 vs 7 and 3); the demo: 333."""
+polygons. Where the pools measured lie on either side: docs/screening.md ("Real data")."""
 ELIGIBLE = ("kept", "capped")
 """Sample statuses a replicate draws its cap from (screened out ones never enter)."""
 
