@@ -13,9 +13,9 @@ UGS. This module measures both, per city, on the model's features:
   *resembles* them when its nearest UGS sample is no farther than the radius ``r``: the
   median of each UGS sample's distance to the nearest UGS sample of *another* polygon (as
   near as a typical labelled polygon lies to the others), in features z-scored by the
-  city's samples. On Apartadó the quantile decides how much of the dense vegetation
-  outside the orchard and farmland polygons (NDVI > 0.5, mapped 2 % UGS) is flagged:
-  0.95 → 67 %, 0.9 → 73 %, 0.75 → 86 %, **0.5 → 94 %** (docs/screening.md);
+  city's samples. The quantile decides how much unlabelled dense vegetation is flagged;
+  the median was chosen by measurement on real data (docs/screening.md, "Vegetation no
+  label covers": the table of quantiles, ``benchmarks/measure_coverage.py``);
 * the **vegetated negatives**: screened-in non-UGS samples above the vegetation threshold
   (orchards, farmland, nurseries…).
 

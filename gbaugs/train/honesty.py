@@ -7,8 +7,8 @@
   that, and the report should say so instead of presenting an RBF-SVM.
 * :func:`baselines_on_polygons` — the baselines refit on the polygon hold-out's training
   part and scored on its test part, the spatially separated split the W-SVM is judged on
-  (the random split flatters every model; on Apartadó a random forest scored F1 0.860
-  against the W-SVM's 0.821 there). The report's first section says when one beats it.
+  (the random split flatters every model). The report's first section says when one
+  beats it.
 """
 
 from __future__ import annotations
