@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from gbaugs.config import CityConfig, Region
-from gbaugs.errors import InputDataError
 from gbaugs.resources import table_path
-from gbaugs.rundir import RunDir, read_record
+from gbaugs.rundir import RunDir, SyntheticTruth, read_record
 
 MAX_DEMO_CITIES = 64
 """Most cities :func:`demo_region` repeats its three presets into."""
@@ -162,11 +161,12 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
         if not synthetic:
             return CitySummary(city.name, city.size_class, area, None, None, osm_level,
                                truth_f1, truth_oa, map_ha, map_density)
-        meta = _synthetic_entry(run, meta_path, city)
-        with rasterio.open(run.inputs / meta["truth"]) as src:
+        known = SyntheticTruth.load(run)
+        assert known is not None
+        with rasterio.open(known.raster(city.name)) as src:
             truth = src.read(1, window=from_bounds(*bounds, transform=src.transform),
                              out_shape=labels.shape, boundless=True, fill_value=0)
-        truth_ha, truth_density = ugs_area_density(np.isin(truth, meta["ugs_classes"]),
+        truth_ha, truth_density = ugs_area_density(np.isin(truth, known.ugs_classes),
                                                    valid, pixel_area)
         return CitySummary(city.name, city.size_class, area, truth_ha, truth_density,
                            osm_level, truth_f1, truth_oa, map_ha, map_density)
@@ -179,26 +179,17 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
                 area = rep["valid_pixels"] * rep["resolution_m"] ** 2 / 1e4
         return CitySummary(city.name, city.size_class, area, None, None, osm_level,
                            truth_f1, truth_oa, map_ha, map_density)
-    meta = _synthetic_entry(run, meta_path, city)
-    with rasterio.open(run.inputs / meta["truth"]) as src:
+    known = SyntheticTruth.load(run)
+    assert known is not None
+    with rasterio.open(known.raster(city.name)) as src:
         truth = src.read(1)
         boundary = gpd.read_file(city.boundary).to_crs(src.crs)
         inside = geometry_mask(boundary.geometry, out_shape=truth.shape,
                                transform=src.transform, invert=True)
         pixel_area = abs(src.transform.a * src.transform.e)
-    area, density = ugs_area_density(np.isin(truth, meta["ugs_classes"]), inside, pixel_area)
+    area, density = ugs_area_density(np.isin(truth, known.ugs_classes), inside, pixel_area)
     return CitySummary(city.name, city.size_class, float(inside.sum()) * pixel_area / 1e4,
                        area, density, osm_level, truth_f1, truth_oa, map_ha, map_density)
-
-
-def _synthetic_entry(run: RunDir, meta_path: Path, city: CityConfig) -> dict[str, Any]:
-    """The city's entry of the synthetic metadata, with the region's UGS classes."""
-    meta = read_record(meta_path)
-    entry = next((c for c in meta["cities"] if c["name"] == city.name), None)
-    if entry is None:
-        raise InputDataError(f"city {city.name!r} is not in the synthetic region",
-                             where=meta_path)
-    return {**entry, "ugs_classes": meta["ugs_classes"]}
 
 
 _SUMMARY_COLUMNS: dict[str, Any] = {

@@ -442,3 +442,38 @@ def read_record_if_present(path: str | Path, *, keys: Sequence[str] = (),
                            what: str = "run record") -> dict[str, Any] | None:
     """:func:`read_record`, or ``None`` when there is no file at ``path``."""
     return read_record(path, keys=keys, what=what) if Path(path).exists() else None
+
+
+@dataclass(frozen=True)
+class SyntheticTruth:
+    """What a synthetic run's ``inputs/synthetic.json`` says about its truth (written by
+    :func:`gbaugs.synthetic.generate_region`): the truth class codes that are UGS and each
+    city's truth raster (class codes, the city's UTM grid at 10 m). The one reader of that
+    record for the stages and the summary; ``None`` from :meth:`load` for a real region."""
+
+    ugs_classes: tuple[int, ...]
+    rasters: dict[str, Path]
+    """City name → its truth raster (absolute path)."""
+    source: Path
+
+    @classmethod
+    def load(cls, run: RunDir) -> SyntheticTruth | None:
+        """The run's synthetic truth, or ``None`` where the run has none."""
+        path = run.synthetic_meta
+        if not path.exists():
+            return None
+        meta = read_record(path, keys=("ugs_classes", "cities"), what="synthetic record")
+        try:
+            rasters = {c["name"]: run.inputs / c["truth"] for c in meta["cities"]}
+            ugs = tuple(int(v) for v in meta["ugs_classes"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunDirError(f"the synthetic record {path.name} is malformed ({exc!r})",
+                              where=path, hint=rebuild_hint(path)) from None
+        return cls(ugs, rasters, path)
+
+    def raster(self, city: str) -> Path:
+        """The truth raster of ``city`` (an error naming the city when it has none)."""
+        if city not in self.rasters:
+            raise RunDirError(f"city {city!r} is not in the synthetic region",
+                              where=self.source, hint=rebuild_hint(self.source))
+        return self.rasters[city]

@@ -19,7 +19,7 @@ from pathlib import Path
 from gbaugs.config import Region
 from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
-from gbaugs.rundir import read_record
+from gbaugs.rundir import SyntheticTruth, read_record
 from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.train.model import load_model
 
@@ -125,19 +125,17 @@ def _truth_evaluation(ctx: RunContext) -> list[Path]:
     from gbaugs.evaluation import evaluate_map, summary_row
     from gbaugs.io.atomic import atomic_path
 
-    meta_path = ctx.run.synthetic_meta
-    if not meta_path.exists():
+    truth = SyntheticTruth.load(ctx.run)
+    if truth is None:
         return []
-    meta = read_record(meta_path)
     results, rows = {}, []
     for city in ctx.region.cities:
-        entry = next(e for e in meta["cities"] if e["name"] == city.name)
-        result = evaluate_map(ctx.run.map(city.slug),
-                              reference_path=ctx.run.inputs / entry["truth"],
-                              ugs_classes=meta["ugs_classes"],
+        raster = truth.raster(city.name)
+        result = evaluate_map(ctx.run.map(city.slug), reference_path=raster,
+                              ugs_classes=list(truth.ugs_classes),
                               stack=ctx.run.stack(city.slug),
                               raw_map=ctx.run.raw_map(city.slug))
-        result["reference"] = str(Path("inputs") / entry["truth"])
+        result["reference"] = str(raster.relative_to(ctx.run.root))
         results[city.slug] = result
         rows.append(summary_row(city.name, result))
     csv = ctx.run.evaluation_csv

@@ -38,7 +38,7 @@ import pandas as pd
 from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
-from gbaugs.rundir import read_record
+from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
 from gbaugs.train import honesty, replicates
 from gbaugs.train.baselines import run_baselines
@@ -283,14 +283,14 @@ def _validation(d0: dict[str, Any], tr: np.ndarray, te: np.ndarray, held: dict[s
 
 def _truth(ctx: RunContext, model: Model, unweighted: Model) -> dict[str, Any]:
     """The weighted and the unweighted model against the synthetic truth, per city."""
-    meta = read_record(ctx.run.synthetic_meta)
+    known = SyntheticTruth.load(ctx.run)
+    assert known is not None  # called only where the run has a synthetic truth
+    ugs = list(known.ugs_classes)
     truth: dict[str, Any] = {}
     for c in ctx.region.cities:
-        entry = next(e for e in meta["cities"] if e["name"] == c.name)
-        stack, t = ctx.run.stack(c.slug), ctx.run.inputs / entry["truth"]
-        truth[c.slug] = {
-            "weighted": truth_accuracy(model, stack, t, meta["ugs_classes"]),
-            "unweighted": truth_accuracy(unweighted, stack, t, meta["ugs_classes"])}
+        stack, t = ctx.run.stack(c.slug), known.raster(c.name)
+        truth[c.slug] = {"weighted": truth_accuracy(model, stack, t, ugs),
+                         "unweighted": truth_accuracy(unweighted, stack, t, ugs)}
     return truth
 
 
