@@ -250,3 +250,25 @@ def test_a_missing_input_names_the_stage_that_writes_it(tmp_path, region, calls)
     with pytest.raises(StageError) as err:
         _run(calls, region, out, only=["imagery"])
     assert "the osm stage wrote it" in str(err.value) and "--force osm" in str(err.value)
+
+
+def test_the_synthetic_truth_record_has_one_typed_reader(tmp_path):
+    """rundir.SyntheticTruth reads inputs/synthetic.json for every stage: the UGS classes
+    and each city's truth raster; a real run has none; a malformed record or an unknown
+    city is a RunDirError naming the file and the stage that rebuilds it."""
+    from gbaugs.rundir import RunDir, SyntheticTruth
+
+    run = RunDir(tmp_path / "run")
+    run.prepare("Synthetic Delta")
+    assert SyntheticTruth.load(run) is None
+    write_json(run.synthetic_meta, {"ugs_classes": [1, 2], "cities": [
+        {"name": "Metropolis", "truth": "cities/metropolis/truth.tif"}]})
+    truth = SyntheticTruth.load(run)
+    assert truth.ugs_classes == (1, 2)
+    assert truth.raster("Metropolis") == run.inputs / "cities" / "metropolis" / "truth.tif"
+    with pytest.raises(RunDirError, match="'Atlantis' is not in the synthetic region"):
+        truth.raster("Atlantis")
+    write_json(run.synthetic_meta, {"ugs_classes": [1, 2], "cities": [{"name": "x"}]})
+    with pytest.raises(RunDirError, match="malformed") as caught:
+        SyntheticTruth.load(run)
+    assert "--force synthetic" in caught.value.hint
