@@ -3,6 +3,7 @@ validation, baselines, bad input, and the stage on the demo region."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -362,3 +363,70 @@ def test_a_saturated_cv_chooses_inside_the_plateau_of_ties():
     spread = [cell(C, g, 0.9 - 0.01 * C, 0.05) for C in (0.1, 1, 10) for g in (0.01, 0.1)]
     best, _ = one_standard_error(spread, 10, 100)
     assert (best["C"], best["gamma"]) == (0.1, 0.01)  # the one-SE rule, unchanged
+
+
+def test_majority_f1_is_the_score_of_a_constant_prediction():
+    from gbaugs.train.gridcv import weighted_f1
+    from gbaugs.train.search import majority_f1
+
+    y = np.array([0, 0, 0, 1, 1, 0, 0, 1, 0, 0])
+    w = np.array([1, 1, 1, 5, 5, 1, 1, 1, 1, 1.0])  # class 1 has the most weight in the first
+    splits = [(np.arange(5), np.arange(5, 10)), (np.arange(5, 10), np.arange(5))]
+    first = weighted_f1(y[5:], np.ones(5, int), w[5:])  # trained on rows 0–4: class 1 (10 vs 3)
+    second = weighted_f1(y[:5], np.zeros(5, int), w[:5])  # rows 5–9: class 0 (4 vs 1)
+    assert majority_f1(y, w, splits) == pytest.approx((first + second) / 2)
+    assert 0 < first < second < 1
+
+
+def test_one_se_never_chooses_a_cell_the_folds_cannot_tell_from_the_majority_class():
+    """A wide band (few, noisy folds) can reach down to the score of predicting the
+    majority class: such a cell is not chosen however simple; the simplest cell clear of
+    that floor is."""
+    from gbaugs.train.search import one_standard_error
+
+    def cell(C, g, f1, std=0.09):
+        return {"k": 4, "C": C, "gamma": g, "mean_f1": f1, "std_f1": std, "n_samples": 100}
+
+    # 3 folds, the best cell's standard deviation 0.12: one standard error 0.069, the band
+    # reaches 0.851 — the near-constant cell (0.86) is in it
+    grid = [cell(1e-4, 1e-6, 0.86), cell(1.0, 1.0, 0.89), cell(1000.0, 0.1, 0.92, 0.12)]
+    best, _ = one_standard_error(grid, 3, 100)
+    assert (best["C"], best["gamma"]) == (1e-4, 1e-6)  # without a floor: the constant map
+    best, score = one_standard_error(grid, 3, 100, floor=0.80)  # clear of it: > 0.869
+    assert (best["C"], best["gamma"], score) == (1.0, 1.0, 0.89)
+    # nothing clear of the floor: the highest-scoring cell
+    best, _ = one_standard_error(grid, 3, 100, floor=0.90)  # > 0.969: none
+    assert (best["C"], best["gamma"]) == (1000.0, 0.1)
+
+
+def test_replicates_search_side_by_side_with_their_own_folds():
+    """A vote's searches: replicate 0 by ``cv_folds``, the others by
+    ``replicate_cv_folds``, on all cores — the same choices as one after another."""
+    import types
+
+    from gbaugs.progress import Reporter
+    from gbaugs.train.stage import _searches
+
+    params = TrainParams(cv_folds=4, replicate_cv_folds=2, C=(1.0, 10.0), gamma=(0.1, 1.0),
+                         grid_extensions=0)
+    data, parts = [], []
+    for r in range(3):
+        x, y, w, _ = _data(300, seed=r)
+        data.append({"x": x, "y": y, "w": w, "polygons": (np.arange(300) // 10).astype(str),
+                     "city": np.full(len(y), "c")})
+        parts.append({"random": np.arange(len(y))})
+    ctx = types.SimpleNamespace(region=types.SimpleNamespace(train=params, seed=3),
+                                reporter=Reporter())
+    searches = _searches(ctx, data, parts)
+    assert searches[0].cv.startswith("4-fold") and all(s.cv.startswith("2-fold")
+                                                       for s in searches[1:])
+    from gbaugs.train.replicates import member_seed, tuning_rows
+
+    alone = []
+    for r, d in enumerate(data):
+        rows = parts[r]["random"] if r == 0 else tuning_rows(parts[r]["random"], d, params,
+                                                              member_seed(3, r))
+        p = params if r == 0 else dataclasses.replace(params, cv_folds=2)
+        alone.append(tune(d["x"][rows], d["y"][rows], d["w"][rows], p, member_seed(3, r),
+                          n_jobs=None, groups=d["polygons"][rows]).best_params)
+    assert [s.best_params for s in searches] == alone

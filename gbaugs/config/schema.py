@@ -313,10 +313,16 @@ class TrainParams:
     """How many whole trainings the saved model votes over (beyond the paper;
     :mod:`gbaugs.train.replicates`): each its own draw of the cap from the same candidates,
     its own folds and tuned cell; the map is their majority. ``1``: one SVM (the paper).
-    ``auto`` (default): 15 where a class of the pool comes from fewer than 5 label polygons
+    ``auto`` (default): 11 where a class of the pool comes from fewer than 5 label polygons
     per tuning fold (50 with 10 folds) — there the tuned cell follows the draw (Apartadó,
-    32 UGS polygons: maps of two seeds agree on 0.962–0.974 with one SVM, 0.988–0.993 with
-    15) — else 1. An odd number: R× the training."""
+    32 UGS polygons: maps of two seeds agree on 0.962–0.974 with one SVM, 0.983–0.989 with
+    11) — else 1. An odd number; what the vote costs: ``replicate_cv_folds``."""
+    replicate_cv_folds: int = option(3, Interval(2, 20, hint="cv_folds tunes every "
+                                                          "replicate like one SVM"))
+    """Tuning folds of replicates 1 … R − 1 of a vote (replicate 0 keeps ``cv_folds``;
+    beyond the paper). Each replicate still searches the whole grid on its own draw, so the
+    vote's cells keep their spread, at a fraction of the fits (docs/screening.md, "What
+    the vote costs"). Set it to ``cv_folds`` to tune every replicate like one SVM."""
 
 
 @dataclass(frozen=True)

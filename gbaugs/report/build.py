@@ -337,13 +337,21 @@ def _model_pairs(card: dict[str, Any], train: dict[str, Any]) -> dict[str, str]:
     scores = [c["cv_weighted_f1"] for c in reps["cells"]]
     n_sv = [m["n_support_vectors"] for m in card["members"]]
     edges = sum(1 for c in reps["cells"] if c["on_grid_edge"])
-    return {"classifier": f"majority vote of {reps['members']} RBF-SVMs (replicates)",
-            "cells chosen": "; ".join(f"{cell} ×{n}" for cell, n in cells.items()),
-            "training samples": f"{samples} per replicate",
-            "support vectors": f"{min(n_sv):,}–{max(n_sv):,} per replicate",
-            "tuning": f"{tuning} per replicate, best weighted F1 "
-                      f"{min(scores):.4f}–{max(scores):.4f}; "
-                      f"{edges} replicate(s) on the grid's edge"}
+    out = {"classifier": f"majority vote of {reps['members']} RBF-SVMs (replicates)",
+           "cells chosen": "; ".join(f"{cell} ×{n}" for cell, n in cells.items()),
+           "training samples": f"{samples} per replicate",
+           "support vectors": f"{min(n_sv):,}–{max(n_sv):,} per replicate",
+           "tuning": f"{train.get('search', '')} search per replicate, {card['cv']}; best "
+                     f"weighted F1 {min(scores):.4f}–{max(scores):.4f}; "
+                     f"{edges} replicate(s) on the grid's edge"}
+    cost = reps.get("cost")
+    if cost:
+        first = cost["search_s"][0]
+        out["what the vote cost"] = (
+            f"{cost['searches_s'] + cost['fits_s']:.1f} s: {reps['members']} searches side by "
+            f"side {cost['searches_s']:.1f} s (replicate 0's, {train.get('cv_folds')}-fold, "
+            f"{first:.1f} s), {cost['fits']} fits with the chosen cells {cost['fits_s']:.1f} s")
+    return out
 
 
 def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:

@@ -223,8 +223,9 @@ def _save(npz: Path, card_path: Path, card: dict[str, Any], fmt: int, features: 
 
 
 MAX_MODEL_BYTES = 2**30
-"""The most bytes a model file's arrays may hold once loaded (1 GiB; the demo's vote of 15
-SVMs holds ~6 MB): a file declaring more is refused before anything is allocated."""
+"""The most bytes a model file's arrays may hold once loaded (1 GiB; a vote of 15 SVMs on
+the demo's pool holds ~6 MB): a file declaring more is refused before anything is
+allocated."""
 
 
 def load_model(path: str | Path) -> Model:

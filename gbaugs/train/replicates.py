@@ -11,9 +11,11 @@ polygons per fold, so the chosen cell follows the draw of the cap and the folds:
 choose different cells and their maps disagree on a few per cent of the pixels, whatever
 one-model rule chose the cell. A vote of R replicates averages that lottery away; the
 seed agreement of one SVM and of votes of 3, 5 and 15 on real data, and what the vote
-costs, are measured in docs/screening.md ("Real data (Apartadó)"). The cost is R× the
-tuning and fits, so ``auto`` votes only where polygons are few; where they are many one
-SVM is already stable (:data:`AUTO_POLYGONS_PER_FOLD`).
+costs, are measured in docs/screening.md ("Real data (Apartadó)", "What the vote
+costs"). Replicates r > 0 tune with ``[train] replicate_cv_folds`` (3) folds and the
+searches run side by side, so the vote costs a few single trainings, not R; still
+``auto`` votes only where polygons are few; where they are many one SVM is already
+stable (:data:`AUTO_POLYGONS_PER_FOLD`).
 
 Validation stays honest for the vote: every replicate leaves out what replicate 0's
 hold-outs hold out — the random hold-out's pixels (by city and pixel centre), the held-out
@@ -33,8 +35,10 @@ from gbaugs.samples.pool import cap_and_weigh
 from gbaugs.train.model import votes_margin
 from gbaugs.train.validation import random_holdout
 
-AUTO_MEMBERS = 15
-"""Replicates ``auto`` trains where polygons are few (an odd number: a vote has no tie)."""
+AUTO_MEMBERS = 11
+"""Replicates ``auto`` trains where polygons are few (an odd number: a vote has no tie;
+11 — 15 agreed a little more on Apartadó and cost 4.4× one SVM, 9 a little less:
+docs/screening.md, "What the vote costs")."""
 AUTO_POLYGONS_PER_FOLD = 5
 """``auto`` votes when a class of the pool comes from fewer label polygons than this many
 per tuning fold (50 with 10 folds): each fold then scores the grid on a handful of
@@ -97,10 +101,16 @@ def vote(predictions: list[np.ndarray]) -> np.ndarray:
     return (votes_margin(predictions) > 0).astype(np.int64)
 
 
-def summary(searches: list[Any], reason: str) -> dict[str, Any]:
-    """What the card and validation say of the replicates: their count, why, and each
-    one's chosen cell, CV score and grid edge."""
+def summary(searches: list[Any], reason: str, seconds: dict[str, float], folds: int
+            ) -> dict[str, Any]:
+    """What the card and validation say of the replicates: their count, why, what they
+    cost (``seconds``: wall time of the searches and of the fits with the chosen cells;
+    ``folds``: the tuning folds of replicates r > 0), and each one's chosen cell, CV score
+    and grid edge."""
     return {"members": len(searches), "reason": reason,
+            "cost": {"member_cv_folds": folds, "searches_s": seconds["searches"],
+                     "fits_s": seconds["fits"], "fits": seconds["n_fits"],
+                     "search_s": [round(s.seconds, 2) for s in searches]},
             "cells": [{**s.best_params, "cv_weighted_f1": s.best_score,
                        "on_grid_edge": s.edge} for s in searches]}
 

@@ -25,7 +25,9 @@ validation, model and city) and, with baselines, ``model/baselines.json`` and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -178,7 +180,7 @@ def _run(ctx: RunContext) -> StageResult:
             for kind in ("polygons", "blocks")}
     parts = [{"random": tr, **{k: s_tr for k, (s_tr, _) in held.items()}},
              *(_training_parts(d, d0, {"random": (tr, te), **held}) for d in data[1:])]
-    searches, fitted = _tune_and_fit(ctx, data, parts, held)
+    searches, fitted, seconds = _tune_and_fit(ctx, data, parts, held)
     final = fitted.get("final", fitted["weighted"])
     model = _model(final, features)
     if not np.array_equal(model.predict(x[te]),
@@ -186,7 +188,8 @@ def _run(ctx: RunContext) -> StageResult:
         raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
     validation = _validation(d0, tr, te, held, searches, fitted, params)
     if len(data) > 1:
-        validation["replicates"] = replicates.summary(searches, reason)
+        validation["replicates"] = replicates.summary(searches, reason, seconds,
+                                                      params.replicate_cv_folds)
     if ctx.run.synthetic_meta.exists():
         validation["synthetic_truth"] = _truth(ctx, model, _model(fitted["unweighted"],
                                                                   features))
@@ -212,45 +215,75 @@ def _run(ctx: RunContext) -> StageResult:
 
 
 def _tune_and_fit(ctx: RunContext, data: list[dict[str, Any]], parts: list[dict[str, Any]],
-                  held: dict[str, Any]) -> tuple[list[Any], dict[str, list[Any]]]:
-    """Each member's search (replicate r > 0 on its own tuning rows), then every fit with
-    the chosen parameters side by side: ``(searches, {kind: [pipeline per member]})``,
-    kinds ``weighted``, ``unweighted``, the group hold-outs' and ``final``."""
+                  held: dict[str, Any]
+                  ) -> tuple[list[Any], dict[str, list[Any]], dict[str, float]]:
+    """Each member's search (:func:`_searches`), then every fit with the chosen parameters
+    side by side: ``(searches, {kind: [pipeline per member]}, seconds)``, kinds
+    ``weighted``, ``unweighted``, the group hold-outs' and ``final``; ``seconds``: wall
+    time of the searches and of the fits (what the model card says the vote cost)."""
     params, seed = ctx.region.train, ctx.region.seed
+    t0 = time.perf_counter()
     title = "training the W-SVM" + (f" (a vote of {len(data)})" if len(data) > 1 else "")
-    with ctx.reporter.task(title, total=len(data)) as advance, \
-            _once(len(data)):
-        searches, fits = [], []
-        for r, (d, part) in enumerate(zip(data, parts, strict=True)):
-            s_r, p_tr = replicates.member_seed(seed, r), part["random"]
-            tuning = p_tr if r == 0 else replicates.tuning_rows(p_tr, d, params, s_r)
-            member = f" {r + 1} of {len(data)}" if len(data) > 1 else ""
-            with ctx.reporter.task(f"cross-validation fits{member}", None) as fit_done, \
-                    counting_fits(fit_done):
-                search = tune(d["x"][tuning], d["y"][tuning], d["w"][tuning], params, s_r,
-                              groups=d["polygons"][tuning])
-            searches.append(search)
-            # the fits with the chosen parameters are independent: fitted side by side
-            # (libsvm releases the GIL; demo: 9.4 → 5.1 s on 2 cores, same models)
+    with ctx.reporter.task(title, total=2) as advance, _once(len(data)):
+        searches = _searches(ctx, data, parts)
+        t1 = time.perf_counter()
+        advance(1)
+        fits = []
+        for r, (d, part, search) in enumerate(zip(data, parts, searches, strict=True)):
+            p_tr = part["random"]
             jobs = {"weighted": (p_tr, d["w"][p_tr]), "unweighted": (p_tr, np.ones(len(p_tr))),
                     **{k: (part[k], d["w"][part[k]]) for k in held}}
             if params.final_fit != "train":
                 jobs["final"] = (slice(None), d["w"])  # x itself (a copy can sum otherwise)
-            fits += [(r, kind, d, rows, w, search.best_params, s_r)
+            fits += [(kind, d, rows, w, search.best_params, replicates.member_seed(seed, r))
                      for kind, (rows, w) in jobs.items()]
-            advance(1)
+        # the fits with the chosen parameters are independent: fitted side by side
+        # (libsvm releases the GIL; demo: 9.4 → 5.1 s on 2 cores, same models)
         with ctx.reporter.task("fits with the chosen parameters", len(fits)) as fit_done, \
                 ThreadPoolExecutor(n_workers(-1)) as workers:
             def fit(f: tuple) -> Any:
-                pipe = fit_pipeline(f[2]["x"][f[3]], f[2]["y"][f[3]], f[4], f[5], f[6])
+                _, d, rows, w, best, s_r = f
+                pipe = fit_pipeline(d["x"][rows], d["y"][rows], w, best, s_r)
                 fit_done(1)
                 return pipe
 
             done = list(workers.map(fit, fits))
+        advance(1)
     fitted: dict[str, list[Any]] = {}
-    for (_, kind, *_), pipe in zip(fits, done, strict=True):
+    for (kind, *_), pipe in zip(fits, done, strict=True):
         fitted.setdefault(kind, []).append(pipe)
-    return searches, fitted
+    return searches, fitted, {"searches": round(t1 - t0, 2),
+                              "fits": round(time.perf_counter() - t1, 2), "n_fits": len(fits)}
+
+
+def _searches(ctx: RunContext, data: list[dict[str, Any]], parts: list[dict[str, Any]]
+              ) -> list[Any]:
+    """Each member's search: replicate 0 on the random hold-out's training part with
+    ``cv_folds`` (one SVM: the paper's search, its fits on all cores); replicate r > 0 on
+    its own tuning rows (:func:`~gbaugs.train.replicates.tuning_rows`) with
+    ``replicate_cv_folds``. A vote's searches run side by side, one per core, the longest
+    (replicate 0's) first; each is seeded, so the result does not depend on the order."""
+    params, seed = ctx.region.train, ctx.region.seed
+    member = dataclasses.replace(params, cv_folds=params.replicate_cv_folds)
+
+    def search(r: int, n_jobs: int | None) -> Any:
+        d, s_r, p_tr = data[r], replicates.member_seed(seed, r), parts[r]["random"]
+        rows = p_tr if r == 0 else replicates.tuning_rows(p_tr, d, params, s_r)
+        return tune(d["x"][rows], d["y"][rows], d["w"][rows], params if r == 0 else member,
+                    s_r, n_jobs=n_jobs, groups=d["polygons"][rows])
+
+    if len(data) == 1:
+        with ctx.reporter.task("cross-validation fits", None) as fit_done, \
+                counting_fits(fit_done):
+            return [search(0, -1)]
+    with ctx.reporter.task(f"tuning the {len(data)} replicates", len(data)) as done, \
+            ThreadPoolExecutor(n_workers(-1)) as workers:
+        def one(r: int) -> Any:
+            result = search(r, None)
+            done(1)
+            return result
+
+        return list(workers.map(one, range(len(data))))
 
 
 def _validation(d0: dict[str, Any], tr: np.ndarray, te: np.ndarray, held: dict[str, Any],
@@ -270,6 +303,7 @@ def _validation(d0: dict[str, Any], tr: np.ndarray, te: np.ndarray, held: dict[s
             "strategy": search.strategy, "cv": replicates.folds_used(searches),
             "best": search.best_params, "selection": params.select,
             "highest_scoring": search.top, "best_cv_weighted_f1": search.best_score,
+            "majority_class_cv_weighted_f1": search.majority_f1,
             "grid": search.grid, "on_grid_edge": search.edge,
             "seconds": round(search.seconds, 2), "cells": search.cells},
         "random": {"weighted": per_city(y[te], predict("weighted", te), city[te]),
