@@ -430,3 +430,34 @@ def test_replicates_search_side_by_side_with_their_own_folds():
         alone.append(tune(d["x"][rows], d["y"][rows], d["w"][rows], p, member_seed(3, r),
                           n_jobs=None, groups=d["polygons"][rows]).best_params)
     assert [s.best_params for s in searches] == alone
+
+
+def test_extension_cells_are_screened_on_the_last_subsample_first():
+    """Beyond an edge, a more complex cell goes on to all samples only if it beats the
+    cell it extends on halving's last subsample; a simpler one (one-SE) if it lies within
+    one standard error of it. The subsample scores are kept as extension records."""
+    from gbaugs.train.gridcv import Cell
+    from gbaugs.train.search import _screen_extension, make_cv
+
+    x, y, w, _ = _data(400)
+    params = TrainParams(cv_folds=4, grid_extensions=1)
+    splits = list(make_cv(y, None, params, 0)[0].split(x, y))
+    around = {"k": 3, "C": 10.0, "gamma": 0.1}
+    new = [Cell(3, 100.0, 0.1), Cell(3, 1.0, 0.1)]  # more complex, simpler
+
+    def screen(mean, std):
+        records = [{**around, "mean_f1": mean, "std_f1": std, "n_samples": 200}]
+        kept = _screen_extension(new, around, records, 200, (x, y, w, splits), 0, None,
+                                 params)
+        assert [r["extension"] for r in records[1:]] == [True, True]
+        assert all(r["n_samples"] == 200 for r in records[1:])
+        return kept
+
+    assert screen(0.0, 0.0) == new  # both beat a cell that scored 0
+    assert screen(1.01, 0.0) == []  # none beats a perfect score
+    assert screen(1.01, 2.0) == [Cell(3, 1.0, 0.1)]  # the simpler one is within the band
+    # no record of the cell around on the subsample: it is scored there too
+    records: list = []
+    _screen_extension(new, around, records, 200, (x, y, w, splits), 0, None, params)
+    assert len(records) == 3 and (records[0]["C"], records[0]["gamma"]) == (10.0, 0.1)
+    assert "extension" not in records[0]
