@@ -315,7 +315,7 @@ class TrainParams:
     its own folds and tuned cell; the map is their majority. ``1``: one SVM (the paper).
     ``auto`` (default): 11 where a class of the pool comes from fewer than 5 label polygons
     per tuning fold (50 with 10 folds) — there the tuned cell follows the draw (Apartadó,
-    32 UGS polygons: maps of two seeds agree on 0.962–0.974 with one SVM, 0.983–0.989 with
+    32 UGS polygons: maps of two seeds agree on 0.962–0.974 with one SVM, 0.983–0.990 with
     11) — else 1. An odd number; what the vote costs: ``replicate_cv_folds``."""
     replicate_cv_folds: int = option(3, Interval(2, 20, hint="cv_folds tunes every "
                                                           "replicate like one SVM"))
