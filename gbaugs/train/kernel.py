@@ -60,7 +60,7 @@ def as_float32(typingctx, bits):
     return types.float32(types.int32), codegen
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def exp_neg(x):
     """exp(x) for float32 x ≤ 0: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2,
     Taylor polynomial of degree 6 for exp(r), exact 2ⁿ from the exponent bits.
@@ -123,6 +123,22 @@ def _sq_dists(z, p, sv_t, d2):
         j += 1
 
 
+@nb.njit(cache=True)
+def _kernel_row(d2, g, rel, two_u_g, zn, sv_norm, kk, ee):
+    """``kk[i] = exp(−γ·d2[i])`` and ``ee[i]``, its error bound's factor (see
+    :func:`decide`), all float32. Its own function, compiled without fast-math, with
+    :func:`exp_neg` inlined at numba's level: no flag of the caller reaches the two-part
+    reduction, and a loop without reductions needs none to run as wide as the CPU's
+    vectors (inside the fast-math caller, beside its float64 sums, the exponential ran 4
+    lanes wide and later was not inlined at all: docs/benchmarks.md, "Prediction")."""
+    for i in range(d2.shape[0]):
+        x = -g * d2[i]
+        k = exp_neg(x)
+        kk[i] = k
+        ee[i] = k * (-x * rel + two_u_g * np.sqrt(d2[i]) * (zn + sv_norm[i])
+                     + np.float32(EXP_REL_ERR))
+
+
 # reassociation only reorders the sums (the bounds hold in any order); contraction
 # fuses multiply-adds (one rounding instead of two)
 _FLAGS = {"reassoc", "contract"}
@@ -132,7 +148,11 @@ _FLAGS = {"reassoc", "contract"}
 def decide(z, sv_t, sv_norm, alpha, abs_alpha, gamma, intercept, out, bound, block):
     """Fill ``out`` with the decision values of the rows of ``z`` (float32) and ``bound``
     with their error bounds; ``sv_t``: the support vectors transposed (d, m), float32;
-    ``sv_norm``: their float64 norms rounded up; ``block``: pixels per parallel task."""
+    ``sv_norm``: their float64 norms rounded up; ``block``: pixels per parallel task.
+    Per pixel: the squared distances (:func:`_sq_dists`), the kernel values and their
+    error factors (:func:`_kernel_row`, float32), then the float64 sums. (The bound's
+    sums in float32 instead, made an upper bound again by a factor 1 + 2(m + 8)·u, were
+    slower: 0.83–0.85 against 0.89–0.94 M pixels/s.)"""
     n, d = z.shape
     m = sv_t.shape[1]
     g = np.float32(gamma)
@@ -141,24 +161,23 @@ def decide(z, sv_t, sv_norm, alpha, abs_alpha, gamma, intercept, out, bound, blo
     tail = m * 1.7e-38 * np.max(abs_alpha)
     for b in nb.prange((n + block - 1) // block):
         d2 = np.empty(m, dtype=np.float32)
+        kk = np.empty(m, dtype=np.float32)
+        ee = np.empty(m, dtype=np.float32)
         for p in range(b * block, min(n, (b + 1) * block)):
             zn = np.float32(0.0)
             for j in range(d):
                 zn += z[p, j] * z[p, j]
             zn = np.float32(np.sqrt(zn) * np.float32(1.0001))
             _sq_dists(z, p, sv_t, d2)
+            _kernel_row(d2, g, rel, two_u_g, zn, sv_norm, kk, ee)
             acc = 0.0
             err = 0.0
             mag = 0.0
             for i in range(m):
-                x = -g * d2[i]
-                k = exp_neg(x)
-                acc += alpha[i] * k
-                a = abs_alpha[i] * k
-                mag += a
-                e = -x * rel + two_u_g * np.sqrt(d2[i]) * (zn + sv_norm[i]) \
-                    + np.float32(EXP_REL_ERR)
-                err += a * e
+                k64 = np.float64(kk[i])
+                acc += alpha[i] * k64
+                mag += abs_alpha[i] * k64
+                err += abs_alpha[i] * np.float64(ee[i])
             out[p] = acc + intercept
             # float64: this sum's rounding, and that of any float64 reference
             bound[p] = err * 1.00001 + mag * (m * 2.0 ** -50) + tail
