@@ -11,6 +11,8 @@ anything is written.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,24 @@ def _scale_option(city: CityConfig) -> str:
     return f"`scale` of city {city.name!r} (or [imagery] scale)"
 
 
+def _measure_bands(scenes: list[Scene], scales: dict[str, dict[str, Any]], option: str
+                   ) -> dict[tuple[str, str], tuple[dict[str, float], float]]:
+    """Each scene band's reflectance percentiles (:func:`check_range`, which raises on a
+    band out of range) and ground resolution, by (date, band): read side by side (each
+    its own file handle; rasterio reads without the GIL — the demo's 252 bands took 3.3 s
+    one after another). Errors come in scene and band order, as one after another."""
+    jobs = [(s.date, band, ref) for s in scenes for band, ref in s.bands.items()
+            if band in BANDS]
+
+    def measure(job: tuple[str, str, Any]) -> tuple[dict[str, float], float]:
+        date, band, ref = job
+        return check_range(band, ref, scales[date][band], option), resolution_m(ref.path)
+
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(measure, jobs))
+    return {(date, band): r for (date, band, _), r in zip(jobs, results, strict=True)}
+
+
 def inspect_scenes(scenes: list[Scene], region: Region, city: CityConfig) -> Inspection:
     """Window, product level, scale and resolution of a city's scenes (module docstring)."""
     opts = region.imagery
@@ -76,15 +96,17 @@ def inspect_scenes(scenes: list[Scene], region: Region, city: CityConfig) -> Ins
     groups: dict[tuple[float, float, str], set[str]] = {}
     for s in used:
         out.scales[s.date] = {}
-        percentiles[s.date] = {}
         for band, ref in {**s.bands, **({"B10": s.aux["B10"]} if "B10" in s.aux else {})
                           }.items():
             bs = band_scale(ref, s, band, scale, offset)
             out.scales[s.date][band] = bs
             groups.setdefault((bs.scale, bs.offset, bs.source), set()).add(band)
+    measured = _measure_bands(used, out.scales, _scale_option(city))
+    for s in used:
+        percentiles[s.date] = {}
+        for band in s.bands:
             if band in BANDS:
-                percentiles[s.date][band] = check_range(band, ref, bs, _scale_option(city))
-                res = resolution_m(ref.path)
+                percentiles[s.date][band], res = measured[s.date, band]
                 resolution[band] = round(max(res, resolution.get(band, 0.0)), 2)
         check_scene_brightness(percentiles[s.date], out.scales[s.date], s.date,
                                ", ".join(sorted({str(r.path.parent) for r in s.bands.values()})),

@@ -30,7 +30,9 @@ no valid observation exists.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -417,20 +419,21 @@ def _composite_block(readers, masks, bands, h0, h1, opts,
     seasonal = [SEASONAL[f] for f in features if f in SEASONAL]
     per_scene: dict[str, list[np.ndarray]] = {s.index: [] for s in seasonal}
     valid_count = water_count = clouded = observed = None
+    read = _read_all(readers, masks, bands, h0, h1)
     for k in range(n):
-        arrays = {b: readers[k][b](h0, h1) for b in bands}
+        arrays = {b: read[k, b] for b in bands}
         seen = np.all([np.isfinite(a) for a in arrays.values()], axis=0)
         m = masks[k]
         is_water = np.zeros(seen.shape, dtype=bool)
         if m["rule"] == "scl":
-            scl = m["scl"](h0, h1)
+            scl = read[k, "scl"]
             cloud = ~np.isfinite(scl) | np.isin(np.nan_to_num(scl, nan=0),
                                                 opts.scl_mask_classes)
             is_water = np.nan_to_num(scl, nan=0) == SCL_WATER
         elif m["rule"] == "qa60":
-            cloud = qa60_cloud(m["qa60"](h0, h1))
+            cloud = qa60_cloud(read[k, "qa60"])
         elif m["rule"] == "spectral":
-            b10 = m["b10"](h0, h1) if m["b10"] is not None else None
+            b10 = read.get((k, "b10"))
             cloud = spectral_cloud(arrays["B2"], b10, opts.toa_cloud_blue,
                                    opts.toa_cirrus_b10)
         else:
@@ -457,6 +460,19 @@ def _composite_block(readers, masks, bands, h0, h1, opts,
             comp[sp.name] = nan_percentile(np.stack(per_scene[sp.index]), sp.percentile)
     return {"comp": comp, "n_obs": valid_count, "observed": observed, "clouded": clouded,
             "scl_water": 2 * water_count > valid_count, "masked_ndvi": masked_ndvi}
+
+
+def _read_all(readers, masks, bands, h0: int, h1: int) -> dict[tuple[int, str], np.ndarray]:
+    """Rows ``h0:h1`` of every scene's bands and of the masks its rule reads, keyed by
+    (scene, band or mask name), read side by side: each reader is its own GDAL dataset,
+    and rasterio reads without the GIL (the demo's imagery stage: 288 reads, 4.3 s one
+    after another)."""
+    jobs = [(k, b, readers[k][b]) for k in range(len(readers)) for b in bands]
+    jobs += [(k, name, m[name]) for k, m in enumerate(masks) for name in ("scl", "qa60", "b10")
+             if m[name] is not None]
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(lambda job: job[2](h0, h1), jobs))
+    return {(k, name): a for (k, name, _), a in zip(jobs, arrays, strict=True)}
 
 
 def nan_percentile(stack: np.ndarray, q: float) -> np.ndarray:
