@@ -5,10 +5,11 @@
   the model *is* that threshold in effect ("a threshold on NDVI at 0.345"), whatever its
   kernel: on a real city with a park inventory and two bands the SVM reduced to exactly
   that, and the report should say so instead of presenting an RBF-SVM.
-* :func:`baselines_on_polygons` — the baselines refit on the polygon hold-out's training
-  part and scored on its test part, the spatially separated split the W-SVM is judged on
-  (the random split flatters every model). The report's first section says when one
-  beats it.
+* :func:`beaten_by` — the baselines that beat the W-SVM on the polygon hold-out (each
+  refit on its training part and scored on its test part by
+  :func:`gbaugs.train.baselines.run_baselines`: the spatially separated split the W-SVM
+  is judged on; the random split flatters every model). The report's first section says
+  when one beats it.
 """
 
 from __future__ import annotations
@@ -59,27 +60,6 @@ def describe_rule(rule: dict[str, Any]) -> str:
     return (f"a threshold on {rule['feature']} at {rule['threshold']:g} ({rule['feature']} "
             f"{rule['direction']} {rule['threshold']:g} → UGS; agrees with "
             f"{rule['agreement']:.1%} of its own labels on the pool)")
-
-
-def baselines_on_polygons(baselines: dict[str, Any], x: np.ndarray, y: np.ndarray,
-                          w: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int
-                          ) -> dict[str, dict[str, float]]:
-    """Each baseline of ``baselines`` (the random-split results: their tuned ``params``)
-    refit with those parameters on the polygon hold-out's ``train`` rows and scored on its
-    ``test`` rows."""
-    from gbaugs.train.baselines import _candidates
-    from gbaugs.train.model import routing
-    from gbaugs.train.validation import metrics
-
-    out = {}
-    with routing():
-        for name, est, _, _ in _candidates(seed):
-            if name not in baselines:
-                continue
-            est.set_params(**baselines[name]["params"])
-            est.fit(x[train], y[train], sample_weight=w[train])
-            out[name] = metrics(y[test], np.asarray(est.predict(x[test])))
-    return out
 
 
 def beaten_by(baselines: dict[str, Any], w_svm_f1: float) -> list[tuple[str, float]]:

@@ -333,10 +333,8 @@ def _baselines(ctx: RunContext, d0: dict[str, Any], tr: np.ndarray, te: np.ndarr
     """The baselines on the same hold-outs (random and polygons), beside the W-SVM; a
     WARNING for each that beats it on whole held-out polygons. Their files."""
     x, y, w, seed = d0["x"], d0["y"], d0["w"], ctx.region.seed
-    baselines = run_baselines(x[tr], y[tr], w[tr], x[te], y[te], seed)
-    for name, m in honesty.baselines_on_polygons(baselines, x, y, w, *held["polygons"],
-                                                 seed).items():
-        baselines[name]["polygons"] = m
+    baselines = run_baselines(x[tr], y[tr], w[tr], x[te], y[te], seed,
+                              polygons=(x, y, w, *held["polygons"]))
     baselines["w_svm"] = {"params": search.best_params, "cv_f1": search.best_score,
                           "holdout": validation["random"]["weighted"]["overall"],
                           "polygons": validation["polygons"]["weighted"]["overall"]}
