@@ -119,6 +119,7 @@ def test_03_gba_earth_engine_executes_as_shipped_without_credentials(tmp_path, m
     assert len(tables) >= 4  # the cities, the tasks, the statistics, the metrics
 
 
+@pytest.mark.slow  # ~11 s: the UGSNet module has its own fast tests (test_ugsnet.py)
 def test_04_ugsnet_executes(tmp_path):
     pytest.importorskip("torch")
     nb = _execute(NOTEBOOKS / "04_ugsnet.ipynb", tmp_path)

@@ -115,6 +115,7 @@ NEED_BROWSER = bool(os.environ.get("GBAUGS_REQUIRE_BROWSER"))
 """Set by .ci/run, which installs Debian's chromium: there the browser test never skips."""
 
 
+@pytest.mark.slow  # ~15 s in a real browser; the page's structure is checked fast above
 @pytest.mark.skipif(find_chromium() is None and not NEED_BROWSER,
                     reason="Chromium is not installed")
 def test_chromium_renders_the_whole_report_without_console_errors(demo_run, tmp_path):

@@ -316,7 +316,7 @@ def synthetic_samples(small_region, tmp_path_factory):
 
     region = Region.from_toml(small_region.region_toml)
     out = tmp_path_factory.mktemp("samples_run")
-    run_region(region, out)
+    run_region(region, out, only=["synthetic", "osm", "imagery", "samples"])
     return region, out
 
 
