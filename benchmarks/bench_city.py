@@ -1,7 +1,7 @@
 """One real city end to end: Apartadó (``../shared/data/apartado_co001``), what a user waits for.
 
-The tests' configuration (``tests/test_accuracy.py``: the real 4-index composite, its OSM
-file, the image's footprint as the boundary, no baselines) and every other default — so
+The tests' configuration (:mod:`gbaugs.testing.realdata`: the real 4-index composite, its
+OSM file, the image's footprint as the boundary, no baselines) and every other default — so
 ``[train] replicates = "auto"`` trains a vote, Apartadó's UGS labels coming from 32
 polygons. Three things, each measured in this run:
 
@@ -28,44 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gbaugs.testing.realdata import apartado_config
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "apartado_co001"
-
-CONFIG = """[region]
-name = "Apartado"
-year = 2017
-seed = {seed}
-
-[imagery]
-backend = "local"
-features = ["NDVI", "NDWI", "MNDWI", "NDTI"]
-
-[train]
-baselines = false
-{extra}
-[[cities]]
-name = "Apartadó"
-boundary = "{folder}/boundary.gpkg"
-osm = "{data}/OSM/CO_001.shp"
-imagery = ["{data}/Sample_image/CO_001.tif"]
-band_map = {{ ndvi = "NDVI", ndwi = "NDWI", mndwi = "MNDWI", ndti = "NDTI" }}
-"""
-
-
-def _config(folder: Path, seed: int, extra: str = "") -> Path:
-    path = folder / f"apartado_{seed}{'_one' if extra else ''}.toml"
-    path.write_text(CONFIG.format(seed=seed, folder=folder, data=DATA, extra=extra))
-    return path
-
-
-def _boundary(folder: Path) -> None:
-    import geopandas as gpd
-    import rasterio
-    import shapely
-
-    with rasterio.open(DATA / "Sample_image" / "CO_001.tif") as src:
-        gpd.GeoDataFrame(geometry=[shapely.box(*src.bounds)], crs=src.crs).to_file(
-            folder / "boundary.gpkg")
-
 
 def _gbaugs(*args: str | Path) -> float:
     """``gbaugs …`` in a fresh process; its wall seconds."""
@@ -102,7 +67,6 @@ def main() -> None:
         sys.exit(f"{DATA} is absent: this benchmark needs ../shared/data (read its README)")
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_city_"))
     folder.mkdir(parents=True, exist_ok=True)
-    _boundary(folder)
     from bench_predict import cpu_description  # this folder: the CPU and its vector width
 
     print(f"Apartadó end to end, the tests' configuration; {os.cpu_count()} cores, "
@@ -110,7 +74,7 @@ def main() -> None:
 
     run = folder / "seed42"
     shutil.rmtree(run, ignore_errors=True)
-    wall = _gbaugs("run", _config(folder, 42), "--out", run)
+    wall = _gbaugs("run", apartado_config(DATA, folder, 42), "--out", run)
     stages = _stage_seconds(run)
     card = json.loads((run / "model" / "card.json").read_text())
     members = card.get("replicates", {}).get("members", 1)
@@ -120,8 +84,8 @@ def main() -> None:
     one = folder / "seed42_one_svm"
     shutil.rmtree(one, ignore_errors=True)
     shutil.copytree(run, one)
-    _gbaugs("run", _config(folder, 42, "replicates = 1\n"), "--out", one, "--only", "train",
-            "--force", "train")
+    _gbaugs("run", apartado_config(DATA, folder, 42, "replicates = 1\n", "one_svm.toml"),
+            "--out", one, "--only", "train", "--force", "train")
     single = _stage_seconds(one)["train"]
     vote = stages["train"]
     print(f"2. training: the vote of {members} {vote:.1f} s, one SVM {single:.1f} s: "
@@ -129,7 +93,8 @@ def main() -> None:
 
     other = folder / "seed7"
     shutil.rmtree(other, ignore_errors=True)
-    wall7 = _gbaugs("run", _config(folder, 7), "--out", other)
+    wall7 = _gbaugs("run", apartado_config(DATA, folder / "seed7_config", 7), "--out",
+                    other)
     agree = _agreement(run / "maps" / "apartado.tif", other / "maps" / "apartado.tif")
     print(f"3. seed 7 end to end {wall7:.1f} s; maps of seeds 42 and 7 agree on {agree:.4f} "
           "of the valid pixels (goal ≥ 0.98)")

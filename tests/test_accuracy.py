@@ -184,36 +184,11 @@ def test_tuning_falls_back_to_pixel_folds_with_too_few_polygons():
 
 
 # ------------------------------------------------------------------ Apartadó (real)
-APARTADO_TOML = """
-[region]
-name = "Apartado"
-year = 2017
-seed = {seed}
-[imagery]
-backend = "local"
-features = ["NDVI", "NDWI", "MNDWI", "NDTI"]
-[[cities]]
-name = "Apartadó"
-boundary = "{folder}/boundary.gpkg"
-osm = "{data}/OSM/CO_001.shp"
-imagery = ["{data}/Sample_image/CO_001.tif"]
-band_map = {{ ndvi = "NDVI", ndwi = "NDWI", mndwi = "MNDWI", ndti = "NDTI" }}
-"""
-
-
 def _apartado(shared_data, folder, seed):
     from gbaugs.pipeline import run_region
+    from gbaugs.testing.realdata import apartado_config
 
-    data = shared_data / "apartado_co001"
-    folder.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(data / "Sample_image" / "CO_001.tif") as src:
-        gpd.GeoDataFrame(geometry=[shapely.box(*src.bounds)], crs=src.crs).to_file(
-            folder / "boundary.gpkg")
-    (folder / "apartado.toml").write_text(APARTADO_TOML.format(seed=seed, folder=folder,
-                                                               data=data))
-    region = Region.from_toml(folder / "apartado.toml")
-    region = dataclasses.replace(region, train=dataclasses.replace(region.train,
-                                                                   baselines=False))
+    region = Region.from_toml(apartado_config(shared_data / "apartado_co001", folder, seed))
     run_region(region, folder / "run", only=["osm", "imagery", "samples", "train", "map",
                                              "postprocess"])
     return region, folder / "run"

@@ -8,7 +8,9 @@
   connected pixels) and :mod:`gbaugs.testing.ee_values` (the evaluator's values);
 - :mod:`gbaugs.testing.gba` — the shipped Greater Bay Area region (``gba.toml``) served
   offline: 16 small synthetic cities at the real cities' places behind the fake server
-  and a stand-in for Overpass (:func:`~gbaugs.testing.gba.offline_gba`).
+  and a stand-in for Overpass (:func:`~gbaugs.testing.gba.offline_gba`);
+- :mod:`gbaugs.testing.realdata` — the real-data cases of ``../shared/data`` configured
+  once for the tests and benchmarks (:func:`~gbaugs.testing.realdata.apartado_config`).
 """
 
 from gbaugs.testing.earthengine import FakeEarthEngine, fake_session
