@@ -389,26 +389,10 @@ def test_defective_osm_gets_lower_weights_than_clean(demo_run):
 @pytest.mark.slow
 def test_apartado_end_to_end(shared_data, tmp_path):
     from gbaugs.pipeline import run_region
+    from gbaugs.testing.realdata import apartado_config
 
-    data = shared_data / "apartado_co001"
-    with rasterio.open(data / "Sample_image" / "CO_001.tif") as src:
-        gpd.GeoDataFrame(geometry=[shapely.box(*src.bounds)], crs=src.crs).to_file(
-            tmp_path / "boundary.gpkg")
-    (tmp_path / "apartado.toml").write_text(f"""
-[region]
-name = "Apartado"
-year = 2017
-[imagery]
-backend = "local"
-features = ["NDVI", "NDWI", "MNDWI", "NDTI"]
-[[cities]]
-name = "Apartadó"
-boundary = "boundary.gpkg"
-osm = "{data / 'OSM' / 'CO_001.shp'}"
-imagery = ["{data / 'Sample_image' / 'CO_001.tif'}"]
-band_map = {{ ndvi = "NDVI", ndwi = "NDWI", mndwi = "MNDWI", ndti = "NDTI" }}
-""")
-    region = Region.from_toml(tmp_path / "apartado.toml")
+    region = Region.from_toml(apartado_config(shared_data / "apartado_co001", tmp_path,
+                                              baselines=True))
     result = run_region(region, tmp_path / "run")
     assert result.ran == ["osm", "imagery", "samples", "train", "map", "postprocess",
                           "products", "analysis", "report"]

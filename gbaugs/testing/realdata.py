@@ -21,7 +21,7 @@ backend = "local"
 features = ["NDVI", "NDWI", "MNDWI", "NDTI"]
 
 [train]
-baselines = false
+baselines = {baselines}
 {train}
 [[cities]]
 name = "Apartadó"
@@ -33,11 +33,11 @@ band_map = {{ ndvi = "NDVI", ndwi = "NDWI", mndwi = "MNDWI", ndti = "NDTI" }}
 
 
 def apartado_config(data: Path, folder: Path, seed: int = 42, train: str = "",
-                    name: str = "apartado.toml") -> Path:
+                    name: str = "apartado.toml", baselines: bool = False) -> Path:
     """Write ``folder/boundary.gpkg`` (the composite's footprint, in its CRS) and
     ``folder/<name>``, Apartadó's configuration with ``seed`` and the extra ``[train]``
-    lines ``train``; return the configuration's path. ``data``: the
-    ``apartado_co001`` folder of ``../shared/data``."""
+    lines ``train`` (and the baselines when ``baselines``); return the configuration's
+    path. ``data``: the ``apartado_co001`` folder of ``../shared/data``."""
     import geopandas as gpd
     import rasterio
     import shapely
@@ -47,6 +47,6 @@ def apartado_config(data: Path, folder: Path, seed: int = 42, train: str = "",
         gpd.GeoDataFrame(geometry=[shapely.box(*src.bounds)], crs=src.crs).to_file(
             folder / "boundary.gpkg")
     path = folder / name
-    path.write_text(APARTADO_TOML.format(seed=seed, folder=folder, data=data, train=train),
-                    encoding="utf-8")
+    path.write_text(APARTADO_TOML.format(seed=seed, folder=folder, data=data, train=train,
+                                         baselines=str(baselines).lower()), encoding="utf-8")
     return path
