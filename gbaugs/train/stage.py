@@ -417,5 +417,6 @@ TRAIN = Stage(
     run=_run,
     reads=("train", "samples", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
-    version=4,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks
+    version=5,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks;
+    # 5: replicates tuned by replicate_cv_folds, the majority-class floor, screened extensions
 )
