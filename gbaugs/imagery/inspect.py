@@ -11,8 +11,6 @@ anything is written.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +27,7 @@ from gbaugs.imagery.radiometry import (
     resolution_m,
     stores_integers,
 )
-from gbaugs.imagery.sources import Scene, StackSource, in_window
+from gbaugs.imagery.sources import Scene, StackSource, in_window, read_side_by_side
 
 COARSE_FACTOR = 1.5
 """A band is coarse when its pixels exceed its native resolution × this factor."""
@@ -71,8 +69,7 @@ def _measure_bands(scenes: list[Scene], scales: dict[str, dict[str, Any]], optio
         date, band, ref = job
         return check_range(band, ref, scales[date][band], option), resolution_m(ref.path)
 
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(measure, jobs))
+    results = read_side_by_side(measure, jobs)
     return {(date, band): r for (date, band, _), r in zip(jobs, results, strict=True)}
 
 

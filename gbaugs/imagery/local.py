@@ -30,9 +30,7 @@ no valid observation exists.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +59,7 @@ from gbaugs.imagery.masks import (
     water_mndwi_ndvi,
 )
 from gbaugs.imagery.radiometry import BandScale, band_scale
-from gbaugs.imagery.sources import BandRef, Scene, StackSource
+from gbaugs.imagery.sources import BandRef, Scene, StackSource, read_side_by_side
 from gbaugs.io.atomic import atomic_path
 from gbaugs.io.damage import reading
 
@@ -470,8 +468,7 @@ def _read_all(readers, masks, bands, h0: int, h1: int) -> dict[tuple[int, str], 
     jobs = [(k, b, readers[k][b]) for k in range(len(readers)) for b in bands]
     jobs += [(k, name, m[name]) for k, m in enumerate(masks) for name in ("scl", "qa60", "b10")
              if m[name] is not None]
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(lambda job: job[2](h0, h1), jobs))
+    arrays = read_side_by_side(lambda job: job[2](h0, h1), jobs)
     return {(k, name): a for (k, name, _), a in zip(jobs, arrays, strict=True)}
 
 

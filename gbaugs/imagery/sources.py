@@ -343,3 +343,18 @@ def safe_offsets(safe: Path) -> dict[str, float]:
                 out[order[int(el.get("band_id"))]] = float(el.text)
         return out
     return {}
+
+
+READ_THREADS = 4
+"""Files read at once by :func:`read_side_by_side` (at most; fewer on fewer cores)."""
+
+
+def read_side_by_side(read, items: list) -> list:
+    """``[read(item) for item in items]``, the reads in threads: each item opens its own
+    GDAL dataset and rasterio reads without the GIL. Results (and the first error) come in
+    the order of ``items``."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(READ_THREADS, os.cpu_count() or 1)) as pool:
+        return list(pool.map(read, items))
