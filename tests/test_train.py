@@ -461,3 +461,28 @@ def test_extension_cells_are_screened_on_the_last_subsample_first():
     _screen_extension(new, around, records, 200, (x, y, w, splits), 0, None, params)
     assert len(records) == 3 and (records[0]["C"], records[0]["gamma"]) == (10.0, 0.1)
     assert "extension" not in records[0]
+
+
+def test_baselines_in_their_own_process_equal_the_in_process_run_and_stop_on_error():
+    """The train stage runs the baselines in a process of their own, two at a time on
+    one thread each (:func:`gbaugs.train.baselines.start_baselines`): the numbers equal
+    a run in this process, one at a time, with the libraries' default threads; leaving the
+    block with an error stops the process instead of waiting for it."""
+    from gbaugs.train.baselines import run_baselines, start_baselines
+
+    x, y, w, _ = _data(300)
+    te = np.arange(1, 300, 3)
+    tr = np.setdiff1d(np.arange(300), te)
+    polygons = (x, y, w, tr[: len(tr) // 2], te)
+    here = run_baselines(x[tr], y[tr], w[tr], x[te], y[te], 5, polygons)
+    with start_baselines(x[tr], y[tr], w[tr], x[te], y[te], 5, polygons) as pending:
+        there = pending.result()
+    assert list(there) == list(here) and len(here) == 3
+    assert json.dumps(there, sort_keys=True) == json.dumps(here, sort_keys=True)
+    assert all(0 < b["polygons"]["f1"] <= 1 and b["polygons"] != b["holdout"]
+               for b in here.values())
+
+    with pytest.raises(KeyError), start_baselines(x, y, w, x, y, 5, None) as pending:
+        raise KeyError("the W-SVM failed")
+    # the process was stopped, not waited for: the job ends with the shutdown's error
+    assert "shutdown" in str(pending.exception(timeout=120))

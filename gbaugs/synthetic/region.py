@@ -122,14 +122,22 @@ def generate_region(
         chosen = [dataclasses.replace(c, lon=float(lon), lat=float(lat))
                   for c, (lon, lat) in zip(chosen, locations, strict=True)]
     seeds = np.random.SeedSequence(seed).spawn(len(presets))
-    cities = []
-    meta_cities = []
-    for preset, preset_name, name, ss in zip(chosen, presets, names, seeds, strict=True):
-        city, meta = _write_city(out, preset, preset_name, name, ss, n_dates, scale, year)
-        cities.append(city)
-        meta_cities.append(meta)
+
+    def write(i: int) -> tuple[SyntheticCity, dict]:
+        done = _write_city(out, chosen[i], presets[i], names[i], seeds[i], n_dates, scale,
+                           year)
         if progress:
-            progress(f"synthetic city {name}")
+            progress(f"synthetic city {names[i]}")
+        return done
+
+    # each city draws from its own seed: written side by side, the same bytes
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gbaugs.parallel import n_workers
+    with ThreadPoolExecutor(n_workers(-1)) as pool:
+        written = list(pool.map(write, range(len(chosen))))
+    cities = [c for c, _ in written]
+    meta_cities = [m for _, m in written]
     meta_path = write_json(out / SYNTHETIC_META, {
         "generator": "gbaugs.synthetic", "seed": seed, "year": year, "n_dates": n_dates,
         "scale": scale, "classes": {str(k): v for k, v in CLASS_NAMES.items()},

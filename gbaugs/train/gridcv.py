@@ -22,13 +22,14 @@ import contextlib
 import contextvars
 import functools
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from gbaugs.parallel import n_workers
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -52,15 +53,6 @@ class Cell:
     k: int
     C: float
     gamma: float
-
-
-def n_workers(n_jobs: int | None) -> int:
-    """Threads for ``n_jobs`` (``None``: 1, ``-1``: every core this process may use)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        (os.cpu_count() or 1)
-    if n_jobs is None:
-        return 1
-    return cores if n_jobs < 0 else max(1, min(n_jobs, cores))
 
 
 def _cached(scores: np.ndarray, _x: np.ndarray, _y: np.ndarray) -> np.ndarray:

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from gbaugs.config import TrainParams
+from gbaugs.parallel import n_workers
 from gbaugs.rundir import RunDir, read_record
-from gbaugs.train.gridcv import n_workers
 from gbaugs.train.search import fit_pipeline, tune
 from gbaugs.train.validation import block_ids, group_holdout, metrics, random_holdout
 

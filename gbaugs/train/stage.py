@@ -40,11 +40,12 @@ import pandas as pd
 from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
+from gbaugs.parallel import n_workers
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
 from gbaugs.train import honesty, replicates
-from gbaugs.train.baselines import run_baselines
-from gbaugs.train.gridcv import counting_fits, n_workers
+from gbaugs.train.baselines import start_baselines
+from gbaugs.train.gridcv import counting_fits
 from gbaugs.train.model import Model, SvmModel, SvmVote
 from gbaugs.train.search import fit_pipeline, tune
 from gbaugs.train.validation import block_ids, group_holdout, per_city, random_holdout
@@ -180,22 +181,27 @@ def _run(ctx: RunContext) -> StageResult:
             for kind in ("polygons", "blocks")}
     parts = [{"random": tr, **{k: s_tr for k, (s_tr, _) in held.items()}},
              *(_training_parts(d, d0, {"random": (tr, te), **held}) for d in data[1:])]
-    searches, fitted, seconds = _tune_and_fit(ctx, data, parts, held)
-    final = fitted.get("final", fitted["weighted"])
-    model = _model(final, features)
-    if not np.array_equal(model.predict(x[te]),
-                          replicates.vote([p.predict(x[te]) for p in final])):
-        raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
-    validation = _validation(d0, tr, te, held, searches, fitted, params)
-    if len(data) > 1:
-        validation["replicates"] = replicates.summary(searches, reason, seconds,
-                                                      params.replicate_cv_folds)
-    if ctx.run.synthetic_meta.exists():
-        validation["synthetic_truth"] = _truth(ctx, model, _model(fitted["unweighted"],
-                                                                  features))
-    outputs: list[Path] = []
-    if params.baselines:
-        outputs += _baselines(ctx, d0, tr, te, held, searches[0], validation)
+    polygons = (x, d0["y"], d0["w"], *held["polygons"])
+    with start_baselines(x[tr], y[tr], d0["w"][tr], x[te], y[te], seed, polygons) \
+            if params.baselines else contextlib.nullcontext() as baselines:
+        searches, fitted, seconds = _tune_and_fit(ctx, data, parts, held)
+        final = fitted.get("final", fitted["weighted"])
+        model = _model(final, features)
+        if not np.array_equal(model.predict(x[te]),
+                              replicates.vote([p.predict(x[te]) for p in final])):
+            raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
+        validation = _validation(d0, tr, te, held, searches, fitted, params)
+        if len(data) > 1:
+            validation["replicates"] = replicates.summary(searches, reason, seconds,
+                                                          params.replicate_cv_folds)
+        if ctx.run.synthetic_meta.exists():
+            validation["synthetic_truth"] = _truth(ctx, model, _model(fitted["unweighted"],
+                                                                      features))
+        outputs: list[Path] = []
+        if baselines is not None:
+            with ctx.reporter.task("the baselines (beside the W-SVM)", None):
+                done = baselines.result()
+            outputs += _baselines(ctx, done, searches[0], validation)
     rule = honesty.single_feature_rule(x, model.predict(x), features)
     if rule["is_threshold"]:
         warnings.warn(f"the model is in effect {honesty.describe_rule(rule)}: its other "
@@ -328,13 +334,11 @@ def _truth(ctx: RunContext, model: Model, unweighted: Model) -> dict[str, Any]:
     return truth
 
 
-def _baselines(ctx: RunContext, d0: dict[str, Any], tr: np.ndarray, te: np.ndarray,
-               held: dict[str, Any], search: Any, validation: dict[str, Any]) -> list[Path]:
-    """The baselines on the same hold-outs (random and polygons), beside the W-SVM; a
-    WARNING for each that beats it on whole held-out polygons. Their files."""
-    x, y, w, seed = d0["x"], d0["y"], d0["w"], ctx.region.seed
-    baselines = run_baselines(x[tr], y[tr], w[tr], x[te], y[te], seed,
-                              polygons=(x, y, w, *held["polygons"]))
+def _baselines(ctx: RunContext, baselines: dict[str, Any], search: Any,
+               validation: dict[str, Any]) -> list[Path]:
+    """The baselines (:func:`~gbaugs.train.baselines.run_baselines` on the same hold-outs,
+    random and polygons) beside the W-SVM; a WARNING for each that beats it on whole
+    held-out polygons. Their files."""
     baselines["w_svm"] = {"params": search.best_params, "cv_f1": search.best_score,
                           "holdout": validation["random"]["weighted"]["overall"],
                           "polygons": validation["polygons"]["weighted"]["overall"]}
