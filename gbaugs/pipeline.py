@@ -160,7 +160,7 @@ def _run_locked(region: Region, run: RunDir, force: Sequence[str],
 
 def _run_stage(stage: Stage, ctx: RunContext, *, forced: bool) -> bool:
     manifest, root = ctx.manifest, ctx.run.root
-    params = _jsonable(config_values(ctx.region, stage.reads))
+    params = _jsonable(config_values(ctx.region, stage.reads), root)
     input_files = _input_files(stage, ctx)
     input_hashes = {_rel(p, root): manifest.file_hash(p) for p in input_files}
     _check_unchanged(input_hashes, stage.name, manifest, ctx.run.root)
@@ -303,19 +303,23 @@ def _iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
 
 
-def _jsonable(obj: Any) -> Any:
+def _jsonable(obj: Any, root: Path | None = None) -> Any:
     """Plain JSON values of a stage's parameters: dataclasses (also nested in lists and
     tables, e.g. a city's Earth Engine boundary filter) become tables of all their fields,
-    paths and dates strings."""
-    return json.loads(json.dumps(_plain(obj), default=str, sort_keys=True))
+    dates strings, paths strings — relative to the run folder ``root`` where they lie in
+    it (a synthetic region's inputs), so a run folder moved or copied elsewhere is still up
+    to date."""
+    return json.loads(json.dumps(_plain(obj, root), default=str, sort_keys=True))
 
 
-def _plain(obj: Any) -> Any:
+def _plain(obj: Any, root: Path | None) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+        return {f.name: _plain(getattr(obj, f.name), root) for f in dataclasses.fields(obj)
                 if f.compare}
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): _plain(v, root) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
+        return [_plain(v, root) for v in obj]
+    if isinstance(obj, Path) and root is not None:
+        return _rel(obj, root)
     return obj

@@ -272,3 +272,38 @@ def test_the_synthetic_truth_record_has_one_typed_reader(tmp_path):
     with pytest.raises(RunDirError, match="malformed") as caught:
         SyntheticTruth.load(run)
     assert "--force synthetic" in caught.value.hint
+
+
+def test_a_moved_run_folder_is_still_up_to_date(tmp_path, calls):
+    """Paths in a stage's parameters that lie inside the run folder (a synthetic region's
+    inputs) are recorded relative to it, so a run folder moved or copied elsewhere is up to
+    date; a path outside it stays absolute, so pointing at another file re-runs."""
+    import dataclasses
+    import shutil
+
+    from gbaugs.rundir import RunDir
+
+    run = tmp_path / "run"
+    RunDir(run).prepare("Fake")  # a run folder, then inputs in it (as the synthetic stage)
+    (run / "inputs").mkdir()
+    for name in ("b.gpkg", "o.gpkg", "s.tif"):
+        (run / "inputs" / name).write_text(name)
+    (run / "inputs" / "r.toml").write_text(REGION_TOML)
+    calls.stages["osm"] = dataclasses.replace(
+        calls.stages["osm"], reads=("samples.max_per_class", "cities.osm", "cities.imagery"))
+    assert _run(calls, Region.from_toml(run / "inputs" / "r.toml"), run).ran == \
+        ["osm", "imagery"]
+    params = json.loads((run / "manifest.json").read_text())["stages"]["osm"]["params"]
+    assert params["cities.osm"] == ["inputs/o.gpkg"]
+    assert params["cities.imagery"] == [["inputs/s.tif"]]
+
+    moved = tmp_path / "elsewhere" / "run"
+    shutil.copytree(run, moved)
+    shutil.rmtree(run)
+    assert _run(calls, Region.from_toml(moved / "inputs" / "r.toml"), moved).ran == []
+
+    outside = tmp_path / "o.gpkg"  # the same bytes, another file outside the run
+    outside.write_text("o.gpkg")
+    toml = REGION_TOML.replace('osm = "o.gpkg"', f'osm = "{outside.as_posix()}"')
+    (moved / "inputs" / "r.toml").write_text(toml)
+    assert _run(calls, Region.from_toml(moved / "inputs" / "r.toml"), moved).ran == ["osm"]
