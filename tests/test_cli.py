@@ -76,8 +76,7 @@ def test_demo_leaves_a_run_folder_with_a_manifest_and_summary(tmp_path):
     assert "Metropolis" in proc.stderr and "UGS truth" in proc.stderr
     again = gbaugs("demo", "--out", str(out), "--scale", "0.4", "--seed", "5")
     assert again.returncode == 0 and "up to date" in again.stderr
-    other = gbaugs("demo", "--out", str(out), "--scale", "0.4", "--seed", "6")
-    assert other.returncode == 0 and "synthetic: done" in other.stderr  # new seed re-runs
+    # (that another seed re-runs the stages that read it: tests/test_cache_keys.py)
 
 
 def test_synth_refuses_a_non_empty_folder(tmp_path):
