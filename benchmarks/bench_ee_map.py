@@ -41,8 +41,9 @@ def model_of(n_sv: int, seed: int = 0):
 
 def main() -> None:
     from gbaugs.earthengine import offline_session
-    from gbaugs.imagery.gee import plan_tiles
-    from gbaugs.mapping.earthengine import graph_size, label_image
+    from gbaugs.earthengine.lint import graph_size
+    from gbaugs.earthengine.requests import plan_tiles
+    from gbaugs.mapping.earthengine import label_image
 
     print(f"{'support vectors':>16s} {'request MB':>11s} {'calls':>8s} {'build s':>8s} "
           f"{'ops/pixel':>10s}")

@@ -97,12 +97,9 @@ def raster_reference(path: str | Path, shape: tuple[int, int], transform, crs,
 
 def _class_names(tags: dict[str, str], codes: np.ndarray) -> dict[int, str]:
     """Names from a ``CLASSES`` tag: JSON ``{"1": "trees", …}`` (the synthetic truth)."""
-    import json
+    from gbaugs.io.rasters import classes_tag
 
-    try:
-        known = {int(k): str(v) for k, v in json.loads(tags.get("CLASSES", "{}")).items()}
-    except (ValueError, AttributeError):
-        known = {}
+    known = classes_tag(tags)
     return {int(c): known.get(int(c), str(int(c))) for c in codes}
 
 

@@ -147,7 +147,7 @@ def _check_grid_and_buffer(region: Region, city: CityConfig, boundary,
     """The city's grid is workable (the run's own check, :meth:`Grid.around`), and an
     inward buffer that erases the whole city erases every OSM polygon in it too."""
     from gbaugs.boundaries import working_crs
-    from gbaugs.imagery.local import Grid
+    from gbaugs.grid import Grid
 
     crs = working_crs(region, city, boundary)
     geom = boundary.to_crs(crs).geometry.iloc[0]

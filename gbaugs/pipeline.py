@@ -34,7 +34,7 @@ from gbaugs.boundaries.stage import BOUNDARIES
 from gbaugs.config import Region
 from gbaugs.errors import GbaugsError, RunDirError, StageError
 from gbaugs.imagery.stage import IMAGERY
-from gbaugs.io.atomic import remove_stale_temporaries, write_json
+from gbaugs.io.atomic import as_json, remove_stale_temporaries, write_json
 from gbaugs.io.damage import is_read_failure
 from gbaugs.io.lock import folder_lock
 from gbaugs.mapping.stage import MAP, POSTPROCESS
@@ -309,7 +309,7 @@ def _jsonable(obj: Any, root: Path | None = None) -> Any:
     dates strings, paths strings — relative to the run folder ``root`` where they lie in
     it (a synthetic region's inputs), so a run folder moved or copied elsewhere is still up
     to date."""
-    return json.loads(json.dumps(_plain(obj, root), default=str, sort_keys=True))
+    return as_json(_plain(obj, root))
 
 
 def _plain(obj: Any, root: Path | None) -> Any:

@@ -235,8 +235,9 @@ def test_the_earth_engine_map_equals_the_local_map(demo_run):
     stack, labels every pixel as the local (certified) predictor did."""
     import rasterio
 
-    from gbaugs.imagery.local import Grid
-    from gbaugs.mapping.earthengine import decision_image, graph_size, label_image
+    from gbaugs.earthengine.lint import graph_size
+    from gbaugs.grid import Grid
+    from gbaugs.mapping.earthengine import decision_image, label_image
     from gbaugs.train.model import SvmModel
 
     region, out = demo_run
@@ -275,7 +276,7 @@ def test_batch_exports_are_checked_started_and_polled(ee_region):
     cannot run fails the task, and waiting for it is a clear error."""
     import ee
 
-    from gbaugs.imagery.gee import export_task, wait_for
+    from gbaugs.earthengine.requests import export_task, wait_for
 
     region, server, _ = ee_region
     area = ee.Geometry.Rectangle([113.0, 22.0, 113.1, 22.1])
@@ -348,7 +349,7 @@ def test_reference_products_from_earth_engine(demo_run, tmp_path):
     year's mosaic) fetched onto a city's map grid and compared as local rasters are."""
     import rasterio
 
-    from gbaugs.imagery.local import Grid
+    from gbaugs.grid import Grid
     from gbaugs.products.earthengine import fetch_reference
     from gbaugs.products.reference import compare_with_reference
 
@@ -427,7 +428,7 @@ def test_the_earth_engine_postprocessing_equals_the_local_one(demo_run):
     import rasterio
 
     from gbaugs.config import PostprocessParams
-    from gbaugs.imagery.local import Grid
+    from gbaugs.grid import Grid
     from gbaugs.mapping.earthengine import postprocess_image
     from gbaugs.mapping.postprocess import postprocess_array
 
@@ -541,7 +542,7 @@ def test_the_shipped_gba_region_runs_end_to_end_offline(offline_gba_run, tmp_pat
     import pandas as pd
     import rasterio
 
-    from gbaugs.imagery.local import Grid
+    from gbaugs.grid import Grid
     from gbaugs.mapping.earthengine import postprocess_image
     from gbaugs.mapping.predict import predict_stack
     from gbaugs.train.model import load_model

@@ -15,21 +15,18 @@ pytest.importorskip("ee")
 from gbaugs import BackendError, Region
 from gbaugs.config import GeeOptions, ImageryConfig
 from gbaugs.earthengine import offline_session
-from gbaugs.features.registry import default_features, feature_names
-from gbaugs.imagery.gee import (
+from gbaugs.earthengine.lint import iter_calls, lint
+from gbaugs.earthengine.requests import (
     STACK_FILL,
     Tile,
-    city_geometry,
     download_stack,
     export_task,
-    feature_stack,
-    iter_calls,
-    lint,
     plan_tiles,
-    stack_band_names,
     wait_for,
 )
-from gbaugs.imagery.local import Grid
+from gbaugs.features.registry import default_features, feature_names
+from gbaugs.grid import Grid
+from gbaugs.imagery.gee import city_geometry, feature_stack, stack_band_names
 from gbaugs.resources import table_path
 
 

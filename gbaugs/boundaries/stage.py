@@ -18,11 +18,12 @@ no ``urban_mask`` (it is applied), so the following stages read local files only
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from gbaugs.config import EarthEngineFilter, Region
+from gbaugs.errors import RunDirError
 from gbaugs.io.atomic import atomic_path, write_json
+from gbaugs.rundir import read_record
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
@@ -36,8 +37,8 @@ def _cached(gpkg: Path, record: Path, key: str) -> bool:
     if not (gpkg.exists() and record.exists()):
         return False
     try:
-        return json.loads(record.read_text(encoding="utf-8")).get("key") == key
-    except (OSError, ValueError):
+        return read_record(record).get("key") == key
+    except RunDirError:  # unreadable: fetched again
         return False
 
 

@@ -103,3 +103,18 @@ def offline_session() -> Iterator[Any]:
             setattr(ee.data, name, value)
         ee.deprecation._FetchDataCatalogStac = saved_stac
         _state.reset_state()
+
+
+def geojson(geometry: Any) -> dict[str, Any]:
+    """A shapely geometry as the plain GeoJSON object the client sends (lists, not
+    tuples; the coordinates exactly): the argument of ``ee.Geometry``."""
+    from shapely.geometry import mapping
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(mapping(geometry))

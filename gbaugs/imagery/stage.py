@@ -24,13 +24,14 @@ from warnings import warn
 from gbaugs.boundaries import city_boundary, working_crs
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import GbaugsWarning, InputDataError
+from gbaugs.grid import Grid
 from gbaugs.imagery.inspect import (
     coverage_findings,
     inspect_scenes,
     inspect_stack,
     observation_findings,
 )
-from gbaugs.imagery.local import Grid, composite_stack, copy_stack
+from gbaugs.imagery.local import composite_stack, copy_stack
 from gbaugs.imagery.sources import as_stack, find_scenes
 from gbaugs.io.atomic import TMP_MARKER, write_json
 from gbaugs.io.rasters import raster_files

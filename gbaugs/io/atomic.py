@@ -139,6 +139,12 @@ def write_json(target: str | Path, obj: Any) -> Path:
     return write_text(target, text + "\n")
 
 
+def as_json(obj: Any) -> Any:
+    """``obj`` as the plain JSON values it is stored as (tuples → lists, dates and other
+    objects → their ``str``, keys sorted): what reading the record back gives."""
+    return json.loads(json.dumps(obj, default=str, sort_keys=True))
+
+
 def _defined(obj: Any) -> Any:
     """``obj`` with every non-finite float (Python or NumPy) replaced by ``None``."""
     if isinstance(obj, float | np.floating):

@@ -28,3 +28,14 @@ def raster_files(paths: tuple[Path, ...]) -> list[Path]:
         raise InputDataError("no raster files (.tif, .jp2) found in the imagery paths",
                              where=", ".join(map(str, paths)))
     return files
+
+
+def classes_tag(tags: dict[str, str]) -> dict[int, str]:
+    """Class names from a raster's ``CLASSES`` tag, JSON ``{"1": "trees", …}`` (as the
+    synthetic truth is written); ``{}`` where the tag is absent or not such a table."""
+    import json
+
+    try:
+        return {int(k): str(v) for k, v in json.loads(tags.get("CLASSES", "{}")).items()}
+    except (ValueError, AttributeError, TypeError):
+        return {}

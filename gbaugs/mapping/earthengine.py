@@ -35,14 +35,14 @@ treats the outside of the map's grid as UGS (``border_value = 1``), Earth Engine
 only (measured on a demo city: 0 of 48,608 pixels differ with the default, 3 with the
 paper's sequence; ``tests/test_earthengine.py``).
 
-:func:`graph_size` measures a request: the serialized expression's bytes and its number of
-function calls (Earth Engine refuses request payloads over 10 MB; docs/benchmarks.md
-gives the numbers for the demo model and Greater-Bay-Area-sized ones).
+:func:`gbaugs.earthengine.lint.graph_size` measures a request: the serialized
+expression's bytes and its number of function calls (Earth Engine refuses request
+payloads over 10 MB; docs/benchmarks.md gives the numbers for the demo model and
+Greater-Bay-Area-sized ones).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -133,15 +133,6 @@ def postprocess_image(labels, params, pixel_area_m2: float):
     return ugs.where(valid.Not(), NODATA).toUint8().rename("ugs")
 
 
-def graph_size(image) -> dict[str, Any]:
-    """Bytes of the serialized expression and the number of function calls in it."""
-    from gbaugs.imagery.gee import iter_calls
-
-    text = image.serialize(for_cloud_api=True)
-    return {"bytes": len(text.encode()),
-            "calls": sum(1 for _ in iter_calls(json.loads(text)))}
-
-
 def map_city(region, city, model: Model, stack: Path, out: Path,
              advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """``[map] where = "earthengine"``: the city's raw map computed in Earth Engine — the
@@ -152,8 +143,10 @@ def map_city(region, city, model: Model, stack: Path, out: Path,
 
     import gbaugs.imagery.gee as gee
     from gbaugs.earthengine import ensure_initialized
+    from gbaugs.earthengine.lint import graph_size
+    from gbaugs.earthengine.requests import download_codes
     from gbaugs.features.registry import selected_features
-    from gbaugs.imagery.local import Grid
+    from gbaugs.grid import Grid
 
     ensure_initialized(region.imagery.gee.project)
     with rasterio.open(stack) as src:
@@ -166,7 +159,7 @@ def map_city(region, city, model: Model, stack: Path, out: Path,
     labels = label_image(image, model)
     size = graph_size(labels)
     t0 = time.perf_counter()
-    codes, download = gee.download_codes(labels, grid, out,
+    codes, download = download_codes(labels, grid, out,
                                          max_bytes=region.imagery.gee.max_request_bytes,
                                          label=f"city {city.name!r}: ", advance=advance)
     return {"where": "earthengine", "valid_pixels": int((codes != NODATA).sum()),

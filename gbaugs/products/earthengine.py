@@ -85,8 +85,8 @@ def fetch_reference(region: Region, city: CityConfig, product: str, map_path: Pa
     from shapely.geometry import box, mapping
 
     from gbaugs.earthengine import ensure_initialized
-    from gbaugs.imagery.gee import download_codes
-    from gbaugs.imagery.local import Grid
+    from gbaugs.earthengine.requests import download_codes
+    from gbaugs.grid import Grid
 
     if product not in REFERENCES:
         raise ConfigError(f"city {city.name!r}: reference product {product!r} has no Earth "

@@ -176,7 +176,7 @@ class FakeEarthEngine:
     ``tables``: asset id → GeoDataFrame (any CRS; WGS 84 inside). ``images``: collection
     id → ``[(date, {band: array}), ...]`` and ``assets``: image id → ``{band: array}``,
     arrays on ``grid`` (a
-    :class:`gbaugs.imagery.local.Grid`, the fake's pixel grid; NaN = masked), each
+    :class:`gbaugs.grid.Grid`, the fake's pixel grid; NaN = masked), each
     image stamped ``system:time_start`` at 00:00 UTC of its ISO date. More grids (cities
     in other UTM zones) are added with :meth:`add_world`; a ``computePixels`` request is
     evaluated on the grid it is aligned to. ``requests`` records every call as

@@ -1,6 +1,6 @@
 """Images for the fake Earth Engine server: pixel algorithms on fixed grids.
 
-The fake holds every image on a *world grid* (a :class:`gbaugs.imagery.local.Grid`: CRS,
+The fake holds every image on a *world grid* (a :class:`gbaugs.grid.Grid`: CRS,
 affine transform, size; one per city in another UTM zone, each with its own collections),
 band by band as float64 arrays with a boolean mask each, like Earth Engine's per-band
 masks. The algorithms follow the Earth Engine reference

@@ -57,8 +57,8 @@ def scenes_on_grid(region, city, pad: int = 0) -> tuple[list[tuple[str, dict]], 
     from rasterio.transform import Affine
 
     from gbaugs.boundaries import city_boundary, working_crs
+    from gbaugs.grid import Grid
     from gbaugs.imagery.inspect import inspect_scenes
-    from gbaugs.imagery.local import Grid
     from gbaugs.imagery.sources import find_scenes
 
     boundary = city_boundary(region, city)

@@ -24,7 +24,6 @@ gbaugs-ugsnet/1``, the network config, state dicts, epoch, history), loadable wi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -330,6 +329,5 @@ def adapt(checkpoint: str | Path, source: str | Path, target: list[Path], out: s
                 f"{losses['ugs']:.4f}, L_adv {losses['adv']:.4f}")
     summary = {"iterations": cfg.iterations, "seconds": time.perf_counter() - t0,
                "device": str(device), "final": history[-1] if history else None}
-    write_json(out / "adapt.json", _finite({"config": json.loads(json.dumps(asdict(cfg))),
-                                            **summary}))
+    write_json(out / "adapt.json", {"config": asdict(cfg), **summary})
     return summary
