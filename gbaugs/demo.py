@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from gbaugs.config import CityConfig, Region
+from gbaugs.records import MapRecord, OsmSummary, StackRecord, ValidationRecord
 from gbaugs.resources import table_path
-from gbaugs.rundir import RunDir, SyntheticTruth, read_record
+from gbaugs.rundir import RunDir, SyntheticTruth
 
 MAX_DEMO_CITIES = 64
 """Most cities :func:`demo_region` repeats its three presets into."""
@@ -126,19 +127,18 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     osm_level = None
     osm_json = run.osm_report(city.slug)
     if osm_json.exists():
-        rep = read_record(osm_json)
+        osm = OsmSummary.load(osm_json)
         from gbaugs.osm.labels import describe_origins
 
-        index = rep.get("completeness_index")
-        osm_level = (describe_origins(rep.get("counts_by_origin", {})) if index is None
-                     else f"{rep['completeness_level']} ({index:.2f})")
+        index = osm.completeness_index
+        osm_level = (describe_origins(osm.counts_by_origin) if index is None
+                     else f"{osm.completeness_level} ({index:.2f})")
     truth_f1 = truth_oa = None
     validation = run.validation
     if validation.exists():
-        truth = read_record(validation).get("synthetic_truth", {})
-        if city.slug in truth:
-            truth_f1 = truth[city.slug]["weighted"]["f1"]
-            truth_oa = truth[city.slug]["weighted"]["oa"]
+        truth = ValidationRecord.load(validation).truth(city.slug)
+        if truth is not None:
+            truth_f1, truth_oa = truth["f1"], truth["oa"]
     map_ha = map_density = None
     map_path, map_json = run.map(city.slug), run.map_report(city.slug)
     if not map_json.exists():
@@ -146,8 +146,8 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
     if not map_json.exists():
         map_path = None
     else:
-        rep = read_record(map_json)
-        map_ha, map_density = rep["ugs_area_ha"], rep["ugs_density"]
+        mapped = MapRecord.load(map_json)
+        map_ha, map_density = mapped.ugs_area_ha, mapped.ugs_density
     meta_path = run.synthetic_meta
     synthetic = meta_path.exists() and isinstance(city.boundary, Path)
     if map_path is not None and map_path.exists():
@@ -174,9 +174,7 @@ def city_summary(run_root: str | Path, city: CityConfig) -> CitySummary:
         stack_json = run.stack_report(city.slug)
         area = float("nan")
         if stack_json.exists():  # the valid pixels, as the imagery stage saw them
-            rep = read_record(stack_json)
-            if "valid_pixels" in rep and "resolution_m" in rep:
-                area = rep["valid_pixels"] * rep["resolution_m"] ** 2 / 1e4
+            area = StackRecord.load(stack_json).valid_area_ha
         return CitySummary(city.name, city.size_class, area, None, None, osm_level,
                            truth_f1, truth_oa, map_ha, map_density)
     known = SyntheticTruth.load(run)

@@ -33,9 +33,10 @@ from gbaugs.imagery.inspect import (
 )
 from gbaugs.imagery.local import composite_stack, copy_stack
 from gbaugs.imagery.sources import as_stack, find_scenes
-from gbaugs.io.atomic import TMP_MARKER, write_json
+from gbaugs.io.atomic import TMP_MARKER
 from gbaugs.io.rasters import raster_files
 from gbaugs.progress import Reporter
+from gbaugs.records import StackRecord
 from gbaugs.rundir import stack_files
 from gbaugs.stage import RunContext, Stage, StageResult
 
@@ -90,7 +91,7 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
         os.replace(staging, out)
     finally:
         staging.unlink(missing_ok=True)
-    write_json(stack_files(folder)[1], report)
+    StackRecord.save(stack_files(folder)[1], report)
     for w in warnings:
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
@@ -158,7 +159,7 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
     finally:
         staging.unlink(missing_ok=True)
     shutil.rmtree(tiles, ignore_errors=True)
-    write_json(stack_files(folder)[1], report)
+    StackRecord.save(stack_files(folder)[1], report)
     for w in warnings:
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report

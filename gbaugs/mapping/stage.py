@@ -19,7 +19,8 @@ from pathlib import Path
 from gbaugs.config import Region
 from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
-from gbaugs.rundir import SyntheticTruth, read_record
+from gbaugs.records import MapRecord
+from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.train.model import load_model
 
@@ -94,7 +95,7 @@ def _run(ctx: RunContext) -> StageResult:
                        "ugs_area_ha": report["ugs_pixels"] * pixel_area / 1e4,
                        "ugs_density": report["ugs_pixels"] / report["valid_pixels"]
                        if report["valid_pixels"] else None})
-        outputs += [out, write_json(ctx.run.raw_map_report(city.slug), report)]
+        outputs += [out, MapRecord.save(ctx.run.raw_map_report(city.slug), report)]
         summary[city.slug] = {k: report[k] for k in ("ugs_area_ha", "ugs_density")}
     return StageResult(outputs, summary)
 
@@ -162,13 +163,11 @@ def _pp_run(ctx: RunContext) -> StageResult:
         with ctx.reporter.task(f"{city.name}: post-processing", total=n_blocks) as advance:
             report = postprocess_raster(raw, out, ctx.region.postprocess,
                                         ctx.region.imagery.block_rows, advance)
-        raw_report = read_record(ctx.run.raw_map_report(city.slug))
-        valid = raw_report["valid_pixels"]
+        valid = MapRecord.load(ctx.run.raw_map_report(city.slug)).valid_pixels
         report.update({"city": city.name, "valid_pixels": valid,
                        "ugs_area_ha": report["ugs_pixels_after"] * pixel_area / 1e4,
                        "ugs_density": report["ugs_pixels_after"] / valid if valid else None})
-        outputs += [out, write_json(ctx.run.map_report(city.slug),
-                                    report)]
+        outputs += [out, MapRecord.save(ctx.run.map_report(city.slug), report)]
         summary[city.slug] = report["changed_pixels"]
     outputs += _truth_evaluation(ctx)
     return StageResult(outputs, summary)

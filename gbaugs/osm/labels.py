@@ -24,7 +24,7 @@ from gbaugs.config import LABEL_SOURCE_LABELS, LabelSource
 from gbaugs.errors import InputDataError
 from gbaugs.io.vector import read_vector_file
 from gbaugs.osm.classes import read_csv_rows
-from gbaugs.rundir import read_record
+from gbaugs.records import OsmSummary
 
 
 def load_classes(classes: Mapping[str, str] | Path) -> dict[str, tuple[str, str]]:
@@ -126,5 +126,5 @@ def run_origins(run, slugs) -> set[str]:
     for slug in slugs:
         path = run.osm_report(slug)
         if path.exists():
-            out |= set(read_record(path).get("counts_by_origin", {}))
+            out |= set(OsmSummary.load(path).counts_by_origin)
     return out

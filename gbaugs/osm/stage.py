@@ -30,11 +30,12 @@ import pandas as pd
 from gbaugs.boundaries import city_boundary, working_crs
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import GbaugsWarning, InputDataError
-from gbaugs.io.atomic import atomic_path, write_json
+from gbaugs.io.atomic import atomic_path
 from gbaugs.osm.classes import ClassTable
 from gbaugs.osm.labels import read_label_source
 from gbaugs.osm.readers import read_online, read_osm
 from gbaugs.osm.standardize import StandardizedCity, completeness_levels, standardize
+from gbaugs.records import OsmSummary
 from gbaugs.rundir import osm_files
 from gbaugs.stage import RunContext, Stage, StageResult
 
@@ -90,7 +91,7 @@ def write_city(result: StandardizedCity, folder: Path, level: str | None,
     report = dict(result.report)
     report["completeness_level"] = level
     report["completeness_thresholds"] = list(thresholds) if thresholds else None
-    return [parquet, write_json(report_path, report)]
+    return [parquet, OsmSummary.save(report_path, report)]
 
 
 

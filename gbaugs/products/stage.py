@@ -26,7 +26,8 @@ from gbaugs.products.publish import (
     write_cog,
 )
 from gbaugs.products.reference import compare_with_reference
-from gbaugs.rundir import checksum_file, product_item, read_record
+from gbaugs.records import StackRecord, ValidationRecord
+from gbaugs.rundir import checksum_file, product_item
 from gbaugs.stage import STAGE_ORDER, RunContext, Stage, StageResult
 
 
@@ -50,9 +51,8 @@ def _processing(region: Region) -> str:
 def _run(ctx: RunContext) -> StageResult:
     region = ctx.region
     card_path = ctx.run.model_card
-    validation = read_record(ctx.run.validation)
-    accuracy = {k: validation[k]["weighted"]["overall"] for k in ("random", "polygons",
-                                                                   "blocks")}
+    validation = ValidationRecord.load(ctx.run.validation)
+    accuracy = {k: validation.overall(k) for k in ("random", "polygons", "blocks")}
     short = {k: {m: v[m] for m in ("oa", "precision", "recall", "f1", "kappa")}
              for k, v in accuracy.items()}
     # the stages the maps come from (upstream only: what later stages did in an earlier run
@@ -72,8 +72,8 @@ def _run(ctx: RunContext) -> StageResult:
         name = cog.stem
         stats = write_cog(ctx.run.map(city.slug), cog)
         stack_json = ctx.run.stack_report(city.slug)
-        times = acquisition_times(read_record(stack_json)
-                                  if stack_json.exists() else None, region.date_window)
+        stack = StackRecord.load_if_present(stack_json)
+        times = acquisition_times(None if stack is None else stack.data, region.date_window)
         dates[city.name] = times["gbaugs:dates"]
         item = stac_item(name, cog, stats, times, sha256_file(card_path), short, history,
                          f"{reg}-ugs")

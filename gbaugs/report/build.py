@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import gbaugs.report.quicklooks as quicklooks
 from gbaugs.config import slugify
 from gbaugs.io.atomic import write_text
 from gbaugs.osm.labels import describe_origins, run_origins
+from gbaugs.records import ModelCard, Record, SamplesSummary, StackRecord, ValidationRecord
 from gbaugs.report.html import Section, page
 from gbaugs.rundir import RunDir, read_record_if_present
 from gbaugs.train.honesty import beaten_by, describe_rule
@@ -30,7 +32,13 @@ def _or_nan(value: float | None) -> float:
 
 
 def _json(path: Path) -> Any:
+    """A record no typed owner has (manifest, evaluation, baselines), or ``None``."""
     return read_record_if_present(path)
+
+
+def _data(record: Record | None) -> Mapping[str, Any] | None:
+    """What an owned record holds (read-only), or ``None`` where the run has none."""
+    return None if record is None else record.data
 
 
 def _csv(path: Path) -> pd.DataFrame | None:
@@ -155,12 +163,12 @@ def _accuracy(run: RunDir, cities) -> Section:
         s.table(pd.DataFrame(rows), digits=3)
         s.text("Reference classes mapped UGS: the UGS classes (first) should be near 1, the "
                "others near 0.")
-    validation = _json(run.validation)
+    validation = _data(ValidationRecord.load_if_present(run.validation))
     if validation is None:
         return s if evaluation else s.note("No model yet: run the train stage.")
     search = validation.get("search", {})
     labels = describe_origins(run_origins(run, [slug for _, slug, _ in cities]))
-    card = _json(run.model_card) or {}
+    card = _data(ModelCard.load_if_present(run.model_card)) or {}
     rule = card.get("effective_rule")
     if rule and rule.get("is_threshold"):
         s.warning(f"The model is in effect {describe_rule(rule)}: its other features "
@@ -230,7 +238,7 @@ def _imagery(run: RunDir, cities) -> Section:
     s = Section("imagery", "What the imagery was")
     rows, warnings, thin_below = [], [], set()
     for name, slug, _ in cities:
-        rec = _json(run.stack_report(slug))
+        rec = _data(StackRecord.load_if_present(run.stack_report(slug)))
         if rec is None:
             continue
         acq = rec.get("acquisition") or {}
@@ -318,7 +326,7 @@ def _tuning_line(search: dict[str, Any], reps: dict[str, Any] | None) -> str:
                else "every replicate's cell inside the grid"))
 
 
-def _model_pairs(card: dict[str, Any], train: dict[str, Any]) -> dict[str, str]:
+def _model_pairs(card: Mapping[str, Any], train: dict[str, Any]) -> dict[str, str]:
     """The model card's summary lines: one SVM, or a vote of replicates."""
     p = card["parameters"]
     tuning = f"{train.get('search', '')} search, {train.get('cv_folds', '')}-fold CV"
@@ -356,9 +364,8 @@ def _model_pairs(card: dict[str, Any], train: dict[str, Any]) -> dict[str, str]:
 
 def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:
     s = Section("model", "Model and validation")
-    card = read_record_if_present(run.model_card, what="model card",
-                                  keys=("parameters", "n_train", "sample_weights", "search"))
-    validation = _json(run.validation)
+    card = _data(ModelCard.load_if_present(run.model_card))
+    validation = _data(ValidationRecord.load_if_present(run.validation))
     if card is None or validation is None:
         return s.note("No model yet: run the train stage.")
     s.pairs(_model_pairs(card, train))
@@ -419,7 +426,7 @@ def _coverage(run: RunDir, cities, fig: Path) -> Section:
     """Do the labels cover the city's vegetation? (``samples/summary.json`` and the layers
     of :mod:`gbaugs.samples.coverage`), and the vegetation candidates drawn to cover it."""
     s = Section("coverage", "Do the labels cover the city?")
-    summary = _json(run.samples_summary)
+    summary = _data(SamplesSummary.load_if_present(run.samples_summary))
     if summary is None:
         return s.note("No samples yet: run the samples stage.")
     s.text("Every valid pixel outside the label polygons, in the model's features: vegetated "
@@ -475,7 +482,7 @@ def _samples(run: RunDir, fig: Path, sensitivity: pd.DataFrame | None) -> Sectio
     s.text(f"{len(pool):,} weighted samples in the balanced multi-city pool "
            f"({int((pool['label'] == 1).sum()):,} UGS). Samples per reliability level:")
     s.table(counts)
-    summary = _json(run.samples_summary) or {}
+    summary = _data(SamplesSummary.load_if_present(run.samples_summary)) or {}
     rows, rule = [], ""
     for city, c in summary.get("cities", {}).items():
         screening = c.get("screening", {})

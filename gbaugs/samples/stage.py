@@ -31,8 +31,8 @@ import pandas as pd
 
 from gbaugs.errors import GbaugsWarning
 from gbaugs.features.registry import selected_features
-from gbaugs.io.atomic import atomic_path, write_json
-from gbaugs.rundir import read_record
+from gbaugs.io.atomic import atomic_path
+from gbaugs.records import OsmSummary, SamplesSummary
 from gbaugs.samples.coverage import label_coverage
 from gbaugs.samples.extract import UnlabelledDraw, VegetationDraw, extract_candidates
 from gbaugs.samples.pool import CitySamples, assess_city, build_pool
@@ -82,7 +82,7 @@ def _run(ctx: RunContext) -> StageResult:
         for city, ss, ds, vs in zip(region.cities, seeds, draws, vegetation_draws,
                                     strict=True):
             osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
-            level = read_record(osm_json)["completeness_level"]
+            level = OsmSummary.load(osm_json).completeness_level
             unlabelled = (UnlabelledDraw(params.negatives_per_city, params.negatives_margin_m,
                                          np.random.default_rng(ds))
                           if params.negatives == "unlabelled" else None)
@@ -125,7 +125,7 @@ def _run(ctx: RunContext) -> StageResult:
     pool = pool.assign(crs=coords["crs"].to_numpy())
     outputs.append(_write_parquet(pool, ctx.run.pool, coords["lon"],
                                   coords["lat"], "EPSG:4326"))
-    outputs.append(write_json(ctx.run.samples_summary, summary))
+    outputs.append(SamplesSummary.save(ctx.run.samples_summary, summary))
     return StageResult(outputs, {"pool": summary["pool"]})
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from gbaugs.config import TrainParams
 from gbaugs.parallel import n_workers
+from gbaugs.records import ModelCard
 from gbaugs.rundir import RunDir, read_record
 from gbaugs.train.search import fit_pipeline, tune
 from gbaugs.train.validation import block_ids, group_holdout, metrics, random_holdout
@@ -105,8 +106,7 @@ def run_sensitivity(run_dir, combinations=DEFAULT_COMBINATIONS, retune: bool = F
     config = read_record(config_path)
     train = section_from_dict(TrainParams, config["train"])
     features = list(selected_features(config["imagery"]["features"]))
-    card = read_record(card_path)
-    best = {k: card["parameters"][k] for k in ("C", "gamma", "k")}
+    best = ModelCard.load(card_path).best
     return weight_sensitivity(gpd.read_parquet(pool_path), train, config["seed"], features,
                               best, tuple(combinations), retune=retune,
                               equal_city_weight=config["samples"]["equal_city_weight"])

@@ -41,6 +41,7 @@ from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file, write_json
 from gbaugs.parallel import n_workers
+from gbaugs.records import ValidationRecord
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
 from gbaugs.train import honesty, replicates
@@ -209,7 +210,7 @@ def _run(ctx: RunContext) -> StageResult:
     card = _card(ctx, validation, searches, features, rule, len(tr) if
                  params.final_fit == "train" else len(y))
     outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
-    outputs.append(write_json(ctx.run.validation, validation))
+    outputs.append(ValidationRecord.save(ctx.run.validation, validation))
     outputs.append(_write_csv(ctx.run.validation_csv, validation))
     search = searches[0]
     edge = sorted({e for s in searches for e in s.edge})
