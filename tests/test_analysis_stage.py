@@ -91,3 +91,22 @@ def test_cli_metrics_and_mspa_on_any_geotiff(demo_run, tmp_path):
 def _gbaugs(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gbaugs.cli", *args], capture_output=True,
                           text=True, timeout=120)
+
+
+def test_park_categories_must_be_categories_of_the_class_table(tmp_path):
+    """A park category the class table does not have (a typo, an empty string) would leave
+    the urban-parks subsystem without zones: a ConfigError with the nearest category."""
+    from gbaugs.analysis.stage import check_park_categories
+    from gbaugs.errors import ConfigError
+
+    check_park_categories(("park",), None)  # the shipped table's
+    with pytest.raises(ConfigError, match="'parks' is not a category") as err:
+        check_park_categories(("park", "parks"), None)
+    assert "did you mean 'park'" in str(err.value)
+    with pytest.raises(ConfigError, match="'' is not a category"):
+        check_park_categories(("",), None)
+    table = tmp_path / "classes.csv"
+    table.write_text("key,value,label,category,priority\nleisure,garden,ugs,garden,1\n")
+    check_park_categories(("garden",), table)
+    with pytest.raises(ConfigError, match="categories: garden"):
+        check_park_categories(("park",), table)

@@ -321,3 +321,17 @@ def test_demo_region_repeats_its_presets_into_more_cities():
     assert [c.name for c in demo_region(cities=1).cities] == ["Metropolis"]
     with pytest.raises(ConfigError, match="--cities 0"):
         demo_region(cities=0)
+
+
+def test_a_preset_on_a_city_read_from_files_is_refused(tmp_path):
+    """``preset`` chooses a synthetic city; with the local (or gee) backend it would be
+    ignored silently, so it is an error naming the key."""
+    for name in ("b.gpkg", "o.gpkg", "s.tif"):
+        (tmp_path / name).write_text(name)
+    text = ('[region]\nname = "s"\n[imagery]\nbackend = "local"\n[[cities]]\nname = "Q"\n'
+            'preset = "metropolis"\nboundary = "b.gpkg"\nosm = "o.gpkg"\n'
+            'imagery = ["s.tif"]\n')
+    with pytest.raises(ConfigError, match="`preset` chooses a synthetic city") as err:
+        Region.from_toml(write(tmp_path, text))
+    assert "region.toml:7 (cities[0].preset)" in str(err.value)  # the file, line and key
+    Region.from_toml(write(tmp_path, text.replace('preset = "metropolis"\n', "")))

@@ -33,7 +33,7 @@ from gbaugs.analysis.mspa import CLASSES, MspaParams
 from gbaugs.analysis.rasters import geotiff_class_stats, mspa_geotiff, mspa_row
 from gbaugs.analysis.zonal import zonal_class_stats
 from gbaugs.config import Region
-from gbaugs.errors import GbaugsWarning
+from gbaugs.errors import ConfigError, GbaugsWarning
 from gbaugs.io.atomic import atomic_path, write_json
 from gbaugs.stage import RunContext, Stage, StageResult
 
@@ -78,9 +78,31 @@ def _write_csv(table: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def check_park_categories(categories: tuple[str, ...], class_table: Path | None) -> None:
+    """Every ``[analysis] park_categories`` entry must be a category of the class table
+    (``[osm] class_table``, or the shipped one): another (a typo, an empty string) would
+    leave the "urban parks" subsystem without zones, silently. A :class:`ConfigError`
+    naming it, with the nearest category."""
+    import difflib
+
+    from gbaugs.osm.classes import ClassTable
+
+    table = ClassTable.load(class_table)
+    known = sorted({r.category for r in table.rules})
+    for name in categories:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(
+                f"[analysis] park_categories: {name!r} is not a category of the class table "
+                f"{table.source.name}", where="[analysis] park_categories",
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + f"categories: {', '.join(known)}")
+
+
 def _run(ctx: RunContext) -> StageResult:
     region, folder = ctx.region, ctx.run / "analysis"
     a = region.analysis
+    check_park_categories(a.park_categories, region.osm.class_table)
     folder.mkdir(parents=True, exist_ok=True)
     city_stats: dict[str, ClassStats] = {}
     park_rows, park_stats, mspa_rows, outputs = [], [], [], []

@@ -178,6 +178,11 @@ def check_sources(city: CityConfig, keypath: tuple[str | int, ...], backend: str
                 hint=(f"did you mean {close[0]!r}? " if close else "")
                 + f"presets: {', '.join(presets)}")
         return
+    if city.preset is not None:
+        raise ConfigError(
+            f"city {city.name!r}: `preset` chooses a synthetic city and the {backend} "
+            "backend reads files, so it would be ignored", where=where((*keypath, "preset")),
+            hint='remove it, or set [imagery] backend = "synthetic" to generate the city')
     if city.boundary is None:
         raise ConfigError(f"city {city.name!r} has no boundary", where=where(keypath),
                           hint='add `boundary = "path/to/boundary.gpkg"` (or an Earth '
