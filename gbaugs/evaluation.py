@@ -166,14 +166,19 @@ def evaluate_map(map_path: str | Path, reference: Reference | None = None, *,
                  reference_path: str | Path | None = None,
                  ugs_classes: Sequence[int] | None = None, column: str | None = None,
                  ugs_values: Sequence[str] | None = None, stack: str | Path | None = None,
-                 raw_map: str | Path | None = None) -> dict[str, Any]:
+                 raw_map: str | Path | None = None,
+                 confidence: str | Path | None = None) -> dict[str, Any]:
     """Score a map against a reference, with the NDVI-Otsu and raw-map baselines.
 
     Give a :class:`Reference` or a ``reference_path`` (raster: ``ugs_classes``; vector:
     ``column`` and ``ugs_values``). ``stack``: the city's feature stack (its ``NDVI`` band
     gives the Otsu baseline). Returns ``{"map": scores, "baselines": {...}, "pixels": n}``
     where every score has the keys of :func:`gbaugs.train.validation.metrics` and
-    ``share_mapped_ugs`` per reference class.
+    ``share_mapped_ugs`` per reference class. With ``raw_map`` and its ``confidence``
+    raster (``maps/<city>_raw_confidence.tif``), also ``"calibration"``: the stated
+    confidence of the raw labels against their observed accuracy on the reference
+    (:func:`gbaugs.train.calibration.reliability`: bins and the expected calibration
+    error).
     """
     map_path = Path(map_path)
     labels, nd, meta = read_class_map(map_path, binary=True)
@@ -223,7 +228,23 @@ def evaluate_map(map_path: str | Path, reference: Reference | None = None, *,
         if raw.shape != labels.shape:
             raise InputDataError("the raw map's grid differs from the map's", where=raw_map)
         result["baselines"]["raw_map"] = _scores(raw == 1, reference, where)
+        if confidence is not None:
+            result["calibration"] = _calibration(raw, Path(confidence), reference, where)
     return result
+
+
+def _calibration(raw: np.ndarray, confidence: Path, reference: Reference,
+                 where: np.ndarray) -> dict[str, Any]:
+    """The raw labels' stated confidence against their accuracy on the reference."""
+    from gbaugs.train.calibration import reliability
+
+    conf, _, _ = _grid(confidence)
+    if conf.shape != raw.shape:
+        raise InputDataError("the confidence raster's grid differs from the map's",
+                             where=confidence)
+    ok = where & (conf <= 100)
+    truth = np.isin(reference.codes[ok], reference.ugs_codes)
+    return reliability(conf[ok], (raw[ok] == 1) == truth)
 
 
 def _ndvi_on(stack: str | Path, shape, transform, crs) -> np.ndarray:
@@ -258,6 +279,8 @@ def summary_row(city: str, result: dict[str, Any]) -> dict[str, Any]:
                            "oa": m["oa"], "iou": m["iou"], "kappa": m["kappa"]}
     for name, b in result["baselines"].items():
         row[f"f1_{name}"] = b["f1"]
+    if result.get("calibration"):
+        row["ece"] = result["calibration"]["ece"]
     for cls, share in m["share_mapped_ugs"].items():
         row[f"mapped_ugs_{cls}"] = share
     return row

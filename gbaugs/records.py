@@ -188,6 +188,14 @@ class ModelCard(Record):
     VERSIONED = False
 
     @property
+    def calibration(self) -> dict[str, Any] | None:
+        """How the map states its confidence (:mod:`gbaugs.train.calibration`): Platt's A
+        and B for one SVM, the members for a vote; ``None`` for a model trained before
+        calibration existed (or whose fold fits failed)."""
+        found = self.data.get("calibration")
+        return None if found is None else dict(found)
+
+    @property
     def best(self) -> dict[str, Any]:
         """The chosen cell: ``{"C", "gamma", "k"}``."""
         try:

@@ -96,6 +96,11 @@ def product_item(product: Path) -> Path:
     return product.with_suffix(".json")
 
 
+def product_confidence(product: Path) -> Path:
+    """The confidence layer published beside a city's map (:meth:`RunDir.product`)."""
+    return product.with_name(f"{product.stem}_confidence.tif")
+
+
 def checksum_file(path: Path) -> Path:
     """The ``sha256sum``-format checksum file written beside a published file."""
     return path.with_suffix(path.suffix + ".sha256")
@@ -215,6 +220,13 @@ class RunDir:
     def decision_map(self, slug: str) -> Path:
         """The SVM decision values (``[map] decision = true``)."""
         return self.root / "maps" / f"{slug}_decision.tif"
+
+    def confidence_map(self, slug: str) -> Path:
+        """How sure the classifier is of each raw label, percent 50–100 (uint8, 255 no
+        data; :mod:`gbaugs.train.calibration`). Named as a companion of the raw map:
+        tools that take ``maps/<city>*.tif`` without ``raw`` as the cleaned map (the
+        ones in ``../shared/tools``) keep finding the map."""
+        return self.root / "maps" / f"{slug}_raw_confidence.tif"
 
     def map(self, slug: str) -> Path:
         """The post-processed map."""

@@ -103,7 +103,7 @@ def _rundir_paths() -> set[str]:
     ``<res>`` for the parts that vary."""
     import inspect
 
-    from gbaugs.rundir import RunDir, checksum_file, product_item
+    from gbaugs.rundir import RunDir, checksum_file, product_confidence, product_item
 
     root = Path("/R")
     run = RunDir(root)
@@ -114,7 +114,8 @@ def _rundir_paths() -> set[str]:
         value = getattr(run, name)
         if name == "product":
             cog = value("<region>", "<city>", 2031, 17.0)
-            paths += [cog, product_item(cog), checksum_file(cog)]
+            conf = product_confidence(cog)
+            paths += [cog, product_item(cog), checksum_file(cog), conf, checksum_file(conf)]
         elif name == "reference":
             paths.append(value("<city>", "<product>"))
         else:

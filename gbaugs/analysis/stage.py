@@ -170,6 +170,7 @@ ANALYSIS = Stage(
     name="analysis",
     description="landscape metrics (region, subsystems, cities, parks) and MSPA",
     run=_run,
-    reads=("analysis", "osm.inward_buffer_m", "cities.name", "cities.size_class"),
+    reads=("analysis", "osm.inward_buffer_m", "osm.class_table", "cities.name",
+           "cities.size_class"),
     inputs=_inputs,
 )

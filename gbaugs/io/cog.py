@@ -15,6 +15,33 @@ import numpy as np
 from gbaugs.io.atomic import atomic_path
 
 
+def write_percent_cog(data: np.ndarray, out: Path, *, crs, transform, description: str
+                      ) -> Path:
+    """Write a uint8 raster of whole percentages (0–100, no data 255) as a COG whose
+    overviews average the percentages (no data left out); returns ``out``."""
+    import rasterio
+    from rasterio.shutil import copy as raster_copy
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "height": data.shape[0], "width": data.shape[1],
+               "count": 1, "dtype": "uint8", "crs": crs, "transform": transform,
+               "nodata": 255, "tiled": True, "blockxsize": 256, "blockysize": 256,
+               "compress": "deflate"}
+    staging = out.with_name(f".{out.stem}.gbaugs-tmp-staging.tif")
+    try:
+        with rasterio.open(staging, "w", **profile) as dst:
+            dst.write(data.astype(np.uint8, copy=False), 1)
+            dst.set_band_description(1, description)
+            dst.update_tags(1, UNIT="percent")
+        with atomic_path(out) as tmp:
+            raster_copy(staging, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=256,
+                        OVERVIEW_RESAMPLING="AVERAGE")
+    finally:
+        staging.unlink(missing_ok=True)
+    return out
+
+
 def write_categorical_cog(data: np.ndarray, out: Path, *, crs, transform, nodata: int,
                           colours: dict[int, tuple[int, int, int, int]], description: str,
                           classes: dict[int, str]) -> Path:

@@ -37,6 +37,7 @@ import numpy as np
 
 from gbaugs.io.atomic import atomic_path
 from gbaugs.mapcodes import NODATA
+from gbaugs.train.calibration import confidence_percent
 from gbaugs.train.model import Model, SvmVote, certified_values, votes_margin
 
 DTYPES = ("certified", "float64", "float32")
@@ -120,9 +121,13 @@ def _windows(height: int, block_rows: int) -> list[tuple[int, int]]:
     return [(r0, min(block_rows, height - r0)) for r0 in range(0, height, block_rows)]
 
 
-def write_results(stack: Path, out: Path, decision: Path | None, results) -> dict[str, Any]:
-    """Write window results (in any order) to the map and, optionally, the decision raster;
-    both atomically. Returns the summed counts."""
+def write_results(stack: Path, out: Path, decision: Path | None, results,
+                  confidence: Path | None = None,
+                  calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write window results (in any order) to the map and, optionally, the decision raster
+    and the confidence raster (uint8 percent 50–100 from the window's decision values and
+    ``calibration``, :func:`gbaugs.train.calibration.confidence_percent`; 255 no data);
+    all atomically. Returns the summed counts."""
     import contextlib
 
     import rasterio
@@ -140,12 +145,19 @@ def write_results(stack: Path, out: Path, decision: Path | None, results) -> dic
             dec_dst = stack_ctx.enter_context(rasterio.open(
                 dtmp, "w", **{**profile, "dtype": "float32", "nodata": float("nan"),
                               "predictor": 3}))
+        conf_dst = None
+        if confidence is not None and calibration is not None:
+            ctmp = stack_ctx.enter_context(atomic_path(confidence))
+            conf_dst = stack_ctx.enter_context(rasterio.open(ctmp, "w", **profile))
+            conf_dst.set_band_description(1, "confidence_percent")
         for r in results:
             h = r["labels"].shape[0]
             win = Window(0, r["r0"], profile["width"], h)
             dst.write(r["labels"], 1, window=win)
             if dec_dst is not None:
                 dec_dst.write(r["decision"], 1, window=win)
+            if conf_dst is not None:
+                conf_dst.write(confidence_percent(r["decision"], calibration), 1, window=win)
             totals["valid_pixels"] += r["valid"]
             totals["ugs_pixels"] += r["ugs"]
             totals["checked"] += r["checked"]
@@ -168,8 +180,11 @@ def _report(totals: dict[str, Any], dtype: str) -> dict[str, Any]:
 def predict_stack(model: Model, stack: Path, out: Path, *, block_rows: int = 512,
                   dtype: str = "certified", decision: Path | None = None,
                   check_sample: int = 100_000, seed: int = 0,
-                  advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
-    """Classify every valid pixel of ``stack`` in this process; write the map to ``out``."""
+                  advance: Callable[[int], None] = lambda n: None,
+                  confidence: Path | None = None, calibration: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
+    """Classify every valid pixel of ``stack`` in this process; write the map to ``out``
+    (and the decision and confidence rasters where asked: :func:`write_results`)."""
     import rasterio
 
     if dtype not in DTYPES:
@@ -186,14 +201,16 @@ def predict_stack(model: Model, stack: Path, out: Path, *, block_rows: int = 512
             advance(1)
             yield r
 
-    return _report(write_results(stack, out, decision, results()), dtype)
+    return _report(write_results(stack, out, decision, results(), confidence, calibration),
+                   dtype)
 
 
 def predict_stack_dask(model: Model, stack: Path, out: Path, *, block_rows: int = 512,
                        dtype: str = "certified", decision: Path | None = None,
                        scheduler: str | None = None, client=None, check_per_window: int = 2000,
-                       seed: int = 0, advance: Callable[[int], None] = lambda n: None
-                       ) -> dict[str, Any]:
+                       seed: int = 0, advance: Callable[[int], None] = lambda n: None,
+                       confidence: Path | None = None,
+                       calibration: dict[str, Any] | None = None) -> dict[str, Any]:
     """The same map, with the windows computed on a Dask cluster (extra ``dask``).
 
     ``client``: an existing ``distributed.Client``; else ``scheduler`` (an address) or, by
@@ -234,7 +251,8 @@ def predict_stack_dask(model: Model, stack: Path, out: Path, *, block_rows: int 
                 advance(1)
                 yield r
 
-        report = _report(write_results(stack, out, decision, results()), dtype)
+        report = _report(write_results(stack, out, decision, results(), confidence,
+                                       calibration), dtype)
         report["dask_windows"] = len(windows)
         return report
     finally:

@@ -5,10 +5,13 @@ raster ``maps/<city>_decision.tif``, in this process, on Dask, or in Earth Engin
 ``where = "earthengine"``). Each stack must be in its
 city's working CRS at the region's resolution.
 
-Reads ``model/model.npz`` and ``cities/<city>/stack.tif``; writes ``maps/<city>_raw.tif``
-(uint8, the stack's grid and CRS: 1 UGS, 0 non-UGS, 255 no data) and
-``maps/<city>_raw.json`` (valid and UGS pixel counts, UGS area in ha, density = UGS /
-valid pixels, seconds, pixels per second).
+Reads ``model/model.npz``, ``model/card.json`` (the calibration) and
+``cities/<city>/stack.tif``; writes ``maps/<city>_raw.tif`` (uint8, the stack's grid and
+CRS: 1 UGS, 0 non-UGS, 255 no data), ``maps/<city>_raw_confidence.tif`` (the classifier's
+confidence in each label, percent 50–100, 255 no data; :mod:`gbaugs.train.calibration`;
+not for maps computed in Earth Engine) and ``maps/<city>_raw.json`` (valid and UGS pixel
+counts, UGS area in ha, density = UGS / valid pixels, seconds, pixels per second, the
+confidence layer's calibration).
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from pathlib import Path
 from gbaugs.config import Region
 from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
-from gbaugs.records import MapRecord
+from gbaugs.records import MapRecord, ModelCard
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.train.model import load_model
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
-    return [ctx.run.model, *(ctx.run.stack(c.slug) for c in ctx.region.cities)]
+    return [ctx.run.model, ctx.run.model_card,
+            *(ctx.run.stack(c.slug) for c in ctx.region.cities)]
 
 
 
@@ -58,6 +62,7 @@ def check_stack_grid(region: Region, city, stack: Path) -> None:
 def _run(ctx: RunContext) -> StageResult:
     model_path = ctx.run.model
     model = load_model(model_path)
+    calibration = ModelCard.load(ctx.run.model_card).calibration
     outputs: list[Path] = []
     summary = {}
     for city in ctx.region.cities:
@@ -71,6 +76,9 @@ def _run(ctx: RunContext) -> StageResult:
         check_stack_grid(ctx.region, city, stack)
         opts = ctx.region.map
         decision = ctx.run.decision_map(city.slug) if opts.decision else None
+        # the confidence layer: computed where the pixels are classified here
+        confidence = (ctx.run.confidence_map(city.slug)
+                      if calibration is not None and opts.where != "earthengine" else None)
         with ctx.reporter.task(f"{city.name}: predicting", total=n_blocks) as advance:
             t0 = time.perf_counter()
             if opts.where == "earthengine":
@@ -81,14 +89,22 @@ def _run(ctx: RunContext) -> StageResult:
                 report = predict_stack_dask(model, stack, out,
                                             block_rows=ctx.region.imagery.block_rows,
                                             dtype=opts.dtype, decision=decision,
-                                            scheduler=opts.dask_scheduler, advance=advance)
+                                            scheduler=opts.dask_scheduler, advance=advance,
+                                            confidence=confidence, calibration=calibration)
             else:
                 report = predict_stack(model, stack, out,
                                        block_rows=ctx.region.imagery.block_rows,
-                                       dtype=opts.dtype, decision=decision, advance=advance)
+                                       dtype=opts.dtype, decision=decision, advance=advance,
+                                       confidence=confidence, calibration=calibration)
             seconds = time.perf_counter() - t0
         if decision is not None:
             outputs.append(decision)
+        if confidence is not None:
+            outputs.append(confidence)
+        else:  # none this time (an Earth Engine map, an uncalibrated model): none stays
+            ctx.run.confidence_map(city.slug).unlink(missing_ok=True)
+        report["confidence"] = (None if confidence is None else
+                                {"file": confidence.name, **(calibration or {})})
         report.update({"city": city.name, "seconds": round(seconds, 3),
                        "pixels_per_second": round(report["valid_pixels"] / seconds)
                        if seconds else None,
@@ -107,6 +123,7 @@ MAP = Stage(
     reads=("map", "imagery.block_rows", "region.resolution_m", "region.crs",
            "region.urban_mask", "cities.name", "cities.crs", "cities.boundary"),
     inputs=_inputs,
+    version=2,  # 2: the confidence layer (maps/<city>_raw_confidence.tif)
 )
 
 
@@ -115,6 +132,8 @@ def _pp_inputs(ctx: RunContext) -> list[Path]:
     meta = ctx.run.synthetic_meta
     if meta.exists():
         paths.append(meta)
+        paths += [p for c in ctx.region.cities
+                  if (p := ctx.run.confidence_map(c.slug)).exists()]
     return paths
 
 
@@ -135,7 +154,9 @@ def _truth_evaluation(ctx: RunContext) -> list[Path]:
         result = evaluate_map(ctx.run.map(city.slug), reference_path=raster,
                               ugs_classes=list(truth.ugs_classes),
                               stack=ctx.run.stack(city.slug),
-                              raw_map=ctx.run.raw_map(city.slug))
+                              raw_map=ctx.run.raw_map(city.slug),
+                              confidence=conf if (conf := ctx.run.confidence_map(city.slug)
+                                                  ).exists() else None)
         result["reference"] = str(raster.relative_to(ctx.run.root))
         results[city.slug] = result
         rows.append(summary_row(city.name, result))
@@ -179,5 +200,6 @@ POSTPROCESS = Stage(
     run=_pp_run,
     reads=("postprocess", "imagery.block_rows", "cities.name"),
     inputs=_pp_inputs,
-    version=2,  # 2: scores the maps against a synthetic truth (maps/evaluation.*)
+    version=3,  # 2: scores the maps against a synthetic truth (maps/evaluation.*);
+    # 3: and the raw labels' confidence against it (calibration, ECE)
 )

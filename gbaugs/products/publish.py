@@ -90,9 +90,12 @@ def acquisition_times(stack: dict[str, Any] | None, window: tuple[dt.date, dt.da
 
 def stac_item(name: str, cog: Path, stats: dict[str, Any], times: dict[str, Any],
               card_sha256: str, accuracy: dict[str, Any], history: dict[str, Any],
-              collection: str) -> dict[str, Any]:
+              collection: str, confidence: Path | None = None) -> dict[str, Any]:
+    """The STAC Item of one city's map: the map (``data``) and, where published, its
+    confidence layer (``confidence``: percent 50–100 of :mod:`gbaugs.train.calibration`)
+    as assets, with ``raster:bands``."""
     geometry, bbox = stats["footprint"]
-    return {
+    item = {
         "type": "Feature", "stac_version": STAC_VERSION, "stac_extensions": EXTENSIONS,
         "id": name, "collection": collection, "geometry": geometry, "bbox": bbox,
         "properties": {
@@ -116,6 +119,17 @@ def stac_item(name: str, cog: Path, stats: dict[str, Any], times: dict[str, Any]
             "raster:bands": [{"data_type": "uint8", "nodata": 255,
                               "spatial_resolution": abs(stats["transform"][0])}]}},
     }
+    if confidence is not None:
+        item["assets"]["confidence"] = {
+            "href": f"./{confidence.name}", "type": "image/tiff; application=geotiff; "
+                                                     "profile=cloud-optimized",
+            "roles": ["data"], "title": "the classifier's confidence in each pixel's label "
+                                        "before post-processing, percent (50–100); no data "
+                                        "(255)",
+            "gbaugs:sha256": sha256_file(confidence),
+            "raster:bands": [{"data_type": "uint8", "nodata": 255, "unit": "percent",
+                              "spatial_resolution": abs(stats["transform"][0])}]}
+    return item
 
 
 def write_checksum(path: Path, out: Path) -> Path:
@@ -189,7 +203,10 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
              "Binary maps of urban green space (UGS: vegetation entities of the urban area — "
              "parks, green buffers, square and attached green space, other green space), one "
              "Cloud-Optimized GeoTIFF per city: 1 = UGS, 0 = non-UGS, 255 = no data "
-             "(outside the city, water, no valid observation).", "",
+             "(outside the city, water, no valid observation). Beside each map where it was "
+             "classified locally, `*_confidence.tif`: how sure the classifier is of each "
+             "pixel's label before post-processing, percent 50–100 (255 = no data; a "
+             "calibrated probability, or a vote's share of members agreeing).", "",
              "## How", "",
              f"gbaugs (W-SVM method): label polygons from {labels}, standardized by a class "
              f"table and shrunk by a {buffer_m:g} m inward buffer, label samples on Sentinel-2 "

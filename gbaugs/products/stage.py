@@ -27,7 +27,7 @@ from gbaugs.products.publish import (
 )
 from gbaugs.products.reference import compare_with_reference
 from gbaugs.records import StackRecord, ValidationRecord
-from gbaugs.rundir import checksum_file, product_item
+from gbaugs.rundir import checksum_file, product_confidence, product_item
 from gbaugs.stage import STAGE_ORDER, RunContext, Stage, StageResult
 
 
@@ -38,6 +38,8 @@ def _inputs(ctx: RunContext) -> list[Path]:
               for p in [ctx.run.stack_report(c.slug)] if p.exists()),
             *(p for c in ctx.region.cities
               for p in [ctx.run.osm_report(c.slug)] if p.exists()),
+            *(p for c in ctx.region.cities
+              for p in [ctx.run.confidence_map(c.slug)] if p.exists()),
             *(p for c in ctx.region.cities for p in c.references.values()
               if isinstance(p, Path))]
 
@@ -46,6 +48,23 @@ def _processing(region: Region) -> str:
     return processing_text(list(selected_features(region.imagery.features)),
                            region.samples.screening, dataclasses.asdict(region.postprocess))
 
+
+
+def _publish_confidence(layer: Path, out: Path) -> Path | None:
+    """The map's confidence layer as a COG beside it (``None``, and none left from an
+    earlier run, where the map stage wrote none: an Earth Engine map)."""
+    import rasterio
+
+    from gbaugs.io.cog import write_percent_cog
+
+    if not layer.exists():
+        out.unlink(missing_ok=True)
+        checksum_file(out).unlink(missing_ok=True)
+        return None
+    with rasterio.open(layer) as src:
+        data, crs, transform = src.read(1), src.crs, src.transform
+    return write_percent_cog(data, out, crs=crs, transform=transform,
+                             description="confidence_percent")
 
 
 def _run(ctx: RunContext) -> StageResult:
@@ -75,10 +94,13 @@ def _run(ctx: RunContext) -> StageResult:
         stack = StackRecord.load_if_present(stack_json)
         times = acquisition_times(None if stack is None else stack.data, region.date_window)
         dates[city.name] = times["gbaugs:dates"]
+        conf = _publish_confidence(ctx.run.confidence_map(city.slug), product_confidence(cog))
         item = stac_item(name, cog, stats, times, sha256_file(card_path), short, history,
-                         f"{reg}-ugs")
+                         f"{reg}-ugs", conf)
         outputs += [cog, write_checksum(cog, checksum_file(cog)),
                     write_json(product_item(cog), item)]
+        if conf is not None:
+            outputs += [conf, write_checksum(conf, checksum_file(conf))]
         items.append(item)
         rows.append({"city": city.name, "size_class": city.size_class,
                      "valid_ha": stats["valid_pixels"] * stats["pixel_area_m2"] / 1e4,
@@ -138,5 +160,5 @@ PRODUCTS = Stage(
            "region.resolution_m", "imagery.features", "samples.screening", "postprocess",
            "osm.inward_buffer_m", "cities.name", "cities.size_class", "cities.references"),
     inputs=_inputs,
-    version=3,  # 3: the data record names where the labels came from
+    version=4,  # 3: the data record names where the labels came from; 4: the confidence COG
 )

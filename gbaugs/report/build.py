@@ -76,7 +76,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     with tempfile.TemporaryDirectory(prefix="gbaugs-report-") as tmp:
         fig = Path(tmp)
         sections = [
-            _accuracy(run, cities),
+            _accuracy(run, cities, fig),
             _maps(run, cities, fig),
             _imagery(run, cities),
             _statistics(run),
@@ -136,7 +136,28 @@ def _category_shares(run: RunDir, cities) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
-def _accuracy(run: RunDir, cities) -> Section:
+def _confidence(s: Section, cities: Mapping[str, Any], fig: Path) -> None:
+    """Does the map's stated confidence hold? The raw labels' confidence against their
+    accuracy on the truth, per city: the reliability diagram and the expected calibration
+    error (``maps/evaluation.json``, ``calibration``)."""
+    curves = {city: r["calibration"] for city, r in cities.items() if r.get("calibration")}
+    if not curves:
+        return
+    s.text("How sure is the map? Every classified pixel has a confidence "
+           "(maps/<city>_raw_confidence.tif, percent: one SVM's probability from Platt's sigmoid "
+           "fitted on out-of-fold decision values; a vote's share of members agreeing). "
+           "Against the truth, pixels binned by confidence: a calibrated map lies on the "
+           "diagonal, and the expected calibration error (ECE: the bins' mean gap between "
+           "confidence and accuracy, weighted by their pixels) is near 0.")
+    s.table(pd.DataFrame([{"city": city, "ECE": c["ece"],
+                           "mean confidence": c["mean_confidence"],
+                           "accuracy of the raw labels": c["accuracy"], "pixels": c["n"]}
+                          for city, c in curves.items()]), digits=3)
+    s.image(figures.reliability_figure({city: c["bins"] for city, c in curves.items()},
+                                       fig / "reliability.png"), "reliability diagram")
+
+
+def _accuracy(run: RunDir, cities, fig: Path) -> Section:
     """How right the maps are: against the truth when there is one, else spatial hold-outs
     (the random split comes last, in the model section: it overstates accuracy)."""
     s = Section("accuracy", "How right are the maps?")
@@ -163,6 +184,7 @@ def _accuracy(run: RunDir, cities) -> Section:
         s.table(pd.DataFrame(rows), digits=3)
         s.text("Reference classes mapped UGS: the UGS classes (first) should be near 1, the "
                "others near 0.")
+        _confidence(s, evaluation["cities"], fig)
     validation = _data(ValidationRecord.load_if_present(run.validation))
     if validation is None:
         return s if evaluation else s.note("No model yet: run the train stage.")
@@ -220,14 +242,18 @@ def _maps(run: RunDir, cities, fig: Path) -> Section:
     if not maps:
         return s.note("No maps yet: run the map and postprocess stages.")
     s.text("Post-processed UGS maps at 10 m: green = UGS, beige = non-UGS, white = no data "
-           "(outside the city, water, no valid observation).")
+           "(outside the city, water, no valid observation). Beside each city's map, how "
+           "sure the classifier is of each label before post-processing (percent; dark = "
+           "near 50 %, a coin toss).")
     s.image(quicklooks.region_figure(maps, fig / "region.png"), "all city maps")
     for name, slug, _ in cities:
         if name not in maps:
             continue
         stack = run.stack(slug)
         s.image(quicklooks.city_figure(name, maps[name], stack if stack.exists() else None,
-                                       fig / f"city_{slug}.png"), f"{name} map")
+                                       fig / f"city_{slug}.png",
+                                       confidence_path=run.confidence_map(slug)),
+                f"{name} map")
     return s
 
 

@@ -73,3 +73,27 @@ def weights_figure(pool: pd.DataFrame, out: Path | None = None):
     fig.suptitle("Reliability weights of the training pool", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out)
+
+
+def reliability_figure(curves: dict[str, list[dict[str, Any]]], out: Path | None = None):
+    """Reliability diagram: per city, each confidence bin's mean stated confidence (x)
+    against the accuracy observed there (y), marker area by the bin's pixels; the diagonal
+    is a perfectly calibrated map (:func:`gbaugs.train.calibration.reliability`)."""
+    fig, axes = subplots(1, 1, figsize=(4.2, 4.0), squeeze=False)
+    ax = axes[0, 0]
+    ax.plot([0.5, 1.0], [0.5, 1.0], color="0.6", lw=1, ls="--", label="calibrated")
+    for city, bins in curves.items():
+        if not bins:
+            continue
+        x = [b["confidence"] for b in bins]
+        y = [b["accuracy"] for b in bins]
+        n = np.array([b["n"] for b in bins], dtype=float)
+        line = ax.plot(x, y, lw=1.2, label=city)[0]
+        ax.scatter(x, y, s=12 + 60 * n / n.max(), color=line.get_color(), zorder=3)
+    ax.set_xlim(0.5, 1.0)
+    ax.set_ylim(min(0.5, *(b["accuracy"] for v in curves.values() for b in v)), 1.0)
+    ax.set_xlabel("stated confidence")
+    ax.set_ylabel("accuracy against the truth")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return save_figure(fig, out)

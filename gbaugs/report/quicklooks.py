@@ -80,23 +80,39 @@ def _scale_bar(ax, pixel_m: float, width_px: int) -> None:
 
 
 def city_figure(name: str, map_path: Path, stack_path: Path | None = None,
-                out: Path | None = None, max_px: int = 700):
-    """The city's UGS map and, when the stack has B4/B3/B2, the true-colour composite with
-    the UGS outlined over it (a PNG path with ``out``, else the figure)."""
+                out: Path | None = None, max_px: int = 700,
+                confidence_path: Path | None = None):
+    """The city's UGS map; when the stack has B4/B3/B2, the true-colour composite with the
+    UGS outlined over it; and with ``confidence_path`` (``maps/<city>_raw_confidence.tif``)
+    the classifier's confidence, percent 50–100 (a PNG path with ``out``, else the
+    figure)."""
     labels = read_decimated(map_path, max_px, resampling="mode")[0][0]
     true_colour = _true_colour(stack_path, labels.shape) if stack_path else None
-    panels = 2 if true_colour is not None else 1
+    confidence = None
+    if confidence_path is not None and confidence_path.exists():
+        raw = read_decimated(confidence_path, max_px, resampling="nearest")[0][0]
+        if raw.shape == labels.shape:
+            confidence = np.where(raw <= 100, raw, np.nan).astype(float)
+    panels = 1 + (true_colour is not None) + (confidence is not None)
     fig, axes = subplots(1, panels, figsize=(4.6 * panels, 4.6), squeeze=False)
     axes[0, 0].imshow(ugs_rgb(labels), interpolation="nearest")
     axes[0, 0].set_title(f"{name}: UGS map", fontsize=10)
+    i = 1
     if true_colour is not None:
-        ax = axes[0, 1]
+        ax = axes[0, i]
         ax.imshow(true_colour, interpolation="nearest")
         overlay = np.zeros((*labels.shape, 4))
         overlay[labels == 1] = (*UGS_RGB, 0.45)
         ax.imshow(overlay, interpolation="nearest")
         ax.contour(labels == 1, levels=[0.5], colors=["#7CFC00"], linewidths=0.5)
         ax.set_title(f"{name}: UGS over the true-colour composite", fontsize=10)
+        i += 1
+    if confidence is not None:
+        ax = axes[0, i]
+        shown = ax.imshow(confidence, cmap="magma", vmin=50, vmax=100,
+                          interpolation="nearest")
+        ax.set_title(f"{name}: confidence of the raw labels (%)", fontsize=10)
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
     for ax in axes.ravel():
         ax.set_axis_off()
     fig.tight_layout()

@@ -24,7 +24,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
              run.sensitivity, run.config]
     for c in ctx.region.cities:
         paths += [run.map(c.slug), run.stack(c.slug), run.stack_report(c.slug),
-                  run.mspa_map(c.slug)]
+                  run.mspa_map(c.slug), run.confidence_map(c.slug)]
     return [p for p in paths if p.exists()]
 
 

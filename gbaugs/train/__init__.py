@@ -11,6 +11,8 @@
   whether a baseline beats it on held-out polygons;
 - :mod:`gbaugs.train.validation` — random, polygon and block hold-outs, metrics;
 - :mod:`gbaugs.train.baselines` — random forest, gradient boosting, MLP (paper Table 4);
+- :mod:`gbaugs.train.calibration` — the maps' confidence layer (Platt's sigmoid on
+  out-of-fold decision values, a vote's agreement) and its reliability;
 - :mod:`gbaugs.train.sensitivity` — the weight-sensitivity table (paper Table 2);
 - :mod:`gbaugs.train.stage` — the stage.
 """

@@ -30,7 +30,15 @@ import numpy as np
 
 from gbaugs.config import TrainParams
 from gbaugs.errors import GbaugsWarning, InputDataError
-from gbaugs.train.gridcv import Cell, grid_scores, halving_scores, subsample_splits, summarize
+from gbaugs.train.gridcv import (
+    Cell,
+    collecting_decisions,
+    grid_scores,
+    halving_scores,
+    out_of_fold,
+    subsample_splits,
+    summarize,
+)
 from gbaugs.train.model import make_pipeline, routing
 
 HALVING_FACTOR = 5
@@ -61,6 +69,10 @@ class SearchResult:
     majority_f1: float | None = None
     """The CV score of predicting every test sample as the class with the most weight in
     its fold's training part: what a cell must beat to have learned anything."""
+    out_of_fold: np.ndarray | None = field(default=None, repr=False)
+    """Each tuning sample's decision value from the chosen cell's fold model that did not
+    train on it (the calibration's data, :mod:`gbaugs.train.calibration`); ``None`` where a
+    fold fit of that cell failed."""
 
 
 def weighted_f1_scorer():
@@ -183,6 +195,22 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
     cells = [Cell(k, C, g) for k in grid["select__k"] for C in grid["svc__C"]
              for g in grid["svc__gamma"]]
     t0 = time.perf_counter()
+    with collecting_decisions(splits) as found:
+        result = _search(x, y, w, params, seed, strategy, n_jobs, splits, cells, classes,
+                         cv_kind)
+    result.out_of_fold = out_of_fold(found, Cell(result.best_params["k"],
+                                                 result.best_params["C"],
+                                                 result.best_params["gamma"]),
+                                     splits, len(y))
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _search(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed: int,
+            strategy: str, n_jobs: int | None, splits: list, cells: list[Cell],
+            classes: np.ndarray, cv_kind: str) -> SearchResult:
+    """:func:`tune`'s search on its folds: the scores, the edge extensions, the choice."""
+    t0 = time.perf_counter()
     if strategy == "grid":
         records = summarize(cells, grid_scores(x, y, w, splits, cells, seed, n_jobs), len(y))
     else:
@@ -252,7 +280,7 @@ def tune(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, seed:
         warnings.warn(f"the chosen {' and '.join(edge)} lie on the edge of the tuning grid "
                       f"after {params.grid_extensions} extension(s): C = {best['C']:g}, "
                       f"gamma = {best['gamma']:g}; widen [train] C / gamma",
-                      GbaugsWarning, stacklevel=2)
+                      GbaugsWarning, stacklevel=3)
     return SearchResult(best_params=best, best_score=best_score, strategy=strategy,
                         seconds=time.perf_counter() - t0, cells=cells_out, cv=cv_kind,
                         grid={k: sorted(v) for k, v in explored.items()}, edge=edge,

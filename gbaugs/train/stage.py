@@ -44,7 +44,7 @@ from gbaugs.parallel import n_workers
 from gbaugs.records import ValidationRecord
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
-from gbaugs.train import honesty, replicates
+from gbaugs.train import calibration, honesty, replicates
 from gbaugs.train.baselines import start_baselines
 from gbaugs.train.gridcv import counting_fits
 from gbaugs.train.model import Model, SvmModel, SvmVote
@@ -209,6 +209,8 @@ def _run(ctx: RunContext) -> StageResult:
                       "features change almost no label", GbaugsWarning, stacklevel=2)
     card = _card(ctx, validation, searches, features, rule, len(tr) if
                  params.final_fit == "train" else len(y))
+    card["calibration"] = _calibration(searches, len(data), y[tr], d0["w"][tr],
+                                       params.cv_folds)
     outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
     outputs.append(ValidationRecord.save(ctx.run.validation, validation))
     outputs.append(_write_csv(ctx.run.validation_csv, validation))
@@ -372,6 +374,23 @@ def _card(ctx: RunContext, validation: dict[str, Any], searches: list[Any],
     return card
 
 
+def _calibration(searches: list[Any], members: int, y: np.ndarray, w: np.ndarray,
+                 folds: int) -> dict[str, Any] | None:
+    """How the map states its confidence (:mod:`gbaugs.train.calibration`): a vote, the
+    members' agreement; one SVM, Platt's sigmoid fitted on the search's out-of-fold
+    decision values of the chosen cell (``y``, ``w``: the tuning rows); ``None`` (no
+    confidence layer, a WARNING) where a fold fit of that cell failed."""
+    if members > 1:
+        return calibration.agreement_record(members)
+    oof = searches[0].out_of_fold
+    if oof is None:
+        warnings.warn("the chosen cell has no decision value of every tuning sample from a "
+                      "fold model (a fold fit failed): the maps get no confidence layer",
+                      GbaugsWarning, stacklevel=3)
+        return None
+    return calibration.platt_record(oof, y, w, folds)
+
+
 def _model(pipes: list[Any], features: list[str]) -> Model:
     """One SVM's portable model, or the vote of several."""
     members = [SvmModel.from_pipeline(p, features) for p in pipes]
@@ -422,6 +441,7 @@ TRAIN = Stage(
     run=_run,
     reads=("train", "samples", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
-    version=5,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks;
-    # 5: replicates tuned by replicate_cv_folds, the majority-class floor, screened extensions
+    version=6,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks;
+    # 5: replicates tuned by replicate_cv_folds, the majority-class floor, screened extensions;
+    # 6: the confidence calibration in the model card
 )
