@@ -237,7 +237,12 @@ def test_the_earth_engine_map_equals_the_local_map(demo_run):
 
     from gbaugs.earthengine.lint import graph_size
     from gbaugs.grid import Grid
-    from gbaugs.mapping.earthengine import decision_image, label_image
+    from gbaugs.mapping.earthengine import (
+        confidence_image,
+        decision_image,
+        label_image,
+        vote_image,
+    )
     from gbaugs.train.model import SvmModel
 
     region, out = demo_run
@@ -268,6 +273,23 @@ def test_the_earth_engine_map_equals_the_local_map(demo_run):
     x = np.stack([bands[f][valid] for f in model.features], axis=1).astype(np.float64)
     np.testing.assert_allclose(decision[valid], model.decision_function(x), rtol=0,
                                atol=1e-5)
+    # the confidence layer in Earth Engine (Platt's sigmoid of the float64 values) is the
+    # local one (of the certified float32 kernel's values, whose sign only is exact): a
+    # percentage differs, by 1, only where the float64 one lies near a rounding boundary
+    from gbaugs.train.calibration import probability
+
+    calibration = json.loads((out / "model" / "card.json").read_text())["calibration"]
+    with fake_session(server) as ee:
+        values = vote_image(ee.Image("users/gbaugs/stack"), model, chunk=200)
+        conf = ee.data.computePixels(_whole_grid(
+            grid, confidence_image(values, calibration), "confidence"))["confidence"]
+    with rasterio.open(out / "maps" / f"{slug}_raw_confidence.tif") as src:
+        local_conf = src.read(1)
+    differ = conf[valid] != local_conf[valid]
+    assert differ.mean() < 0.01 and np.abs(conf[valid] - local_conf[valid]).max() <= 1
+    p = probability(decision[valid][differ], calibration)
+    exact = 100 * np.maximum(p, 1 - p)
+    assert np.abs(exact - np.floor(exact) - 0.5).max() < 0.1
 
 
 # ------------------------------------------------------------------ batch exports
@@ -489,15 +511,25 @@ def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, 
     run = tmp_path / "run"
     model = load_model(run / "model" / "model.npz")
     assert isinstance(model, SvmVote) and len(model.members) == 3
-    predict_stack(model, run / "cities" / city.slug / "stack.tif", tmp_path / "local.tif")
+    calibration = json.loads((run / "model" / "card.json").read_text())["calibration"]
+    assert calibration == {"method": "agreement", "members": 3}
+    predict_stack(model, run / "cities" / city.slug / "stack.tif", tmp_path / "local.tif",
+                  confidence=tmp_path / "local_conf.tif", calibration=calibration)
     with rasterio.open(run / "maps" / f"{city.slug}_raw.tif") as a, \
             rasterio.open(tmp_path / "local.tif") as b:
         ee_map, local_map = a.read(1), b.read(1)
         assert a.transform == b.transform and a.nodata == b.nodata == 255
     assert (local_map != 255).sum() > 5000 and 0 < (local_map == 1).mean() < 1
     np.testing.assert_array_equal(ee_map, local_map)
+    # the confidence layer too: 2 or 3 of 3 members agreeing → 67 or 100 %
+    with rasterio.open(run / "maps" / f"{city.slug}_raw_confidence.tif") as a, \
+            rasterio.open(tmp_path / "local_conf.tif") as b:
+        ee_conf, local_conf = a.read(1), b.read(1)
+    np.testing.assert_array_equal(ee_conf, local_conf)
+    assert set(np.unique(local_conf).tolist()) == {67, 100, 255}
     report = json.loads((run / "maps" / f"{city.slug}_raw.json").read_text())
     assert report["where"] == "earthengine" and report["request_bytes"] < 10 * 2**20
+    assert report["confidence"]["method"] == "agreement"
 
 
 def test_mapping_in_earth_engine_needs_the_gee_backend(small_region, tmp_path):

@@ -106,6 +106,24 @@ def label_image(stack, model: Model, chunk: int = SV_CHUNK):
             .rename("ugs"))
 
 
+def confidence_image(values, calibration: dict[str, Any]):
+    """The confidence layer of :mod:`gbaugs.train.calibration` in Earth Engine: from the
+    decision values or vote margins of :func:`vote_image`, ``max(p, 1 − p)`` as a whole
+    percentage 50–100 rounded half up (float; masked where ``values`` is), with ``p``
+    Platt's sigmoid or the members' agreement — the same arithmetic as
+    :func:`~gbaugs.train.calibration.confidence_percent`, in the operations the fake
+    server also evaluates (``where`` for the maximum, ``floor(x + 0.5)`` for rounding)."""
+    if calibration["method"] == "platt":
+        z = values.multiply(float(calibration["A"])).add(float(calibration["B"]))
+        p = z.exp().add(1).pow(-1)  # 1 / (1 + e^z)
+    elif calibration["method"] == "agreement":
+        p = values.divide(float(calibration["members"])).add(0.5)
+    else:
+        raise ValueError(f"unknown calibration method {calibration['method']!r}")
+    sure = p.where(p.lt(0.5), p.multiply(-1).add(1))
+    return sure.multiply(100).add(0.5).floor().clamp(50, 100).rename("confidence")
+
+
 def postprocess_image(labels, params, pixel_area_m2: float):
     """``labels`` (1/0/255 uint8 ``ee.Image``) post-processed as
     :func:`gbaugs.mapping.postprocess.postprocess_array` with ``params``; uint8, 255 =
@@ -134,11 +152,15 @@ def postprocess_image(labels, params, pixel_area_m2: float):
 
 
 def map_city(region, city, model: Model, stack: Path, out: Path,
-             advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+             advance: Callable[[int], None] = lambda n: None,
+             confidence: Path | None = None, calibration: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     """``[map] where = "earthengine"``: the city's raw map computed in Earth Engine — the
     imagery stage's graph for the city's composite, :func:`label_image` on it — and
-    downloaded on the grid of the city's stack as uint8 (1 UGS, 0 non-UGS, 255 no data).
-    Returns the map report (pixel counts, the request's size, tiles)."""
+    downloaded on the grid of the city's stack as uint8 (1 UGS, 0 non-UGS, 255 no data);
+    with ``confidence`` and ``calibration`` also the confidence layer
+    (:func:`confidence_image`, a second download of the same graph's values). Returns the
+    map report (pixel counts, the request's size, tiles)."""
     import rasterio
 
     import gbaugs.imagery.gee as gee
@@ -160,9 +182,15 @@ def map_city(region, city, model: Model, stack: Path, out: Path,
     size = graph_size(labels)
     t0 = time.perf_counter()
     codes, download = download_codes(labels, grid, out,
-                                         max_bytes=region.imagery.gee.max_request_bytes,
-                                         label=f"city {city.name!r}: ", advance=advance)
-    return {"where": "earthengine", "valid_pixels": int((codes != NODATA).sum()),
+                                     max_bytes=region.imagery.gee.max_request_bytes,
+                                     label=f"city {city.name!r}: ", advance=advance)
+    report: dict[str, Any] = {}
+    if confidence is not None and calibration is not None:
+        _, report["confidence_download"] = download_codes(
+            confidence_image(vote_image(image, model), calibration), grid, confidence,
+            max_bytes=region.imagery.gee.max_request_bytes,
+            label=f"city {city.name!r} (confidence): ", description="confidence_percent")
+    return {**report, "where": "earthengine", "valid_pixels": int((codes != NODATA).sum()),
             "ugs_pixels": int((codes == 1).sum()), "request_bytes": size["bytes"],
             "request_calls": size["calls"], "download": download,
             "download_seconds": round(time.perf_counter() - t0, 3)}

@@ -8,8 +8,8 @@ city's working CRS at the region's resolution.
 Reads ``model/model.npz``, ``model/card.json`` (the calibration) and
 ``cities/<city>/stack.tif``; writes ``maps/<city>_raw.tif`` (uint8, the stack's grid and
 CRS: 1 UGS, 0 non-UGS, 255 no data), ``maps/<city>_raw_confidence.tif`` (the classifier's
-confidence in each label, percent 50–100, 255 no data; :mod:`gbaugs.train.calibration`;
-not for maps computed in Earth Engine) and ``maps/<city>_raw.json`` (valid and UGS pixel
+confidence in each label, percent 50–100, 255 no data; :mod:`gbaugs.train.calibration`)
+and ``maps/<city>_raw.json`` (valid and UGS pixel
 counts, UGS area in ha, density = UGS / valid pixels, seconds, pixels per second, the
 confidence layer's calibration).
 """
@@ -76,15 +76,14 @@ def _run(ctx: RunContext) -> StageResult:
         check_stack_grid(ctx.region, city, stack)
         opts = ctx.region.map
         decision = ctx.run.decision_map(city.slug) if opts.decision else None
-        # the confidence layer: computed where the pixels are classified here
-        confidence = (ctx.run.confidence_map(city.slug)
-                      if calibration is not None and opts.where != "earthengine" else None)
+        confidence = ctx.run.confidence_map(city.slug) if calibration is not None else None
         with ctx.reporter.task(f"{city.name}: predicting", total=n_blocks) as advance:
             t0 = time.perf_counter()
             if opts.where == "earthengine":
                 from gbaugs.mapping.earthengine import map_city
 
-                report = map_city(ctx.region, city, model, stack, out, advance=advance)
+                report = map_city(ctx.region, city, model, stack, out, advance=advance,
+                                  confidence=confidence, calibration=calibration)
             elif opts.dask:
                 report = predict_stack_dask(model, stack, out,
                                             block_rows=ctx.region.imagery.block_rows,
@@ -101,7 +100,7 @@ def _run(ctx: RunContext) -> StageResult:
             outputs.append(decision)
         if confidence is not None:
             outputs.append(confidence)
-        else:  # none this time (an Earth Engine map, an uncalibrated model): none stays
+        else:  # none this time (a model without calibration): none from before stays
             ctx.run.confidence_map(city.slug).unlink(missing_ok=True)
         report["confidence"] = (None if confidence is None else
                                 {"file": confidence.name, **(calibration or {})})

@@ -203,8 +203,8 @@ def data_record(region: str, year: int, rows: list[dict[str, Any]],
              "Binary maps of urban green space (UGS: vegetation entities of the urban area — "
              "parks, green buffers, square and attached green space, other green space), one "
              "Cloud-Optimized GeoTIFF per city: 1 = UGS, 0 = non-UGS, 255 = no data "
-             "(outside the city, water, no valid observation). Beside each map where it was "
-             "classified locally, `*_confidence.tif`: how sure the classifier is of each "
+             "(outside the city, water, no valid observation). Beside each map, "
+             "`*_confidence.tif`: how sure the classifier is of each "
              "pixel's label before post-processing, percent 50–100 (255 = no data; a "
              "calibrated probability, or a vote's share of members agreeing).", "",
              "## How", "",

@@ -19,8 +19,9 @@ needs only A and B.
 **A vote** (``[train] replicates``): the share of members agreeing with the majority,
 ``1/2 + |votes for UGS − M/2| / M`` — how much the label depends on the draw.
 
-The confidence of a label is ``max(p, 1 − p)``, stored as a whole percentage 50–100
-(uint8; the map's no data stays 255).
+The confidence of a label is ``max(p, 1 − p)``, stored as a whole percentage 50–100,
+rounded half up (uint8; the map's no data stays 255); the Earth Engine map computes the
+same (:func:`gbaugs.mapping.earthengine.confidence_image`).
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def confidence_percent(values: np.ndarray, calibration: dict[str, Any]) -> np.nd
     out = np.full(v.shape, 255, dtype=np.uint8)
     ok = np.isfinite(v)
     p = probability(v[ok], calibration)
-    out[ok] = np.clip(np.rint(100.0 * np.maximum(p, 1.0 - p)), 50, 100).astype(np.uint8)
+    # rounded half up (as the Earth Engine graph does: floor(x + 0.5))
+    out[ok] = np.clip(np.floor(100.0 * np.maximum(p, 1.0 - p) + 0.5), 50, 100
+                      ).astype(np.uint8)
     return out
 
 
