@@ -28,7 +28,7 @@ owner                     file (``RunDir``)                          written by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Self
@@ -84,6 +84,11 @@ class Record:
         """A value the report shows as recorded (``default`` where the run has none)."""
         return self.data.get(key, default)
 
+    def _optional(self, key: str, cast: Callable[[Any], Any]) -> Any:
+        """``cast`` of the value at ``key``, ``None`` where the record has none."""
+        value = self.data.get(key)
+        return None if value is None else cast(value)
+
     def _malformed(self, what: str) -> RunDirError:
         return RunDirError(f"the {self.WHAT} {self.path.name} is malformed ({what})",
                            where=self.path, hint=rebuild_hint(self.path))
@@ -105,8 +110,7 @@ class OsmSummary(Record):
     @property
     def completeness_index(self) -> float | None:
         """The completeness index (0–1), ``None`` where none was computed."""
-        value = self.data.get("completeness_index")
-        return None if value is None else float(value)
+        return self._optional("completeness_index", float)
 
     @property
     def counts_by_origin(self) -> dict[str, dict[str, int]]:
@@ -129,14 +133,12 @@ class StackRecord(Record):
     @property
     def valid_pixels(self) -> int | None:
         """Pixels with a value in every band (``None`` where not recorded)."""
-        value = self.data.get("valid_pixels")
-        return None if value is None else int(value)
+        return self._optional("valid_pixels", int)
 
     @property
     def resolution_m(self) -> float | None:
         """The stack's pixel size, metres (``None`` where not recorded)."""
-        value = self.data.get("resolution_m")
-        return None if value is None else float(value)
+        return self._optional("resolution_m", float)
 
     @property
     def valid_area_ha(self) -> float:
@@ -219,11 +221,9 @@ class MapRecord(Record):
     @property
     def ugs_area_ha(self) -> float | None:
         """UGS area, hectares."""
-        value = self.data.get("ugs_area_ha")
-        return None if value is None else float(value)
+        return self._optional("ugs_area_ha", float)
 
     @property
     def ugs_density(self) -> float | None:
         """UGS share of the valid pixels."""
-        value = self.data.get("ugs_density")
-        return None if value is None else float(value)
+        return self._optional("ugs_density", float)
