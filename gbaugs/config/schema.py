@@ -96,8 +96,9 @@ class OsmParams:
     min_polygon_area_m2: float = option(0.0, Interval(0.0))
     """Polygons smaller than this after the inward buffer (mitre-join slivers) are dropped
     and counted (``smaller_than_minimum``); they label no sample and do not count toward
-    completeness. Default 0 (off): one 10 m pixel (100 m²) dropped many of Apartadó's small
-    plazas and pitches and lowered its seed agreement from 0.975 to 0.943."""
+    completeness. Default 0 (off): one 10 m pixel (100 m²) drops many of a real city's small
+    plazas and pitches and makes its map depend more on the seed (measured on Apartadó:
+    docs/configuration.md, ``min_polygon_area_m2``)."""
     completeness_thresholds: tuple[float, float] | None = option(None, Increasing(0.0))
     """Completeness index cut points (low|medium, medium|high); ``None``: the region's tertiles."""
 
@@ -249,8 +250,7 @@ class SampleParams:
     used. They fill only
     the room the labels leave under ``max_per_class``. ``none``: the labels alone (the
     paper). Measured in docs/screening.md ("Vegetation no label covers"): the
-    label-starved synthetic city 0.532 → 0.896 truth F1 (woodland 0.24 → 0.92 mapped UGS,
-    farmland 0.03 → 0.05); the demo and Apartadó unchanged."""
+    label-starved synthetic city gains its woodland, the demo and Apartadó are unchanged."""
     vegetation_per_city: int = option(2000, Interval(1))
     """``vegetation_candidates``: pixels drawn per city before screening and the cap."""
     vegetation_margin_m: float = option(100.0, Interval(0.0))
@@ -285,8 +285,8 @@ class TrainParams:
     cv_groups: Literal["polygons", "none"] = "polygons"
     """``polygons`` (default): tuning folds keep every label polygon whole
     (``StratifiedGroupKFold``; pixels of one polygon are near-copies, and a fold that
-    splits them rewards memorizing polygons — on Apartadó every such fit chose the grid's
-    corner). ``none``: the paper's stratified folds of pixels."""
+    splits them rewards memorizing polygons: such fits choose the grid's corner,
+    docs/screening.md). ``none``: the paper's stratified folds of pixels."""
     grid_extensions: int = option(2, Interval(0))
     """When the best C or gamma lies on the edge of its list, the list is extended by one
     step (the ratio of its last two values) beyond that edge and the new cells are scored,
@@ -314,9 +314,10 @@ class TrainParams:
     :mod:`gbaugs.train.replicates`): each its own draw of the cap from the same candidates,
     its own folds and tuned cell; the map is their majority. ``1``: one SVM (the paper).
     ``auto`` (default): 11 where a class of the pool comes from fewer than 5 label polygons
-    per tuning fold (50 with 10 folds) — there the tuned cell follows the draw (Apartadó,
-    32 UGS polygons: maps of two seeds agree on 0.962–0.974 with one SVM, 0.983–0.990 with
-    11) — else 1. An odd number; what the vote costs: ``replicate_cv_folds``."""
+    per tuning fold (50 with 10 folds) — there the tuned cell follows the draw, and so does
+    the map (the seed agreement of one SVM and of the vote on Apartadó: docs/screening.md,
+    "Real data (Apartadó)") — else 1. An odd number; what the vote costs:
+    ``replicate_cv_folds``."""
     replicate_cv_folds: int = option(3, Interval(2, 20, hint="cv_folds tunes every "
                                                           "replicate like one SVM"))
     """Tuning folds of replicates 1 … R − 1 of a vote (replicate 0 keeps ``cv_folds``;

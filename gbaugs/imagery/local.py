@@ -561,11 +561,12 @@ def verify_indices(source: StackSource, tolerance: float = 0.05) -> dict[str, st
 
     A band taken as, say, ``NDVI`` is compared with ND(B8, B4) of the stack's own band
     composites. Exact equality cannot be required: a stack may hold the median of
-    per-scene indices while its bands are per-band medians (Apartadó's NDVI differs by a
-    median of 0.027 that way). The test is the **median absolute difference ≤ tolerance**
-    (0.05): the same formula composited differently passes, another formula (a swapped or
-    different band pair) fails with an error naming the band. Indices whose bands are not
-    in the stack cannot be checked and are reported ``unverified`` (taken as declared).
+    per-scene indices while its bands are per-band medians (a real composite's NDVI
+    differs by a few hundredths that way: docs/imagery.md, "The index check"). The test is
+    the **median absolute difference ≤ tolerance** (0.05): the same formula composited
+    differently passes, another formula (a swapped or different band pair) fails with an
+    error naming the band. Indices whose bands are not in the stack cannot be checked and
+    are reported ``unverified`` (taken as declared).
     """
     import rasterio
 

@@ -2,10 +2,11 @@
 
 A classifier maps every pixel, but it has only seen what the labels show. Vegetation that
 resembles no UGS label is mapped by *extrapolation*: toward whichever labelled class lies
-nearer in feature space. On Apartadó the only dense vegetation the labels show is orchard
-and farmland, so the riparian woodland — denser than any plaza or lawn — went to non-UGS
-without a word; with a park inventory and no vegetated negative, a city's farmland went to
-UGS. This module measures both, per city, on the model's features:
+nearer in feature space. Where the only dense vegetation the labels show is orchard and
+farmland (Apartadó), riparian woodland — denser than any plaza or lawn — goes to non-UGS
+without a word; with a park inventory and no vegetated negative, a city's farmland goes to
+UGS (docs/screening.md, "Vegetation no label covers"). This module measures both, per
+city, on the model's features:
 
 * the city's **vegetated pixels**: NDVI above its vegetation threshold (Otsu's on the
   city's NDVI, clipped — :func:`gbaugs.samples.quality.ndvi_thresholds`);

@@ -124,8 +124,9 @@ def assess_city(name: str, slug: str, candidates: Candidates, features: list[str
 MAX_CLAIMED = 0.5
 """Above this share of the vegetation candidates (those green enough) inside the hard
 negatives, the features cannot tell the city's unlabelled dense vegetation from its
-farmland and orchards: the candidates are not used (Apartadó, 4 features: 0.69 — with them
-its maps from two seeds agreed on 0.967 instead of 0.993; the synthetic cities: 0–0.26)."""
+farmland and orchards: the candidates are not used (the shares measured on Apartadó and
+the synthetic cities, and what using them there cost: docs/screening.md, "Vegetation no
+label covers")."""
 
 
 MIN_VEGETATED_NEGATIVES = 20

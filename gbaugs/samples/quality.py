@@ -30,8 +30,8 @@
 ``ndvi_min_vegetation`` (0.1) are dropped; non-vegetation samples — hard negatives
 included — whose NDVI exceeds the median NDVI of the city's remaining vegetation samples
 are dropped. docs/screening.md shows why it is not the default: on the demo region it
-teaches lawns as non-UGS (half of the truth's grass is mapped non-UGS), and on Apartadó
-it removes 99 % of the orchard and farmland samples.
+teaches lawns as non-UGS and removes almost every orchard and farmland sample of a real
+city.
 
 **Indicators**, each mapped to [0, 1] with 1 = reliable:
 

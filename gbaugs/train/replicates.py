@@ -37,8 +37,8 @@ from gbaugs.train.validation import random_holdout
 
 AUTO_MEMBERS = 11
 """Replicates ``auto`` trains where polygons are few (an odd number: a vote has no tie;
-11 — 15 agreed a little more on Apartadó and cost 4.4× one SVM, 9 a little less:
-docs/screening.md, "What the vote costs")."""
+11 balances agreement against cost — 15 and 9 measured beside it in docs/screening.md,
+"What the vote costs")."""
 AUTO_POLYGONS_PER_FOLD = 5
 """``auto`` votes when a class of the pool comes from fewer label polygons than this many
 per tuning fold (50 with 10 folds): each fold then scores the grid on a handful of
@@ -88,9 +88,8 @@ def tuning_rows(rows: np.ndarray, d: dict[str, np.ndarray], params: TrainParams,
 
     Below the cap every replicate holds the same samples of a class (Apartadó's UGS
     pixels), so without a share of its own each replicate would rank the grid on the same
-    UGS samples and the vote would keep that draw's choice: measured on Apartadó (R = 15,
-    seeds 42, 7, 3, 11: six pairs) the maps agreed on 0.980–0.994 that way, on 0.988–0.993
-    with own shares."""
+    UGS samples and the vote would keep that draw's choice (the seed agreement both ways on
+    Apartadó: docs/screening.md, "Real data (Apartadó)")."""
     own, _ = random_holdout(d["city"][rows], d["y"][rows], params.test_fraction, seed)
     return rows[own]
 

@@ -158,9 +158,9 @@ def majority_f1(y: np.ndarray, w: np.ndarray, splits: list[tuple[np.ndarray, np.
                 ) -> float:
     """The mean over ``splits`` of the weighted F1 (the tuning criterion) of a classifier
     that learned nothing: every test sample given the class with the most sample weight in
-    the split's training part. With the pool's weights mostly non-UGS it is high (Apartadó:
-    ≈ 0.83 against ≈ 0.92 for the best cell), which is why the one-standard-error rule
-    needs it as a floor."""
+    the split's training part. With the pool's weights mostly non-UGS it is high, not far
+    below the best cell's (docs/screening.md, "What the vote costs"), which is why the
+    one-standard-error rule needs it as a floor."""
     from gbaugs.train.gridcv import weighted_f1
 
     scores = []
@@ -269,7 +269,7 @@ def _search(x: np.ndarray, y: np.ndarray, w: np.ndarray, params: TrainParams, se
         best, best_score = one_standard_error(cells_out, params.cv_folds, len(y), floor)
         # the simplest cell can lie on an edge the best one does not (a smaller C with a
         # larger γ): the cells beyond it are scored too, so the edge is never unexplored
-        # (Apartadó: 4 of 15 replicates chose γ = 1, the grid's last value, unextended)
+        # (found on Apartadó's replicates: docs/screening.md)
         for _ in range(params.grid_extensions):
             if not edge_steps(best, explored):
                 break
@@ -338,8 +338,8 @@ def one_standard_error(cells: list[dict[str, Any]], folds: int, n: int,
     The one-standard-error rule (Breiman et al. 1984; Hastie, Tibshirani & Friedman, *The
     Elements of Statistical Learning*, 2nd ed., §7.10): cells whose mean score lies within
     ``std / √folds`` of the best cell's are statistically indistinguishable from it, so the
-    choice among them is fold noise — on Apartadó two seeds picked 4 and 2 features at CV
-    F1 0.857 and 0.859 and their maps agreed on 92 % of the pixels. The simplest is taken,
+    choice among them is fold noise, and maps chosen by it depend on the seed
+    (docs/screening.md, "Real data (Apartadó)"). The simplest is taken,
     in this order: the most features (no random feature selection), the smallest C, the
     smallest γ (the smoothest decision function). Only cells scored on the most samples
     compete (halving scores its first rounds on subsamples). When the CV saturates (one
@@ -350,8 +350,8 @@ def one_standard_error(cells: list[dict[str, Any]], folds: int, n: int,
     error of the floor is as indistinguishable from predicting the majority class as from
     the best, and is not chosen (the best cell is kept if no other qualifies). With the
     weighted F1 the floor is high, and where folds are few and noisy the band reaches it:
-    a 3-fold replicate on Apartadó chose k = 2, C = 10⁻⁴, γ = 10⁻⁶ (CV F1 0.859, floor
-    0.833, best 0.917) — a constant map.
+    without the floor a 3-fold replicate on Apartadó chose a cell that maps one class
+    (docs/screening.md, "What the vote costs").
     """
     scored = [c for c in cells if c["mean_f1"] is not None]
     most = max(c["n_samples"] for c in scored)
