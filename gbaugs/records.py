@@ -20,6 +20,8 @@ owner                     file (``RunDir``)                          written by
                                                                      the model file)
 :class:`MapRecord`        ``maps/<city>_raw.json``, ``maps/<city>``  map, postprocess
                           ``_postprocess.json``
+:class:`EvaluationRecord` ``maps/evaluation.json``                   postprocess
+:class:`BaselinesRecord`  ``model/baselines.json``                   train
 ========================  =========================================  ==================
 
 (The manifest is :class:`gbaugs.rundir.Manifest`; the synthetic region's record
@@ -227,3 +229,28 @@ class MapRecord(Record):
     def ugs_density(self) -> float | None:
         """UGS share of the valid pixels."""
         return self._optional("ugs_density", float)
+
+
+class EvaluationRecord(Record):
+    """A synthetic run's cleaned maps against the truth, per city
+    (:func:`gbaugs.evaluation.evaluate_map`: scores, baselines, the confidence's
+    calibration)."""
+
+    WHAT = "evaluation record"
+    KEYS = ("cities",)
+
+    @property
+    def cities(self) -> Mapping[str, Any]:
+        """City slug → its evaluation."""
+        return self.data["cities"]
+
+
+class BaselinesRecord(Record):
+    """The baselines beside the W-SVM (:mod:`gbaugs.train.baselines`): model name → its
+    parameters and hold-out scores. Its keys are the models, so its version is the train
+    stage's (no ``record_version`` key among them)."""
+
+    WHAT = "baselines record"
+    KEYS = ("w_svm",)
+    VERSIONED = False
+

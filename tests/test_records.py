@@ -88,7 +88,7 @@ def test_a_damaged_or_foreign_record_names_the_file_and_the_stage_to_rerun(tmp_p
 
 
 OWNED = ("osm_report", "stack_report", "samples_summary", "validation", "model_card",
-         "raw_map_report", "map_report")
+         "raw_map_report", "map_report", "evaluation", "baselines")
 
 
 def test_no_module_but_the_owner_parses_an_owned_record():

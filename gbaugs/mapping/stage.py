@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 from gbaugs.config import Region
-from gbaugs.io.atomic import write_json
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
-from gbaugs.records import MapRecord, ModelCard
+from gbaugs.records import EvaluationRecord, MapRecord, ModelCard
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.train.model import load_model
@@ -162,7 +161,7 @@ def _truth_evaluation(ctx: RunContext) -> list[Path]:
     csv = ctx.run.evaluation_csv
     with atomic_path(csv) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-    return [write_json(ctx.run.evaluation,
+    return [EvaluationRecord.save(ctx.run.evaluation,
                        {"reference": "synthetic truth", "cities": results}), csv]
 
 

@@ -20,7 +20,15 @@ import gbaugs.report.quicklooks as quicklooks
 from gbaugs.config import slugify
 from gbaugs.io.atomic import write_text
 from gbaugs.osm.labels import describe_origins, run_origins
-from gbaugs.records import ModelCard, Record, SamplesSummary, StackRecord, ValidationRecord
+from gbaugs.records import (
+    BaselinesRecord,
+    EvaluationRecord,
+    ModelCard,
+    Record,
+    SamplesSummary,
+    StackRecord,
+    ValidationRecord,
+)
 from gbaugs.report.html import Section, page
 from gbaugs.rundir import RunDir, read_record_if_present
 from gbaugs.train.honesty import beaten_by, describe_rule
@@ -32,7 +40,7 @@ def _or_nan(value: float | None) -> float:
 
 
 def _json(path: Path) -> Any:
-    """A record no typed owner has (manifest, evaluation, baselines), or ``None``."""
+    """A record no typed owner here has (the manifest), or ``None``."""
     return read_record_if_present(path)
 
 
@@ -161,7 +169,7 @@ def _accuracy(run: RunDir, cities, fig: Path) -> Section:
     """How right the maps are: against the truth when there is one, else spatial hold-outs
     (the random split comes last, in the model section: it overstates accuracy)."""
     s = Section("accuracy", "How right are the maps?")
-    evaluation = _json(run.evaluation)
+    evaluation = _data(EvaluationRecord.load_if_present(run.evaluation))
     if evaluation:
         s.text("Against the synthetic truth, on every valid pixel of each city (UGS = trees "
                "and grass). Baselines on the same pixels: an NDVI threshold chosen without "
@@ -195,7 +203,7 @@ def _accuracy(run: RunDir, cities, fig: Path) -> Section:
     if rule and rule.get("is_threshold"):
         s.warning(f"The model is in effect {describe_rule(rule)}: its other features "
                   "change almost no label, so the map is that threshold.")
-    baselines = _json(run.baselines) or {}
+    baselines = _data(BaselinesRecord.load_if_present(run.baselines)) or {}
     svm_f1 = baselines.get("w_svm", {}).get("polygons", {}).get("f1")
     beaten = beaten_by(baselines, svm_f1) if svm_f1 is not None else []
     if beaten:
@@ -426,7 +434,7 @@ def _model(run: RunDir, fig: Path, train: dict[str, Any]) -> Section:
                                                             ("oa", "f1", "kappa")}}
                               for city, v in truth.items() for m in ("weighted",
                                                                      "unweighted")]))
-    baselines = _json(run.baselines)
+    baselines = _data(BaselinesRecord.load_if_present(run.baselines))
     random = validation.get("random", {}).get("weighted", {}).get("overall")
     if baselines and random:
         svm_polygons = baselines.get("w_svm", {}).get("polygons", {}).get("f1")

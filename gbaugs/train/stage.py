@@ -39,9 +39,9 @@ import pandas as pd
 
 from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
-from gbaugs.io.atomic import atomic_path, sha256_file, write_json
+from gbaugs.io.atomic import atomic_path, sha256_file
 from gbaugs.parallel import n_workers
-from gbaugs.records import ValidationRecord
+from gbaugs.records import BaselinesRecord, ValidationRecord
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
 from gbaugs.train import calibration, honesty, replicates
@@ -351,7 +351,7 @@ def _baselines(ctx: RunContext, baselines: dict[str, Any], search: Any,
                       f"scores F1 {f1:.3f} and the W-SVM {svm_f1 or 0:.3f}: a simpler "
                       "model fits these labels better (model/baselines.json)",
                       GbaugsWarning, stacklevel=3)
-    return [write_json(ctx.run.baselines, baselines),
+    return [BaselinesRecord.save(ctx.run.baselines, baselines),
             _baselines_csv(ctx.run.baselines_csv, baselines)]
 
 
