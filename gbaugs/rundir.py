@@ -460,28 +460,48 @@ def read_record_if_present(path: str | Path, *, keys: Sequence[str] = (),
 class SyntheticTruth:
     """What a synthetic run's ``inputs/synthetic.json`` says about its truth (written by
     :func:`gbaugs.synthetic.generate_region`): the truth class codes that are UGS and each
-    city's truth raster (class codes, the city's UTM grid at 10 m). The one reader of that
-    record for the stages and the summary; ``None`` from :meth:`load` for a real region."""
+    city's truth raster (class codes, the city's UTM grid at 10 m). The one owner of that
+    record: :meth:`save` writes it (with ``record_version``), :meth:`load` (a run) and
+    :meth:`read` (a region folder) read it; ``None`` from :meth:`load` for a real region."""
 
     ugs_classes: tuple[int, ...]
     rasters: dict[str, Path]
     """City name → its truth raster (absolute path)."""
     source: Path
+    data: Any = None
+    """The whole record, read-only (seed, presets, dates …: the synthetic inventory)."""
+
+    VERSION = 1
+
+    @classmethod
+    def save(cls, path: Path, data: dict[str, Any]) -> Path:
+        """Write the generator's record (atomically, version stamped)."""
+        return write_json(path, {**data, "record_version": cls.VERSION})
 
     @classmethod
     def load(cls, run: RunDir) -> SyntheticTruth | None:
         """The run's synthetic truth, or ``None`` where the run has none."""
         path = run.synthetic_meta
-        if not path.exists():
-            return None
+        return cls.read(path) if path.exists() else None
+
+    @classmethod
+    def read(cls, path: Path) -> SyntheticTruth:
+        """The record at ``path`` (``<region>/synthetic.json``); truth rasters relative to
+        its folder. A damaged, malformed or other-version record is a RunDirError."""
+        from types import MappingProxyType
+
         meta = read_record(path, keys=("ugs_classes", "cities"), what="synthetic record")
+        if meta.get("record_version", 1) != cls.VERSION:
+            raise RunDirError(f"the synthetic record {path.name} has format version "
+                              f"{meta.get('record_version')!r}; this gbaugs reads version "
+                              f"{cls.VERSION}", where=path, hint=rebuild_hint(path))
         try:
-            rasters = {c["name"]: run.inputs / c["truth"] for c in meta["cities"]}
+            rasters = {c["name"]: path.parent / c["truth"] for c in meta["cities"]}
             ugs = tuple(int(v) for v in meta["ugs_classes"])
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"the synthetic record {path.name} is malformed ({exc!r})",
                               where=path, hint=rebuild_hint(path)) from None
-        return cls(ugs, rasters, path)
+        return cls(ugs, rasters, path, MappingProxyType(meta))
 
     def raster(self, city: str) -> Path:
         """The truth raster of ``city`` (an error naming the city when it has none)."""

@@ -88,7 +88,7 @@ def test_a_damaged_or_foreign_record_names_the_file_and_the_stage_to_rerun(tmp_p
 
 
 OWNED = ("osm_report", "stack_report", "samples_summary", "validation", "model_card",
-         "raw_map_report", "map_report", "evaluation", "baselines")
+         "raw_map_report", "map_report", "evaluation", "baselines", "synthetic_meta")
 
 
 def test_no_module_but_the_owner_parses_an_owned_record():
@@ -100,3 +100,19 @@ def test_no_module_but_the_owner_parses_an_owned_record():
              for p in sorted(package.rglob("*.py")) if p.name != "records.py"
              for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert found == []
+
+
+def test_the_synthetic_record_is_written_and_read_by_its_owner(tmp_path):
+    """``inputs/synthetic.json`` (the generator's record): SyntheticTruth saves it with its
+    version and reads it back (truth rasters beside it); another version is refused."""
+    from gbaugs.rundir import SyntheticTruth
+
+    path = SyntheticTruth.save(tmp_path / "synthetic.json", {
+        "seed": 3, "ugs_classes": [1, 2],
+        "cities": [{"name": "Alpha", "slug": "alpha", "truth": "cities/alpha/truth.tif"}]})
+    known = SyntheticTruth.read(path)
+    assert known.ugs_classes == (1, 2) and known.data["seed"] == 3
+    assert known.raster("Alpha") == tmp_path / "cities" / "alpha" / "truth.tif"
+    path.write_text(path.read_text().replace('"record_version": 1', '"record_version": 2'))
+    with pytest.raises(RunDirError, match="format version 2"):
+        SyntheticTruth.read(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gbaugs.rundir import read_record
+from gbaugs.rundir import SyntheticTruth
 
 INVENTORY_TYPES: dict[str, str] = {
     "park": "park", "pitch": "sports_pitch", "cemetery": "cemetery", "forest": "woodland",
@@ -35,7 +35,7 @@ def park_inventory(region_dir: str | Path, city: str):
     from gbaugs.synthetic.region import PIXEL_M, PRESETS, _scaled
 
     meta_path = Path(region_dir) / SYNTHETIC_META
-    meta = read_record(meta_path)
+    meta = SyntheticTruth.read(meta_path).data
     slugs = [c["slug"] for c in meta["cities"]]
     if city not in slugs:
         raise InputDataError(f"no city {city!r} in the synthetic region", where=meta_path,

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from gbaugs.config import slugify, utm_epsg
-from gbaugs.io.atomic import atomic_path, write_json, write_text
-from gbaugs.rundir import SYNTHETIC_META
+from gbaugs.io.atomic import atomic_path, write_text
+from gbaugs.rundir import SYNTHETIC_META, SyntheticTruth
 from gbaugs.synthetic.landscape import (
     CLASS_NAMES,
     UGS_CLASSES,
@@ -138,7 +138,7 @@ def generate_region(
         written = list(pool.map(write, range(len(chosen))))
     cities = [c for c, _ in written]
     meta_cities = [m for _, m in written]
-    meta_path = write_json(out / SYNTHETIC_META, {
+    meta_path = SyntheticTruth.save(out / SYNTHETIC_META, {
         "generator": "gbaugs.synthetic", "seed": seed, "year": year, "n_dates": n_dates,
         "scale": scale, "classes": {str(k): v for k, v in CLASS_NAMES.items()},
         "ugs_classes": list(UGS_CLASSES), "scale_factor": 10000, "cities": meta_cities,
