@@ -59,8 +59,8 @@ def collecting_decisions(splits: Sequence[Split]
     ``splits`` (the full folds: not halving's subsamples) also records ``(cell, test
     indices, decision values of the fold model on them)`` in the list the block gets
     (appended from worker threads) — the out-of-fold decision values the calibration of
-    :mod:`gbaugs.train.calibration` is fitted on, at no extra fit. (Only the full folds:
-    decision values of every subsampled fit cost 13 CPU-seconds on the demo's search.)"""
+    :mod:`gbaugs.train.calibration` is fitted on, at no extra fit. Only the full folds:
+    the subsampled fits' values are never used, and computing them costs (docs/confidence.md)."""
     found: list[tuple[Cell, np.ndarray, np.ndarray]] = []
     token = _DECISIONS.set((found, splits))
     try:

@@ -182,8 +182,9 @@ def _run(ctx: RunContext) -> StageResult:
             for kind in ("polygons", "blocks")}
     parts = [{"random": tr, **{k: s_tr for k, (s_tr, _) in held.items()}},
              *(_training_parts(d, d0, {"random": (tr, te), **held}) for d in data[1:])]
-    polygons = (x, d0["y"], d0["w"], *held["polygons"])
-    with start_baselines(x[tr], y[tr], d0["w"][tr], x[te], y[te], seed, polygons) \
+    w = d0["w"]
+    polygons = (x, y, w, *held["polygons"])
+    with start_baselines(x[tr], y[tr], w[tr], x[te], y[te], seed, polygons) \
             if params.baselines else contextlib.nullcontext() as baselines:
         searches, fitted, seconds = _tune_and_fit(ctx, data, parts, held)
         final = fitted.get("final", fitted["weighted"])
@@ -209,8 +210,7 @@ def _run(ctx: RunContext) -> StageResult:
                       "features change almost no label", GbaugsWarning, stacklevel=2)
     card = _card(ctx, validation, searches, features, rule, len(tr) if
                  params.final_fit == "train" else len(y))
-    card["calibration"] = _calibration(searches, len(data), y[tr], d0["w"][tr],
-                                       params.cv_folds)
+    card["calibration"] = _calibration(searches, len(data), y[tr], w[tr], params.cv_folds)
     outputs += list(model.save(ctx.run.model, ctx.run.model_card, card))
     outputs.append(ValidationRecord.save(ctx.run.validation, validation))
     outputs.append(_write_csv(ctx.run.validation_csv, validation))
