@@ -259,3 +259,22 @@ def test_shifted_polygons_are_displaced():
     spill = [f.geometry.difference(scene.objects[f.source].geometry).area
              / scene.objects[f.source].geometry.area for f in loose]
     assert np.median(spill) > 0.05  # loose outlines spill over the traced object
+
+
+def test_the_frozen_geopackage_date_holds_while_any_writer_is_inside():
+    """The cities are written side by side and GDAL's OGR_CURRENT_DATE is process-wide:
+    one writer leaving must not unfreeze another's GeoPackage mid-write (a CI run saw a
+    city's osm.gpkg differ between two generations of the same seed)."""
+    import pyogrio
+
+    from gbaugs.synthetic.region import fixed_ogr_date
+
+    key = "OGR_CURRENT_DATE"
+    before = pyogrio.get_gdal_config_option(key)
+    first, second = fixed_ogr_date(), fixed_ogr_date()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first city is done, the second still writing
+    assert pyogrio.get_gdal_config_option(key) == "2000-01-01T00:00:00.000Z"
+    second.__exit__(None, None, None)
+    assert pyogrio.get_gdal_config_option(key) == before

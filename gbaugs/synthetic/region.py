@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -290,18 +291,32 @@ def _write_raster(path: Path, data: np.ndarray, x0: float, y0: float, pixel: flo
     return path
 
 
+_OGR_DATE_LOCK = threading.Lock()
+_OGR_DATE_USERS = [0, None]  # writers inside fixed_ogr_date, the value to restore
+
+
 @contextlib.contextmanager
 def fixed_ogr_date() -> Iterator[None]:
-    """Freeze the timestamp GDAL writes into GeoPackages, so equal content gives equal bytes."""
+    """Freeze the timestamp GDAL writes into GeoPackages, so equal content gives equal bytes.
+
+    The option is process-wide and the cities are written side by side: the first writer
+    in sets it, the last one out restores it (counted under a lock) — a plain save and
+    restore per writer let one city's exit unfreeze another's write mid-file."""
     import pyogrio
 
     key = "OGR_CURRENT_DATE"
-    old = pyogrio.get_gdal_config_option(key)
-    pyogrio.set_gdal_config_options({key: "2000-01-01T00:00:00.000Z"})
+    with _OGR_DATE_LOCK:
+        if _OGR_DATE_USERS[0] == 0:
+            _OGR_DATE_USERS[1] = pyogrio.get_gdal_config_option(key)
+            pyogrio.set_gdal_config_options({key: "2000-01-01T00:00:00.000Z"})
+        _OGR_DATE_USERS[0] += 1
     try:
         yield
     finally:
-        pyogrio.set_gdal_config_options({key: old})
+        with _OGR_DATE_LOCK:
+            _OGR_DATE_USERS[0] -= 1
+            if _OGR_DATE_USERS[0] == 0:
+                pyogrio.set_gdal_config_options({key: _OGR_DATE_USERS[1]})
 
 
 def _write_vector(path: Path, gdf, layer: str) -> Path:
