@@ -25,6 +25,20 @@ class Grid:
         """The grid of an open rasterio dataset."""
         return cls(src.crs.to_string(), src.transform, src.width, src.height)
 
+    def record(self) -> dict[str, Any]:
+        """The grid as JSON (``crs``, ``transform``: the affine's six coefficients
+        a, b, c, d, e, f; ``width``, ``height``)."""
+        return {"crs": self.crs, "transform": [float(v) for v in list(self.transform)[:6]],
+                "width": int(self.width), "height": int(self.height)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Grid:
+        """The grid of :meth:`record`."""
+        from rasterio.transform import Affine
+
+        return cls(str(record["crs"]), Affine(*record["transform"]), int(record["width"]),
+                   int(record["height"]))
+
     @classmethod
     def around(cls, geometry, crs: str, resolution: float = 10.0, *, city: str = "the city"
                ) -> Grid:

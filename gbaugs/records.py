@@ -143,6 +143,18 @@ class StackRecord(Record):
         return self._optional("resolution_m", float)
 
     @property
+    def grid(self) -> Any:
+        """The stack's grid, recorded where the stack stays in Earth Engine (``[samples]
+        where = "earthengine"``); a :class:`~gbaugs.errors.InputDataError` otherwise."""
+        from gbaugs.grid import Grid
+
+        if "grid" not in self.data:
+            raise RunDirError(f"the {self.WHAT} {self.path.name} has no grid (its stack was "
+                              "downloaded: read the grid from stack.tif)", where=self.path,
+                              hint=rebuild_hint(self.path))
+        return Grid.from_record(self.data["grid"])
+
+    @property
     def valid_area_ha(self) -> float:
         """The valid pixels' area, hectares (NaN where either is not recorded)."""
         n, res = self.valid_pixels, self.resolution_m

@@ -66,6 +66,13 @@ def stack_files(folder: Path) -> tuple[Path, Path]:
     return folder / "stack.tif", folder / "stack.json"
 
 
+def preview_file(folder: Path) -> Path:
+    """A city folder's coarse true-colour preview (uint8 B4/B3/B2, 255 = no data), fetched
+    by the imagery stage where the stack stays in Earth Engine: the report's picture of
+    the city."""
+    return folder / "preview.tif"
+
+
 _FOLDER_STAGES = {"inputs": "boundaries", "samples": "samples", "model": "train",
                   "maps": "map", "products": "products", "analysis": "analysis",
                   "report": "report"}
@@ -167,6 +174,9 @@ class RunDir:
 
     def stack_report(self, slug: str) -> Path:
         return stack_files(self.city(slug))[1]
+
+    def preview(self, slug: str) -> Path:
+        return preview_file(self.city(slug))
 
     def samples(self, slug: str) -> Path:
         return self.root / "samples" / f"{slug}.parquet"

@@ -23,9 +23,16 @@ def otsu_threshold(values: np.ndarray, nbins: int = 256) -> float:
     lo, hi = float(v.min()), float(v.max())
     if lo == hi:
         return lo
-    counts, edges = np.histogram(v, bins=nbins, range=(lo, hi))
+    return otsu_from_histogram(np.histogram(v, bins=nbins, range=(lo, hi))[0], lo, hi)
+
+
+def otsu_from_histogram(counts: np.ndarray, lo: float, hi: float) -> float:
+    """Otsu's threshold from the counts of equal bins over ``[lo, hi]`` (numpy's binning),
+    as a bin centre — what :func:`otsu_threshold` computes from the values, for a source
+    that gives only the histogram (Earth Engine's ``fixedHistogram``)."""
+    edges = np.linspace(lo, hi, len(counts) + 1)
     centres = (edges[:-1] + edges[1:]) / 2
-    counts = counts.astype(np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
     w0 = np.cumsum(counts)
     w1 = np.cumsum(counts[::-1])[::-1]
     m0 = np.cumsum(counts * centres) / np.maximum(w0, 1e-300)

@@ -484,9 +484,10 @@ def test_the_earth_engine_postprocessing_equals_the_local_one(demo_run):
 @pytest.mark.slow
 def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, tmp_path):
     """``[map] where = "earthengine"`` through the pipeline on the fake server: imagery,
-    samples, training (a vote of three replicates, ``[train] replicates = 3``), then the
-    raw map computed from the city's composite graph in Earth Engine — every pixel as the
-    local predictor labels the downloaded stack."""
+    samples (from the downloaded stack: ``[samples] where = "local"``), training (a vote
+    of three replicates, ``[train] replicates = 3``), then the raw map computed from the
+    city's composite graph in Earth Engine — every pixel as the local predictor labels the
+    downloaded stack — and its confidence layer, both in one uint8 download."""
     import rasterio
 
     from gbaugs.config import MapParams, TrainParams
@@ -503,6 +504,7 @@ def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, 
         train=TrainParams(cv_folds=3, C=(10.0, 100.0), gamma=(0.1, 0.3),
                           feature_counts=(8,), baselines=False, grid_extensions=0,
                           replicates=3),
+        samples=dataclasses.replace(local.samples, where="local"),
         map=MapParams(where="earthengine"))
     server = FakeEarthEngine(images={"COPERNICUS/S2_SR_HARMONIZED": scenes}, grid=grid)
     with fake_session(server):
@@ -530,6 +532,11 @@ def test_the_map_stage_in_earth_engine_equals_the_local_predictor(small_region, 
     report = json.loads((run / "maps" / f"{city.slug}_raw.json").read_text())
     assert report["where"] == "earthengine" and report["request_bytes"] < 10 * 2**20
     assert report["confidence"]["method"] == "agreement"
+    # one byte a pixel travelled, for the map and its confidence together
+    assert report["download"]["bytes"] == ee_map.size
+    codes = [b for m, b in server.requests if m == "image.computePixels"
+             and b["bandIds"] == ["codes"]]
+    assert len(codes) == report["download"]["tiles"]
 
 
 def test_mapping_in_earth_engine_needs_the_gee_backend(small_region, tmp_path):
@@ -548,7 +555,9 @@ def offline_gba_run(tmp_path_factory):
     every stage against the offline Greater Bay Area: 16
     synthetic cities of a few hundred pixels at the real cities' centres, their boundary
     tables, urban mask and scenes in the fake server, their OSM behind a stand-in for
-    Overpass (gbaugs.testing.gba)."""
+    Overpass (gbaugs.testing.gba). The samples are read in Earth Engine (the default with
+    the map there: no stack is downloaded); beside it, the same region with ``[samples]
+    where = "local"`` (stacks downloaded) up to the model, and the requests of each run."""
     from gbaugs.config import MapParams
     from gbaugs.resources import table_path
     from gbaugs.testing.gba import offline_gba
@@ -560,9 +569,16 @@ def offline_gba_run(tmp_path_factory):
     cities = tuple(dataclasses.replace(c, references={"worldcover": "earthengine"})
                    for c in region.cities)
     region = dataclasses.replace(region, cities=cities, map=MapParams(where="earthengine"))
+    local = dataclasses.replace(region, samples=dataclasses.replace(region.samples,
+                                                                    where="local"))
     with gba.session():
         result = run_region(region, base / "run")
-    return gba, region, result, base / "run"
+        ee_requests = list(gba.server.requests)
+        run_region(local, base / "local", only=["boundaries", "osm", "imagery", "samples",
+                                                "train"])
+    requests = {"earthengine": ee_requests,
+                "local": gba.server.requests[len(ee_requests):]}
+    return gba, region, result, base / "run", base / "local", requests
 
 
 @pytest.mark.slow
@@ -579,10 +595,11 @@ def test_the_shipped_gba_region_runs_end_to_end_offline(offline_gba_run, tmp_pat
     from gbaugs.mapping.predict import predict_stack
     from gbaugs.train.model import load_model
 
-    gba, region, result, run = offline_gba_run
+    gba, region, result, run, local, _ = offline_gba_run
     assert result.ran == ["boundaries", "osm", "imagery", "samples", "train", "map",
                           "postprocess", "products", "analysis", "report"]
-    assert len(region.cities) == 16 and len(gba.overpass_queries) == 16
+    # (the local-sampling run beside it asked Overpass again: 32 queries in all)
+    assert len(region.cities) == 16 and len(gba.overpass_queries) == 32
     model = load_model(run / "model" / "model.npz")
     zones, valid = {}, 0
     outlines = {c.name: gpd.read_file(c.boundary).to_crs(4326).geometry.union_all()
@@ -603,8 +620,8 @@ def test_the_shipped_gba_region_runs_end_to_end_offline(offline_gba_run, tmp_pat
         assert fetched.hausdorff_distance(expected) < 5e-5, city.name
         assert fetched.symmetric_difference(expected).area < 0.1 * expected.area
         # each city in its own UTM zone, the map made in Earth Engine equal to the local
-        # predictor's labels of the downloaded stack on every pixel
-        stack = run / "cities" / city.slug / "stack.tif"
+        # predictor's labels of the stack the local-sampling run downloaded, every pixel
+        stack = local / "cities" / city.slug / "stack.tif"
         with rasterio.open(stack) as src:
             zones[city.name] = src.crs.to_epsg()
             assert src.width * src.height < 1000
@@ -649,6 +666,167 @@ def test_the_shipped_gba_region_runs_end_to_end_offline(offline_gba_run, tmp_pat
     assert len(pd.read_csv(run / "analysis" / "landscape_metrics.csv")) >= 16
     html = (run / "report" / "index.html").read_text()
     assert all(c.name in html for c in region.cities)
-    # what the fake was asked: tables, then pixels (stacks and maps); nothing else
+    # what the fake was asked: tables, values (reductions), pixels (maps); nothing else
     kinds = {m for m, _ in gba.server.requests}
-    assert kinds == {"table.computeFeatures", "image.computePixels"}
+    assert kinds == {"table.computeFeatures", "value.compute", "image.computePixels"}
+
+
+@pytest.mark.slow
+def test_the_gba_sampled_in_earth_engine_equals_the_gba_sampled_from_stacks(
+        offline_gba_run):
+    """``[samples] where = "earthengine"`` (the default with the map there) on the offline
+    GBA: no stack travels — the only ``computePixels`` requests are the maps' uint8 codes
+    and each city's uint8 true-colour preview for the report — and the samples of every
+    city, their screening thresholds and the model equal those of the same region sampled
+    from downloaded stacks (the maps then equal the local predictor's on those stacks: the
+    test above); the requests are recorded per city."""
+    import pandas as pd
+
+    from gbaugs.features.registry import VALID_OBS
+
+    _, region, _, run, local, requests = offline_gba_run
+    pixels = [b for m, b in requests["earthengine"] if m == "image.computePixels"]
+    assert pixels and all(b["bandIds"] in (["codes"], ["B4", "B3", "B2"]) for b in pixels)
+    assert any(VALID_OBS in b["bandIds"] for m, b in requests["local"]
+               if m == "image.computePixels")  # the local run did download stacks
+    for city in region.cities:
+        assert not (run / "cities" / city.slug / "stack.tif").exists()
+        preview = json.loads((run / "cities" / city.slug / "stack.json").read_text()
+                             )["preview"]
+        assert (run / "cities" / city.slug / "preview.tif").exists()
+        assert preview["bytes"] == 3 * preview["width"] * preview["height"]
+        assert (local / "cities" / city.slug / "stack.tif").exists()
+        a = pd.read_parquet(run / "samples" / f"{city.slug}.parquet")
+        b = pd.read_parquet(local / "samples" / f"{city.slug}.parquet")
+        pd.testing.assert_frame_equal(a, b, obj=city.name)
+    ee_summary = json.loads((run / "samples" / "summary.json").read_text())
+    local_summary = json.loads((local / "samples" / "summary.json").read_text())
+    for slug, got in ee_summary["cities"].items():
+        expected = local_summary["cities"][slug]
+        assert got["screening"] == expected["screening"], slug
+        assert got["mask_loss"] == expected["mask_loss"], slug
+        asked = got["earthengine"]
+        assert asked["points"] > 0 and asked["response_bytes"] > 0, slug
+        assert {"ndvi summary", "pixel values"} <= set(asked["by_kind"]), slug
+    assert ee_summary["pool"] == local_summary["pool"]
+    assert (run / "model" / "model.npz").read_bytes() == \
+        (local / "model" / "model.npz").read_bytes()
+
+
+# ------------------------------------------------------------------ samples in Earth Engine
+def test_samples_read_in_earth_engine_equal_those_read_from_the_stack(small_region,
+                                                                      tmp_path):
+    """The same candidates — labelled pixels thinned per source label, unlabelled and
+    vegetation draws, features, mask loss, polygon NDVI spread — the same screening
+    thresholds and the same sampled coverage check, whether the pixels are read from the
+    downloaded stack or asked of Earth Engine (reduceRegions / reduceRegion through the
+    fake server, holding that stack as an image); and no pixel is asked twice."""
+    import rasterio
+    from shapely.geometry import box, mapping
+
+    from gbaugs.features.registry import VALID_OBS, selected_features
+    from gbaugs.grid import Grid
+    from gbaugs.samples.coverage import label_coverage, label_coverage_sampled
+    from gbaugs.samples.earthengine import EarthEnginePixels
+    from gbaugs.samples.extract import (
+        Thinning,
+        UnlabelledDraw,
+        VegetationDraw,
+        extract_candidates,
+    )
+    from gbaugs.samples.pixels import StackPixels
+    from gbaugs.samples.pool import assess_city
+    from gbaugs.samples.quality import ndvi_thresholds, vegetation_bar
+
+    region = Region.from_toml(small_region.region_toml)
+    run_region(region, tmp_path / "run", only=["osm", "imagery"])
+    city = region.cities[0]
+    folder = tmp_path / "run" / "cities" / city.slug
+    polygons = gpd.read_parquet(folder / "osm.parquet")
+    features = list(selected_features(region.imagery.features))
+    params = region.samples
+    with rasterio.open(folder / "stack.tif") as src:
+        grid = Grid.of(src)
+        names = list(src.descriptions)
+        bands = {n: src.read(i + 1) for i, n in enumerate(names)}
+        outline = box(*rasterio.warp.transform_bounds(src.crs, 4326, *src.bounds))
+
+    def candidates(pixels):
+        def bar(city_ndvi, hard):
+            return vegetation_bar(ndvi_thresholds(city_ndvi, params)["vegetation"], hard)
+        return extract_candidates(
+            pixels, polygons, features, city.name,
+            UnlabelledDraw(300, 20.0, np.random.default_rng(1)),
+            VegetationDraw(200, 20.0, 50.0, bar, np.random.default_rng(2)),
+            Thinning(150, np.random.default_rng(3)))
+
+    local = candidates(StackPixels(folder / "stack.tif"))
+    server = FakeEarthEngine(assets={"stack": bands}, grid=grid)
+    with fake_session(server) as ee:
+        read = [*sorted({*features, "NDVI"}), VALID_OBS]
+        remote = EarthEnginePixels(ee.Image("stack"), ee.Geometry(mapping(outline)), grid,
+                                   names, f"city {city.name!r}", read)
+        got = candidates(remote)
+        assert ndvi_thresholds(got.city_ndvi, params) == ndvi_thresholds(local.city_ndvi,
+                                                                          params)
+        checks = []
+        for c in (local, got):
+            assessed = assess_city(city.name, city.slug, c, features, params, "high",
+                                   np.random.default_rng(4))
+            threshold = ndvi_thresholds(c.city_ndvi, params)["vegetation"]
+            checks.append(label_coverage_sampled(
+                StackPixels(folder / "stack.tif") if c is local else remote, assessed.frame,
+                features, threshold, c.labelled, np.random.default_rng(5)))
+        full = label_coverage(folder / "stack.tif", assessed.frame, features, threshold,
+                              None, np.random.default_rng(5), labelled=c.labelled)
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(got.frame, local.frame)
+    assert got.counts == local.counts
+    counts = local.counts
+    # the draws and the thinning did something
+    assert counts["pixels_in_polygons"] > counts["pixels_read"] > 0
+    assert counts["unlabelled_drawn"] == 300 and counts["vegetation_drawn"] > 0
+    assert set(local.frame["source_label"]) >= {"ugs", "unlabelled",
+                                                "unlabelled_vegetation"}
+    assert (local.frame.groupby("source_label").size().drop(
+        ["unlabelled", "unlabelled_vegetation"]) <= 150).all()
+    # the sampled check: equal from both sources, and near the whole grid's shares
+    assert checks[0].record == checks[1].record and checks[0].layer is None
+    for share in ("like_ugs_share", "toward_negative_share", "toward_ugs_share"):
+        assert abs(checks[0].record[share] - full.record[share]) < 0.05, share
+    # each pixel asked once: the requests' points add up to the distinct pixels read
+    values = [r for r in remote.log if r["kind"] == "pixel values"]
+    assert sum(r["points"] for r in values) == len(remote._cache)
+    assert max(r["points"] for r in values) <= 5000
+    assert not [m for m, _ in server.requests if m == "image.computePixels"]
+
+
+def test_a_preview_is_a_coarser_grid_read_by_nearest_neighbour(tmp_path):
+    """The report's preview of a city whose stack stays in Earth Engine: the grid coarsened
+    by a whole factor to at most 700 px a side, downloaded as uint8 (255 = no data) — the
+    fake serving the coarser grid by nearest neighbour, one byte a pixel and band."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from gbaugs.earthengine.requests import download_stack
+    from gbaugs.grid import Grid
+    from gbaugs.imagery.gee import preview_grid
+
+    grid = Grid("EPSG:32650", from_origin(500_000, 2_500_000, 10, 10), 1500, 40)
+    coarse = preview_grid(grid)
+    assert (coarse.width, coarse.height, coarse.transform.a) == (500, 14, 30.0)
+    values = np.arange(40 * 1500, dtype=float).reshape(40, 1500) % 200
+    values[:3, :3] = np.nan
+    server = FakeEarthEngine(assets={"img": {"B4": values}}, grid=grid)
+    with fake_session(server) as ee:
+        image = ee.Image("img").unmask(255, False).toUint8()
+        report = download_stack(image, coarse, ["B4"], tmp_path / "p.tif", tmp_path / "t",
+                                dtype="uint8")
+    with rasterio.open(tmp_path / "p.tif") as src:
+        got = src.read(1)
+        assert src.dtypes[0] == "uint8" and src.nodata == 255
+    assert report["bytes"] == 500 * 14
+    # each coarse pixel is the world pixel at its centre; beyond the grid: 0 (masked)
+    assert got[0, 0] == 255 and got[1, 1] == values[4, 4]
+    np.testing.assert_array_equal(got[1:13, 1:499], values[4:40:3, 4:1498:3])
+    assert (got[13] == 0).all()

@@ -82,6 +82,11 @@ def check_region(region: Region, where: Where, *, features: Sequence[str],
         raise ConfigError('[map] where = "earthengine" needs the gee imagery backend',
                           where=where(("map", "where")),
                           hint='set [imagery] backend = "gee", or map locally')
+    if region.samples.where == "earthengine" and region.map.where != "earthengine":
+        raise ConfigError('[samples] where = "earthengine" needs the map computed there too '
+                          '(no stack is downloaded)', where=where(("samples", "where")),
+                          hint='set [map] where = "earthengine" (and [imagery] backend = '
+                               '"gee"), or sample locally')
     if imagery.water_mask == "jrc" and imagery.backend != "gee":
         raise ConfigError('water_mask = "jrc" needs the gee backend',
                           where=where(("imagery", "water_mask")),

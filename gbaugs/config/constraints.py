@@ -131,6 +131,21 @@ class OddCountOrAuto(ValueRule):
 
 
 @dataclass(frozen=True)
+class CountOrWords(ValueRule):
+    """A count ≥ ``least`` or one of ``words`` (e.g. ``auto``, ``all``)."""
+
+    words: tuple[str, ...] = ("auto",)
+    least: int = 1
+
+    def problem(self, name: str, value: Any) -> str | None:
+        if value in self.words or (isinstance(value, int) and not isinstance(value, bool)
+                                   and value >= self.least):
+            return None
+        return (f"{name} = {value!r} must be {' or '.join(map(repr, self.words))} or a "
+                f"whole number ≥ {self.least}")
+
+
+@dataclass(frozen=True)
 class NonEmpty(Constraint):
     """A list with at least one item."""
 

@@ -40,6 +40,9 @@ from gbaugs.config.schema import (
 )
 from gbaugs.errors import ConfigError
 
+EE_CANDIDATES_PER_CLASS = 5_000
+"""``[samples] candidates_per_class = "auto"`` when the samples are read in Earth Engine."""
+
 
 @dataclass(frozen=True)
 class Region:
@@ -192,6 +195,21 @@ class Region:
         start = self.start_date or dt.date(self.year, 1, 1)
         end = self.end_date or dt.date(self.year + 1, 1, 1)
         return start, end
+
+    @property
+    def samples_in_earthengine(self) -> bool:
+        """Whether the samples are read in Earth Engine (``[samples] where``; ``auto``:
+        where the map is computed there) — then no stack is downloaded."""
+        where = self.samples.where
+        return where == "earthengine" or (where == "auto" and self.map.where == "earthengine")
+
+    @property
+    def candidates_per_class(self) -> int | None:
+        """Labelled pixels read per source label and city (``None``: all of them)."""
+        n = self.samples.candidates_per_class
+        if n == "auto":
+            return EE_CANDIDATES_PER_CLASS if self.samples_in_earthengine else None
+        return None if n == "all" else int(n)
 
     def city(self, name: str) -> CityConfig:
         """The city with this name or slug."""

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from gbaugs.config.constraints import (
+    CountOrWords,
     Each,
     Increasing,
     Interval,
@@ -257,6 +258,24 @@ class SampleParams:
     """``vegetation_candidates``: least distance from every hard-negative polygon, metres."""
     vegetation_level: Literal["low", "medium", "high"] = "low"
     """``vegetation_candidates``: reliability level (and so weight) of those samples."""
+    where: Literal["auto", "local", "earthengine"] = "auto"
+    """Where the candidates' pixel values are read. ``local``: from each city's downloaded
+    feature stack. ``earthengine``: in Earth Engine, by ``reduceRegions`` on the imagery
+    stage's composite graph at pixel centres drawn here, the city's NDVI distribution for
+    the screening thresholds by region reducers — no stack is downloaded
+    (:mod:`gbaugs.samples.earthengine`; needs ``[imagery] backend = "gee"`` and ``[map]
+    where = "earthengine"``). ``auto`` (default): ``earthengine`` when the map is computed
+    there, else ``local``. Both give the same samples for the same ``candidates_per_class``
+    (tested through the fake server)."""
+    candidates_per_class: int | Literal["auto", "all"] = option(
+        "auto", CountOrWords(("auto", "all"), 100))
+    """Labelled pixels read per source label (``ugs``, ``non_ugs``, ``building``,
+    ``background``) and city, drawn at random (seeded) before screening, LOF and the cap;
+    each polygon's NDVI spread is then taken over its drawn pixels. ``all``: every pixel
+    inside a refined polygon (the paper). ``auto`` (default): ``all`` when the samples are
+    read from a local stack, 5,000 when they are read in Earth Engine (two and a half times
+    the class cap, room for what screening removes: what travels is then bounded by the
+    cap, not by the city's area; docs/earthengine.md gives the bytes)."""
 
 
 @dataclass(frozen=True)

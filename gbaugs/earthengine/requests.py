@@ -104,16 +104,19 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
                    max_bytes: int = 40_000_000, compute: Callable[[dict], Any] | None = None,
                    max_retries: int = 6, base_delay: float = 2.0,
                    sleep: Callable[[float], None] = time.sleep,
-                   advance: Callable[[int], None] = lambda n: None, label: str = ""
-                   ) -> dict[str, Any]:
+                   advance: Callable[[int], None] = lambda n: None, label: str = "",
+                   dtype: str = "float32") -> dict[str, Any]:
     """Download ``image`` on ``grid`` tile by tile (computePixels) and mosaic it to ``out``.
 
     Tiles already in ``tile_dir`` are kept (a killed download resumes); each tile is a
-    float32 GeoTIFF written atomically. Quota and "too many concurrent" errors are retried
-    with exponential backoff (``base_delay · 2^attempt`` seconds); other errors stop the
-    download with a :class:`BackendError`. The mosaic's band descriptions are
-    ``band_names``; it is written atomically. Pixels equal to :data:`STACK_FILL` (masked
-    server-side) become NaN. ``label`` starts every error message (e.g. the city).
+    GeoTIFF of ``dtype`` written atomically. Quota and "too many concurrent" errors are
+    retried with exponential backoff (``base_delay · 2^attempt`` seconds); other errors stop
+    the download with a :class:`BackendError`. The mosaic's band descriptions are
+    ``band_names``; it is written atomically. ``float32``: pixels equal to
+    :data:`STACK_FILL` (masked server-side) become NaN; ``uint8`` (class codes, the image
+    already ``toUint8``: one byte a pixel travels instead of four): 255 is no data.
+    ``label`` starts every error message (e.g. the city). The report counts the bytes the
+    tiles' arrays hold (``bytes``).
     """
     import rasterio
     from rasterio.windows import Window
@@ -121,9 +124,12 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
 
     ee = _ee()
     compute = compute or ee.data.computePixels
-    tiles = plan_tiles(grid.width, grid.height, len(band_names), max_bytes=max_bytes)
+    size = np.dtype(dtype).itemsize
+    nodata = float("nan") if dtype == "float32" else 255
+    tiles = plan_tiles(grid.width, grid.height, len(band_names), max_bytes=max_bytes,
+                       bytes_per_value=size)
     tile_dir.mkdir(parents=True, exist_ok=True)
-    fetched, resumed, retries = 0, 0, 0
+    fetched, resumed, retries, moved = 0, 0, 0, 0
     for tile in tiles:
         path = tile_dir / tile.name
         if path.exists():
@@ -150,19 +156,22 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
                 raise BackendError(f"{label}computePixels failed for {tile.name}: {exc}",
                                    hint="re-run: downloaded tiles are kept and skipped"
                                    ) from None
-        arr = np.stack([np.asarray(data[b], dtype=np.float32) for b in band_names])
-        arr[arr == STACK_FILL] = np.nan  # masked server-side (download_city_stack)
+        moved += sum(np.asarray(data[b]).nbytes for b in band_names)
+        arr = np.stack([np.asarray(data[b], dtype=dtype) for b in band_names])
+        if dtype == "float32":
+            arr[arr == STACK_FILL] = np.nan  # masked server-side (download_city_stack)
         profile = {"driver": "GTiff", "width": tile.width, "height": tile.height,
-                   "count": len(band_names), "dtype": "float32", "crs": grid.crs,
-                   "transform": t, "nodata": float("nan")}
+                   "count": len(band_names), "dtype": dtype, "crs": grid.crs,
+                   "transform": t, "nodata": nodata}
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             dst.write(arr)
         fetched += 1
         advance(1)
     profile = {"driver": "GTiff", "width": grid.width, "height": grid.height,
-               "count": len(band_names), "dtype": "float32", "crs": grid.crs,
-               "transform": grid.transform, "nodata": float("nan"), "tiled": True,
-               "blockxsize": 256, "blockysize": 256, "compress": "deflate", "predictor": 3}
+               "count": len(band_names), "dtype": dtype, "crs": grid.crs,
+               "transform": grid.transform, "nodata": nodata, "tiled": True,
+               "blockxsize": 256, "blockysize": 256, "compress": "deflate",
+               "predictor": 3 if dtype == "float32" else 2}
     with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         for i, name in enumerate(band_names, start=1):
             dst.set_band_description(i, name)
@@ -170,45 +179,58 @@ def download_stack(image, grid, band_names: list[str], out: Path, tile_dir: Path
             with rasterio.open(tile_dir / tile.name) as src:
                 dst.write(src.read(), window=Window(tile.col, tile.row, tile.width,
                                                     tile.height))
-    return {"tiles": len(tiles), "fetched": fetched, "resumed": resumed, "retries": retries}
+    return {"tiles": len(tiles), "fetched": fetched, "resumed": resumed, "retries": retries,
+            "bytes": moved}
+
+
+def fetch_codes(image, grid, staging: Path, *, max_bytes: int, label: str = "",
+                advance: Callable[[int], None] = lambda n: None
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Download a one-band class image (codes 0–254; masked pixels become 255) on ``grid``
+    as uint8 — one byte a pixel travels — through :func:`download_stack` (``staging``: its
+    scratch mosaic and tiles, removed after). Returns the codes and the download's
+    report."""
+    import shutil
+
+    import rasterio
+
+    tiles = staging.with_name(f"{staging.stem}_tiles")
+    try:
+        report = download_stack(image.unmask(255, False).toUint8().rename("codes"), grid,
+                                ["codes"], staging, tiles, max_bytes=max_bytes,
+                                advance=advance, label=label, dtype="uint8")
+        with rasterio.open(staging) as src:
+            codes = src.read(1)
+    finally:
+        staging.unlink(missing_ok=True)
+        shutil.rmtree(tiles, ignore_errors=True)
+    return codes, report
+
+
+def write_codes(codes: np.ndarray, grid, out: Path, description: str | None = None) -> Path:
+    """``codes`` (uint8, 255 = no data) on ``grid`` as a tiled, deflated GeoTIFF at
+    ``out``, written atomically."""
+    import rasterio
+
+    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height,
+               "count": 1, "dtype": "uint8", "crs": grid.crs,
+               "transform": grid.transform, "nodata": 255, "tiled": True,
+               "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(codes, 1)
+        if description:
+            dst.set_band_description(1, description)
+    return out
 
 
 def download_codes(image, grid, out: Path, *, max_bytes: int, label: str = "",
                    description: str | None = None,
                    advance: Callable[[int], None] = lambda n: None
                    ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Download a one-band class image (codes 0–254; masked pixels become 255) on ``grid``
-    through :func:`download_stack` and write it to ``out`` as a uint8 GeoTIFF (nodata
-    255), atomically. Returns the codes and the download's report; values that are not
-    whole codes in 0–255 are a :class:`BackendError` starting with ``label``."""
-    import shutil
-
-    import rasterio
-
-    staging = out.with_name(f".{out.stem}.download.tif")
-    tiles = out.with_name(f".{out.stem}_tiles")
-    try:
-        report = download_stack(image.rename("codes").toFloat().unmask(STACK_FILL, False),
-                                grid, ["codes"],
-                                staging, tiles, max_bytes=max_bytes, advance=advance,
-                                label=label)
-        with rasterio.open(staging) as src:
-            values = src.read(1)
-        codes = np.where(np.isfinite(values), values, 255)
-        if np.any((codes < 0) | (codes > 255) | (codes != np.round(codes))):
-            raise BackendError(f"{label}the image holds values that are not class codes "
-                               "0–254")
-        codes = codes.astype(np.uint8)
-        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height,
-                   "count": 1, "dtype": "uint8", "crs": grid.crs,
-                   "transform": grid.transform, "nodata": 255, "tiled": True,
-                   "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(codes, 1)
-            if description:
-                dst.set_band_description(1, description)
-    finally:
-        staging.unlink(missing_ok=True)
-        shutil.rmtree(tiles, ignore_errors=True)
+    """:func:`fetch_codes` written to ``out`` (:func:`write_codes`). Returns the codes and
+    the download's report."""
+    codes, report = fetch_codes(image, grid, out.with_name(f".{out.stem}.download.tif"),
+                                max_bytes=max_bytes, label=label, advance=advance)
+    write_codes(codes, grid, out, description)
     return codes, report

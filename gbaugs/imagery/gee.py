@@ -209,6 +209,99 @@ def download_city_stack(region, city, staging: Path, tiles: Path,
             "inside_pixels": int((obs > 0).sum())}
 
 
+MAX_OBSERVATIONS = 512
+"""Clear observations counted per pixel by :func:`describe_city_stack` (more fall out of
+the histogram; a year of Sentinel-2 gives at most ~150)."""
+
+
+def describe_city_stack(region, city) -> dict[str, Any]:
+    """One city's stack record without its download (``[samples] where =
+    "earthengine"``): the grid the samples and the map use, and — in one request of
+    region reducers on the composite graph — the valid pixels (every feature unmasked),
+    the pixels with a clear observation, and the valid pixels per number of clear
+    observations (``obs_counts``, for the observation findings)."""
+    from gbaugs.features.registry import selected_features
+
+    ensure_initialized(region.imagery.gee.project)
+    ee = _ee()
+    features = selected_features(region.imagery.features)
+    geometry = city_geometry(city.boundary, region.urban_mask)
+    crs, grid = city_crs_and_grid(region, city, geometry, region.resolution_m)
+    start, end = (d.isoformat() for d in region.date_window)
+    image = feature_stack(geometry, start, end, crs, region.imagery, features,
+                          scale=region.resolution_m).toFloat()
+    first = image.select(features[0])
+    obs = image.select(VALID_OBS)
+    where = {"geometry": geometry, "crs": crs, "crsTransform": list(grid.transform)[:6],
+             "maxPixels": 10**13}
+    valid, inside, hist = ee.List([
+        first.reduceRegion(reducer=ee.Reducer.count().unweighted(), **where),
+        obs.updateMask(obs.gt(0)).reduceRegion(reducer=ee.Reducer.count().unweighted(),
+                                               **where),
+        obs.updateMask(first.eq(first)).reduceRegion(
+            reducer=ee.Reducer.fixedHistogram(0, MAX_OBSERVATIONS, MAX_OBSERVATIONS)
+            .unweighted(), **where)]).getInfo()
+    collection = region.imagery.gee.collection
+    names = stack_band_names(features)
+    return {"source": "gee", "collection": collection,
+            "product_level": "L2A" if "_SR" in collection.upper() else "L1C",
+            "product_level_evidence": f"Earth Engine collection {collection}",
+            "window": [start, end], "cloud_masks": list(region.imagery.gee.cloud_masks),
+            "water_mask": region.imagery.water_mask, "bands": names[:-1 - len(features)],
+            "features": list(features), "crs": crs,
+            "stack": "not downloaded: the samples and the map are computed in Earth Engine",
+            "grid": grid.record(), "width": grid.width, "height": grid.height,
+            "valid_pixels": int(valid.get(features[0]) or 0),
+            "inside_pixels": int(inside.get(VALID_OBS) or 0),
+            "obs_counts": [round(c) for _, c in hist.get(VALID_OBS) or []]}
+
+
+PREVIEW_PX = 700
+"""The longest side of a city's preview, pixels (the report draws a city at most 700 px
+wide)."""
+PREVIEW_SCALE = 12.0
+"""A preview pixel is reflectance × 10000 / 12, clamped to 0–254 (reflectance 0–0.305:
+the report stretches each band between its 2nd and 98th percentiles anyway)."""
+
+
+def preview_grid(grid: Grid, max_px: int = PREVIEW_PX) -> Grid:
+    """``grid`` coarsened by a whole factor so its longest side is at most ``max_px``
+    (same origin and lattice)."""
+    from rasterio.transform import Affine
+
+    k = max(1, -(-max(grid.width, grid.height) // max_px))
+    t = grid.transform
+    return Grid(grid.crs, Affine(t.a * k, t.b, t.c, t.d, t.e * k, t.f),
+                -(-grid.width // k), -(-grid.height // k))
+
+
+def download_preview(region, city, grid: Grid, out: Path) -> dict[str, Any]:
+    """A coarse true-colour preview of the city's composite (uint8 B4, B3, B2 on
+    :func:`preview_grid`; 255 = no data) to ``out``, for the report where the stack stays
+    in Earth Engine: one small ``computePixels`` (~1.5 MB for a 700 px city)."""
+    import shutil
+
+    from gbaugs.features.registry import selected_features
+
+    features = selected_features(region.imagery.features)
+    geometry = city_geometry(city.boundary, region.urban_mask)
+    start, end = (d.isoformat() for d in region.date_window)
+    rgb = ["B4", "B3", "B2"]
+    image = (feature_stack(geometry, start, end, grid.crs, region.imagery, features,
+                           scale=region.resolution_m).select(rgb)
+             .divide(PREVIEW_SCALE).clamp(0, 254).unmask(255, False).toUint8())
+    coarse = preview_grid(grid)
+    tiles = out.with_name(f".{out.stem}_tiles")
+    try:
+        report = download_stack(image, coarse, rgb, out, tiles, dtype="uint8",
+                                max_bytes=region.imagery.gee.max_request_bytes,
+                                label=f"city {city.name!r} (preview): ")
+    finally:
+        shutil.rmtree(tiles, ignore_errors=True)
+    return {"file": out.name, "width": coarse.width, "height": coarse.height,
+            "pixel_m": float(coarse.transform.a), "bytes": report["bytes"]}
+
+
 def export_region(region, cities=None, *, wait: bool = False,
                   on_status: Callable[[dict], None] | None = None) -> list[Any]:
     """Start one batch export (Drive or Cloud Storage) per city; optionally wait for them.

@@ -221,6 +221,19 @@ def observation_findings(stack, seasonal: set[str], block_rows: int = 512
         new = np.bincount(obs, minlength=len(counts))
         new[:len(counts)] += counts
         counts = new
+    return observation_counts_findings(counts, names, seasonal)
+
+
+def observation_counts_findings(counts, names: list[str], seasonal: set[str]
+                                ) -> tuple[dict[str, Any], list[str]]:
+    """:func:`observation_findings` from ``counts`` — the valid pixels per number of clear
+    observations (index = observations) — and the stack's band ``names``: what a source
+    that gives only that histogram (Earth Engine) can be judged by."""
+    import numpy as np
+
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(counts) and counts.any():
+        counts = counts[:np.flatnonzero(counts)[-1] + 1]
     total = int(counts.sum())
     if not total:
         return {"clear_observations": None}, []

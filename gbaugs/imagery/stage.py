@@ -37,7 +37,7 @@ from gbaugs.io.atomic import TMP_MARKER
 from gbaugs.io.rasters import raster_files
 from gbaugs.progress import Reporter
 from gbaugs.records import StackRecord
-from gbaugs.rundir import stack_files
+from gbaugs.rundir import preview_file, stack_files
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
@@ -137,6 +137,8 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
                              ) -> dict[str, Any]:
     import gbaugs.imagery.gee as gee
 
+    if region.samples_in_earthengine:
+        return _describe_with_earth_engine(region, city, folder)
     staging = folder / f".stack{TMP_MARKER}build.tif"
     tiles = folder / "ee_tiles"  # kept until the stack is complete: a re-run resumes
     try:
@@ -164,6 +166,41 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
 
+
+def _describe_with_earth_engine(region: Region, city: CityConfig, folder: Path
+                                ) -> dict[str, Any]:
+    """``[samples] where = "earthengine"``: the city's stack stays in Earth Engine; its
+    record (``stack.json``: grid, pixel counts, observation findings) and a coarse
+    true-colour preview for the report (``preview.tif``) are all that is written, and a
+    stack downloaded by an earlier run is removed (it would be stale)."""
+    import gbaugs.imagery.gee as gee
+    from gbaugs.features.registry import SEASONAL
+    from gbaugs.imagery.inspect import observation_counts_findings
+
+    report = gee.describe_city_stack(region, city)
+    report["preview"] = gee.download_preview(region, city, Grid.from_record(report["grid"]),
+                                             preview_file(folder))
+    if report["valid_pixels"] == 0:
+        raise InputDataError(f"city {city.name!r}: the Earth Engine composite has no valid "
+                             "pixel", where=region.source,
+                             hint="check the boundary filter and the date window")
+    warnings = ([f"the Earth Engine collection {report['collection']} is Level-1C: "
+                 "top-of-atmosphere reflectance, not surface reflectance"]
+                if report["product_level"] == "L1C" else [])
+    obs_record, obs_warnings = observation_counts_findings(
+        report.pop("obs_counts"), gee.stack_band_names(tuple(report["features"])),
+        set(SEASONAL))
+    report.update(obs_record)
+    warnings += obs_warnings
+    report.update({"city": city.name, "resolution_m": region.resolution_m,
+                   "warnings": warnings,
+                   "nodata": "masked outside the city, on water, and without valid "
+                             "observation"})
+    stack_files(folder)[0].unlink(missing_ok=True)
+    StackRecord.save(stack_files(folder)[1], report)
+    for w in warnings:
+        warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
+    return report
 
 
 def build_stack_files(sources: tuple[Path, ...], boundary: Path, out: Path, *,
@@ -251,18 +288,19 @@ def _run(ctx: RunContext) -> StageResult:
     for city in region.cities:
         folder = ctx.run.city(city.slug)
         report = build_city_stack(region, city, folder, ctx.reporter)
-        outputs += list(stack_files(folder))
+        outputs += [p for p in (*stack_files(folder), preview_file(folder)) if p.exists()]
         summary[city.slug] = {k: report[k] for k in ("source", "valid_pixels")}
     return StageResult(outputs, summary)
 
 
 IMAGERY = Stage(
     name="imagery",
-    version=2,
+    version=3,  # 3: no download where the samples are read in Earth Engine
     description="build feature stacks (median composite, indices, seasonal percentiles; "
                 "GLCM texture when chosen)",
     run=_run,
-    reads=("imagery", "region.year", "region.start_date", "region.end_date",
+    reads=("imagery", "samples.where", "map.where", "region.year", "region.start_date",
+           "region.end_date",
            "region.resolution_m", "region.crs", "region.urban_mask", "cities.name", "cities.crs",
            "cities.imagery", "cities.band_map", "cities.scale", "cities.offset", "cities.boundary"),
     inputs=_inputs,

@@ -20,16 +20,37 @@ import time
 from pathlib import Path
 
 from gbaugs.config import Region
+from gbaugs.grid import Grid
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
-from gbaugs.records import EvaluationRecord, MapRecord, ModelCard
+from gbaugs.records import EvaluationRecord, MapRecord, ModelCard, StackRecord
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult
 from gbaugs.train.model import load_model
 
 
+def _stack_of(ctx: RunContext, slug: str) -> Path:
+    """The city's stack, or its record where the stack stays in Earth Engine."""
+    return (ctx.run.stack_report(slug) if ctx.region.samples_in_earthengine
+            else ctx.run.stack(slug))
+
+
 def _inputs(ctx: RunContext) -> list[Path]:
     return [ctx.run.model, ctx.run.model_card,
-            *(ctx.run.stack(c.slug) for c in ctx.region.cities)]
+            *(_stack_of(ctx, c.slug) for c in ctx.region.cities)]
+
+
+def _grid(ctx: RunContext, city) -> Grid:
+    """The city's grid: its stack's, checked; or the one recorded where the stack stays
+    in Earth Engine."""
+    import rasterio
+
+    if ctx.region.samples_in_earthengine:
+        return StackRecord.load(ctx.run.stack_report(city.slug)).grid
+    stack = ctx.run.stack(city.slug)
+    with rasterio.open(stack) as src:
+        grid = Grid.of(src)
+    check_stack_grid(ctx.region, city, stack)
+    return grid
 
 
 
@@ -67,12 +88,9 @@ def _run(ctx: RunContext) -> StageResult:
     for city in ctx.region.cities:
         stack = ctx.run.stack(city.slug)
         out = ctx.run.raw_map(city.slug)
-        import rasterio
-
-        with rasterio.open(stack) as src:
-            n_blocks = -(-src.height // ctx.region.imagery.block_rows)
-            pixel_area = abs(src.transform.a * src.transform.e)
-        check_stack_grid(ctx.region, city, stack)
+        grid = _grid(ctx, city)
+        n_blocks = -(-grid.height // ctx.region.imagery.block_rows)
+        pixel_area = abs(grid.transform.a * grid.transform.e)
         opts = ctx.region.map
         decision = ctx.run.decision_map(city.slug) if opts.decision else None
         confidence = ctx.run.confidence_map(city.slug) if calibration is not None else None
@@ -81,7 +99,7 @@ def _run(ctx: RunContext) -> StageResult:
             if opts.where == "earthengine":
                 from gbaugs.mapping.earthengine import map_city
 
-                report = map_city(ctx.region, city, model, stack, out, advance=advance,
+                report = map_city(ctx.region, city, model, grid, out, advance=advance,
                                   confidence=confidence, calibration=calibration)
             elif opts.dask:
                 report = predict_stack_dask(model, stack, out,
@@ -118,7 +136,7 @@ MAP = Stage(
     name="map",
     description="predict the raw UGS map of every city (certified float32 RBF-SVM)",
     run=_run,
-    reads=("map", "imagery.block_rows", "region.resolution_m", "region.crs",
+    reads=("map", "samples.where", "imagery.block_rows", "region.resolution_m", "region.crs",
            "region.urban_mask", "cities.name", "cities.crs", "cities.boundary"),
     inputs=_inputs,
     version=2,  # 2: the confidence layer (maps/<city>_raw_confidence.tif)

@@ -257,8 +257,9 @@ def _maps(run: RunDir, cities, fig: Path) -> Section:
     for name, slug, _ in cities:
         if name not in maps:
             continue
-        stack = run.stack(slug)
-        s.image(quicklooks.city_figure(name, maps[name], stack if stack.exists() else None,
+        # the stack, or where it stayed in Earth Engine the imagery stage's preview
+        picture = next((p for p in (run.stack(slug), run.preview(slug)) if p.exists()), None)
+        s.image(quicklooks.city_figure(name, maps[name], picture,
                                        fig / f"city_{slug}.png",
                                        confidence_path=run.confidence_map(slug)),
                 f"{name} map")

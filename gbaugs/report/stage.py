@@ -23,7 +23,8 @@ def _inputs(ctx: RunContext) -> list[Path]:
              run.reference_comparison_csv, run.landscape_metrics, run.mspa_summary,
              run.sensitivity, run.config]
     for c in ctx.region.cities:
-        paths += [run.map(c.slug), run.stack(c.slug), run.stack_report(c.slug),
+        paths += [run.map(c.slug), run.stack(c.slug), run.preview(c.slug),
+                  run.stack_report(c.slug),
                   run.mspa_map(c.slug), run.confidence_map(c.slug)]
     return [p for p in paths if p.exists()]
 

@@ -39,6 +39,14 @@ import shapely
 from gbaugs.errors import InputDataError
 from gbaugs.features.registry import VALID_OBS
 from gbaugs.osm.classes import is_water
+from gbaugs.samples.pixels import (
+    ArrayNdvi,
+    NdviDistribution,
+    PixelSource,
+    StackPixels,
+    first_qualifying,
+    thin_by_class,
+)
 
 SAMPLED_LABELS = {"ugs": 1, "non_ugs": 0, "building": 0, "background": 0}
 UNLABELLED = "unlabelled"
@@ -68,7 +76,16 @@ class VegetationDraw:
     n: int
     margin_m: float
     negative_margin_m: float
-    min_ndvi: Callable[[np.ndarray, np.ndarray], float]
+    min_ndvi: Callable[[NdviDistribution, np.ndarray], float]
+    rng: np.random.Generator
+
+
+@dataclass(frozen=True)
+class Thinning:
+    """``[samples] candidates_per_class``: at most ``n`` labelled pixels per source label
+    (``None``: all), drawn with ``rng``."""
+
+    n: int | None
     rng: np.random.Generator
 
 
@@ -82,74 +99,84 @@ class Candidates:
     label, the features, boundary_distance_m, shape_index, ndvi_std."""
     crs: Any
     counts: dict[str, int] = field(default_factory=dict)
-    city_ndvi: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
-    """NDVI of every valid pixel of the city's stack (float32): the data the screening
+    city_ndvi: NdviDistribution = field(default_factory=lambda: ArrayNdvi(np.empty(0)))
+    """NDVI of every valid pixel of the city's stack: the distribution the screening
     thresholds are derived from."""
+    labelled: np.ndarray | None = None
+    """The grid's pixels inside a sampled polygon (bool, flat row-major)."""
 
 
-def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: list[str],
-                       city: str = "city", unlabelled: UnlabelledDraw | None = None,
-                       vegetation: VegetationDraw | None = None) -> Candidates:
-    """Candidate samples of a city from its stack and its refined OSM polygons (and, with
-    ``unlabelled``, non-UGS pixels drawn outside every polygon; with ``vegetation``, UGS
-    candidates drawn from vegetation outside every polygon, far from the hard negatives)."""
-    import rasterio
+def extract_candidates(pixels: PixelSource | Path, polygons: gpd.GeoDataFrame,
+                       features: list[str], city: str = "city",
+                       unlabelled: UnlabelledDraw | None = None,
+                       vegetation: VegetationDraw | None = None,
+                       thin: Thinning | None = None) -> Candidates:
+    """Candidate samples of a city from its stack's pixels (a
+    :class:`~gbaugs.samples.pixels.PixelSource`, or a ``stack.tif`` path) and its refined
+    OSM polygons (and, with ``unlabelled``, non-UGS pixels drawn outside every polygon;
+    with ``vegetation``, UGS candidates drawn from vegetation outside every polygon, far
+    from the hard negatives; with ``thin``, at most ``thin.n`` labelled pixels per source
+    label)."""
     from rasterio.features import rasterize
+    from rasterio.transform import xy
 
-    with rasterio.open(stack_path) as src:
-        names = list(src.descriptions)
-        missing = [f for f in features if f not in names]
-        if missing:
-            raise InputDataError(f"the stack of city {city!r} lacks feature(s) "
-                                 f"{', '.join(missing)}", where=stack_path,
-                                 hint="rebuild it with the imagery stage")
-        transform, crs, shape = src.transform, src.crs, (src.height, src.width)
-        polys = polygons[polygons["label"].isin(list(SAMPLED_LABELS))].reset_index(drop=True)
-        if polys.crs is None or crs is None:
-            raise InputDataError(f"city {city!r}: stack or polygons without a CRS",
-                                 where=stack_path)
-        polys = polys.to_crs(crs)
-        index = rasterize(((g, i) for i, g in enumerate(polys.geometry) if not g.is_empty),
-                          out_shape=shape, transform=transform, fill=-1, dtype="int32")
-        rows, cols = np.nonzero(index >= 0)
-        n_labelled = len(rows)
-        kind = np.zeros(n_labelled, dtype=np.int8)  # 0 labelled, 1 unlabelled, 2 vegetation
-        if unlabelled is not None or vegetation is not None:
-            full_ndvi = (src.read(names.index("NDVI") + 1) if "NDVI" in names
-                         else np.ones(shape, dtype=np.float32))
-            valid = np.isfinite(full_ndvi)
-            refined = polygons.to_crs(crs)
-        for draw, code in ((unlabelled, 1), (vegetation, 2)):
-            if draw is None:
-                continue
-            if code == 1:
-                urows, ucols = _unlabelled_pixels(refined, index, valid, transform, draw)
-            else:
-                urows, ucols = _vegetation_pixels(refined, index, full_ndvi, transform, draw)
-            rows, cols = np.concatenate([rows, urows]), np.concatenate([cols, ucols])
-            kind = np.concatenate([kind, np.full(len(urows), code, dtype=np.int8)])
-        if n_labelled == 0:
-            raise InputDataError(f"city {city!r}: no pixel centre of the feature stack lies "
-                                 "in a refined OSM polygon", where=stack_path,
-                                 hint="the stack and the OSM polygons do not overlap: check "
-                                      "both cover the same city")
-        obs = (src.read(names.index(VALID_OBS) + 1)[rows[:n_labelled], cols[:n_labelled]]
-               if VALID_OBS in names else None)
-        values, city_ndvi = {}, np.empty(0, np.float32)
-        for f in sorted({*features, "NDVI"}):
-            if f not in names:
-                continue
-            band = src.read(names.index(f) + 1)
-            values[f] = band[rows, cols].astype(np.float64)
-            if f == "NDVI":
-                city_ndvi = band[np.isfinite(band)].astype(np.float32)
-    ndvi = values.get("NDVI")
-    if ndvi is None:
-        raise InputDataError(f"the stack of city {city!r} has no NDVI band", where=stack_path,
+    if not hasattr(pixels, "values"):
+        pixels = StackPixels(Path(pixels))
+    names, where = pixels.names, pixels.where
+    missing = [f for f in features if f not in names]
+    if missing:
+        raise InputDataError(f"the stack of city {city!r} lacks feature(s) "
+                             f"{', '.join(missing)}", where=where,
+                             hint="rebuild it with the imagery stage")
+    if "NDVI" not in names:
+        raise InputDataError(f"the stack of city {city!r} has no NDVI band", where=where,
                              hint="NDVI is needed for the spectral screening")
+    grid = pixels.grid
+    transform, crs, shape = grid.transform, grid.crs, (grid.height, grid.width)
+    polys = polygons[polygons["label"].isin(list(SAMPLED_LABELS))].reset_index(drop=True)
+    if polys.crs is None or crs is None:
+        raise InputDataError(f"city {city!r}: stack or polygons without a CRS", where=where)
+    polys = polys.to_crs(crs)
+    index = rasterize(((g, i) for i, g in enumerate(polys.geometry) if not g.is_empty),
+                      out_shape=shape, transform=transform, fill=-1, dtype="int32")
+    flat = np.flatnonzero(index >= 0)
+    n_in_polygons = len(flat)
+    if n_in_polygons == 0:
+        raise InputDataError(f"city {city!r}: no pixel centre of the feature stack lies "
+                             "in a refined OSM polygon", where=where,
+                             hint="the stack and the OSM polygons do not overlap: check "
+                                  "both cover the same city")
+    source_label = polys["label"].to_numpy(dtype=object)
+    if thin is not None:
+        flat = thin_by_class(flat, source_label[index.ravel()[flat]], thin.n, thin.rng)
+    bands = sorted({*features, "NDVI"}) + ([VALID_OBS] if VALID_OBS in names else [])
+    labelled = pixels.values(flat, bands)
+    n_labelled = len(flat)
+    kind = np.zeros(n_labelled, dtype=np.int8)  # 0 labelled, 1 unlabelled, 2 vegetation
+    drawn: list[np.ndarray] = [flat]
+    if unlabelled is not None or vegetation is not None:
+        refined = polygons.to_crs(crs)
+    for draw, code in ((unlabelled, 1), (vegetation, 2)):
+        if draw is None:
+            continue
+        if code == 1:
+            extra = _unlabelled_pixels(refined, index, transform, draw, pixels, bands)
+        else:
+            ndvi_lab = labelled["NDVI"]
+            hard = ndvi_lab[(source_label[index.ravel()[flat]] == "non_ugs")
+                            & np.isfinite(ndvi_lab)]
+            extra = _vegetation_pixels(refined, index, transform, draw, pixels, bands, hard)
+        drawn.append(extra)
+        kind = np.concatenate([kind, np.full(len(extra), code, dtype=np.int8)])
+    all_flat = np.concatenate(drawn)
+    values = pixels.values(all_flat, bands) if len(drawn) > 1 else labelled
+    rows, cols = np.divmod(all_flat, shape[1])
+    obs = values[VALID_OBS][:n_labelled] if VALID_OBS in values else None
+    city_ndvi = pixels.ndvi()
+    ndvi = values["NDVI"]
     finite = np.all([np.isfinite(values[f]) for f in features], axis=0) & np.isfinite(ndvi)
     in_poly = np.arange(len(rows)) < n_labelled
-    counts = {"pixels_in_polygons": n_labelled,
+    counts = {"pixels_in_polygons": n_in_polygons, "pixels_read": n_labelled,
               "skipped_missing_feature": int((~finite & in_poly).sum())}
     lab_index = index[rows[:n_labelled], cols[:n_labelled]]
     classes = np.array([f"{lab}/{cat}" for lab, cat in zip(
@@ -166,7 +193,7 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
              + cols // UNLABELLED_BLOCK_PX)
     poly = np.where(in_poly, index[rows, cols], -1 - block)
     safe = np.where(in_poly, poly, 0)
-    xs, ys = rasterio.transform.xy(transform, rows, cols)
+    xs, ys = xy(transform, rows, cols)  # pixel centres
     xs, ys = np.asarray(xs), np.asarray(ys)
     frame = pd.DataFrame({"row": rows.astype(np.int32), "col": cols.astype(np.int32),
                           "x": xs, "y": ys, "polygon": poly})
@@ -199,7 +226,7 @@ def extract_candidates(stack_path: Path, polygons: gpd.GeoDataFrame, features: l
     counts["candidates_unlabelled"] = int((~in_poly).sum())
     counts["candidates_vegetation"] = int((frame["label"] == 1).sum())
     counts["candidates_non_vegetation"] = int((frame["label"] == 0).sum())
-    return Candidates(frame, crs, counts, city_ndvi)
+    return Candidates(frame, crs, counts, city_ndvi, index.ravel() >= 0)
 
 
 WARN_MASK_LOSS = 0.05
@@ -258,43 +285,46 @@ def mask_loss_warnings(loss: dict[str, dict[str, Any]]) -> list[str]:
             f"pixels of {len(parts)} class(es): {'; '.join(parts)} — " + "; ".join(remedies)]
 
 
-def _vegetation_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, ndvi: np.ndarray,
-                       transform, draw: VegetationDraw) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``draw.n`` random pixels with NDVI above ``draw.min_ndvi`` (of the city's NDVI
-    and of its hard negatives' pixels), outside every polygon grown by ``draw.margin_m`` and
-    every hard negative (``non_ugs``) grown by ``draw.negative_margin_m`` (rows, cols;
-    sorted). ``index``: the sampled polygons' raster (:data:`SAMPLED_LABELS` only, in
-    ``polygons``' order of those rows)."""
+def _near(polygons, index: np.ndarray, transform, margins) -> np.ndarray:
+    """Pixels within the margins of the polygons (``margins``: (frame, metres) pairs)."""
     from rasterio.features import rasterize
 
-    valid = np.isfinite(ndvi)
-    sampled = polygons[polygons["label"].isin(list(SAMPLED_LABELS))].reset_index(drop=True)
-    is_hard = np.append(sampled["label"].to_numpy(dtype=object) == "non_ugs", False)
-    in_hard = is_hard[np.where(index >= 0, index, len(sampled))] & valid
-    threshold = draw.min_ndvi(ndvi[valid], ndvi[in_hard])
+    grown = [g for frame, m in margins for g in shapely.buffer(frame.geometry.to_numpy(), m)
+             if g is not None and not g.is_empty]
+    if not grown:
+        return np.zeros(index.shape, np.uint8)
+    return rasterize(((g, 1) for g in grown), out_shape=index.shape, transform=transform,
+                     fill=0, dtype="uint8", all_touched=True)
+
+
+def _vegetation_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, transform,
+                       draw: VegetationDraw, pixels: PixelSource, bands: list[str],
+                       hard_ndvi: np.ndarray) -> np.ndarray:
+    """Up to ``draw.n`` random pixels (flat indices, ascending) with NDVI above
+    ``draw.min_ndvi`` (of the city's NDVI and of its hard negatives' pixels
+    ``hard_ndvi``), outside every polygon grown by ``draw.margin_m`` and every hard
+    negative (``non_ugs``) grown by ``draw.negative_margin_m``: the first that pass in a
+    seeded permutation of those outside (:func:`~gbaugs.samples.pixels.first_qualifying`).
+    ``index``: the sampled polygons' raster."""
+    threshold = draw.min_ndvi(pixels.ndvi(), hard_ndvi)
     hard = polygons[polygons["label"] == "non_ugs"]
-    grown = [*shapely.buffer(polygons.geometry.to_numpy(), draw.margin_m),
-             *shapely.buffer(hard.geometry.to_numpy(), draw.negative_margin_m)]
-    near = rasterize(((g, 1) for g in grown if g is not None and not g.is_empty),
-                     out_shape=index.shape, transform=transform, fill=0, dtype="uint8",
-                     all_touched=True) if grown else np.zeros(index.shape, np.uint8)
-    with np.errstate(invalid="ignore"):
-        free = np.flatnonzero((near == 0) & (index < 0) & valid & (ndvi > threshold))
-    take = np.sort(draw.rng.choice(free, size=min(draw.n, len(free)), replace=False))
-    return np.unravel_index(take, index.shape)
+    near = _near(polygons, index, transform, ((polygons, draw.margin_m),
+                                              (hard, draw.negative_margin_m)))
+    eligible = np.flatnonzero((near == 0) & (index < 0))
+
+    def dense(v: dict[str, np.ndarray]) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(v["NDVI"]) & (v["NDVI"] > threshold)
+    return first_qualifying(eligible, draw.n, draw.rng, pixels, bands, dense)
 
 
-def _unlabelled_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, valid: np.ndarray,
-                       transform, draw: UnlabelledDraw) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``draw.n`` random valid pixels (inside the city: finite NDVI) outside every
-    polygon grown by ``draw.margin_m`` (rows, cols; sorted, so the draw is deterministic
-    for a seeded rng)."""
-    from rasterio.features import rasterize
-
-    grown = shapely.buffer(polygons.geometry.to_numpy(), draw.margin_m)
-    near = rasterize(((g, 1) for g in grown if g is not None and not g.is_empty),
-                     out_shape=index.shape, transform=transform, fill=0, dtype="uint8",
-                     all_touched=True)
-    free = np.flatnonzero((near == 0) & (index < 0) & valid)
-    take = np.sort(draw.rng.choice(free, size=min(draw.n, len(free)), replace=False))
-    return np.unravel_index(take, index.shape)
+def _unlabelled_pixels(polygons: gpd.GeoDataFrame, index: np.ndarray, transform,
+                       draw: UnlabelledDraw, pixels: PixelSource, bands: list[str]
+                       ) -> np.ndarray:
+    """Up to ``draw.n`` random valid pixels (inside the city: finite NDVI; flat indices,
+    ascending) outside every polygon grown by ``draw.margin_m``: the first valid ones in a
+    seeded permutation of those outside."""
+    near = _near(polygons, index, transform, ((polygons, draw.margin_m),))
+    eligible = np.flatnonzero((near == 0) & (index < 0))
+    return first_qualifying(eligible, draw.n, draw.rng, pixels, bands,
+                            lambda v: np.isfinite(v["NDVI"]))

@@ -67,7 +67,8 @@ import pandas as pd
 
 from gbaugs.config import LevelWeights, SampleParams
 from gbaugs.samples.extract import UNLABELLED_VEGETATION
-from gbaugs.thresholds import otsu_threshold
+from gbaugs.samples.pixels import ArrayNdvi, NdviDistribution
+from gbaugs.thresholds import otsu_from_histogram
 
 INDICATORS = ("spectral_consistency", "boundary_reliability", "shape_reliability",
               "homogeneity")
@@ -93,25 +94,27 @@ INSEPARABLE = "inseparable"
 unlabelled dense vegetation from its hard negatives: none is used."""
 
 
-def ndvi_thresholds(city_ndvi: np.ndarray, params: SampleParams) -> dict[str, Any]:
+def ndvi_thresholds(city_ndvi: np.ndarray | NdviDistribution, params: SampleParams
+                    ) -> dict[str, Any]:
     """The vegetation and bare NDVI thresholds of a city (``screening = "source"``).
 
-    ``city_ndvi``: the NDVI of every valid pixel of the city. Returns the thresholds, where
-    each came from (``config`` or ``data``), Otsu's raw threshold and the mean NDVI of the
-    dark part.
+    ``city_ndvi``: the NDVI of every valid pixel of the city (values, or a distribution
+    that gives its range, a 256-bin histogram and the mean below a value: Earth
+    Engine's reducers). Returns the thresholds, where each came from (``config`` or
+    ``data``), Otsu's raw threshold and the mean NDVI of the dark part.
     """
     lo_b, hi_b = params.ndvi_threshold_bounds
-    values = np.asarray(city_ndvi, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    otsu = otsu_threshold(values) if values.size and np.ptp(values) > 0 else None
+    dist = city_ndvi if hasattr(city_ndvi, "histogram") else ArrayNdvi(city_ndvi)
+    n, lo, hi = dist.summary()
+    otsu = otsu_from_histogram(dist.histogram(lo, hi, 256), lo, hi) if n and hi > lo \
+        else None
     if params.ndvi_vegetation_threshold is not None:
         veg, veg_from = float(params.ndvi_vegetation_threshold), "config"
     elif otsu is not None:
         veg, veg_from = float(np.clip(otsu, lo_b, hi_b)), "data (Otsu, clipped to bounds)"
     else:
         veg, veg_from = float((lo_b + hi_b) / 2), "bounds (the city has no NDVI spread)"
-    dark = values[values < veg]
-    dark_mean = float(dark.mean()) if dark.size else None
+    dark_mean = dist.mean_below(veg) if n else None
     if params.ndvi_bare_threshold is not None:
         bare, bare_from = float(params.ndvi_bare_threshold), "config"
     elif dark_mean is not None:

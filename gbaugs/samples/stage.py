@@ -32,16 +32,35 @@ import pandas as pd
 from gbaugs.errors import GbaugsWarning
 from gbaugs.features.registry import selected_features
 from gbaugs.io.atomic import atomic_path
-from gbaugs.records import OsmSummary, SamplesSummary
-from gbaugs.samples.coverage import label_coverage
-from gbaugs.samples.extract import UnlabelledDraw, VegetationDraw, extract_candidates
+from gbaugs.records import OsmSummary, SamplesSummary, StackRecord
+from gbaugs.samples.coverage import label_coverage, label_coverage_sampled
+from gbaugs.samples.extract import (
+    Thinning,
+    UnlabelledDraw,
+    VegetationDraw,
+    extract_candidates,
+)
+from gbaugs.samples.pixels import PixelSource, StackPixels
 from gbaugs.samples.pool import CitySamples, assess_city, build_pool
 from gbaugs.samples.quality import ndvi_thresholds, vegetation_bar
 from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _city_inputs(ctx: RunContext, slug: str) -> tuple[Path, Path, Path]:
-    return ctx.run.osm_polygons(slug), ctx.run.osm_report(slug), ctx.run.stack(slug)
+    """The city's polygons, their record, and its stack (its record where the stack stays
+    in Earth Engine)."""
+    stack = (ctx.run.stack_report(slug) if ctx.region.samples_in_earthengine
+             else ctx.run.stack(slug))
+    return ctx.run.osm_polygons(slug), ctx.run.osm_report(slug), stack
+
+
+def _pixels(ctx: RunContext, city, stack: Path) -> PixelSource:
+    """Where the city's pixel values are read (``[samples] where``)."""
+    if not ctx.region.samples_in_earthengine:
+        return StackPixels(stack)
+    from gbaugs.samples.earthengine import city_pixels
+
+    return city_pixels(ctx.region, city, StackRecord.load(stack).grid)
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
@@ -75,13 +94,15 @@ def _run(ctx: RunContext) -> StageResult:
     seeds = np.random.SeedSequence([region.seed, 4]).spawn(len(region.cities))
     draws = np.random.SeedSequence([region.seed, 6]).spawn(len(region.cities))
     vegetation_draws = np.random.SeedSequence([region.seed, 7]).spawn(len(region.cities))
+    thinning = np.random.SeedSequence([region.seed, 8]).spawn(len(region.cities))
     params = region.samples
     cities: list[CitySamples] = []
     coverage_layers: list[Path] = []
     with ctx.reporter.task("sampling cities", total=len(region.cities)) as advance:
-        for city, ss, ds, vs in zip(region.cities, seeds, draws, vegetation_draws,
-                                    strict=True):
+        for city, ss, ds, vs, ts in zip(region.cities, seeds, draws, vegetation_draws,
+                                        thinning, strict=True):
             osm_path, osm_json, stack = _city_inputs(ctx, city.slug)
+            pixels = _pixels(ctx, city, stack)
             level = OsmSummary.load(osm_json).completeness_level
             unlabelled = (UnlabelledDraw(params.negatives_per_city, params.negatives_margin_m,
                                          np.random.default_rng(ds))
@@ -89,18 +110,25 @@ def _run(ctx: RunContext) -> StageResult:
             vegetation = (VegetationDraw(
                 params.vegetation_per_city, params.negatives_margin_m,
                 params.vegetation_margin_m,
-                lambda ndvi, hard: vegetation_bar(ndvi_thresholds(ndvi, params)["vegetation"],
-                                                  hard),
+                lambda city_ndvi, hard: vegetation_bar(
+                    ndvi_thresholds(city_ndvi, params)["vegetation"], hard),
                 np.random.default_rng(vs)) if params.vegetation_candidates != "none" else None)
-            candidates = extract_candidates(stack, gpd.read_parquet(osm_path), features,
-                                            city.name, unlabelled, vegetation)
+            candidates = extract_candidates(
+                pixels, gpd.read_parquet(osm_path), features, city.name, unlabelled,
+                vegetation, Thinning(region.candidates_per_class, np.random.default_rng(ts)))
             assessed = assess_city(city.name, city.slug, candidates, features,
                                    region.samples, level, np.random.default_rng(ss))
             threshold = ndvi_thresholds(candidates.city_ndvi, params)["vegetation"]
-            check = label_coverage(stack, assessed.frame, features, threshold,
-                                   ctx.run.label_coverage(city.slug),
-                                   np.random.default_rng(ss), region.imagery.block_rows,
-                                   _remedy(assessed.counts, params))
+            if isinstance(pixels, StackPixels):
+                check = label_coverage(stack, assessed.frame, features, threshold,
+                                       ctx.run.label_coverage(city.slug),
+                                       np.random.default_rng(ss), region.imagery.block_rows,
+                                       _remedy(assessed.counts, params), candidates.labelled)
+            else:
+                check = label_coverage_sampled(pixels, assessed.frame, features, threshold,
+                                               candidates.labelled, np.random.default_rng(ss),
+                                               _remedy(assessed.counts, params))
+                assessed.counts["earthengine"] = pixels.record()
             assessed.counts["label_coverage"] = check.record
             if check.layer is None:  # no layer this time: none from an earlier run stays
                 ctx.run.label_coverage(city.slug).unlink(missing_ok=True)
@@ -133,7 +161,11 @@ SAMPLES = Stage(
     name="samples",
     description="weighted training samples per city and the balanced multi-city pool",
     run=_run,
-    reads=("samples", "imagery.features", "imagery.block_rows", "region.seed", "cities.name"),
+    # "imagery" whole: with [samples] where = "earthengine" the pixels come from its graph
+    reads=("samples", "imagery", "region.seed", "cities.name", "map.where", "cities.boundary",
+           "region.urban_mask", "region.year", "region.start_date", "region.end_date",
+           "region.resolution_m"),
     inputs=_inputs,
-    version=5,  # 3: source screening; 4: unlabelled negatives; 5: mask loss, label coverage
+    version=6,  # 3: source screening; 4: unlabelled negatives; 5: mask loss, label coverage;
+    # 6: the draws as permutation prefixes (same pixels from a stack or from Earth Engine)
 )

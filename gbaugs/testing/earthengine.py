@@ -15,6 +15,7 @@ type).
 
 The algorithms live by kind, each module saying where it is not the server:
 :mod:`gbaugs.testing.ee_tables` (tables, filters, features, geometries),
+:mod:`gbaugs.testing.ee_reductions` (reductions over regions and points),
 :mod:`gbaugs.testing.ee_images` (images, masks, collection reducers, the grids),
 :mod:`gbaugs.testing.ee_arrays` (array images), :mod:`gbaugs.testing.ee_neighbourhoods`
 (kernels, focal operations, connected pixels, GLCM). Use it with :func:`fake_session`::
@@ -215,10 +216,12 @@ class FakeEarthEngine:
         from gbaugs.testing.ee_arrays import ARRAY_ALGORITHMS
         from gbaugs.testing.ee_images import IMAGE_ALGORITHMS
         from gbaugs.testing.ee_neighbourhoods import NEIGHBOURHOOD_ALGORITHMS
+        from gbaugs.testing.ee_reductions import reduction_algorithms
 
         self.signatures = apitestcase.GetAlgorithms()
         self.algorithms = {
             **ALGORITHMS, **IMAGE_ALGORITHMS, **ARRAY_ALGORITHMS, **NEIGHBOURHOOD_ALGORITHMS,
+            **reduction_algorithms(self._world),
             "Collection.loadTable": lambda tableId, **_: _load(
                 self.tables, "Collection.loadTable", tableId),
             "ImageCollection.load": lambda id, version=None: _load(
@@ -281,13 +284,26 @@ class FakeEarthEngine:
         """Check every call of a graph against the signatures, evaluating nothing."""
         Evaluator(expression, self.algorithms, self.signatures).check()
 
+    @contextlib.contextmanager
+    def _on_world_of(self, expression: dict[str, Any]) -> Iterator[None]:
+        """Evaluate a value or table request on the grid its reductions name (if any)."""
+        from gbaugs.testing.ee_reductions import world_of_request
+
+        self._active = world_of_request(expression, self.worlds)
+        try:
+            yield
+        finally:
+            self._active = None
+
     def _compute(self, body: dict[str, Any], **_) -> dict[str, Any]:
         self.requests.append(("value.compute", body))
-        return {"result": _geojson(self.evaluate(body["expression"]))}
+        with self._on_world_of(body["expression"]):
+            return {"result": _geojson(self.evaluate(body["expression"]))}
 
     def _compute_features(self, body: dict[str, Any], **_) -> dict[str, Any]:
         self.requests.append(("table.computeFeatures", body))
-        value = self.evaluate(body["expression"])
+        with self._on_world_of(body["expression"]):
+            value = self.evaluate(body["expression"])
         if not isinstance(value, Collection) or any(
                 not isinstance(f, Feature) for f in value.elements):
             raise FakeServerError("computeFeatures: the expression is not a "

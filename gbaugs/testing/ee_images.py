@@ -18,12 +18,18 @@ linearly interpolated between order statistics — the local backend's definitio
 server computes small stacks directly too, large ones from histograms); images live on
 their world grid only, so ``reproject`` accepts that grid and nothing else (no
 resampling is modelled), and a ``computePixels`` request is evaluated on the grid it is a
-window of (a request on no grid's lattice fails); ``clip`` keeps the pixels whose centre
-lies inside the geometry; ``computePixels`` returns 0 for masked pixels.
+window of — or, for a coarser grid on its lattice (a whole multiple of its pixel), by
+nearest neighbour: each requested pixel takes the world pixel at its centre, the server's
+default resampling (a request on no grid's lattice fails); ``clip`` keeps the pixels whose centre
+lies inside the geometry; ``computePixels`` returns 0 for masked pixels. Pixel types are
+modelled only as far as a download sees them: a band is float32 in ``computePixels``
+unless ``toUint8`` made it uint8 (kept through ``select`` and ``rename``), so what a
+request moves is counted in the bytes the server would send.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -52,6 +58,10 @@ class Image:
     bands: dict[str, tuple[np.ndarray, np.ndarray]]
     properties: dict[str, Any] = field(default_factory=dict)
     footprint: Any = None  # shapely geometry (WGS 84); None = unbounded
+    types: dict[str, str] = field(default_factory=dict)
+    """Pixel type per band as a numpy dtype (``u1`` after ``toUint8``); absent: float32,
+    what ``computePixels`` returns. Kept by ``select`` and ``rename``; any arithmetic
+    makes a band float again, as the server promotes types."""
 
     @property
     def names(self) -> list[str]:
@@ -62,6 +72,7 @@ class Image:
 class Reducer:
     kind: str
     percentiles: tuple[float, ...] = ()
+    histogram: tuple[float, float, int] | None = None  # fixedHistogram: min, max, steps
 
 
 @dataclass(frozen=True)
@@ -168,16 +179,19 @@ def select(input: Image, bandSelectors, newNames=None) -> Image:
     if newNames is not None and len(newNames) != len(names):
         raise FakeServerError("Image.select: newNames must match the selected bands")
     new = newNames or names
+    types = {k: input.types[n] for k, n in zip(new, names, strict=True) if n in input.types}
     return Image({k: input.bands[n] for k, n in zip(new, names, strict=True)},
-                 dict(input.properties), input.footprint)
+                 dict(input.properties), input.footprint, types)
 
 
 def rename(input: Image, names) -> Image:
     if len(names) != len(input.bands):
         raise FakeServerError(f"Image.rename: {len(names)} names for {len(input.bands)} "
                               "bands")
+    types = {k: input.types[n] for k, n in zip(names, input.bands, strict=True)
+             if n in input.types}
     return Image(dict(zip(names, input.bands.values(), strict=True)),
-                 dict(input.properties), input.footprint)
+                 dict(input.properties), input.footprint, types)
 
 
 def add_bands(dstImg: Image, srcImg: Image, names=None, overwrite=False) -> Image:
@@ -424,9 +438,12 @@ class World:
                                   f"{crs.crs} at {scale}")
         return image
 
-    def serves(self, body: Mapping[str, Any]) -> bool:
-        """Whether a ``computePixels`` request's grid is a window of this grid: the same
-        CRS and pixel size, aligned, overlapping."""
+    def _window(self, body: Mapping[str, Any]) -> tuple[int, int, int, int, int] | None:
+        """A ``computePixels`` grid as a window of this grid: (first row, first column,
+        height, width, step) — ``step`` world pixels per requested pixel (a coarser grid
+        on this grid's lattice: each requested pixel takes the world pixel at its centre,
+        Earth Engine's default nearest-neighbour resampling); ``None`` when the request is
+        in another CRS, not a whole multiple of this grid's pixel, or off its lattice."""
         from pyproj import CRS
 
         g = body.get("grid") or {}
@@ -436,45 +453,48 @@ class World:
             same_crs = CRS.from_user_input(g.get("crsCode", "")) == CRS.from_user_input(
                 self.grid.crs)
         except Exception:  # an unreadable CRS code: no grid serves it
-            return False
-        if not same_crs or abs(t.get("scaleX", 0) - world.a) > 1e-9 or abs(
-                t.get("scaleY", 0) - world.e) > 1e-9:
-            return False
-        col = (t["translateX"] - world.c) / world.a
-        row = (t["translateY"] - world.f) / world.e
-        w, h = g["dimensions"]["width"], g["dimensions"]["height"]
-        aligned = abs(col - round(col)) <= 1e-6 and abs(row - round(row)) <= 1e-6
-        return aligned and col < self.grid.width and row < self.grid.height and \
-            col + w > 0 and row + h > 0
-
-    def pixels(self, image: Image, body: Mapping[str, Any]) -> bytes:
-        """``computePixels``: the image's bands on the requested window of the grid, as
-        NPY bytes of a structured array (float32 fields; 0 where masked)."""
-        from pyproj import CRS
-
-        g = body.get("grid") or {}
-        t = g.get("affineTransform", {})
-        w, h = g["dimensions"]["width"], g["dimensions"]["height"]
-        world = self.grid.transform
-        if CRS.from_user_input(g.get("crsCode", "")) != CRS.from_user_input(self.grid.crs) \
-                or abs(t.get("scaleX", 0) - world.a) > 1e-9 or abs(t.get("scaleY", 0)
-                                                                   - world.e) > 1e-9:
-            raise FakeServerError("computePixels: the fake serves its own grid only")
+            return None
+        step = t.get("scaleX", 0) / world.a
+        if not same_crs or abs(step - round(step)) > 1e-9 or round(step) < 1 or abs(
+                t.get("scaleY", 0) - round(step) * world.e) > 1e-9:
+            return None
         col = (t["translateX"] - world.c) / world.a
         row = (t["translateY"] - world.f) / world.e
         if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
-            raise FakeServerError("computePixels: the window is not aligned to the grid")
-        c0, r0 = round(col), round(row)
+            return None
+        return (round(row), round(col), g["dimensions"]["height"], g["dimensions"]["width"],
+                round(step))
+
+    def serves(self, body: Mapping[str, Any]) -> bool:
+        """Whether a ``computePixels`` request's grid lies on this grid's lattice (the same
+        CRS, its pixel size or a whole multiple of it, aligned) and overlaps it."""
+        window = self._window(body)
+        if window is None:
+            return False
+        r0, c0, h, w, k = window
+        return c0 < self.grid.width and r0 < self.grid.height and c0 + w * k > 0 and \
+            r0 + h * k > 0
+
+    def pixels(self, image: Image, body: Mapping[str, Any]) -> bytes:
+        """``computePixels``: the image's bands on the requested window of the grid, as
+        NPY bytes of a structured array (float32 fields, uint8 for ``toUint8`` bands; 0 where
+        masked)."""
+        window = self._window(body)
+        if window is None:
+            raise FakeServerError("computePixels: the fake serves grids on its own lattice "
+                                  "only (its CRS, a whole multiple of its pixel, aligned)")
+        r0, c0, h, w, k = window
         names = list(body.get("bandIds") or image.names)
         chosen = select(image, names)
-        out = np.zeros((h, w), dtype=[(n, "<f4") for n in names])
+        out = np.zeros((h, w), dtype=[(n, chosen.types.get(n, "<f4")) for n in names])
         shape = (self.grid.height, self.grid.width)
-        rs, cs = slice(max(r0, 0), min(r0 + h, shape[0])), slice(max(c0, 0),
-                                                               min(c0 + w, shape[1]))
+        rows = r0 + np.arange(h) * k + k // 2  # the world pixel at each pixel's centre
+        cols = c0 + np.arange(w) * k + k // 2
+        on_r, on_c = (rows >= 0) & (rows < shape[0]), (cols >= 0) & (cols < shape[1])
         for n in names:
             v, m = chosen.bands[n]
             full = np.where(np.broadcast_to(m, shape), np.broadcast_to(v, shape), 0.0)
-            out[n][rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0] = full[rs, cs]
+            out[n][np.ix_(on_r, on_c)] = full[np.ix_(rows[on_r], cols[on_c])]
         buf = io.BytesIO()
         np.save(buf, out, allow_pickle=False)
         return buf.getvalue()
@@ -506,7 +526,9 @@ IMAGE_ALGORITHMS = {
     "Image.selfMask": self_mask,
     "Image.pow": _binary(np.power),
     "Image.exp": _unary(np.exp),
-    "Image.toUint8": _unary(lambda v: np.clip(np.round(v), 0, 255)),
+    "Image.toUint8": lambda value: dataclasses.replace(
+        _unary(lambda v: np.clip(np.round(v), 0, 255))(value),
+        types={n: "u1" for n in _as_image(value).names}),
     "Image.toInt": _unary(np.trunc),
     "Image.floor": _unary(np.floor),
     "Image.clamp": clamp,

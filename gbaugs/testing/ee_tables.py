@@ -2,7 +2,7 @@
 
 The algorithms the fake evaluates on feature collections (:data:`ALGORITHMS`):
 ``Collection.filter`` / ``map`` / ``size`` / ``geometry``, ``Filter.equals`` /
-``listContains`` / ``intersects``, ``Feature``, ``Feature.simplify``,
+``listContains`` / ``intersects``, ``Feature``, ``Feature.simplify`` / ``select``,
 ``Geometry.intersection`` / ``centroid`` / ``coordinates`` / ``bounds``,
 ``ErrorMargin``, ``Projection`` and the ``GeometryConstructors``. Geometries are planar
 in WGS 84 degrees (no geodesic edges; ``maxError`` in metres is converted at 111,320 m
@@ -140,6 +140,19 @@ def _bounds(geometry, maxError=None, proj=None) -> Any:
     return shapely.box(*geom.bounds)
 
 
+def _select_properties(input: Feature, propertySelectors, newProperties=None,
+                       retainGeometry=True) -> Feature:
+    """``Feature.select``: the named properties (exact names; the fake matches no regular
+    expression), renamed to ``newProperties``, with or without the geometry."""
+    names = list(propertySelectors)
+    new = list(newProperties) if newProperties is not None else names
+    if len(new) != len(names):
+        raise FakeServerError("Feature.select: newProperties must match propertySelectors")
+    props = {n: input.properties.get(k) for k, n in zip(names, new, strict=True)
+             if k in input.properties}
+    return Feature(input.geometry if retainGeometry else None, props)
+
+
 def _error_margin(value: float = 0.0, unit: str = "meters") -> float:
     if unit != "meters":
         raise FakeServerError(f"ErrorMargin: the fake knows metres only, not {unit!r}")
@@ -157,6 +170,7 @@ ALGORITHMS: dict[str, Callable[..., Any]] = {
     "Feature": lambda geometry=None, metadata=None, geometryKey=None: Feature(
         geometry, dict(metadata or {})),
     "Feature.simplify": _simplify,
+    "Feature.select": _select_properties,
     "Collection.geometry": _collection_geometry,
     "Geometry.intersection": _intersection,
     "Geometry.centroid": _centroid,
