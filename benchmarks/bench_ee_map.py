@@ -9,7 +9,8 @@ sizes (5,000 and 20,000 support vectors), builds the label image of
   10 MB), and the seconds to build and serialize it here;
 * the work per pixel: ≈ n_SV × (3·n_features + 4) image operations;
 * the requests per city and the bytes that travel for the GBA (5.6 × 10⁸ pixels, 16
-  cities): the uint8 map by ``computePixels`` tiles, against the float32 feature stack
+  cities): the uint8 map (its confidence in the same byte) by ``computePixels`` tiles,
+  against the float32 feature stack
   the local predictor needs (the obvious alternative, measured with the same tile plan).
 
     python benchmarks/bench_ee_map.py
@@ -57,12 +58,12 @@ def main() -> None:
             print(f"{n_sv:16,d} {size['bytes'] / 2**20:11.2f} {size['calls']:8,d} "
                   f"{seconds:8.2f} {ops:10,d}")
     side = math.isqrt(int(GBA_PIXELS / GBA_CITIES))  # a square city of the mean size
-    map_tiles = len(plan_tiles(side, side, 1))  # uint8 counted as 4 bytes: conservative
+    map_tiles = len(plan_tiles(side, side, 1, bytes_per_value=1))  # uint8, as downloaded
     stack_tiles = len(plan_tiles(side, side, STACK_BANDS))
     map_gb, stack_gb = GBA_PIXELS / 1e9, GBA_PIXELS * STACK_BANDS * 4 / 1e9
     print(f"\nGBA ({GBA_PIXELS:.1e} px, {GBA_CITIES} cities of ≈ {side:,d}² px):")
     print(f"  map in Earth Engine : {map_tiles:4d} requests per city, {map_gb:6.2f} GB "
-          "(uint8)")
+          "(uint8; the confidence in the same byte)")
     print(f"  stack download      : {stack_tiles:4d} requests per city, {stack_gb:6.2f} GB "
           f"(float32 × {STACK_BANDS} bands)")
     print(f"  ratio (stack / map) : {stack_tiles / map_tiles:.1f}× requests, "

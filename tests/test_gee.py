@@ -238,7 +238,8 @@ def test_tiled_download_retries_resumes_and_mosaics(ee, tmp_path):
     report = download_stack(ee.Image(1), grid, names, tmp_path / "stack.tif",
                             tmp_path / "tiles", max_bytes=budget, compute=server,
                             sleep=slept.append, base_delay=2.0)
-    assert report == {"tiles": 12, "fetched": 12, "resumed": 0, "retries": 3}
+    assert report == {"tiles": 12, "fetched": 12, "resumed": 0, "retries": 3,
+                      "bytes": 95 * 130 * 3 * 4}  # float32: four bytes a pixel and band
     assert slept == [2.0, 4.0, 8.0] or slept == [2.0, 4.0, 2.0]
     with rasterio.open(tmp_path / "stack.tif") as src:
         assert src.descriptions == tuple(names) and src.transform == grid.transform

@@ -98,20 +98,27 @@ def test_03_earth_engine_graphs_build_and_lint_offline():
 def test_03_gba_earth_engine_executes_as_shipped_without_credentials(tmp_path, monkeypatch):
     """Every cell of notebook 03, as shipped, on a machine without Earth Engine credentials
     ($GBAUGS_EE_OFFLINE makes sure of it): ``connect`` says so in a banner and answers
-    Earth Engine (authentication, exports and their status, boundaries, stacks, maps,
-    geemap's layer) and Overpass with the offline Greater Bay Area."""
+    Earth Engine (authentication, exports and their status, boundaries, the samples'
+    reductions and point tables, the maps and previews, geemap's layer) and Overpass with
+    the offline Greater Bay Area — no stack downloaded (the shipped file maps in Earth
+    Engine)."""
     pytest.importorskip("ee")
     pytest.importorskip("geemap")
     monkeypatch.setenv("GBAUGS_EE_OFFLINE", "1")
     nb = _execute(NOTEBOOKS / "03_gba_earth_engine.ipynb", tmp_path)
     text = "".join(o.get("text", "") for c in _code(nb) for o in c.outputs)
     assert "OFFLINE: $GBAUGS_EE_OFFLINE is set" in text
-    asked = re.search(r"offline: (\d+) exports \((\w+)\), (\d+) computePixels requests, "
-                      r"(\d+) map layer\(s\), (\d+) Overpass queries", text)
+    asked = re.search(r"offline: (\d+) exports \((\w+)\), (\d+) reductions, (\d+) table "
+                      r"pages, (\d+) computePixels requests, (\d+) map layer\(s\), "
+                      r"(\d+) Overpass queries", text)
     assert asked, text[-2000:]
-    exports, state, pixels, maps, overpass = asked.groups()
+    exports, state, reductions, pages, pixels, maps, overpass = asked.groups()
     assert (exports, state, maps, overpass) == ("16", "RUNNING", "1", "16")  # polled once
-    assert int(pixels) >= 16
+    # per city: two values for its grid (UTM zone, bounds), one request of the imagery
+    # stage's reducers, three of the NDVI's; the samples' point tables; a map and a
+    # preview (no stack)
+    assert int(reductions) == 16 * 6 and int(pages) >= 16 and int(pixels) == 32
+    assert not list((tmp_path / "runs" / "gba" / "cities").glob("*/stack.tif"))
     run = tmp_path / "runs" / "gba"
     assert (run / "report" / "index.html").exists()
     assert len(list((run / "maps").glob("*_raw.tif"))) == 16

@@ -543,7 +543,9 @@ def test_vegetation_candidates_are_screened_and_fill_only_the_room_left():
 
 
 def test_vegetation_pixels_are_dense_and_far_from_hard_negatives(tmp_path):
+    from gbaugs.grid import Grid
     from gbaugs.samples.extract import VegetationDraw, _vegetation_pixels
+    from gbaugs.samples.pixels import ArrayPixels
 
     ndvi = np.full((50, 50), 0.8)
     ndvi[:, :10] = 0.6            # an orchard's NDVI: below the bar (its median, 0.6)
@@ -557,7 +559,11 @@ def test_vegetation_pixels_are_dense_and_far_from_hard_negatives(tmp_path):
                       transform=transform, fill=-1, dtype="int32")
     draw = VegetationDraw(10_000, 20.0, 100.0, lambda city, hard: float(np.median(hard)),
                           np.random.default_rng(0))
-    rows, cols = _vegetation_pixels(polys, index, ndvi, transform, draw)
+    pixels = ArrayPixels(Grid(CRS, transform, 50, 50), {"NDVI": ndvi})
+    hard = ndvi[index == 0]
+    flat = _vegetation_pixels(polys, index, transform, draw, pixels, ["NDVI"],
+                              hard[np.isfinite(hard)])
+    rows, cols = np.divmod(flat, 50)
     assert len(rows) and (cols >= 20).all()       # ≥ 100 m from the orchard (x ≥ 200 m)
     assert (ndvi[rows, cols] > 0.6).all()
     assert not ((rows < 12) & (cols >= 38)).any()  # 20 m from the park

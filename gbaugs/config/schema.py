@@ -383,8 +383,9 @@ class MapParams:
     """Where the raw map is computed: ``local`` (the certified predictor on the downloaded
     stack) or ``earthengine`` (the model as Earth Engine array algebra on the city's
     composite, the map step downloading only the uint8 map:
-    :mod:`gbaugs.mapping.earthengine`; needs ``[imagery] backend = "gee"``). The imagery
-    stage still downloads the stacks: the samples stage reads them."""
+    :mod:`gbaugs.mapping.earthengine`; needs ``[imagery] backend = "gee"``; the map and
+    its confidence travel as one uint8 band). The samples are then read in Earth Engine
+    too (``[samples] where = "auto"``) and no stack is downloaded."""
 
 
 @dataclass(frozen=True)

@@ -53,3 +53,12 @@ def graph_size(obj: Any) -> dict[str, int]:
     request carries; :mod:`gbaugs.mapping.earthengine` reports it)."""
     text = obj.serialize(for_cloud_api=True)
     return {"bytes": len(text.encode()), "calls": sum(1 for _ in iter_calls(json.loads(text)))}
+
+
+def graph_digest(obj: Any) -> str:
+    """SHA-256 of ``obj``'s serialized graph: what a computation *is* (the same digest, the
+    same pixels), recorded where its result is not downloaded so a changed graph changes
+    the record the next stages are keyed on."""
+    import hashlib
+
+    return hashlib.sha256(obj.serialize(for_cloud_api=True).encode()).hexdigest()

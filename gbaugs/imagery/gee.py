@@ -220,6 +220,7 @@ def describe_city_stack(region, city) -> dict[str, Any]:
     region reducers on the composite graph — the valid pixels (every feature unmasked),
     the pixels with a clear observation, and the valid pixels per number of clear
     observations (``obs_counts``, for the observation findings)."""
+    from gbaugs.earthengine.lint import graph_digest
     from gbaugs.features.registry import selected_features
 
     ensure_initialized(region.imagery.gee.project)
@@ -250,6 +251,9 @@ def describe_city_stack(region, city) -> dict[str, Any]:
             "water_mask": region.imagery.water_mask, "bands": names[:-1 - len(features)],
             "features": list(features), "crs": crs,
             "stack": "not downloaded: the samples and the map are computed in Earth Engine",
+            # the composite's definition: a changed graph changes this record, and so the
+            # keys of the stages that read it (samples, map)
+            "graph_sha256": graph_digest(image),
             "grid": grid.record(), "width": grid.width, "height": grid.height,
             "valid_pixels": int(valid.get(features[0]) or 0),
             "inside_pixels": int(inside.get(VALID_OBS) or 0),

@@ -2,6 +2,10 @@
 
 - :mod:`gbaugs.samples.extract` — candidate pixels of each polygon (and unlabelled
   negatives);
+- :mod:`gbaugs.samples.pixels` — where pixel values are read (a stack, arrays) and the
+  shared draws (thinning per source label, permutation prefixes);
+- :mod:`gbaugs.samples.earthengine` — the same pixels asked of Earth Engine (``[samples]
+  where = "earthengine"``: no stack is downloaded);
 - :mod:`gbaugs.samples.quality` — screening, the reliability indicators (LOF, boundary
   distance, shape index, NDVI heterogeneity), score and levels;
 - :mod:`gbaugs.samples.pool` — the cap, city factors, weights and the multi-city pool;

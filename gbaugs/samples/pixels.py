@@ -92,26 +92,17 @@ class PixelSource(Protocol):
         ...
 
 
-class StackPixels:
-    """:class:`PixelSource` of a downloaded ``stack.tif`` (whole bands read once each)."""
+class ArrayPixels:
+    """:class:`PixelSource` of bands in memory (``{name: 2-D array}`` on ``grid``)."""
 
-    def __init__(self, path: Path) -> None:
-        import rasterio
-
-        self.path = Path(path)
-        self.where = str(path)
-        with rasterio.open(path) as src:
-            self.names = list(src.descriptions)
-            self.grid = Grid.of(src)
-        self._bands: dict[str, np.ndarray] = {}
+    def __init__(self, grid: Grid, bands: dict[str, np.ndarray] | None = None,
+                 where: str = "arrays") -> None:
+        self.grid = grid
+        self.where = where
+        self._bands = dict(bands or {})
+        self.names = list(self._bands)
 
     def band(self, name: str) -> np.ndarray:
-        """One band, float32 (cached)."""
-        import rasterio
-
-        if name not in self._bands:
-            with rasterio.open(self.path) as src:
-                self._bands[name] = src.read(self.names.index(name) + 1)
         return self._bands[name]
 
     def values(self, flat: np.ndarray, bands: Sequence[str]) -> dict[str, np.ndarray]:
@@ -123,6 +114,27 @@ class StackPixels:
 
     def draw_batch(self, remaining: int, tested: int, passed: int) -> int:
         return np.iinfo(np.int64).max  # reading is free: test every eligible pixel at once
+
+
+class StackPixels(ArrayPixels):
+    """:class:`PixelSource` of a downloaded ``stack.tif`` (whole bands read once each)."""
+
+    def __init__(self, path: Path) -> None:
+        import rasterio
+
+        self.path = Path(path)
+        with rasterio.open(path) as src:
+            super().__init__(Grid.of(src), where=str(path))
+            self.names = list(src.descriptions)
+
+    def band(self, name: str) -> np.ndarray:
+        """One band, float32 (read once)."""
+        import rasterio
+
+        if name not in self._bands:
+            with rasterio.open(self.path) as src:
+                self._bands[name] = src.read(self.names.index(name) + 1)
+        return self._bands[name]
 
 
 def thin_by_class(flat: np.ndarray, classes: np.ndarray, n: int | None,

@@ -161,10 +161,10 @@ SAMPLES = Stage(
     name="samples",
     description="weighted training samples per city and the balanced multi-city pool",
     run=_run,
-    # "imagery" whole: with [samples] where = "earthengine" the pixels come from its graph
-    reads=("samples", "imagery", "region.seed", "cities.name", "map.where", "cities.boundary",
-           "region.urban_mask", "region.year", "region.start_date", "region.end_date",
-           "region.resolution_m"),
+    # with [samples] where = "earthengine" the pixels come from the imagery stage's graph:
+    # its digest in stack.json (an input) keys it
+    reads=("samples", "imagery.features", "imagery.block_rows", "region.seed", "cities.name",
+           "map.where"),
     inputs=_inputs,
     version=6,  # 3: source screening; 4: unlabelled negatives; 5: mask loss, label coverage;
     # 6: the draws as permutation prefixes (same pixels from a stack or from Earth Engine)

@@ -4,7 +4,8 @@
   client's expression graphs (the server calls need the ``gee`` extra);
   its algorithms by kind in :mod:`gbaugs.testing.ee_tables` (tables, filters, geometries),
   :mod:`gbaugs.testing.ee_images` (pixel algorithms), :mod:`gbaugs.testing.ee_arrays`
-  (array images), :mod:`gbaugs.testing.ee_neighbourhoods` (kernels, focal operations,
+  (array images), :mod:`gbaugs.testing.ee_reductions` (reductions over regions and
+  points), :mod:`gbaugs.testing.ee_neighbourhoods` (kernels, focal operations,
   connected pixels) and :mod:`gbaugs.testing.ee_values` (the evaluator's values);
 - :mod:`gbaugs.testing.gba` — the shipped Greater Bay Area region (``gba.toml``) served
   offline: 16 small synthetic cities at the real cities' places behind the fake server

@@ -47,42 +47,29 @@ def _constant(node: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
     return None
 
 
-def _calls(node: Any) -> Any:
-    """Every function invocation in a serialized node, nested ones included."""
-    if isinstance(node, dict):
-        call = node.get("functionInvocationValue")
-        if call is not None:
-            yield call
-        for v in node.values():
-            yield from _calls(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _calls(v)
-
-
 def world_of_request(expression: Mapping[str, Any], worlds: list[Any]) -> Any:
     """The world a value or table request computes on: the one whose grid a reduction's
     ``crs`` and ``crsTransform`` name (``None``: the request reduces nothing)."""
     from pyproj import CRS
 
+    from gbaugs.earthengine.lint import iter_calls
+
     values = expression["values"]
-    for call in _calls(list(values.values())):
-        if call.get("functionName") not in REDUCTIONS:
+    for name, args in iter_calls(list(values.values())):
+        if name not in REDUCTIONS:
             continue
-        args = call.get("arguments", {})
         crs = _constant(args["crs"], values) if "crs" in args else None
         transform = (_constant(args["crsTransform"], values) if "crsTransform" in args
                      else None)
         if crs is None or transform is None:
-            raise FakeServerError(f"{call['functionName']}: the fake reduces on its grids "
-                                  "only: give crs and crsTransform")
+            raise FakeServerError(f"{name}: the fake reduces on its grids only: give crs "
+                                  "and crsTransform")
         for world in worlds:
             if CRS.from_user_input(crs) == CRS.from_user_input(world.grid.crs) and \
                     _aligned(world.grid.transform, transform) and _inside(world.grid,
                                                                           transform):
                 return world
-        raise FakeServerError(f"{call['functionName']}: no grid of the fake is {crs} "
-                              f"{transform}")
+        raise FakeServerError(f"{name}: no grid of the fake is {crs} {transform}")
     return None
 
 
