@@ -315,6 +315,15 @@ class RunDir:
         return self.root / "analysis" / "mspa" / f"{slug}.tif"
 
     @property
+    def access_table(self) -> Path:
+        """Green space within walking distance of residents, per city and district."""
+        return self.root / "analysis" / "access.csv"
+
+    def access_map(self, slug: str) -> Path:
+        """Metres to the nearest large green space (straight; along the network)."""
+        return self.root / "analysis" / "access" / f"{slug}.tif"
+
+    @property
     def report_html(self) -> Path:
         return self.root / "report" / "index.html"
 

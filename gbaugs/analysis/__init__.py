@@ -6,6 +6,8 @@
   bounding-box window per zone, never a copy of the whole raster;
 - :mod:`gbaugs.analysis.mspa` — Morphological Spatial Pattern Analysis (Soille & Vogt 2009)
   with GuidosToolbox's byte codes;
+- :mod:`gbaugs.analysis.access` — green space within walking distance of residents (WHO
+  Europe's 300 m / 1 ha indicator; straight and along the walking network);
 - :mod:`gbaugs.analysis.stage` — the ``analysis`` pipeline stage.
 - :mod:`gbaugs.analysis.rasters` — metrics and MSPA of binary GeoTIFFs (stage and CLI);
 - :mod:`gbaugs.analysis.thinning` — anchored homotopic thinning (numba; MSPA's kernel);

@@ -14,6 +14,13 @@ its OSM polygons ``cities/<city>/osm.parquet`` (for the urban-park zones). Outpu
 ``landscape_metrics.png``  bar charts of the metrics by subsystem
 ``mspa_shares.png``        MSPA class shares per city and region
 ``analysis.json``          parameters, conventions and the region's numbers
+``access.csv``             green space within walking distance of people (WHO Europe's
+                          indicator; :mod:`gbaugs.analysis.access`), per city and district:
+                          residents, those within the distance (straight; along the
+                          walking network where the OSM file has ways), shares, UGS m² per
+                          resident (with a population raster)
+``access/<city>.tif``      uint16 metres to the nearest large green space (band 1
+                          straight, band 2 along the network), 65535 = no data
 
 Urban-park zones are the city's OSM polygons of the ``[analysis] park_categories``, grown
 back by the ``[osm] inward_buffer_m`` the OSM stage shrank them by (mitred corners).
@@ -39,8 +46,49 @@ from gbaugs.stage import RunContext, Stage, StageResult
 
 
 def _inputs(ctx: RunContext) -> list[Path]:
-    return [p for c in ctx.region.cities for p in (ctx.run.map(c.slug),
-                                                   ctx.run.osm_polygons(c.slug))]
+    paths = [p for c in ctx.region.cities for p in (ctx.run.map(c.slug),
+                                                    ctx.run.osm_polygons(c.slug))]
+    a = ctx.region.analysis
+    if a.access:  # the population rasters, the OSM files' ways, the districts
+        paths += [c.population for c in ctx.region.cities if c.population is not None]
+        if a.access_network != "none":
+            paths += [c.osm for c in ctx.region.cities if isinstance(c.osm, Path)]
+        if a.access_zones is not None:
+            paths.append(a.access_zones)
+    return paths
+
+
+def _access(ctx: RunContext) -> tuple[list[Path], dict[str, Any]]:
+    """The access indicator of every city (``[analysis] access``): the table, the layers
+    and the record's part."""
+    import geopandas as gpd
+
+    from gbaugs.analysis.access import AccessParams, city_access
+
+    region, a = ctx.region, ctx.region.analysis
+    params = AccessParams(a.access_distance_m, a.access_min_area_ha, a.access_entrance_m)
+    zones = gpd.read_file(a.access_zones) if a.access_zones is not None else None
+    if zones is not None and a.access_zone_field not in zones.columns:
+        raise ConfigError(f"[analysis] access_zone_field {a.access_zone_field!r} is not an "
+                          f"attribute of {a.access_zones.name}",
+                          where="[analysis] access_zone_field",
+                          hint=f"attributes: {', '.join(map(str, zones.columns[:-1]))}")
+    rows, record = [], {}
+    for city in region.cities:
+        out = ctx.run.access_map(city.slug)
+        got, rec = city_access(
+            ctx.run.map(city.slug), params, population=city.population,
+            polygons=gpd.read_parquet(ctx.run.osm_polygons(city.slug)),
+            grow_m=region.osm.inward_buffer_m,
+            osm_file=city.osm if isinstance(city.osm, Path) else None,
+            network=a.access_network != "none", zones=zones,
+            zone_field=a.access_zone_field, out=out)
+        rows += [{"city": city.name, **r} for r in got]
+        record[city.slug] = {**rec, "layer": str(out.relative_to(ctx.run.root))}
+    table = pd.DataFrame(rows)
+    outputs = [_write_csv(table, ctx.run.access_table),
+               *(ctx.run.access_map(c.slug) for c in region.cities)]
+    return outputs, {"parameters": params.__dict__, "cities": record}
 
 
 
@@ -155,6 +203,13 @@ def _run(ctx: RunContext) -> StageResult:
     summary = {"region": {m: _plain(region_row[m]) for m in METRICS},
                "mspa_region_pct": {k: mspa_rows[-1][f"{k}_pct"] for k in CLASSES},
                "park_zones": len(park_rows), "notes": notes}
+    if a.access:
+        access_outputs, summary["access"] = _access(ctx)
+        outputs += access_outputs
+    else:  # none this time: none from an earlier run stays
+        ctx.run.access_table.unlink(missing_ok=True)
+        for c in region.cities:
+            ctx.run.access_map(c.slug).unlink(missing_ok=True)
     outputs.append(write_json(ctx.run.analysis_record, {
         "parameters": {"mspa": mp.__dict__, "metrics_engine": a.metrics_engine,
                        "park_categories": list(a.park_categories)},
@@ -171,6 +226,6 @@ ANALYSIS = Stage(
     description="landscape metrics (region, subsystems, cities, parks) and MSPA",
     run=_run,
     reads=("analysis", "osm.inward_buffer_m", "osm.class_table", "cities.name",
-           "cities.size_class"),
+           "cities.size_class", "cities.population", "cities.osm"),
     inputs=_inputs,
 )

@@ -169,12 +169,17 @@ class Region:
             paths += [("imagery", p) for p in city.imagery]
             paths += [(f"references.{k}", p) for k, p in city.references.items()
                       if isinstance(p, Path)]
+            if city.population is not None:
+                paths.append(("population", city.population))
             missing += [f"city {city.name!r}: {key} file {p} does not exist"
                         for key, p in paths if not p.exists()]
         if self.osm.class_table is not None and not self.osm.class_table.exists():
             missing.append(f"osm.class_table {self.osm.class_table} does not exist")
         if isinstance(self.urban_mask, Path) and not self.urban_mask.exists():
             missing.append(f"region.urban_mask {self.urban_mask} does not exist")
+        zones = self.analysis.access_zones
+        if zones is not None and not zones.exists():
+            missing.append(f"analysis.access_zones {zones} does not exist")
         return missing
 
     def require_inputs(self) -> None:

@@ -408,6 +408,25 @@ class AnalysisParams:
     park_categories: tuple[str, ...] = option(("park",), NonEmpty())
     """OSM categories (``tables/osm_ugs_classes.csv``) whose polygons are the urban-park
     zones of the "urban parks" subsystem."""
+    access: bool = True
+    """Green space within walking distance of people (*beyond the paper*; WHO Europe's
+    indicator: the share of residents within ``access_distance_m`` of a green space of at
+    least ``access_min_area_ha``; :mod:`gbaugs.analysis.access`, docs/access.md)."""
+    access_distance_m: float = option(300.0, _POSITIVE)
+    """Walking distance of the access indicator, metres (WHO Europe: 300 m)."""
+    access_min_area_ha: float = option(1.0, Interval(0.0))
+    """Least area of a green space that counts for access, hectares (WHO Europe: 1 ha)."""
+    access_network: Literal["auto", "none"] = "auto"
+    """``auto``: also measure the distance along the walking network where the city's OSM
+    file holds ways with a ``highway`` tag; ``none``: straight-line distance only."""
+    access_entrance_m: float = option(20.0, Interval(0.0))
+    """A network node within this distance of a large green space is one of its entrances
+    (20 m: the road beside a park, half a street plus two pixels)."""
+    access_zones: Path | None = None
+    """Districts to report access by: a vector file of polygons (any CRS), named by
+    ``access_zone_field``; each city's table then has a row per district it touches."""
+    access_zone_field: str = "name"
+    """``access_zones``: the attribute that names a district."""
 
 
 @dataclass(frozen=True)
@@ -562,6 +581,10 @@ class CityConfig:
     """This city's imagery: additive offset, overriding ``[imagery] offset``."""
     preset: str | None = None
     """``synthetic`` backend only: the generator preset of this city."""
+    population: Path | None = None
+    """Residents per pixel (a WorldPop-style GeoTIFF, any CRS and pixel size) for the
+    access indicator (``[analysis] access``); without it, residential label pixels stand
+    in for residents."""
 
     @property
     def slug(self) -> str:

@@ -107,7 +107,8 @@ def verify_written(tmp: Path, target: Path) -> None:
         elif suffix == ".gpkg":
             import pyogrio
 
-            pyogrio.read_info(tmp)
+            for name, _ in pyogrio.list_layers(tmp):  # every layer reads
+                pyogrio.read_info(tmp, layer=name)
     except Exception as exc:
         raise RunDirError(
             f"the file was not written completely — {_why(tmp)} ({type(exc).__name__}: "

@@ -93,6 +93,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
             _coverage(run, cities, fig),
             _landscape(run),
             _mspa(run, cities, fig),
+            _access(run, cities, fig),
             _reference(run),
             _run_record(config, manifest),
         ]
@@ -580,6 +581,40 @@ def _mspa(run: RunDir, cities, fig: Path) -> Section:
     if best is not None:
         s.heading(f"Zoom: {best[0]}")
         s.image(quicklooks.mspa_zoom(best[1], fig / "mspa_zoom.png"), "MSPA zoom")
+    return s
+
+
+def _access(run: RunDir, cities, fig: Path) -> Section:
+    """Green space within walking distance of the residents (``analysis/access.csv``)."""
+    s = Section("access", "Green space within walking distance")
+    table = _csv(run.access_table)
+    if table is None:
+        return s.note("No access table: run the analysis stage with [analysis] access = "
+                      "true.")
+    record = (_json(run.analysis_record) or {}).get("access", {})
+    params = record.get("parameters", {})
+    sources = sorted({c.get("residents_from", "") for c in record.get("cities", {}).values()})
+    s.text(f"WHO Europe's indicator: the share of residents living within "
+           f"{params.get('distance_m', 300):g} m of a green space of at least "
+           f"{params.get('min_area_ha', 1):g} ha (the map's UGS patches), straight and — "
+           "where the city's OSM file holds streets — along the walking network; UGS m² "
+           f"per resident. Residents from: {', '.join(sources) or 'not recorded'}. "
+           "docs/access.md says how each number is made.")
+    table = table.copy()
+    table["zone"] = table["zone"].fillna("")
+    table["residents"] = table["residents"].round().astype("int64")
+    shown = table.rename(columns={"share_euclidean": "share within (straight)",
+                                  "share_network": "share within (walking)",
+                                  "ugs_m2_per_resident": "UGS m² / resident"})
+    keep = [c for c in ("city", "zone", "residents", "share within (straight)",
+                        "share within (walking)", "UGS m² / resident") if c in shown]
+    s.table(shown[keep], digits=3)
+    layers = {name: run.access_map(slug) for name, slug, _ in cities
+              if run.access_map(slug).exists()}
+    if layers:
+        s.image(quicklooks.access_figure(layers, params.get("distance_m", 300.0),
+                                         fig / "access.png"),
+                "distance to the nearest large green space")
     return s
 
 

@@ -152,6 +152,35 @@ def coverage_figure(layers: dict[str, Path], out: Path | None = None, max_px: in
     return save_figure(fig, out)
 
 
+def access_figure(layers: dict[str, Path], distance_m: float, out: Path | None = None,
+                  max_px: int = 500):
+    """Per city, metres to the nearest large green space along the walking network (band
+    2, or straight where there is no network), up to twice the indicator's distance; the
+    indicator's distance outlined (a PNG path with ``out``, else the figure)."""
+    import rasterio
+
+    cols = min(3, len(layers))
+    rows = -(-len(layers) // cols)
+    fig, axes = subplots(rows, cols, figsize=(4.2 * cols, 4.0 * rows), squeeze=False)
+    shown = None
+    for ax, (name, path) in zip(axes.ravel(), layers.items(), strict=False):
+        with rasterio.open(path) as src:
+            band = src.count  # walking where measured, else straight
+        data = read_decimated(path, max_px, bands=[band])[0][0]
+        metres = np.where(data == 65535, np.nan, data.astype(float))
+        shown = ax.imshow(metres, cmap="viridis_r", vmin=0, vmax=2 * distance_m,
+                          interpolation="nearest")
+        ax.contour(np.nan_to_num(metres, nan=1e9) <= distance_m, levels=[0.5],
+                   colors=["white"], linewidths=0.6)
+        ax.set_title(f"{name}: {'walking' if band == 2 else 'straight'} distance (m)",
+                     fontsize=10)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    if shown is not None:
+        fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
+    return save_figure(fig, out)
+
+
 def _true_colour(stack_path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     import rasterio
     from rasterio.enums import Resampling

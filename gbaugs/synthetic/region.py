@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,7 @@ from gbaugs.synthetic.landscape import (
     rasterize_scene,
 )
 from gbaugs.synthetic.osm import derive_osm, round_to_osm_precision, to_records
+from gbaugs.synthetic.people import population_layer, street_lines
 from gbaugs.synthetic.presets import DEFAULT_PRESETS, PRESETS, CityPreset
 from gbaugs.synthetic.spectra import BANDS_10M, BANDS_20M, acquisition_times, simulate_acquisition
 
@@ -68,6 +70,8 @@ class SyntheticCity:
     truth: Path
     scenes: tuple[Path, ...]
     references: dict[str, Path]
+    population: Path | None = None
+    """Residents per 0.001° pixel, WGS 84 (:mod:`gbaugs.synthetic.people`)."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,16 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
         r["geometry"] = to_world(r["geometry"])
     osm = gpd.GeoDataFrame(records, geometry="geometry", crs=epsg).to_crs(4326)
     osm = osm.set_geometry(round_to_osm_precision(osm.geometry.values))
-    osm_path = _write_vector(cdir / "osm.gpkg", osm, layer="multipolygons")
+    # the streets as an OSM extract converted by ogr2ogr keeps its ways: a `lines` layer
+    streets = street_lines(scene)
+    lines = gpd.GeoDataFrame({"highway": [v for _, v in streets]},
+                             geometry=[to_world(g) for g, _ in streets], crs=epsg).to_crs(4326)
+    osm_path = _write_vector(cdir / "osm.gpkg", osm, layer="multipolygons",
+                             more=((lines, "lines"),))
+    to_wgs84 = Transformer.from_crs(epsg, 4326, always_xy=True)
+    population_total = population_layer(
+        scene, lambda x, y: to_wgs84.transform(np.asarray(x) + x0, np.asarray(y) + y0),
+        cdir / "population.tif")
     defects_path = _write_defects(cdir / "osm_defects.csv", features, records)
 
     ugs = np.isin(raster.truth, UGS_CLASSES)
@@ -222,10 +235,12 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
                               for c in CLASS_NAMES},
         "truth_ugs_share": round(float(ugs.mean()), 5),
         "osm_features": len(features),
+        "residents": round(population_total, 1),
         "osm_defects": dict(sorted(Counter(f.defect for f in features).items())),
     }
     city = SyntheticCity(name, slug, preset_name, preset.size_class, epsg, boundary_path,
-                         osm_path, defects_path, truth, tuple(scenes), references)
+                         osm_path, defects_path, truth, tuple(scenes), references,
+                         cdir / "population.tif")
     return city, meta
 
 
@@ -319,9 +334,13 @@ def fixed_ogr_date() -> Iterator[None]:
                 pyogrio.set_gdal_config_options({key: _OGR_DATE_USERS[1]})
 
 
-def _write_vector(path: Path, gdf, layer: str) -> Path:
+def _write_vector(path: Path, gdf, layer: str, more: Sequence[tuple[Any, str]] = ()) -> Path:
+    """``gdf`` as ``layer`` of a GeoPackage (and the ``more`` (frame, layer) pairs beside
+    it), written atomically."""
     with fixed_ogr_date(), atomic_path(path) as tmp:
         gdf.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio")
+        for frame, name in more:
+            frame.to_file(tmp, driver="GPKG", layer=name, engine="pyogrio", append=False)
     return path
 
 
@@ -360,6 +379,8 @@ def _region_toml(name: str, year: int, seed: int, cities: Sequence[SyntheticCity
             f'imagery = ["cities/{c.slug}/s2"]',
             "references = { " + ", ".join(
                 f'{k} = "cities/{c.slug}/{p.name}"' for k, p in c.references.items()) + " }",
+            *([f'population = "cities/{c.slug}/{c.population.name}"']
+              if c.population is not None else []),
             "",
         ]
     return "\n".join(lines)
