@@ -135,15 +135,70 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     scale: Annotated[float, typer.Option(help="City side lengths × scale.")] = 1.0,
     dates: Annotated[int, typer.Option(help="Sentinel-2 acquisitions per city.")] = 12,
+    next_year: Annotated[bool, typer.Option(
+        help="Also the year after, with known change (parks built, parks built over): "
+             "its scenes, truth, the change, and region_<year + 1>.toml.")] = False,
 ) -> None:
     """Write a synthetic region (inputs and truth) without running the pipeline."""
     from gbaugs.demo import check_synthetic_options
     from gbaugs.synthetic import generate_region
 
     check_synthetic_options(seed=seed, scale=scale, dates=dates)
-    region = generate_region(out, seed=seed, scale=scale, n_dates=dates)
+    region = generate_region(out, seed=seed, scale=scale, n_dates=dates, next_year=next_year)
     typer.echo(f"wrote {len(region.cities)} cities to {out}; run them with: "
                f"gbaugs run {region.region_toml} --out RUN_DIR")
+    if region.next_year_toml is not None:
+        typer.echo(f"the year after: gbaugs run {region.next_year_toml} --out RUN_DIR_B "
+                   f"--only osm --only imagery; then gbaugs change RUN_DIR RUN_DIR_B --out "
+                   f"CHANGE_DIR --truth {out}")
+
+
+@app.command()
+def change(
+    run_a: Annotated[Path, typer.Argument(help="The first year's run folder (mapped).")],
+    run_b: Annotated[Path, typer.Argument(help="The second year's run folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for the change maps and table.")],
+    model: Annotated[str, typer.Option(
+        help="same: the first run's model on the second run's stack (one classifier); "
+             "own: the second run's own maps.")] = "same",
+    min_confidence: Annotated[int, typer.Option(
+        help="A changed label less sure than this (percent) in either year is 'unsure'.")
+    ] = 70,
+    min_area_ha: Annotated[float, typer.Option(
+        help="Gain or loss patches smaller than this are 'unsure' (ha).")] = 0.5,
+    truth: Annotated[Path | None, typer.Option(
+        help="A folder with cities/<city>/change_*.tif (0 stable, 1 gained, 2 lost), "
+             "e.g. a synthetic region from gbaugs synth --next-year: F1 of gain and "
+             "loss.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder's "
+                                                 "files.")] = False,
+) -> None:
+    """Change of green space between two runs of the same region in two years."""
+    from gbaugs.analysis.change import ChangeParams, compare_runs
+    from gbaugs.errors import ConfigError
+
+    if model not in ("same", "own"):
+        raise ConfigError(f"--model {model!r} must be 'same' or 'own'", where="--model")
+    if not 50 <= min_confidence <= 100:
+        raise ConfigError(f"--min-confidence {min_confidence} is outside [50, 100]",
+                          where="--min-confidence")
+    if not min_area_ha >= 0:
+        raise ConfigError(f"--min-area-ha {min_area_ha} must be ≥ 0", where="--min-area-ha")
+    check_output(out / "change.csv", [run_a, run_b], overwrite=overwrite)
+    record = compare_runs(run_a, run_b, out, model=model, truth=truth,
+                          params=ChangeParams(min_confidence, min_area_ha))
+    for slug, c in record["cities"].items():
+        a = c["areas"]
+        line = (f"{slug}: gained {a['gained_ha']:.2f} ha, lost {a['lost_ha']:.2f} ha, "
+                f"unsure {a['unsure_ha']:.2f} ha")
+        if "score" in c:
+            line += (f"; F1 gain {c['score']['gain']['f1']:.3f}, loss "
+                     f"{c['score']['loss']['f1']:.3f}")
+        typer.echo(line)
+    if "region_score" in record:
+        r = record["region_score"]
+        typer.echo(f"region: F1 gain {r['gain']['f1']:.3f}, loss {r['loss']['f1']:.3f}")
+    typer.echo(f"→ {out}")
 
 
 def _label_classes(text: str) -> dict[str, str] | Path:

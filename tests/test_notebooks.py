@@ -7,6 +7,7 @@ alone build and lint the 16 graphs with no server at all."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 from pathlib import Path
@@ -60,7 +61,11 @@ def test_01_demo_region_executes(tmp_path):
     nb = _execute(NOTEBOOKS / "01_demo_region.ipynb", tmp_path)
     assert (tmp_path / "runs" / "demo_region" / "report" / "index.html").exists()
     images = sum(1 for c in _code(nb) for o in c.outputs if "image/png" in o.get("data", {}))
-    assert images >= 5  # inline maps and charts
+    assert images >= 6  # inline maps and charts (the access distances among them)
+    assert (tmp_path / "runs" / "demo_region" / "analysis" / "access.csv").exists()
+    change = json.loads((tmp_path / "runs" / "two_years" / "change" / "change.json"
+                         ).read_text())
+    assert change["region_score"]["gain"]["f1"] >= 0.8
 
 
 @pytest.mark.slow

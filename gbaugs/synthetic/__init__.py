@@ -10,6 +10,8 @@ formats as real inputs, so ``gbaugs demo`` exercises the same readers as real da
 - :mod:`gbaugs.synthetic.spectra` — Sentinel-2 L2A-like reflectance time series;
 - :mod:`gbaugs.synthetic.osm` — the imperfect OpenStreetMap layer of a scene;
 - :mod:`gbaugs.synthetic.inventory` — a city's own green-space inventory (no OSM tags);
+- :mod:`gbaugs.synthetic.change` — a city a year on, with known change (parks built,
+  parks built over);
 - :mod:`gbaugs.synthetic.people` — a city's residents (a WorldPop-style raster) and its
   streets (OSM ways), for the access indicator;
 - :mod:`gbaugs.synthetic.region` — the whole region written to disk as real inputs come;

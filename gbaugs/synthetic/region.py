@@ -36,6 +36,7 @@ import numpy as np
 from gbaugs.config import slugify, utm_epsg
 from gbaugs.io.atomic import atomic_path, write_text
 from gbaugs.rundir import SYNTHETIC_META, SyntheticTruth
+from gbaugs.synthetic.change import change_codes, changed_scene
 from gbaugs.synthetic.landscape import (
     CLASS_NAMES,
     UGS_CLASSES,
@@ -72,6 +73,11 @@ class SyntheticCity:
     references: dict[str, Path]
     population: Path | None = None
     """Residents per 0.001° pixel, WGS 84 (:mod:`gbaugs.synthetic.people`)."""
+    next_year: Path | None = None
+    """With ``next_year``: the folder of the following year's scenes."""
+    change: Path | None = None
+    """With ``next_year``: the known change of UGS between the years (0 stable, 1 gained,
+    2 lost; :mod:`gbaugs.synthetic.change`), on the truth's grid."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class SyntheticRegion:
     region_toml: Path
     meta: Path
     cities: tuple[SyntheticCity, ...]
+    next_year_toml: Path | None = None
+    """With ``next_year``: the region the following year (same labels, its own scenes)."""
 
 
 def generate_region(
@@ -96,13 +104,18 @@ def generate_region(
     region_name: str = "Synthetic Delta",
     progress: Callable[[str], None] | None = None,
     locations: Sequence[tuple[float, float]] | None = None,
+    next_year: bool = False,
 ) -> SyntheticRegion:
     """Generate a synthetic region of several cities, deterministically from ``seed``.
 
     ``names`` renames the cities (default: the presets' names); ``scale`` multiplies every
     city's side; ``locations`` places each city's centre at a (longitude, latitude) in
     degrees (default: the preset's; each city lies in the UTM zone of its centre);
-    ``progress`` is called with a short message after each written city.
+    ``progress`` is called with a short message after each written city. ``next_year``
+    also writes each city a year on, with known change (parks built on construction sites,
+    parks built over: :mod:`gbaugs.synthetic.change`) — its scenes, truth and the change —
+    and ``region_<year + 1>.toml`` (the same labels, the new scenes); the first year's
+    files are the same bytes either way.
     ``out_dir`` must be empty or absent (nothing a user made is overwritten).
     """
     out = Path(out_dir)
@@ -130,7 +143,7 @@ def generate_region(
 
     def write(i: int) -> tuple[SyntheticCity, dict]:
         done = _write_city(out, chosen[i], presets[i], names[i], seeds[i], n_dates, scale,
-                           year)
+                           year, next_year)
         if progress:
             progress(f"synthetic city {names[i]}")
         return done
@@ -149,12 +162,15 @@ def generate_region(
         "ugs_classes": list(UGS_CLASSES), "scale_factor": 10000, "cities": meta_cities,
     })
     toml_path = write_text(out / "region.toml", _region_toml(region_name, year, seed, cities))
-    return SyntheticRegion(out, toml_path, meta_path, tuple(cities))
+    later = (write_text(out / f"region_{year + 1}.toml",
+                        _region_toml(region_name, year + 1, seed, cities, next_year=True))
+             if next_year else None)
+    return SyntheticRegion(out, toml_path, meta_path, tuple(cities), later)
 
 
 def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
-                ss: np.random.SeedSequence, n_dates: int, scale: float, year: int
-                ) -> tuple[SyntheticCity, dict]:
+                ss: np.random.SeedSequence, n_dates: int, scale: float, year: int,
+                next_year: bool = False) -> tuple[SyntheticCity, dict]:
     from pyproj import Transformer
 
     scene_ss, spec_ss, cloud_ss, osm_ss, date_ss, ref_ss = ss.spawn(6)
@@ -174,21 +190,9 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
     spec_rng = np.random.default_rng(spec_ss)
     texture = np.clip(spec_rng.normal(1.0, 0.04, size=(rows, cols)), 0.85, 1.15)
     texture = texture.astype(np.float32)
-    cloud_rng = np.random.default_rng(cloud_ss)
     times = acquisition_times(n_dates, np.random.default_rng(date_ss))
-    scenes, dates = [], []
-    for t in times:
-        acq = simulate_acquisition(raster, t, texture, spec_rng, cloud_rng)
-        date = dt.date(year, 1, 1) + dt.timedelta(days=round(t * 365))
-        stamp = date.strftime("%Y%m%d")
-        p10 = _write_raster(cdir / "s2" / f"{stamp}_10m.tif", acq.bands10, x0, y0, PIXEL_M,
-                            epsg, BANDS_10M, nodata=0,
-                            tags={"DATE": date.isoformat(), "SCALE": "10000"})
-        p20 = _write_raster(cdir / "s2" / f"{stamp}_20m.tif", acq.bands20, x0, y0, 2 * PIXEL_M,
-                            epsg, (*BANDS_20M, "SCL"), nodata=0,
-                            tags={"DATE": date.isoformat(), "SCALE": "10000"})
-        scenes += [p10, p20]
-        dates.append({"date": date.isoformat(), "cloud_cover": round(acq.cloud_cover, 4)})
+    scenes, dates = _write_scenes(cdir / "s2", raster, texture, times, year, x0, y0, epsg,
+                                  spec_rng, np.random.default_rng(cloud_ss))
     truth = _write_raster(cdir / "truth.tif", raster.truth[None], x0, y0, PIXEL_M, epsg,
                           ("landcover",), nodata=None, colormap=CLASS_COLOURS,
                           tags={"CLASSES": json.dumps(CLASS_NAMES),
@@ -226,6 +230,25 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
         cdir / "population.tif")
     defects_path = _write_defects(cdir / "osm_defects.csv", features, records)
 
+    later: dict[str, Any] = {}
+    if next_year:  # drawn from seeds spawned after the first year's: its bytes unchanged
+        change_ss, spec_b, cloud_b = ss.spawn(3)
+        scene_b, counts = changed_scene(scene, np.random.default_rng(change_ss))
+        raster_b = rasterize_scene(scene_b, pixel=PIXEL_M)
+        _write_scenes(cdir / f"s2_{year + 1}", raster_b, texture, times, year + 1, x0, y0,
+                      epsg, np.random.default_rng(spec_b), np.random.default_rng(cloud_b))
+        _write_raster(cdir / f"truth_{year + 1}.tif", raster_b.truth[None], x0, y0, PIXEL_M,
+                      epsg, ("landcover",), nodata=None, colormap=CLASS_COLOURS,
+                      tags={"CLASSES": json.dumps(CLASS_NAMES),
+                            "UGS_CLASSES": json.dumps(list(UGS_CLASSES))})
+        codes = change_codes(raster.truth, raster_b.truth)
+        later = {"next_year": cdir / f"s2_{year + 1}",
+                 "change": _write_raster(cdir / f"change_{year}_{year + 1}.tif", codes[None],
+                                         x0, y0, PIXEL_M, epsg, ("ugs_change",),
+                                         nodata=None, tags={"CODES": json.dumps(
+                                             {"0": "stable", "1": "gained", "2": "lost"})})}
+        counts.update(gained_ha=round(float((codes == 1).sum()) * PIXEL_M ** 2 / 1e4, 2),
+                      lost_ha=round(float((codes == 2).sum()) * PIXEL_M ** 2 / 1e4, 2))
     ugs = np.isin(raster.truth, UGS_CLASSES)
     meta = {
         "name": name, "slug": slug, "preset": preset_name, "size_class": preset.size_class,
@@ -236,11 +259,12 @@ def _write_city(out: Path, preset: CityPreset, preset_name: str, name: str,
         "truth_ugs_share": round(float(ugs.mean()), 5),
         "osm_features": len(features),
         "residents": round(population_total, 1),
+        **({"next_year": {"year": year + 1, **counts}} if next_year else {}),
         "osm_defects": dict(sorted(Counter(f.defect for f in features).items())),
     }
     city = SyntheticCity(name, slug, preset_name, preset.size_class, epsg, boundary_path,
                          osm_path, defects_path, truth, tuple(scenes), references,
-                         cdir / "population.tif")
+                         cdir / "population.tif", **later)
     return city, meta
 
 
@@ -356,7 +380,28 @@ def _write_defects(path: Path, features, records) -> Path:
     return write_text(path, buf.getvalue())
 
 
-def _region_toml(name: str, year: int, seed: int, cities: Sequence[SyntheticCity]) -> str:
+def _write_scenes(folder: Path, raster, texture: np.ndarray, times, year: int, x0: float,
+                  y0: float, epsg: int, spec_rng: np.random.Generator,
+                  cloud_rng: np.random.Generator) -> tuple[list[Path], list[dict]]:
+    """One year's acquisitions of a rasterized scene: a 10 m and a 20 m GeoTIFF a date."""
+    scenes, dates = [], []
+    for t in times:
+        acq = simulate_acquisition(raster, t, texture, spec_rng, cloud_rng)
+        date = dt.date(year, 1, 1) + dt.timedelta(days=round(t * 365))
+        stamp = date.strftime("%Y%m%d")
+        p10 = _write_raster(folder / f"{stamp}_10m.tif", acq.bands10, x0, y0, PIXEL_M,
+                            epsg, BANDS_10M, nodata=0,
+                            tags={"DATE": date.isoformat(), "SCALE": "10000"})
+        p20 = _write_raster(folder / f"{stamp}_20m.tif", acq.bands20, x0, y0, 2 * PIXEL_M,
+                            epsg, (*BANDS_20M, "SCL"), nodata=0,
+                            tags={"DATE": date.isoformat(), "SCALE": "10000"})
+        scenes += [p10, p20]
+        dates.append({"date": date.isoformat(), "cloud_cover": round(acq.cloud_cover, 4)})
+    return scenes, dates
+
+
+def _region_toml(name: str, year: int, seed: int, cities: Sequence[SyntheticCity],
+                 next_year: bool = False) -> str:
     lines = [
         "# Synthetic region written by gbaugs.synthetic; runs as is with `gbaugs run`.",
         "[region]",
@@ -376,9 +421,9 @@ def _region_toml(name: str, year: int, seed: int, cities: Sequence[SyntheticCity
             f'size_class = "{c.size_class}"',
             f'boundary = "cities/{c.slug}/boundary.gpkg"',
             f'osm = "cities/{c.slug}/osm.gpkg"',
-            f'imagery = ["cities/{c.slug}/s2"]',
-            "references = { " + ", ".join(
-                f'{k} = "cities/{c.slug}/{p.name}"' for k, p in c.references.items()) + " }",
+            f'imagery = ["cities/{c.slug}/{c.next_year.name if next_year else "s2"}"]',
+            *([] if next_year else ["references = { " + ", ".join(
+                f'{k} = "cities/{c.slug}/{p.name}"' for k, p in c.references.items()) + " }"]),
             *([f'population = "cities/{c.slug}/{c.population.name}"']
               if c.population is not None else []),
             "",
