@@ -143,20 +143,10 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
     tiles = folder / "ee_tiles"  # kept until the stack is complete: a re-run resumes
     try:
         report = gee.download_city_stack(region, city, staging, tiles, advance)
-        if report["valid_pixels"] == 0:
-            raise InputDataError(f"city {city.name!r}: the Earth Engine stack has no valid "
-                                 "pixel", where=region.source,
-                                 hint="check the boundary filter and the date window")
-        warnings = ([f"the Earth Engine collection {report['collection']} is Level-1C: "
-                     "top-of-atmosphere reflectance, not surface reflectance"]
-                    if report["product_level"] == "L1C" else [])
-        obs_record, obs_warnings = _observations(staging, region)
-        report.update(obs_record)
-        warnings += obs_warnings
-        report.update({"city": city.name, "resolution_m": region.resolution_m,
-                       "warnings": warnings,
-                       "nodata": "NaN outside the city, on water, and without valid "
-                                 "observation"})
+        _check_valid(region, city, report)
+        warnings = _earth_engine_record(region, city, report, _observations(staging, region),
+                                        "NaN outside the city, on water, and without valid "
+                                        "observation")
         os.replace(staging, stack_files(folder)[0])
     finally:
         staging.unlink(missing_ok=True)
@@ -165,6 +155,28 @@ def _build_with_earth_engine(region: Region, city: CityConfig, folder: Path, adv
     for w in warnings:
         warn(f"city {city.name!r}: {w}", GbaugsWarning, stacklevel=3)
     return report
+
+
+def _check_valid(region: Region, city: CityConfig, report: dict[str, Any]) -> None:
+    if report["valid_pixels"] == 0:
+        raise InputDataError(f"city {city.name!r}: the Earth Engine composite has no valid "
+                             "pixel", where=region.source,
+                             hint="check the boundary filter and the date window")
+
+
+def _earth_engine_record(region: Region, city: CityConfig, report: dict[str, Any],
+                         observations: tuple[dict[str, Any], list[str]], nodata: str
+                         ) -> list[str]:
+    """Complete an Earth Engine city's stack record (observation findings, city, nodata,
+    warnings); returns the warnings."""
+    warnings = ([f"the Earth Engine collection {report['collection']} is Level-1C: "
+                 "top-of-atmosphere reflectance, not surface reflectance"]
+                if report["product_level"] == "L1C" else [])
+    report.update(observations[0])
+    warnings += observations[1]
+    report.update({"city": city.name, "resolution_m": region.resolution_m,
+                   "warnings": warnings, "nodata": nodata})
+    return warnings
 
 
 def _describe_with_earth_engine(region: Region, city: CityConfig, folder: Path
@@ -178,24 +190,15 @@ def _describe_with_earth_engine(region: Region, city: CityConfig, folder: Path
     from gbaugs.imagery.inspect import observation_counts_findings
 
     report = gee.describe_city_stack(region, city)
+    _check_valid(region, city, report)
     report["preview"] = gee.download_preview(region, city, Grid.from_record(report["grid"]),
                                              preview_file(folder))
-    if report["valid_pixels"] == 0:
-        raise InputDataError(f"city {city.name!r}: the Earth Engine composite has no valid "
-                             "pixel", where=region.source,
-                             hint="check the boundary filter and the date window")
-    warnings = ([f"the Earth Engine collection {report['collection']} is Level-1C: "
-                 "top-of-atmosphere reflectance, not surface reflectance"]
-                if report["product_level"] == "L1C" else [])
-    obs_record, obs_warnings = observation_counts_findings(
+    observations = observation_counts_findings(
         report.pop("obs_counts"), gee.stack_band_names(tuple(report["features"])),
         set(SEASONAL))
-    report.update(obs_record)
-    warnings += obs_warnings
-    report.update({"city": city.name, "resolution_m": region.resolution_m,
-                   "warnings": warnings,
-                   "nodata": "masked outside the city, on water, and without valid "
-                             "observation"})
+    warnings = _earth_engine_record(region, city, report, observations,
+                                    "masked outside the city, on water, and without valid "
+                                    "observation")
     stack_files(folder)[0].unlink(missing_ok=True)
     StackRecord.save(stack_files(folder)[1], report)
     for w in warnings:
