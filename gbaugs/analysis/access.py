@@ -283,8 +283,9 @@ def city_access(map_path: Path, params: AccessParams, *, population: Path | None
                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The access indicator of one city's cleaned map (module docstring): rows for the
     city (``zone`` empty) and each district, the record, and the layer at ``out`` (uint16
-    metres to the nearest large green space — band 1 straight, band 2 along the network
-    where measured; :data:`DISTANCE_NODATA` where outside the map or unreached)."""
+    metres to the nearest large green space — band 1 straight; band 2 along the network,
+    at the pixels where residents live; :data:`DISTANCE_NODATA` where outside the map,
+    unreached or not measured)."""
     import rasterio
 
     with rasterio.open(map_path) as src:

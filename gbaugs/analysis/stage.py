@@ -20,7 +20,8 @@ its OSM polygons ``cities/<city>/osm.parquet`` (for the urban-park zones). Outpu
                           walking network where the OSM file has ways), shares, UGS m² per
                           resident (with a population raster)
 ``access/<city>.tif``      uint16 metres to the nearest large green space (band 1
-                          straight, band 2 along the network), 65535 = no data
+                          straight; band 2 along the network, at residents' pixels),
+                          65535 = no data
 
 Urban-park zones are the city's OSM polygons of the ``[analysis] park_categories``, grown
 back by the ``[osm] inward_buffer_m`` the OSM stage shrank them by (mitred corners).

@@ -172,7 +172,8 @@ def access_figure(layers: dict[str, Path], distance_m: float, out: Path | None =
                           interpolation="nearest")
         ax.contour(np.nan_to_num(metres, nan=1e9) <= distance_m, levels=[0.5],
                    colors=["white"], linewidths=0.6)
-        ax.set_title(f"{name}: {'walking' if band == 2 else 'straight'} distance (m)",
+        what = "walking, where people live" if band == 2 else "straight"
+        ax.set_title(f"{name}: {what} (m)",
                      fontsize=10)
     for ax in axes.ravel():
         ax.set_axis_off()
