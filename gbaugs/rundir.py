@@ -319,6 +319,11 @@ class RunDir:
         """Green space within walking distance of residents, per city and district."""
         return self.root / "analysis" / "access.csv"
 
+    def population(self, slug: str) -> Path:
+        """People per map pixel fetched from Earth Engine (WorldPop) for the access
+        indicator (``population = "earthengine"``)."""
+        return self.city(slug) / "population_worldpop.tif"
+
     def access_map(self, slug: str) -> Path:
         """Metres to the nearest large green space (straight; along the network)."""
         return self.root / "analysis" / "access" / f"{slug}.tif"

@@ -182,3 +182,25 @@ def test_the_demo_reports_access_per_city(demo_run):
         with rasterio.open(run / "analysis" / "access" / f"{c.slug}.tif") as src:
             assert src.count == 2 and src.descriptions == ("euclidean_distance_m",
                                                            "network_distance_m")
+
+
+def test_population_in_the_configuration(small_region, tmp_path):
+    """``population`` is a raster path (checked to exist, relative to the TOML) or
+    ``"earthengine"`` (WorldPop, fetched by the analysis stage)."""
+    import re
+
+    from gbaugs.config import Region
+
+    text = small_region.region_toml.read_text()  # each city names its synthetic raster
+
+    def with_population(value: str) -> Region:
+        path = small_region.root / f"pop_{tmp_path.name}_{len(value)}.toml"
+        path.write_text(re.sub(r'population = "[^"]*"', f'population = "{value}"', text,
+                               count=1))
+        return Region.from_toml(path)
+
+    assert with_population("earthengine").cities[0].population == "earthengine"
+    missing = with_population("nowhere.tif")
+    assert missing.cities[0].population == small_region.root / "nowhere.tif"
+    assert any("population file" in m and "nowhere.tif" in m
+               for m in missing.missing_inputs())

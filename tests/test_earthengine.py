@@ -830,3 +830,42 @@ def test_a_preview_is_a_coarser_grid_read_by_nearest_neighbour(tmp_path):
     assert got[0, 0] == 255 and got[1, 1] == values[4, 4]
     np.testing.assert_array_equal(got[1:13, 1:499], values[4:40:3, 4:1498:3])
     assert (got[13] == 0).all()
+
+
+def test_worldpop_residents_are_fetched_onto_the_map_grid(tmp_path):
+    """``population = "earthengine"``: WorldPop's image of the region's year (clamped to
+    2000–2020) as people per map pixel — through the density chain (count ÷ source pixel
+    area × map pixel area), exact on the fake's grid — no data where there is no
+    estimate; the file is fetched once."""
+    from types import SimpleNamespace
+
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from gbaugs.analysis.population import WORLDPOP, fetch_population
+    from gbaugs.grid import Grid
+
+    grid = Grid("EPSG:32650", from_origin(500_000, 2_500_000, 10, 10), 40, 30)
+    rng = np.random.default_rng(1)
+    people = rng.uniform(0, 3, (30, 40))
+    people[0, :5] = np.nan  # the sea: no estimate
+    with rasterio.open(tmp_path / "map.tif", "w", driver="GTiff", width=40, height=30,
+                       count=1, dtype="uint8", crs=grid.crs, transform=grid.transform,
+                       nodata=255) as dst:
+        dst.write(np.ones((30, 40), dtype=np.uint8), 1)
+    server = FakeEarthEngine(grid=grid, images={WORLDPOP: [
+        ("2015-01-01", {"population": people * 0.5}, {"year": 2015}),
+        ("2020-01-01", {"population": people}, {"year": 2020})]})
+    region = SimpleNamespace(year=2023, imagery=SimpleNamespace(gee=SimpleNamespace(
+        project=None, max_request_bytes=40_000_000)))
+    out = tmp_path / "population_worldpop.tif"
+    with fake_session(server):
+        fetch_population(region, SimpleNamespace(name="C"), tmp_path / "map.tif", out)
+    with rasterio.open(out) as src:
+        got = src.read(1)
+        assert Grid.of(src) == grid and src.dtypes[0] == "float32"
+    np.testing.assert_allclose(got, people.astype(np.float32), rtol=1e-6)  # NaN included
+    asked = len(server.requests)
+    with fake_session(server):
+        fetch_population(region, SimpleNamespace(name="C"), tmp_path / "map.tif", out)
+    assert len(server.requests) == asked  # kept, not fetched again

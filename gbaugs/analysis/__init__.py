@@ -8,6 +8,8 @@
   with GuidosToolbox's byte codes;
 - :mod:`gbaugs.analysis.access` — green space within walking distance of residents (WHO
   Europe's 300 m / 1 ha indicator; straight and along the walking network);
+- :mod:`gbaugs.analysis.population` — residents from Earth Engine (WorldPop 100 m) on a
+  city's map grid;
 - :mod:`gbaugs.analysis.change` — green space gained and lost between two runs (``gbaugs
   change``; not a stage);
 - :mod:`gbaugs.analysis.stage` — the ``analysis`` pipeline stage.

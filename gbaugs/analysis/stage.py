@@ -51,7 +51,7 @@ def _inputs(ctx: RunContext) -> list[Path]:
                                                     ctx.run.osm_polygons(c.slug))]
     a = ctx.region.analysis
     if a.access:  # the population rasters, the OSM files' ways, the districts
-        paths += [c.population for c in ctx.region.cities if c.population is not None]
+        paths += [c.population for c in ctx.region.cities if isinstance(c.population, Path)]
         if a.access_network != "none":
             paths += [c.osm for c in ctx.region.cities if isinstance(c.osm, Path)]
         if a.access_zones is not None:
@@ -77,15 +77,23 @@ def _access(ctx: RunContext) -> tuple[list[Path], dict[str, Any]]:
     rows, record = [], {}
     for city in region.cities:
         out = ctx.run.access_map(city.slug)
+        population = city.population
+        if population == "earthengine":
+            from gbaugs.analysis.population import fetch_population
+
+            population = fetch_population(region, city, ctx.run.map(city.slug),
+                                          ctx.run.population(city.slug))
         got, rec = city_access(
-            ctx.run.map(city.slug), params, population=city.population,
+            ctx.run.map(city.slug), params, population=population,
             polygons=gpd.read_parquet(ctx.run.osm_polygons(city.slug)),
             grow_m=region.osm.inward_buffer_m,
             osm_file=city.osm if isinstance(city.osm, Path) else None,
             network=a.access_network != "none", zones=zones,
             zone_field=a.access_zone_field, out=out)
         rows += [{"city": city.name, **r} for r in got]
-        record[city.slug] = {**rec, "layer": str(out.relative_to(ctx.run.root))}
+        record[city.slug] = {**rec, "layer": str(out.relative_to(ctx.run.root)),
+                             **({"population": "WorldPop (Earth Engine)"}
+                                if city.population == "earthengine" else {})}
     table = pd.DataFrame(rows)
     outputs = [_write_csv(table, ctx.run.access_table),
                *(ctx.run.access_map(c.slug) for c in region.cities)]
@@ -227,6 +235,6 @@ ANALYSIS = Stage(
     description="landscape metrics (region, subsystems, cities, parks) and MSPA",
     run=_run,
     reads=("analysis", "osm.inward_buffer_m", "osm.class_table", "cities.name",
-           "cities.size_class", "cities.population", "cities.osm"),
+           "cities.size_class", "cities.population", "cities.osm", "region.year"),
     inputs=_inputs,
 )

@@ -169,7 +169,7 @@ class Region:
             paths += [("imagery", p) for p in city.imagery]
             paths += [(f"references.{k}", p) for k, p in city.references.items()
                       if isinstance(p, Path)]
-            if city.population is not None:
+            if isinstance(city.population, Path):
                 paths.append(("population", city.population))
             missing += [f"city {city.name!r}: {key} file {p} does not exist"
                         for key, p in paths if not p.exists()]

@@ -581,10 +581,12 @@ class CityConfig:
     """This city's imagery: additive offset, overriding ``[imagery] offset``."""
     preset: str | None = None
     """``synthetic`` backend only: the generator preset of this city."""
-    population: Path | None = None
-    """Residents per pixel (a WorldPop-style GeoTIFF, any CRS and pixel size) for the
-    access indicator (``[analysis] access``); without it, residential label pixels stand
-    in for residents."""
+    population: Path | Literal["earthengine"] | None = None
+    """Residents per pixel for the access indicator (``[analysis] access``): a
+    WorldPop-style GeoTIFF (any CRS and pixel size), or ``"earthengine"`` to fetch
+    WorldPop's 100 m estimate of the region's year (``WorldPop/GP/100m/pop``, 2000–2020;
+    extra ``gee``; :mod:`gbaugs.analysis.population`); without it, residential label
+    pixels stand in for residents."""
 
     @property
     def slug(self) -> str:

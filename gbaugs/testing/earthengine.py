@@ -175,8 +175,8 @@ class FakeEarthEngine:
     """The fake server.
 
     ``tables``: asset id → GeoDataFrame (any CRS; WGS 84 inside). ``images``: collection
-    id → ``[(date, {band: array}), ...]`` and ``assets``: image id → ``{band: array}``,
-    arrays on ``grid`` (a
+    id → ``[(date, {band: array}), ...]`` (or ``(date, bands, {property: value})``) and
+    ``assets``: image id → ``{band: array}``, arrays on ``grid`` (a
     :class:`gbaugs.grid.Grid`, the fake's pixel grid; NaN = masked), each
     image stamped ``system:time_start`` at 00:00 UTC of its ISO date. More grids (cities
     in other UTM zones) are added with :meth:`add_world`; a ``computePixels`` request is
@@ -229,6 +229,8 @@ class FakeEarthEngine:
             "Image.load": lambda id, version=None: _load(self._world().assets,
                                                          "Image.load", id),
             "Image.clip": lambda **a: self._world().clip(**a),
+            "Image.pixelArea": lambda: self._world().pixel_area(),
+            "Image.projection": lambda image: self._world().projection(),
             "Image.reproject": lambda **a: self._world().reproject(**a),
         }
 
@@ -241,9 +243,10 @@ class FakeEarthEngine:
         world = World(grid)
         for asset, scenes in (images or {}).items():
             world.collections[asset] = Collection(tuple(
-                world.image(bands, {"system:time_start": millis(date),
-                                    "system:index": f"{date}_{i}"})
-                for i, (date, bands) in enumerate(scenes)))
+                world.image(scene[1], {"system:time_start": millis(scene[0]),
+                                       "system:index": f"{scene[0]}_{i}",
+                                       **(scene[2] if len(scene) > 2 else {})})
+                for i, scene in enumerate(scenes)))
         for asset, bands in (assets or {}).items():
             world.assets[asset] = world.image(bands, {"system:index": asset})
         self.worlds.append(world)

@@ -421,6 +421,16 @@ class World:
             out[n] = (np.nan_to_num(a, nan=0.0), np.isfinite(a))
         return Image(out, dict(properties), self.footprint)
 
+    def pixel_area(self) -> Image:
+        """``Image.pixelArea``: the area of this grid's pixels, m² (a projected grid: one
+        value)."""
+        t = self.grid.transform
+        return Image({"area": (np.asarray(abs(t.a * t.e)), np.asarray(True))})
+
+    def projection(self) -> Projection:
+        """``Image.projection``: every image of the fake lies on this grid."""
+        return Projection(self.grid.crs)
+
     def clip(self, input: Image, geometry) -> Image:
         inside = shapely.contains_xy(_geom(geometry), self.lon, self.lat)
         return Image({n: (v, m & inside) for n, (v, m) in input.bands.items()},
