@@ -486,3 +486,25 @@ def test_baselines_in_their_own_process_equal_the_in_process_run_and_stop_on_err
         raise KeyError("the W-SVM failed")
     # the process was stopped, not waited for: the job ends with the shutdown's error
     assert "shutdown" in str(pending.exception(timeout=120))
+
+
+def test_a_hold_out_with_nothing_to_hold_out_is_a_clear_error(tmp_path):
+    """Cities with one label polygon each leave the polygon hold-out empty: an
+    InputDataError naming the hold-out and the remedy (it was scikit-learn's "Found array
+    with 0 sample(s)" from deep in the validation)."""
+    import numpy as np
+
+    from gbaugs.errors import InputDataError
+    from gbaugs.train.stage import _check_holdouts
+    from gbaugs.train.validation import group_holdout
+
+    city = np.array(["a"] * 5 + ["b"] * 5)
+    one_each = np.array(["p1"] * 5 + ["p2"] * 5)
+    held = group_holdout(one_each, city, 0.25, 0)
+    assert len(held[1]) == 0
+    with pytest.raises(InputDataError, match="polygons hold-out has 10 training and 0 test"
+                       ) as err:
+        _check_holdouts({"polygons": held}, tmp_path / "pool.parquet")
+    assert "label more polygons" in str(err.value)
+    two = np.array(["p1", "p1", "p3", "p3", "p3", "p2", "p2", "p4", "p4", "p4"])
+    _check_holdouts({"polygons": group_holdout(two, city, 0.25, 0)}, tmp_path / "p")

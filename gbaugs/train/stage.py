@@ -180,6 +180,7 @@ def _run(ctx: RunContext) -> StageResult:
     tr, te = random_holdout(city, y, params.test_fraction, seed)
     held = {kind: group_holdout(d0[kind], city, params.test_fraction, seed)
             for kind in ("polygons", "blocks")}
+    _check_holdouts({"random": (tr, te), **held}, ctx.run.pool)
     parts = [{"random": tr, **{k: s_tr for k, (s_tr, _) in held.items()}},
              *(_training_parts(d, d0, {"random": (tr, te), **held}) for d in data[1:])]
     w = d0["w"]
@@ -293,6 +294,21 @@ def _searches(ctx: RunContext, data: list[dict[str, Any]], parts: list[dict[str,
             return result
 
         return list(workers.map(one, range(len(data))))
+
+
+def _check_holdouts(holdouts: dict[str, tuple[np.ndarray, np.ndarray]], pool: Path) -> None:
+    """Every validation needs samples on both sides: a region whose cities each have a
+    single label polygon (or a single 1 km block) has nothing to hold out — a clear error,
+    not scikit-learn's about an empty array."""
+    for kind, (train, test) in holdouts.items():
+        if len(train) == 0 or len(test) == 0:
+            what = {"random": "samples", "polygons": "label polygons",
+                    "blocks": "spatial blocks"}[kind]
+            raise InputDataError(
+                f"the {kind} hold-out has {len(train)} training and {len(test)} test "
+                f"samples: no city has more than one of its {what} to hold out",
+                where=pool, hint="label more polygons per city (or more cities), or a "
+                                 "smaller [train] spatial_block_m for the block hold-out")
 
 
 def _validation(d0: dict[str, Any], tr: np.ndarray, te: np.ndarray, held: dict[str, Any],
