@@ -91,7 +91,6 @@ def main() -> None:
         points = sum(a["points"] for a in asked)
         sent = sum(a["request_bytes"] for a in asked)
         received = sum(a["response_bytes"] for a in asked)
-        value_points = sum(a["points"] for a in asked)
         vegetation = [c.get("vegetation_drawn", 0) for c in summary["cities"].values()]
         maps = [json.loads(p.read_text())["download"]["bytes"]
                 for p in sorted((tmp / "run" / "maps").glob("*_raw.json"))]
@@ -111,17 +110,17 @@ def main() -> None:
           "previews only)")
     print(f"samples: {sum(a['requests'] for a in asked)} requests, {points:,} points, "
           f"{sent / 1e6:.2f} MB sent, {received / 1e6:.2f} MB received "
-          f"({received / max(value_points, 1):.0f} B a point received); "
+          f"({received / max(points, 1):.0f} B a point received); "
           f"reductions by kind: {dict(sum((Counter(d) for d in draws), Counter()))}")
     print(f"maps (with confidence): {sum(maps) / 1e6:.3f} MB for "
           f"{sum(maps):,} pixels of the grids ({map_pixels:,} valid); previews "
           f"{sum(previews) / 1e6:.3f} MB")
     print(f"a point costs {per_point_request:.0f} B of request and "
-          f"{received / max(value_points, 1):.0f} B of response; a request's graph "
+          f"{received / max(points, 1):.0f} B of response; a request's graph "
           f"{graph / 1e3:.0f} kB")
 
     # extrapolation to the real GBA
-    per_point = per_point_request + received / max(value_points, 1)
+    per_point = per_point_request + received / max(points, 1)
     drawn = sum(vegetation)
     # the draw's first batch: 1.5 × n / 0.5 pixels — enough where a third of the eligible
     # pixels are dense vegetation (more batches where fewer are)

@@ -156,7 +156,7 @@ def test_the_network_distance_walks_the_streets():
     loose = LineString([(500, 500), (550, 500)])                # reaches no park
     rows = np.array([29, 9])   # (415, 305): 10 m beside the street's end; (515, 505)
     cols = np.array([41, 51])
-    d = network_distance(large, euclid, grid, [street, loose], rows, cols, 20.0)
+    d = network_distance(euclid, grid, [street, loose], rows, cols, 20.0)
     # to the nearest node (405, 300): √(10² + 5²); along: 300 + 200; the entrance (105,
     # 100) is 10 m from the park's last pixel centre (95, 105)…: the walk starts there
     assert d[0] == pytest.approx(np.hypot(10, 5) + 500, abs=1e-6)

@@ -49,7 +49,8 @@ class AccessParams:
 
 
 def large_green_spaces(ugs: np.ndarray, pixel_m: float, min_area_ha: float) -> np.ndarray:
-    """The UGS pixels (bool) in eight-connected patches of at least ``min_area_ha``."""
+    """The pixels of ``ugs`` (bool) in eight-connected patches of at least ``min_area_ha``
+    (also the change map's minimum patch, :mod:`gbaugs.analysis.change`)."""
     from scipy import ndimage
 
     labels, n = ndimage.label(ugs, structure=np.ones((3, 3), dtype=bool))
@@ -124,8 +125,8 @@ def _pixel_area(crs, transform, shape: tuple[int, int]) -> np.ndarray:
                      for t in top])
 
 
-def network_distance(large: np.ndarray, euclid: np.ndarray, grid: Grid, lines: Sequence,
-                     rows: np.ndarray, cols: np.ndarray, entrance_m: float) -> np.ndarray:
+def network_distance(euclid: np.ndarray, grid: Grid, lines: Sequence, rows: np.ndarray,
+                     cols: np.ndarray, entrance_m: float) -> np.ndarray:
     """Metres along the walking network from the pixels ``rows, cols`` to the nearest
     large green space: to the nearest node of the network (straight), along it (Dijkstra
     from every *entrance* — a node within ``entrance_m`` of a large green space, by
@@ -314,7 +315,7 @@ def city_access(map_path: Path, params: AccessParams, *, population: Path | None
     if lines:
         rows, cols = np.nonzero(people > 0)
         net = np.full(euclid.shape, UNREACHABLE)
-        net[rows, cols] = network_distance(large, euclid, grid, lines, rows, cols,
+        net[rows, cols] = network_distance(euclid, grid, lines, rows, cols,
                                            params.entrance_m)
         distances["network"] = net
         record["network"] = {"ways": len(lines), "entrance_m": params.entrance_m}

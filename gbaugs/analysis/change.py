@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from gbaugs.analysis.access import large_green_spaces
+
 STABLE_NON_UGS, STABLE_UGS, GAINED, LOST, UNSURE, NODATA = 0, 1, 2, 3, 4, 255
 CLASSES = {STABLE_NON_UGS: "stable non-UGS", STABLE_UGS: "stable UGS", GAINED: "gained",
            LOST: "lost", UNSURE: "unsure"}
@@ -56,23 +58,10 @@ def change_map(a: np.ndarray, b: np.ndarray, conf_a: np.ndarray | None,
         for conf in (conf_a, conf_b):
             if conf is not None:
                 sure &= (conf != NODATA) & (conf >= params.min_confidence)
-        kept = _large(moved & sure, pixel_m, params.min_area_ha)
+        kept = large_green_spaces(moved & sure, pixel_m, params.min_area_ha)
         out[moved] = UNSURE
         out[kept] = code
     return out
-
-
-def _large(mask: np.ndarray, pixel_m: float, min_area_ha: float) -> np.ndarray:
-    """The pixels of ``mask`` in eight-connected patches of at least ``min_area_ha``."""
-    from scipy import ndimage
-
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if n == 0:
-        return np.zeros_like(mask)
-    least = int(np.ceil(min_area_ha * 1e4 / pixel_m ** 2 - 1e-9))
-    keep = np.bincount(labels.ravel()) >= least
-    keep[0] = False
-    return keep[labels]
 
 
 def area_row(codes: np.ndarray, pixel_m: float) -> dict[str, float]:
@@ -95,7 +84,7 @@ def score(codes: np.ndarray, truth: np.ndarray, pixel_m: float, min_area_ha: flo
     out = {}
     for name, code, true_code in (("gain", GAINED, 1), ("loss", LOST, 2)):
         true = truth == true_code
-        big = _large(true, pixel_m, min_area_ha)
+        big = large_green_spaces(true, pixel_m, min_area_ha)
         considered = scored & ~(true & ~big)
         predicted = (codes == code) & considered
         actual = big & considered
