@@ -40,6 +40,9 @@ tested): a float32 value can only decide a label when the sign cannot be wrong.
 
 from __future__ import annotations
 
+from types import FunctionType
+from typing import Any
+
 import numba as nb
 import numpy as np
 from llvmlite import ir
@@ -53,6 +56,42 @@ EXP_REL_ERR = 4.0e-7
 _U = 2.0 ** -24
 BLOCK = 256
 """Pixels per parallel task (each task keeps one float32 row of squared distances)."""
+
+
+class _VectorWidthAttributes(ir.values.FunctionAttributes):
+    """llvmlite's function attributes plus LLVM's ``"prefer-vector-width"`` (llvmlite's
+    builder accepts only the attributes it lists; the IR it prints may hold any)."""
+    _known = ir.values.FunctionAttributes._known | {
+        f'"prefer-vector-width"="{bits}"' for bits in (128, 256, 512)}
+
+
+def _prefer_vector_width(bits: int):
+    """An intrinsic that marks the function being compiled with LLVM's
+    ``"prefer-vector-width"="<bits>"`` (the per-function form of clang's
+    ``-mprefer-vector-width``) and does nothing at run time."""
+    attribute = f'"prefer-vector-width"="{bits}"'
+
+    @intrinsic
+    def prefer(typingctx):
+        def codegen(context, builder, signature, args):
+            attrs = builder.function.attributes
+            if not isinstance(attrs, _VectorWidthAttributes):
+                attrs.__class__ = _VectorWidthAttributes
+            attrs.add(attribute)
+            return context.get_dummy_value()
+        return types.none(), codegen
+    return prefer
+
+
+prefer_wide_vectors = _prefer_vector_width(512)
+"""Called inside the kernel's loops: LLVM tunes every Intel AVX-512 CPU (Skylake-SP to
+Sapphire Rapids) to prefer 256-bit vectors (the subtarget feature ``prefer-256-bit``,
+chosen against the clock drop of 512-bit code in mixed workloads), so on those hosts the
+kernel ran on ``ymm`` registers while the GEMM that sets the bound runs on ``zmm`` with
+two 512-bit FMA units — half the width the bound assumes. AMD Zen 4 is tuned without
+it. The attribute reaches only the functions that call this, not the rest of the
+process's numba code; it changes nothing on CPUs without AVX-512. Measured:
+``benchmarks/bench_predict.py`` times both widths (docs/benchmarks.md)."""
 
 
 @intrinsic
@@ -134,6 +173,7 @@ def _kernel_row(d2, g, rel, u_g, zn, sv_norm, kk, ee):
     reduction, and a loop without reductions needs none to run as wide as the CPU's
     vectors (inside the fast-math caller, beside its float64 sums, the exponential ran 4
     lanes wide and later was not inlined at all: docs/benchmarks.md, "Prediction")."""
+    prefer_wide_vectors()
     for i in range(d2.shape[0]):
         x = -g * d2[i]
         k = exp_neg(x)
@@ -163,6 +203,7 @@ def decide(z, sv_t, sv_norm, alpha, abs_alpha, gamma, intercept, out, bound, blo
     u_g = np.float32(_U * gamma)
     tail = m * 1.7e-38 * np.max(abs_alpha)
     for b in nb.prange((n + block - 1) // block):
+        prefer_wide_vectors()
         d2 = np.empty(m, dtype=np.float32)
         kk = np.empty(m, dtype=np.float32)
         ee = np.empty(m, dtype=np.float32)
@@ -202,6 +243,7 @@ def decide64(z, sv_t, sv_sq, alpha, abs_alpha, gamma, intercept, out, bound, blo
     rel = (d + 4) * _U64
     tail = m * 1e-300 * np.max(abs_alpha)
     for b in nb.prange((n + block - 1) // block):
+        prefer_wide_vectors()
         d2 = np.empty(m, dtype=np.float64)
         for p in range(b * block, min(n, (b + 1) * block)):
             zz = 0.0
@@ -222,6 +264,34 @@ def decide64(z, sv_t, sv_sq, alpha, abs_alpha, gamma, intercept, out, bound, blo
             bound[p] = err * 1.00001 + mag * (m * 2.0 ** -50) + tail
 
 
+def kernel_variant(bits: int) -> tuple[Any, Any]:
+    """Uncached copies of :func:`decide` and :func:`_kernel_row` whose loops prefer
+    ``bits``-wide vectors (the shipped kernel: 512) — for the benchmark, which times both
+    widths in one process (numba fixes its target CPU per process)."""
+    mark = _prefer_vector_width(bits)
+
+    def clone(f: Any, **names: Any) -> FunctionType:
+        py = f.py_func
+        return FunctionType(py.__code__, {**py.__globals__, "prefer_wide_vectors": mark,
+                                          **names}, py.__name__, py.__defaults__,
+                            py.__closure__)
+    row = nb.njit(clone(_kernel_row))
+    return nb.njit(parallel=True, fastmath=_FLAGS)(clone(decide, _kernel_row=row)), row
+
+
+def vector_registers(bits: int = 512) -> str:
+    """The widest x86 vector registers in the machine code of the kernel's loops for this
+    process's numba target: ``"zmm"`` (512-bit), ``"ymm"`` (256), ``"xmm"`` (128) or
+    ``"none"`` (another architecture). Compiles an uncached copy (cached code cannot be
+    inspected), about a second."""
+    row = kernel_variant(bits)[1]
+    f32 = types.float32[::1]
+    sig = (f32, types.float32, types.float32, types.float32, types.float32, f32, f32, f32)
+    row.compile(sig)
+    asm = row.inspect_asm(sig)
+    return next((r for r in ("zmm", "ymm", "xmm") if f"%{r}" in asm), "none")
+
+
 def refine_decision(z: np.ndarray, sv: np.ndarray, alpha: np.ndarray, gamma: float,
                     intercept: float) -> tuple[np.ndarray, np.ndarray]:
     """Float64 decision values of the rows of ``z`` and bounds on their errors (see
@@ -238,7 +308,8 @@ def refine_decision(z: np.ndarray, sv: np.ndarray, alpha: np.ndarray, gamma: flo
 
 
 def certified_decision(z: np.ndarray, sv: np.ndarray, alpha: np.ndarray, gamma: float,
-                       intercept: float) -> tuple[np.ndarray, np.ndarray]:
+                       intercept: float, *, kernel: Any = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Float32 decision values (computed in float32, accumulated in float64) of the rows of
     ``z`` and a bound on each one's error: ``|value − exact| ≤ bound``.
 
@@ -254,6 +325,6 @@ def certified_decision(z: np.ndarray, sv: np.ndarray, alpha: np.ndarray, gamma: 
     out = np.empty(len(z32), dtype=np.float64)
     bound = np.empty(len(z32), dtype=np.float64)
     if len(z32):
-        decide(z32, sv_t, sv_norm, a, np.abs(a), float(gamma), float(intercept), out, bound,
-               BLOCK)
+        (kernel or decide)(z32, sv_t, sv_norm, a, np.abs(a), float(gamma), float(intercept),
+                           out, bound, BLOCK)
     return out, bound

@@ -326,7 +326,8 @@ def check_model(m: SvmModel) -> str | None:
     return None
 
 
-def certified_values(model: Model, x: np.ndarray) -> tuple[np.ndarray, int]:
+def certified_values(model: Model, x: np.ndarray, *, kernel: Any = None
+                     ) -> tuple[np.ndarray, int]:
     """Decision values of rows of ``x`` (all model features) from the certified float32
     kernel (:mod:`gbaugs.train.kernel`), every value whose sign its error bound leaves
     open recomputed in float64; and how many were. Labels ``values > 0`` equal float64's.
@@ -339,15 +340,16 @@ def certified_values(model: Model, x: np.ndarray) -> tuple[np.ndarray, int]:
     demo's scale 4 against < 1 % at scale 1 — which is why the second tier exists.
 
     A vote (:class:`SvmVote`): each member's values certified so, then
-    :func:`votes_margin`; the count is summed over the members."""
+    :func:`votes_margin`; the count is summed over the members. ``kernel``: another
+    compiled float32 kernel (:func:`~gbaugs.train.kernel.kernel_variant`, benchmarks)."""
     if isinstance(model, SvmVote):
-        each = [certified_values(m, x) for m in model.members]
+        each = [certified_values(m, x, kernel=kernel) for m in model.members]
         return votes_margin([v for v, _ in each]), sum(n for _, n in each)
     from gbaugs.train.kernel import certified_decision, refine_decision
 
     z = model.transform(x)
     args = (model.support_vectors, model.dual_coef, model.gamma, model.intercept)
-    values, bound = certified_decision(z, *args)
+    values, bound = certified_decision(z, *args, kernel=kernel)
     unsure = np.flatnonzero(np.abs(values) <= bound)
     if len(unsure):
         exact, bound = refine_decision(z[unsure], *args)
