@@ -562,10 +562,11 @@ def report(
     if out is not None:
         check_output(out, inputs, overwrite=overwrite)
     if screenshot is not None:
-        from gbaugs.report.screenshot import MIN_SIDE, check_sides
+        from gbaugs.report.screenshot import MIN_SIDE, check_sides, require_chromium
 
-        check_sides(1366, height or MIN_SIDE)
+        check_sides(1366, MIN_SIDE if height is None else height)
         check_output(screenshot, [*inputs, out], overwrite=overwrite, option="--screenshot")
+        require_chromium()
 
     html = build_report(run_dir, out)
     typer.echo(f"report written to {html}")

@@ -741,6 +741,21 @@ def test_bad_input(case: Case, kit: Kit, capsys):
     assert "Traceback" not in text
 
 
+def test_a_screenshot_without_a_browser_stops_before_the_report(kit, capsys, monkeypatch):
+    """Without Chromium, ``report --screenshot`` says so before writing anything, and a
+    bad --height is named first whether or not a browser is installed."""
+    monkeypatch.setenv("PATH", str(kit.tmp))   # no browser on it
+    run = _run_folder(kit)
+    html = kit.path("r.html")
+    code, text = run_main(["report", str(run), "--out", str(html), "--screenshot",
+                           str(kit.path("s.png"))], capsys)
+    assert code == 2 and "no Chromium or Chrome found" in text and "apt-get install" in text
+    assert not html.exists() and "Traceback" not in text
+    code, text = run_main(["report", str(run), "--out", str(html), "--screenshot",
+                           str(kit.path("s.png")), "--height", "0"], capsys)
+    assert code == 2 and "--height 0 is outside" in " ".join(text.split())
+
+
 def test_the_catalogue_is_large_and_documented():
     assert len(CASES) >= 60
     doc = (Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md").read_text()

@@ -35,6 +35,16 @@ def find_chromium(explicit: str | None = None) -> str | None:
     return None
 
 
+def require_chromium(explicit: str | None = None) -> str:
+    """:func:`find_chromium`'s browser, or a ConfigError saying how to install one."""
+    exe = find_chromium(explicit)
+    if exe is None:
+        raise ConfigError("no Chromium or Chrome found for the screenshot",
+                          where=explicit or "PATH",
+                          hint="install it, e.g. apt-get install chromium")
+    return exe
+
+
 MIN_SIDE, MAX_SIDE = 200, 60_000
 """Bounds of a screenshot's width and height, pixels."""
 
@@ -54,10 +64,7 @@ def screenshot(html: str | Path, png: str | Path, *, width: int = 1366,
     default, as tall as the whole page (:func:`page_height`), else ``height`` (each side
     from :data:`MIN_SIDE` to :data:`MAX_SIDE` pixels: Chromium never finishes a page of
     height 0 and cannot allocate one of 10⁸; a taller page is cut at MAX_SIDE)."""
-    exe = find_chromium(browser)
-    if exe is None:
-        raise ConfigError("no Chromium or Chrome found for the screenshot",
-                          hint="install it, e.g. apt-get install chromium")
+    exe = require_chromium(browser)
     html, png = Path(html).resolve(), Path(png).resolve()
     if height is None:
         height = min(max(page_height(html, width, exe, timeout), MIN_SIDE), MAX_SIDE)
