@@ -65,6 +65,7 @@ class Evaluator:
         self.result = expression["result"]
         self.algorithms = algorithms
         self.signatures = signatures
+        self.memo: dict[str, Any] = {}
 
     def run(self) -> Any:
         return self.node(self.values[self.result], {})
@@ -112,7 +113,14 @@ class Evaluator:
         if "integerValue" in node:
             return int(node["integerValue"])
         if "valueReference" in node:
-            return self.node(self.values[node["valueReference"]], scope)
+            ref = node["valueReference"]
+            if scope:
+                return self.node(self.values[ref], scope)
+            # a shared value of the graph outside any function: evaluated once, as the
+            # server does (the fake's values are never modified in place)
+            if ref not in self.memo:
+                self.memo[ref] = self.node(self.values[ref], scope)
+            return self.memo[ref]
         if "argumentReference" in node:
             return scope[node["argumentReference"]]
         if "arrayValue" in node:
