@@ -773,8 +773,8 @@ def _demo(out: Path, fsize_limit: int | None = None):
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_limit, fsize_limit))
 
     return subprocess.run([sys.executable, "-m", "gbaugs.cli", "demo", "--scale", "0.4",
-                           "--seed", "3", "--out", str(out)], capture_output=True, text=True,
-                          timeout=900, preexec_fn=limit)
+                           "--cities", "1", "--seed", "3", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, preexec_fn=limit)
 
 
 @pytest.mark.slow
