@@ -297,6 +297,16 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
             what = f"a feature stack with {len(stack.names)} recognized bands"
             allowed[city.name] = features_allowed(stack)
             check_stack_features(stack, features)
+            from gbaugs.imagery.inspect import inspect_stack
+
+            # the imagery stage's own checks of the stack's indices (their scale)
+            scaled = inspect_stack(stack, region, city).index_scales
+            groups: dict[tuple[float, float, str], list[str]] = {}
+            for n, isc in scaled.items():
+                if isc.source != "as stored":
+                    groups.setdefault((isc.scale, isc.offset, isc.source), []).append(n)
+            what += "".join(f"; {', '.join(names)} = (stored + {o:g}) / {sc:g} ({src})"
+                            for (sc, o, src), names in groups.items())
         else:
             from gbaugs.imagery.inspect import inspect_scenes
 

@@ -1057,16 +1057,19 @@ def test_a_stage_input_changed_since_written_names_its_writer(tmp_path):
 
 
 # ------------------------------------------------- validate says what the run would refuse
-def _index_stack(kit: Kit, names: tuple[str, ...]) -> Path:
-    """A pre-made float32 stack of index bands over the city's first 10 m scene."""
+def _index_stack(kit: Kit, names: tuple[str, ...], scale: float = 1.0) -> Path:
+    """A pre-made stack of index bands over the city's first 10 m scene: float32, or
+    int16 stored × ``scale`` (nodata −32768) when ``scale`` is not 1."""
     src = next(p for p in kit.city.scenes if p.name.endswith("_10m.tif"))
     with rasterio.open(src) as s:
         profile, shape = s.profile, s.shape
-    profile.update(count=len(names), dtype="float32", nodata=None)
+    dtype = "float32" if scale == 1.0 else "int16"
+    profile.update(count=len(names), dtype=dtype, nodata=None if scale == 1.0 else -32768)
     rng = np.random.default_rng(5)
     p = kit.path("stack.tif")
     with rasterio.open(p, "w", **profile) as dst:
-        dst.write(rng.uniform(-0.5, 0.8, (len(names), *shape)).astype(np.float32))
+        dst.write(np.round(rng.uniform(-0.5, 0.8, (len(names), *shape)) * scale
+                           ).astype(dtype))
         dst.descriptions = names
     return p
 
@@ -1095,6 +1098,11 @@ AHEAD = {
     "a stack without the seasonal features": (
         lambda kit: kit.local_toml(imagery=[_index_stack(kit, ("NDVI", "NDWI"))]),
         ["lacks feature(s) NDVIre", "features = ['NDVI', 'NDWI']"]),
+    "a stack of indices stored × 10000": (
+        lambda kit: kit.local_toml(imagery=[_index_stack(kit, ("NDVI", "NDWI"), 10000.0)],
+                                   extra='[imagery]\nfeatures = ["NDVI", "NDWI"]\n'),
+        ["band 'NDVI' taken as NDVI holds", "lies in [−1, 1]",
+         "set `index_scale` of city 'a' (or [imagery] index_scale) = 10000"]),
     "cities with different inputs": (
         _two_cities, ["choose the features all of them allow: [imagery] features = "
                       "['NDVI', 'NDWI']", "lacks feature(s) NDVIre"]),

@@ -424,3 +424,59 @@ def test_source_resolution_is_on_the_ground(tmp_path):
         10 / 0.9996, rel=1e-4)  # UTM's central meridian scale
     assert resolution_m(raster("g.tif", "EPSG:4326", 12.5, 51.0, 1e-4)) == pytest.approx(
         1e-4 * 111_320 * np.cos(np.radians(51.0)), rel=1e-3)
+
+
+def test_a_stack_of_scaled_indices_is_read_as_stated(tmp_path):
+    """A pre-made stack whose indices are stored scaled — int16 × 10000 (Earth Engine's
+    ``multiply(10000).toInt16()``), the same with GDAL scale tags, uint8 (index + 1) × 100
+    — gives the indices themselves once ``index_scale``/``index_offset`` (or the file's
+    tags) say how; stored as is it is refused before anything is written, and so is a
+    stated scale that leaves the values outside [−1, 1]."""
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(3)
+    ndvi = rng.uniform(-0.3, 0.9, (40, 50))
+    ndwi = rng.uniform(-0.8, 0.4, (40, 50))
+    ndvi[0, 0] = np.nan
+    gpd.GeoDataFrame(geometry=[shapely.box(500_000, 2_499_600, 500_500, 2_500_000)],
+                     crs=32650).to_file(tmp_path / "b.gpkg")
+
+    def stack(name, dtype, stored, nodata, tags=None):
+        path = tmp_path / name
+        with rasterio.open(path, "w", driver="GTiff", width=50, height=40, count=2,
+                           dtype=dtype, nodata=nodata, crs="EPSG:32650",
+                           transform=from_origin(500_000, 2_500_000, 10, 10)) as dst:
+            for i, a in enumerate((ndvi, ndwi), start=1):
+                dst.write(np.where(np.isnan(a), nodata, stored(a)).astype(dtype), i)
+            if tags:
+                dst.scales, dst.offsets = tags
+        return path
+
+    def build(path, folder, **scale):
+        city = CityConfig(name="s", boundary=tmp_path / "b.gpkg", osm="online",
+                          imagery=(path,), band_map={"1": "NDVI", "2": "NDWI"}, **scale)
+        region = Region(name="r", cities=(city,),
+                        imagery=ImageryConfig(features=("NDVI", "NDWI")))
+        report = build_city_stack(region, city, tmp_path / folder)
+        data = read_stack(tmp_path / folder / "stack.tif")[0]
+        return report, data["NDVI"], data["NDWI"]
+
+    x10k = stack("x10k.tif", "int16", lambda a: np.round(a * 10000), -32768)
+    with pytest.raises(InputDataError, match=r"(?s)band #1 taken as NDVI holds .* = 10000"):
+        build(x10k, "o0")
+    assert not (tmp_path / "o0" / "stack.tif").exists()
+    for path, folder, scale, source, tol in (
+            (x10k, "o1", {"index_scale": 10000}, "config", 1e-4),
+            (stack("tags.tif", "int16", lambda a: np.round(a * 10000), -32768,
+                   ((1e-4, 1e-4), (0.0, 0.0))), "o2", {}, "file metadata", 1e-4),
+            (stack("u8.tif", "uint8", lambda a: np.round((a + 1) * 100), 255), "o3",
+             {"index_scale": 100, "index_offset": -100}, "config", 0.01)):
+        report, got_ndvi, got_ndwi = build(path, folder, **scale)
+        assert report["index_scaling"]["NDVI"]["source"] == source
+        assert np.isnan(got_ndvi[0, 0]) and np.isfinite(got_ndvi).sum() == 40 * 50 - 1
+        ok = np.isfinite(got_ndvi)
+        assert np.abs(got_ndvi[ok] - ndvi[ok]).max() <= tol / 2 + 1e-6, folder
+        assert np.abs(got_ndwi[ok] - ndwi[ok]).max() <= tol / 2 + 1e-6, folder
+        assert -1 <= report["index_percentiles"]["NDWI"]["p1"] < 0
+    with pytest.raises(InputDataError, match=r"reads .* as \(stored \+ 0\) / 100 \(config"):
+        build(x10k, "o4", index_scale=100)

@@ -40,6 +40,8 @@ _MISSING = dataclasses.MISSING
 _POSITIVE = Interval(0.0, closed="neither")
 _SCALE = Interval(0.0, closed="neither",
                   hint="scale is the stored value of reflectance 1.0, e.g. 10000")
+_INDEX_SCALE = Interval(0.0, closed="neither",
+                        hint="index_scale is the stored value of index 1.0, e.g. 10000")
 _WEIGHT_TRIPLE = Each(Interval(0.0, 1.0, closed="right"))
 
 C_MAX = 1e6
@@ -516,6 +518,15 @@ class ImageryConfig:
     offset: float | None = None
     """Added to stored values before dividing by ``scale`` (−1000 for Sentinel-2 processing
     baseline ≥ 04.00); ``None``: from the product metadata where present, else 0."""
+    index_scale: float | None = option(None, _INDEX_SCALE)
+    """A pre-made feature stack's normalized-difference bands (the indices and their
+    seasonal percentiles): stored value of index 1.0 — index = (stored + ``index_offset``)
+    / ``index_scale`` (e.g. 10000 for an index exported ``× 10000`` as int16); ``None``:
+    the band's GDAL scale/offset tags, else stored as is — *checked*: an index whose 1st or
+    99th percentile lies outside [−1.05, 1.05] is an error naming the band and the scale."""
+    index_offset: float | None = None
+    """Added to a pre-made stack's stored index values before dividing by
+    ``index_scale`` (−100 for an index stored as (index + 1) × 100); ``None``: 0."""
     min_coverage: float = option(0.5, Interval(0.0, 1.0, closed="right"))
     """Share of the city's pixels the imagery must cover (observed, not outside every
     source's footprint); below it the stack is an error, below 0.95 a WARNING."""
@@ -579,6 +590,12 @@ class CityConfig:
     """This city's imagery: stored value of reflectance 1.0, overriding ``[imagery] scale``."""
     offset: float | None = None
     """This city's imagery: additive offset, overriding ``[imagery] offset``."""
+    index_scale: float | None = option(None, _INDEX_SCALE)
+    """This city's pre-made stack: stored value of index 1.0, overriding ``[imagery]
+    index_scale``."""
+    index_offset: float | None = None
+    """This city's pre-made stack: additive offset of its indices, overriding
+    ``[imagery] index_offset``."""
     preset: str | None = None
     """``synthetic`` backend only: the generator preset of this city."""
     population: Path | Literal["earthengine"] | None = None

@@ -161,6 +161,11 @@ SEASONAL: dict[str, SeasonalPercentile] = {s.name: s for s in (
 """Seasonal statistics (beyond the paper; measured in docs/screening.md)."""
 
 
+ND_FEATURES = frozenset(INDICES) | frozenset(SEASONAL)
+"""Features that are normalized differences, so lie in [−1, 1]: the indices and their
+seasonal percentiles."""
+
+
 GLCM_STATISTICS: dict[str, str] = {
     "asm": "angular second moment Σp² (Haralick f1)",
     "contrast": "Σ(i−j)²p (Haralick f2)",

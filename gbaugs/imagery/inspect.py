@@ -2,7 +2,8 @@
 
 :func:`inspect_scenes` keeps the scenes of the compositing window, decides the product
 level, the reflectance scale of every band (checked against the values) and notes each
-band's resolution; :func:`inspect_stack` does the resolution part for a pre-made stack;
+band's resolution; :func:`inspect_stack` does the resolution part for a pre-made stack and
+checks the scale of its indices;
 :func:`coverage_findings` judges how much of the city the result covers and
 :func:`observation_findings` on how many clear observations its pixels rest. Each returns a
 record for ``stack.json`` and the sentences to WARN with; errors are raised here, before
@@ -11,23 +12,27 @@ anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gbaugs.config import CityConfig, Region
 from gbaugs.errors import InputDataError
-from gbaugs.features.registry import BANDS
+from gbaugs.features.registry import BANDS, ND_FEATURES, selected_features
 from gbaugs.imagery.radiometry import (
     BandScale,
+    IndexScale,
     band_scale,
+    check_index_range,
     check_range,
     check_scene_brightness,
+    index_scale,
     offset_unknown_warning,
     product_level,
     resolution_m,
     stores_integers,
 )
-from gbaugs.imagery.sources import Scene, StackSource, in_window, read_side_by_side
+from gbaugs.imagery.sources import BandRef, Scene, StackSource, in_window, read_side_by_side
 
 COARSE_FACTOR = 1.5
 """A band is coarse when its pixels exceed its native resolution × this factor."""
@@ -48,6 +53,8 @@ class Inspection:
 
     scenes: list[Scene] = field(default_factory=list)
     scales: dict[str, dict[str, BandScale]] = field(default_factory=dict)
+    index_scales: dict[str, IndexScale] = field(default_factory=dict)
+    """A pre-made stack's normalized-difference features: how stored values become them."""
     record: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -150,11 +157,42 @@ def inspect_scenes(scenes: list[Scene], region: Region, city: CityConfig) -> Ins
     return out
 
 
-def inspect_stack(stack: StackSource, region: Region) -> Inspection:
-    """Resolution of a pre-made feature stack (its dates are not known)."""
+def stack_index_scales(source: StackSource, features: Sequence[str], scale: float | None,
+                       offset: float | None, where_scale: str
+                       ) -> tuple[dict[str, IndexScale], dict[str, dict[str, float]]]:
+    """Per selected normalized-difference feature of a pre-made stack: how its stored
+    values become the index (:func:`~gbaugs.imagery.radiometry.index_scale`), checked on a
+    decimated read (:func:`~gbaugs.imagery.radiometry.check_index_range`), and its
+    percentiles. Run by the imagery stage and by ``gbaugs validate``."""
+    import rasterio
+
+    with rasterio.open(source.path) as src:
+        desc = src.descriptions
+    scales, ranges = {}, {}
+    for name in features:
+        if name in ND_FEATURES and name in source.names:
+            ref = BandRef(source.path, source.names[name])
+            band = (f"band {desc[ref.index - 1]!r}" if desc[ref.index - 1]
+                    else f"band #{ref.index}")
+            scales[name] = index_scale(ref, scale, offset)
+            ranges[name] = check_index_range(name, ref, band, scales[name], where_scale)
+    return scales, ranges
+
+
+def inspect_stack(stack: StackSource, region: Region, city: CityConfig) -> Inspection:
+    """Resolution of a pre-made feature stack (its dates are not known) and the scale of
+    its normalized-difference features (:func:`stack_index_scales`)."""
     res = round(resolution_m(stack.path), 2)
-    out = Inspection(record={"product_level": "unknown (pre-made feature stack)",
+    scale = city.index_scale if city.index_scale is not None else region.imagery.index_scale
+    offset = (city.index_offset if city.index_offset is not None
+              else region.imagery.index_offset)
+    scales, ranges = stack_index_scales(
+        stack, selected_features(region.imagery.features), scale, offset,
+        f"`index_scale` of city {city.name!r} (or [imagery] index_scale)")
+    out = Inspection(index_scales=scales,
+                     record={"product_level": "unknown (pre-made feature stack)",
                              "source_resolution_m": {"stack": res},
+                             "index_percentiles": ranges,
                              "window": [d.isoformat() for d in region.date_window],
                              "acquisition": None})
     if res > region.resolution_m * COARSE_FACTOR:

@@ -58,7 +58,7 @@ from gbaugs.imagery.masks import (
     water_mndwi,
     water_mndwi_ndvi,
 )
-from gbaugs.imagery.radiometry import BandScale, band_scale
+from gbaugs.imagery.radiometry import BandScale, IndexScale, band_scale
 from gbaugs.imagery.sources import BandRef, Scene, StackSource, read_side_by_side
 from gbaugs.io.atomic import atomic_path
 from gbaugs.io.damage import reading
@@ -68,12 +68,14 @@ SCL_WATER = 6
 
 @contextlib.contextmanager
 def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
-            scale: BandScale | None = None) -> Iterator[Callable[[int, int], np.ndarray]]:
+            scale: BandScale | IndexScale | None = None
+            ) -> Iterator[Callable[[int, int], np.ndarray]]:
     """A reader of row ranges of ``ref`` warped onto ``grid`` (float64, NaN = no data).
 
     ``nodata`` overrides the file's tag. A file without a nodata tag has NaN as no data
     when it stores floats, so the warp fills the area outside the file's footprint with
-    NaN, never with valid zeros. ``scale`` turns stored values into reflectance × 10000.
+    NaN, never with valid zeros. ``scale`` turns stored values into reflectance × 10000
+    (or a stack's stored index values into the index).
     A band in several tiles (:attr:`BandRef.tiles`) is their mosaic: each pixel from the
     first tile that has data there.
     """
@@ -99,7 +101,8 @@ def _warped(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
 
 @contextlib.contextmanager
 def _warped_file(ref: BandRef, grid: Grid, resampling: str, nodata: float | None,
-                 scale: BandScale | None = None) -> Iterator[Callable[[int, int], np.ndarray]]:
+                 scale: BandScale | IndexScale | None = None
+                 ) -> Iterator[Callable[[int, int], np.ndarray]]:
     """:func:`_warped` of one file."""
     import rasterio
     from rasterio.enums import Resampling
@@ -512,14 +515,18 @@ def common_features_problem(features: Sequence[str], allowed: dict[str, Sequence
 
 
 def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: ImageryConfig,
-               advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
-    """Warp a pre-made feature stack onto the city grid, keeping the selected features."""
+               advance: Callable[[int], None] = lambda n: None,
+               index_scales: dict[str, IndexScale] | None = None) -> dict[str, Any]:
+    """Warp a pre-made feature stack onto the city grid, keeping the selected features;
+    ``index_scales`` (:func:`gbaugs.imagery.inspect.stack_index_scales`) turn stored index
+    values into indices."""
     import rasterio
     from rasterio.windows import Window
 
     features = selected_features(opts.features)
     check_stack_features(source, features)
-    checks = verify_indices(source)
+    index_scales = index_scales or {}
+    checks = verify_indices(source, features, index_scales)
     for name, verdict in checks.items():
         if verdict.startswith("unverified") and name in features:
             import warnings
@@ -533,7 +540,8 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
     stats = {"inside_pixels": 0, "covered_pixels": 0, "valid_pixels": 0}
     with contextlib.ExitStack() as stack:
         readers = {n: stack.enter_context(_warped(BandRef(source.path, source.names[n]), grid,
-                                                  "nearest", None)) for n in names}
+                                                  "nearest", None, index_scales.get(n)))
+                   for n in names}
         with atomic_path(out) as tmp, rasterio.open(tmp, "w", **_profile(grid, len(names))
                                                     ) as dst:
             for i, name in enumerate(names, start=1):
@@ -553,11 +561,15 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
     return {"source": "stack", "path": str(source.path), "bands": bands,
             "composite": "pre-made feature stack (acquisition dates not recorded in it)",
             "features": list(features), "index_checks": checks,
+            "index_scaling": {n: isc.record() for n, isc in index_scales.items()},
             "unmatched_bands": list(source.unmatched), **stats}
 
 
-def verify_indices(source: StackSource, tolerance: float = 0.05) -> dict[str, str]:
-    """Check each index of a stack against its formula where the stack has its bands.
+def verify_indices(source: StackSource, features: Sequence[str] | None = None,
+                   index_scales: dict[str, IndexScale] | None = None,
+                   tolerance: float = 0.05) -> dict[str, str]:
+    """Check each index of a stack (of ``features``, default all) against its formula
+    where the stack has its bands (its stored values under ``index_scales``).
 
     A band taken as, say, ``NDVI`` is compared with ND(B8, B4) of the stack's own band
     composites. Exact equality cannot be required: a stack may hold the median of
@@ -574,12 +586,16 @@ def verify_indices(source: StackSource, tolerance: float = 0.05) -> dict[str, st
     with rasterio.open(source.path) as src:
         desc = src.descriptions
         for name, idx in INDICES.items():
-            if name not in source.names:
+            if name not in source.names or (features is not None and name not in features):
                 continue
             if idx.a not in source.names or idx.b not in source.names:
                 out[name] = f"unverified: the stack lacks {idx.a} or {idx.b}"
                 continue
             claimed = src.read(source.names[name]).astype(np.float64)
+            if src.nodata is not None:
+                claimed[claimed == src.nodata] = np.nan
+            if name in (index_scales or {}):
+                claimed = index_scales[name].apply(claimed)
             expect = idx.compute(src.read(source.names[idx.a]).astype(np.float64),
                                  src.read(source.names[idx.b]).astype(np.float64))
             ok = np.isfinite(claimed) & np.isfinite(expect)

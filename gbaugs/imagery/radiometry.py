@@ -253,3 +253,73 @@ def product_level(scenes: list[Scene], configured: str) -> tuple[str, str]:
     if any("B10" in s.aux for s in scenes):
         return "L1C", "B10 present (cirrus band, not in Level-2A products)"
     return "unknown", "no SCL band, no B10, no level in the names"
+
+
+# ------------------------------------------------------------- a pre-made stack's indices
+INDEX_LIMIT = 1.05
+"""A normalized difference (a − b)/(a + b) of non-negative reflectances lies in [−1, 1];
+slightly negative surface reflectance (dark water, shadow) moves a few pixels past it, never
+the 1st or 99th percentile beyond this."""
+
+
+@dataclass(frozen=True)
+class IndexScale:
+    """How the stored values of a pre-made stack's index band become the index:
+    index = (stored + ``offset``) / ``scale``."""
+
+    scale: float
+    offset: float
+    source: str
+    """``config``, ``file metadata`` or ``as stored``."""
+
+    def apply(self, stored: np.ndarray) -> np.ndarray:
+        if self.scale == 1.0 and self.offset == 0.0:
+            return stored
+        return (stored + self.offset) / self.scale
+
+    def record(self) -> dict[str, float | str]:
+        return {"scale": self.scale, "offset": self.offset, "source": self.source}
+
+
+def index_scale(ref: BandRef, scale: float | None, offset: float | None) -> IndexScale:
+    """The scale of one index band: the configuration's ``index_scale``/``index_offset``,
+    else the band's GDAL scale/offset tags (index = stored × s + o), else as stored."""
+    if scale is not None or offset is not None:
+        return IndexScale(scale if scale is not None else 1.0,
+                          offset if offset is not None else 0.0, "config")
+    s, o = _gdal_scale(ref)
+    if (s, o) != (1.0, 0.0):
+        return IndexScale(1.0 / s, o / s, "file metadata")
+    return IndexScale(1.0, 0.0, "as stored")
+
+
+def check_index_range(name: str, ref: BandRef, band: str, isc: IndexScale,
+                      where_scale: str) -> dict[str, float]:
+    """The index's percentiles (1, 50, 99) under ``isc`` on a decimated read; an error
+    naming the band, its stored percentiles and the power of ten to set as
+    ``where_scale`` when they leave [−:data:`INDEX_LIMIT`, :data:`INDEX_LIMIT`] — an index
+    exported × 10000 (Earth Engine's ``multiply(10000).toInt16()``) would otherwise pass
+    as an NDVI of 7,500 and every NDVI threshold of the run would be meaningless."""
+    values = sample(ref)
+    if values.size == 0:
+        raise InputDataError(f"band {band!r} taken as {name} has no valid value (all 0, NaN "
+                             "or nodata)", where=ref.path)
+    p1, p50, p99 = (float(v) for v in np.percentile(isc.apply(values), [1, 50, 99]))
+    if p1 >= -INDEX_LIMIT and p99 <= INDEX_LIMIT:
+        return {"p1": round(p1, 4), "p50": round(p50, 4), "p99": round(p99, 4)}
+    raw1, raw99 = (float(v) for v in np.percentile(values, [1, 99]))
+    top = max(abs(raw1), abs(raw99))
+    if isc.source == "as stored":
+        what = f"holds {raw1:.6g} to {raw99:.6g}"
+        guess = 10.0 ** math.ceil(math.log10(top / INDEX_LIMIT))
+        hint = (f"it is stored scaled: set {where_scale} = {guess:g} (index = (stored + "
+                f"index_offset) / index_scale; an index stored as (index + 1) × 100 needs "
+                f"index_scale = 100 and index_offset = -100)")
+    else:
+        what = (f"reads {p1:.4g} to {p99:.4g} as (stored + {isc.offset:g}) / {isc.scale:g} "
+                f"({isc.source}; stored {raw1:.6g} to {raw99:.6g})")
+        hint = (f"check {where_scale} and index_offset (index = (stored + index_offset) / "
+                "index_scale), or the band_map: this band may not be a normalized difference")
+    raise InputDataError(
+        f"{band} taken as {name} {what} (1st to 99th percentile): a normalized difference "
+        f"lies in [−1, 1]", where=ref.path, hint=hint)

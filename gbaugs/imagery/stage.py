@@ -67,8 +67,9 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
     try:
         stack = as_stack(city.imagery, dict(city.band_map))
         if stack is not None:
-            found = inspect_stack(stack, region)
-            report = copy_stack(stack, geom, grid, staging, region.imagery, advance)
+            found = inspect_stack(stack, region, city)
+            report = copy_stack(stack, geom, grid, staging, region.imagery, advance,
+                                found.index_scales)
         else:
             found = inspect_scenes(find_scenes(city.imagery, city.band_map), region, city)
             report = composite_stack(found.scenes, geom, grid, staging, region.imagery,
@@ -298,13 +299,13 @@ def _run(ctx: RunContext) -> StageResult:
 
 IMAGERY = Stage(
     name="imagery",
-    version=3,  # 3: no download where the samples are read in Earth Engine
+    version=4,  # 4: a pre-made stack's indices scaled and checked (index_scale)
     description="build feature stacks (median composite, indices, seasonal percentiles; "
                 "GLCM texture when chosen)",
     run=_run,
     reads=("imagery", "samples.where", "map.where", "region.year", "region.start_date",
-           "region.end_date",
-           "region.resolution_m", "region.crs", "region.urban_mask", "cities.name", "cities.crs",
-           "cities.imagery", "cities.band_map", "cities.scale", "cities.offset", "cities.boundary"),
+           "region.end_date", "region.resolution_m", "region.crs", "region.urban_mask",
+           "cities.name", "cities.crs", "cities.imagery", "cities.band_map", "cities.scale",
+           "cities.offset", "cities.index_scale", "cities.index_offset", "cities.boundary"),
     inputs=_inputs,
 )
