@@ -247,6 +247,60 @@ def test_band_map_by_description_and_duplicates(tmp_path):
         find_scenes((tmp_path / "d",), by_name)
 
 
+def _reprojected(src_path: Path, dst_path: Path, crs: str, res: float | None = None) -> Path:
+    """``src_path`` warped on its own to ``crs`` (nearest; ``res``: pixel size in its
+    units, else rasterio's default grid, which differs a little from tile to tile)."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    dst_path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(src_path) as src:
+        t, w, h = calculate_default_transform(src.crs, crs, src.width, src.height,
+                                              *src.bounds, resolution=res)
+        with rasterio.open(dst_path, "w", **{**src.profile, "crs": crs, "transform": t,
+                                              "width": w, "height": h}) as dst:
+            for b in range(1, src.count + 1):
+                out = np.zeros((h, w), src.dtypes[0])
+                reproject(rasterio.band(src, b), out, dst_transform=t, dst_crs=crs,
+                          resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)
+                dst.write(out, b)
+                dst.set_band_description(b, src.descriptions[b - 1])
+    return dst_path
+
+
+def test_tiles_in_another_crs_or_at_another_size_are_one_mosaic(tmp_path):
+    """Tiles reprojected one by one (Web Mercator: each its own pixel size, 16.2 "m" for
+    10 m on the ground at 52° N), or at 20 m beside 10 m, are tiles of one mosaic — not
+    the same area at two resolutions, where the finer is used (a SAFE's R10m/R20m)."""
+    from gbaugs.imagery.sources import find_scenes
+    from gbaugs.imagery.stage import build_stack_files
+
+    data = _scene(np.random.default_rng(2))
+    tiles = _tiles(tmp_path / "utm", data)
+    merc = [_reprojected(t, tmp_path / "merc" / t.name, "EPSG:3857") for t in tiles]
+    with rasterio.open(merc[0]) as a, rasterio.open(merc[1]) as b:
+        assert a.transform.a != b.transform.a  # the sizes differ, a little
+    scenes = find_scenes((tmp_path / "merc",), BAND_MAP)
+    assert len(scenes) == 1 and len(scenes[0].bands["B8"].parts) == 2
+    boundary = tmp_path / "b.gpkg"
+    gpd.GeoDataFrame(geometry=[box(500_000, 2_500_000, 500_600, 2_500_400)],
+                     crs=CRS).to_file(boundary)
+    report = build_stack_files((tmp_path / "merc",), boundary, tmp_path / "out",
+                               crs=f"EPSG:{CRS}", band_map=BAND_MAP, scale=1000,
+                               features=("NDVI", "NDWI"))
+    assert report["valid_pixels"] >= 0.97 * 40 * 60  # both tiles (the warp's edges aside)
+    # a 20 m tile beside a 10 m one: a mosaic; the same area at 20 m: the 10 m is used
+    _reprojected(tiles[1], tmp_path / "mixed" / "t_right_20m_20210527.tif", f"EPSG:{CRS}",
+                 res=20.0)
+    (tmp_path / "mixed" / tiles[0].name).write_bytes(tiles[0].read_bytes())
+    parts = find_scenes((tmp_path / "mixed",), BAND_MAP)[0].bands["B8"].parts
+    assert len(parts) == 2
+    _reprojected(tiles[0], tmp_path / "same" / "t_left_20m_20210527.tif", f"EPSG:{CRS}",
+                 res=20.0)
+    (tmp_path / "same" / tiles[0].name).write_bytes(tiles[0].read_bytes())
+    parts = find_scenes((tmp_path / "same",), BAND_MAP)[0].bands["B8"].parts
+    assert [p.path.name for p in parts] == [tiles[0].name]
+
+
 def test_boundary_from_the_imagery_extent(tmp_path):
     from gbaugs.boundaries import city_boundary
 

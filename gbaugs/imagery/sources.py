@@ -10,9 +10,11 @@
   ``B08``) and optionally ``SCL`` — or any descriptions (``Band 1``) or none, named by
   the city's ``band_map`` (by description or 1-based position). One date is a single
   scene; several dates are a time series to mask and composite. Files of one date that
-  cover different areas at the same resolution (tiles) are **mosaicked**: each band is
-  read from every tile (:attr:`BandRef.tiles`, first tile with data wins where they
-  overlap); two files with the same band and the same bounds are an error.
+  cover different areas (tiles — in any CRS, at any pixel size) are **mosaicked**: each
+  band is read from every tile (:attr:`BandRef.tiles`, first tile with data wins where
+  they overlap); files of a band that show the same area at different resolutions (a
+  SAFE's R10m/R20m) give the finer; two files with the same band, resolution and bounds
+  are an error.
 """
 
 from __future__ import annotations
@@ -243,27 +245,48 @@ def _put_band(scene: Scene, name: str | None, ref: BandRef) -> None:
         _put(scene, "aux", name, ref)
 
 
+SAME_RESOLUTION = 0.02
+"""Two files whose ground pixel sizes differ by less than this share have the same
+resolution (tiles reprojected one by one differ by a fraction of a percent)."""
+SAME_AREA = 0.5
+"""Two files of a band at different resolutions whose footprints share more than this
+share of the smaller one show the same area (a SAFE folder's R10m and R20m): the finer
+is used. Less: they are tiles of a mosaic."""
+
+
 def _put(scene: Scene, slot: str, name: str, ref: BandRef) -> None:
-    """Set band ``name`` of ``scene`` (``slot``: ``bands``, ``aux``, ``scl``, ``qa60``): the
-    finer resolution wins; another file of the same resolution is a tile of the mosaic,
-    unless it has the same bounds (the band twice: an error)."""
+    """Set band ``name`` of ``scene`` (``slot``: ``bands``, ``aux``, ``scl``, ``qa60``).
+    Another file of the band is a tile of the mosaic unless it shows the same area: at
+    the same resolution with the same bounds it is the band twice (an error), at another
+    resolution the finer one is used. Resolutions are compared on the ground (metres) and
+    areas in WGS 84, so tiles in different CRSs, or reprojected one by one, are mosaicked."""
     table = getattr(scene, slot) if slot in ("bands", "aux") else None
     old = table.get(name) if table is not None else getattr(scene, slot)
     if old is not None and old.path != ref.path:
         a, b = _pixel_size(old.path), _pixel_size(ref.path)
-        if a == b:
+        if abs(a - b) <= SAME_RESOLUTION * min(a, b):
             if any(_bounds(t.path) == _bounds(ref.path) for t in old.parts):
                 twin = next(t.path for t in old.parts if _bounds(t.path) == _bounds(ref.path))
                 raise InputDataError(f"band {name} of {scene.date} appears twice (two files "
                                      "with the same extent)", where=f"{twin} and {ref.path}",
                                      hint="give each date's bands once")
             ref = BandRef(old.path, old.index, (*old.tiles, ref))
-        elif b > a:  # keep the finer resolution
+        elif max(_shared_area(t.path, ref.path) for t in old.parts) <= SAME_AREA:
+            ref = BandRef(old.path, old.index, (*old.tiles, ref))  # a tile at its own size
+        elif b > a:  # the same area: keep the finer resolution
             return
     if table is not None:
         table[name] = ref
     else:
         setattr(scene, slot, ref)
+
+
+def _shared_area(p: Path, q: Path) -> float:
+    """The share of the smaller of two files' footprints (WGS 84 boxes) that both cover."""
+    (a0, a1, a2, a3), (b0, b1, b2, b3) = _grid_facts(p)[2], _grid_facts(q)[2]
+    w = max(0.0, min(a2, b2) - max(a0, b0)) * max(0.0, min(a3, b3) - max(a1, b1))
+    smaller = min((a2 - a0) * (a3 - a1), (b2 - b0) * (b3 - b1))
+    return w / smaller if smaller > 0 else 0.0
 
 
 def _file_date(f: Path) -> str:
@@ -290,6 +313,7 @@ def in_window(scenes: list[Scene], start: dt.date, end: dt.date
 
 
 def _pixel_size(path: Path) -> float:
+    """The file's pixel size on the ground, metres."""
     return _grid_facts(path)[0]
 
 
@@ -297,22 +321,26 @@ def _bounds(path: Path) -> tuple[float, ...]:
     return _grid_facts(path)[1]
 
 
-def _grid_facts(path: Path) -> tuple[float, tuple[float, ...]]:
-    """Pixel size and bounds of a raster, opened once per version of the file (a mosaic's
-    tiles are compared pairwise)."""
+def _grid_facts(path: Path) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
+    """Ground pixel size (m), bounds and WGS 84 bounds of a raster, opened once per
+    version of the file (a mosaic's tiles are compared pairwise)."""
     stat = path.stat()
     return _grid_facts_cached(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=1024)
-def _grid_facts_cached(path: str, mtime_ns: int, size: int) -> tuple[float, tuple[float, ...]]:
+def _grid_facts_cached(path: str, mtime_ns: int, size: int
+                       ) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
     import rasterio
+    from rasterio.warp import transform_bounds
+
+    from gbaugs.imagery.radiometry import resolution_m
 
     with rasterio.open(path) as src:
-        return abs(src.transform.a), tuple(round(v, 6) for v in src.bounds)
-
-    with rasterio.open(path) as src:
-        return tuple(round(v, 6) for v in src.bounds)
+        bounds = tuple(round(v, 6) for v in src.bounds)
+        wgs84 = (tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
+                 if src.crs is not None else bounds)
+    return resolution_m(Path(path)), bounds, wgs84
 
 
 def safe_offsets(safe: Path) -> dict[str, float]:

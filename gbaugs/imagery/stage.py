@@ -299,7 +299,7 @@ def _run(ctx: RunContext) -> StageResult:
 
 IMAGERY = Stage(
     name="imagery",
-    version=4,  # 4: a pre-made stack's indices scaled and checked (index_scale)
+    version=4,  # 4: stacks' indices scaled (index_scale); tiles of any CRS or size mosaicked
     description="build feature stacks (median composite, indices, seasonal percentiles; "
                 "GLCM texture when chosen)",
     run=_run,
