@@ -77,6 +77,37 @@ def test_label_source_errors(tmp_path):
     assert "--column" in exc.value.hint and "labels" in exc.value.hint
 
 
+def test_a_label_file_without_a_crs_takes_the_configured_one(tmp_path):
+    """A shapefile without its .prj: an error naming the entry's ``crs`` key; with it,
+    the same polygons as the file with its .prj; a ``crs`` that contradicts a file's own
+    is an error, an unknown one a configuration error."""
+    import geopandas as gpd
+
+    from gbaugs.errors import ConfigError
+
+    src = gpd.read_file(_inventory(tmp_path)).to_crs(27700)
+    src.to_file(tmp_path / "with.shp")
+    src.to_file(tmp_path / "bare.shp")
+    (tmp_path / "bare.prj").unlink()
+    classes = {"park": "ugs", "square": "non_ugs"}
+    with pytest.raises(InputDataError, match="the label file has no CRS") as exc:
+        read_label_source(LabelSource(tmp_path / "bare.shp", "type", classes))
+    assert 'crs = "EPSG:' in exc.value.hint
+    bare = read_label_source(LabelSource(tmp_path / "bare.shp", "type", classes,
+                                         crs="EPSG:27700"))
+    stated = read_label_source(LabelSource(tmp_path / "with.shp", "type", classes))
+    assert bare.crs.equals(stated.crs)
+    assert bare.geometry.geom_equals_exact(stated.geometry, 1e-6).all()
+    with pytest.raises(InputDataError, match=r"states its CRS \(EPSG:27700\)"):
+        read_label_source(LabelSource(tmp_path / "with.shp", "type", classes,
+                                      crs="EPSG:32630"))
+    toml = tmp_path / "r.toml"
+    toml.write_text('[region]\nname = "x"\n[[cities]]\nname = "a"\nboundary = "b.gpkg"\n'
+                    'labels = [{ path = "bare.shp", label = "ugs", crs = "EPSG:0" }]\n')
+    with pytest.raises(ConfigError, match=r"labels\[0\]\.crs.*unknown CRS"):
+        Region.from_toml(toml)
+
+
 def test_label_sources_and_osm_overlap_by_priority(tmp_path):
     """An inventory park outranks the OSM polygons under it except buildings; origins are
     recorded and counted."""

@@ -208,6 +208,23 @@ class ProjectedCrs(Constraint):
             check_crs(value, where(keypath))
 
 
+class KnownCrs(Constraint):
+    """A CRS pyproj knows (geographic or projected)."""
+
+    def check(self, value: Any, keypath: tuple[str | int, ...], where: Where) -> None:
+        if value is None:
+            return
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(value)
+        except CRSError:
+            raise ConfigError(f"unknown CRS {value!r}", where=where(keypath),
+                              hint='use an EPSG code such as "EPSG:4326" or "EPSG:27700"'
+                              ) from None
+
+
 def check_crs(value: str, where: str) -> None:
     """Raise a ConfigError unless ``value`` names a known projected CRS."""
     from pyproj import CRS

@@ -29,6 +29,7 @@ from gbaugs.config.constraints import (
     Each,
     Increasing,
     Interval,
+    KnownCrs,
     NonEmpty,
     OddCountOrAuto,
     OddOrZero,
@@ -123,7 +124,8 @@ class LabelSource:
     ``layer`` chooses one layer of a multi-layer file (a GeoPackage); a file with several
     layers needs it. The polygons go through the same clip, repair, overlap resolution,
     inward buffer and sampling as OSM; in overlaps they rank at ``priority`` (lower wins;
-    the shipped class table's buildings are 0, farmland 10, parks 30).
+    the shipped class table's buildings are 0, farmland 10, parks 30). ``crs`` gives the
+    CRS of a file that states none.
     """
 
     path: Path
@@ -133,6 +135,9 @@ class LabelSource:
     layer: str | None = None
     category: str | None = None
     priority: int = 1
+    crs: str | None = option(None, KnownCrs())
+    """The CRS of the file's coordinates where the file states none (a shapefile without
+    its ``.prj``, a CSV-made GeoJSON); a file that states another is an error."""
 
     @property
     def name(self) -> str:

@@ -34,8 +34,12 @@ def layers(path: Path) -> list[str]:
 
 def read_vector_file(path: str | Path, *, what: str = "OSM",
                      bbox: tuple[float, ...] | None = None, layer: str | None = None,
-                     one_layer: bool = False) -> gpd.GeoDataFrame:
+                     one_layer: bool = False, crs: str | None = None,
+                     crs_hint: str | None = None) -> gpd.GeoDataFrame:
     """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features.
+
+    ``crs``: the CRS of a file that states none (one that states another is an error);
+    ``crs_hint``: what the error for a file without a CRS tells the user to do.
 
     ``bbox`` (in the file's CRS): GDAL's spatial filter, as for raw OSM, so every route
     leaves out the same far-away features (GeoParquet is read whole). ``layer``: the layer
@@ -79,14 +83,32 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
         raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
                              where=path, hint="check that the file is complete and valid"
                              ) from None
+    if crs is not None:
+        gdf = _stated_crs(gdf, crs, what, path)
     if gdf.crs is None:
         raise InputDataError(f"the {what} file has no CRS", where=path,
-                             hint="set one (OSM data is EPSG:4326), e.g. with "
-                                  "`ogr2ogr -a_srs EPSG:4326`")
+                             hint=crs_hint or "set one (OSM data is EPSG:4326), e.g. with "
+                                              "`ogr2ogr -a_srs EPSG:4326`")
     if len(gdf) == 0:
         raise InputDataError(f"the {what} file holds no features", where=path)
     gdf = _drop_non_finite(gdf, what, path)
     _check_degrees_in_metres(gdf, what, path)
+    return gdf
+
+
+def _stated_crs(gdf: gpd.GeoDataFrame, crs: str, what: str, path: Path) -> gpd.GeoDataFrame:
+    """``gdf`` in the configured ``crs`` where the file states none; an error where it
+    states another (reprojecting would hide which one the coordinates are in)."""
+    from pyproj import CRS
+
+    wanted = CRS.from_user_input(crs)
+    if gdf.crs is None:
+        return gdf.set_crs(wanted)
+    if not gdf.crs.equals(wanted, ignore_axis_order=True):
+        raise InputDataError(
+            f"the {what} file states its CRS ({gdf.crs.to_string()}), not the configured "
+            f"crs = {crs!r}", where=path,
+            hint="remove `crs` (it is for files that state none), or fix the file's CRS")
     return gdf
 
 

@@ -56,7 +56,10 @@ def read_label_source(source: LabelSource) -> gpd.GeoDataFrame:
     (or the single label), the number of features and of those left out because their
     value is not in ``classes`` (``unmapped``, by value).
     """
-    gdf = read_vector_file(source.path, what="label", layer=source.layer, one_layer=True)
+    gdf = read_vector_file(source.path, what="label", layer=source.layer, one_layer=True,
+                           crs=source.crs,
+                           crs_hint='say which it is in the label entry: crs = "EPSG:…" '
+                                    '(e.g. "EPSG:4326" for longitude/latitude)')
     stem = Path(source.path).name.split(".")[0]
     if source.layer:
         stem = f"{stem}/{source.layer}"
