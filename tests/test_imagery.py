@@ -408,7 +408,7 @@ def test_source_resolution_is_on_the_ground(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    from gbaugs.imagery.radiometry import resolution_m
+    from gbaugs.io.rasters import resolution_m
 
     def raster(name, crs, x, y, res):
         with rasterio.open(tmp_path / name, "w", driver="GTiff", width=8, height=8, count=1,

@@ -29,10 +29,10 @@ from gbaugs.imagery.radiometry import (
     index_scale,
     offset_unknown_warning,
     product_level,
-    resolution_m,
     stores_integers,
 )
 from gbaugs.imagery.sources import BandRef, Scene, StackSource, in_window, read_side_by_side
+from gbaugs.io.rasters import resolution_m
 
 COARSE_FACTOR = 1.5
 """A band is coarse when its pixels exceed its native resolution × this factor."""

@@ -18,8 +18,9 @@ checked and recorded, never guessed silently.
   99th percentile below 0.005 (too dark: reflectance 0–1 read as × 10000) is an error that
   names the band, the observed percentiles and the ``scale`` option. No land scene has a
   median above full reflectance, and fresh snow and cloud tops stay below ≈ 1.2.
-* **Resolution** (:func:`resolution_m`): the source's pixel size in metres; a band coarser
-  than its native Sentinel-2 resolution (× 1.5) is reported so the caller can warn.
+* **Resolution** (:func:`gbaugs.io.rasters.resolution_m`): the source's pixel size in
+  metres; a band coarser than its native Sentinel-2 resolution (× 1.5) is reported so the
+  caller can warn.
 """
 
 from __future__ import annotations
@@ -212,33 +213,6 @@ def check_scene_brightness(percentiles: dict[str, dict[str, float]], scales: dic
         f"be {top * factor:.3g}", where=where,
         hint=f"set {where_scale} = {suggested:g} if the product is stored × {suggested:g} "
              "(check its documentation)")
-
-
-def resolution_m(path: Path) -> float:
-    """The source's pixel size on the ground, metres (x): degrees converted at the centre
-    latitude; projected units times the CRS's unit, divided by the projection's scale
-    along the parallel at the centre (pyproj ``get_factors``) — Web Mercator's 57.33 "m"
-    pixels at 51° N are 36 m on the ground."""
-    import rasterio
-
-    with rasterio.open(path) as src:
-        res = abs(src.transform.a)
-        if src.crs is None:
-            return res
-        lon = (src.bounds.left + src.bounds.right) / 2
-        lat = (src.bounds.top + src.bounds.bottom) / 2
-        if src.crs.is_geographic:
-            return res * 111_320 * math.cos(math.radians(lat))
-        res *= src.crs.linear_units_factor[1]
-        try:
-            from pyproj import Proj, Transformer
-
-            lon, lat = Transformer.from_crs(src.crs.to_wkt(), "EPSG:4326",
-                                            always_xy=True).transform(lon, lat)
-            k = float(Proj(src.crs.to_wkt()).get_factors(lon, lat).parallel_scale)
-        except Exception:  # a CRS pyproj cannot invert: its units as they are
-            return res
-        return res / k if math.isfinite(k) and k > 0 else res
 
 
 def product_level(scenes: list[Scene], configured: str) -> tuple[str, str]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from gbaugs.errors import InputDataError
 from gbaugs.features.registry import BANDS, QA60_BAND, SCL_BAND, feature_names
-from gbaugs.io.rasters import raster_files
+from gbaugs.io.rasters import raster_files, resolution_m
 
 _BAND_TOKEN = re.compile(r"(?:^|[_.-])(B(?:0?[1-9]|1[0-2]|8A))(?:[_.-]|$)", re.IGNORECASE)
 _SCL_TOKEN = re.compile(r"(?:^|[_.-])SCL(?:[_.-]|$)", re.IGNORECASE)
@@ -333,8 +333,6 @@ def _grid_facts_cached(path: str, mtime_ns: int, size: int
                        ) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
     import rasterio
     from rasterio.warp import transform_bounds
-
-    from gbaugs.imagery.radiometry import resolution_m
 
     with rasterio.open(path) as src:
         bounds = tuple(round(v, 6) for v in src.bounds)

@@ -3,6 +3,7 @@ extent from the imagery), osm, imagery stages and ``validate`` alike."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from gbaugs.errors import InputDataError
@@ -39,3 +40,30 @@ def classes_tag(tags: dict[str, str]) -> dict[int, str]:
         return {int(k): str(v) for k, v in json.loads(tags.get("CLASSES", "{}")).items()}
     except (ValueError, AttributeError, TypeError):
         return {}
+
+
+def resolution_m(path: Path) -> float:
+    """The source's pixel size on the ground, metres (x): degrees converted at the centre
+    latitude; projected units times the CRS's unit, divided by the projection's scale
+    along the parallel at the centre (pyproj ``get_factors``) — Web Mercator's 57.33 "m"
+    pixels at 51° N are 36 m on the ground."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        res = abs(src.transform.a)
+        if src.crs is None:
+            return res
+        lon = (src.bounds.left + src.bounds.right) / 2
+        lat = (src.bounds.top + src.bounds.bottom) / 2
+        if src.crs.is_geographic:
+            return res * 111_320 * math.cos(math.radians(lat))
+        res *= src.crs.linear_units_factor[1]
+        try:
+            from pyproj import Proj, Transformer
+
+            lon, lat = Transformer.from_crs(src.crs.to_wkt(), "EPSG:4326",
+                                            always_xy=True).transform(lon, lat)
+            k = float(Proj(src.crs.to_wkt()).get_factors(lon, lat).parallel_scale)
+        except Exception:  # a CRS pyproj cannot invert: its units as they are
+            return res
+        return res / k if math.isfinite(k) and k > 0 else res

@@ -5,6 +5,7 @@
 - :mod:`gbaugs.mapping.earthengine` — the model as Earth Engine array algebra (extra
   ``gee``; imported on use);
 - :mod:`gbaugs.mapping.postprocess` — majority filter, opening/closing, small patches;
+- :mod:`gbaugs.mapping.agreement` — the cleaned map against its own labels, per category;
 - :mod:`gbaugs.mapping.stage` — both stages.
 """
 

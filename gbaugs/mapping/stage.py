@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from warnings import warn
 
 from gbaugs.config import Region
+from gbaugs.errors import GbaugsWarning
 from gbaugs.grid import Grid
+from gbaugs.mapping.agreement import contradiction_warning, label_agreement
 from gbaugs.mapping.predict import predict_stack, predict_stack_dask
 from gbaugs.records import EvaluationRecord, MapRecord, ModelCard, StackRecord
 from gbaugs.rundir import SyntheticTruth
@@ -145,6 +148,8 @@ MAP = Stage(
 
 def _pp_inputs(ctx: RunContext) -> list[Path]:
     paths = [ctx.run.raw_map(c.slug) for c in ctx.region.cities]
+    # the candidates whose agreement with the cleaned map is recorded (label_agreement)
+    paths += [p for c in ctx.region.cities if (p := ctx.run.samples(c.slug)).exists()]
     meta = ctx.run.synthetic_meta
     if meta.exists():
         paths.append(meta)
@@ -204,6 +209,12 @@ def _pp_run(ctx: RunContext) -> StageResult:
         report.update({"city": city.name, "valid_pixels": valid,
                        "ugs_area_ha": report["ugs_pixels_after"] * pixel_area / 1e4,
                        "ugs_density": report["ugs_pixels_after"] / valid if valid else None})
+        if (samples := ctx.run.samples(city.slug)).exists():
+            report["label_agreement"] = label_agreement(samples, out)
+            said = contradiction_warning(city.name, report["label_agreement"])
+            if said is not None:
+                report["warnings"] = [said]
+                warn(said, GbaugsWarning, stacklevel=2)
         outputs += [out, MapRecord.save(ctx.run.map_report(city.slug), report)]
         summary[city.slug] = report["changed_pixels"]
     outputs += _truth_evaluation(ctx)
@@ -216,6 +227,7 @@ POSTPROCESS = Stage(
     run=_pp_run,
     reads=("postprocess", "imagery.block_rows", "cities.name"),
     inputs=_pp_inputs,
-    version=3,  # 2: scores the maps against a synthetic truth (maps/evaluation.*);
-    # 3: and the raw labels' confidence against it (calibration, ECE)
+    version=4,  # 2: scores the maps against a synthetic truth (maps/evaluation.*);
+    # 3: and the raw labels' confidence against it (calibration, ECE);
+    # 4: and each city's agreement with its own labels (label_agreement, a WARNING)
 )

@@ -104,44 +104,26 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     return write_text(out, html)
 
 
-CONTRADICTION = 0.5
-"""A label category contradicts its map when less than this share of its pixels is mapped
-UGS for a UGS label, or more for a non-UGS or building label (background land use holds
-lawns and gardens either way, unlabelled pixels are random draws)."""
-
-
-def _contradicts(source: str, share: float) -> str:
-    if source == "ugs" and share < CONTRADICTION:
-        return "yes: mostly mapped non-UGS"
-    if source in ("non_ugs", "building") and share > CONTRADICTION:
-        return "yes: mostly mapped UGS"
-    return ""
-
-
 def _category_shares(run: RunDir, cities) -> pd.DataFrame | None:
     """Per city and label category: labelled pixels, the share the cleaned map calls UGS
-    (every candidate pixel of the samples stage, screened or not) and whether that
-    contradicts the label (:data:`CONTRADICTION`)."""
-    import numpy as np
-    import rasterio
-
-    from gbaugs.mapping.predict import NODATA
+    and whether that contradicts the label — the postprocess stage's ``label_agreement``
+    (:mod:`gbaugs.mapping.agreement`), computed here for a run folder that lacks it."""
+    from gbaugs.mapping.agreement import label_agreement
+    from gbaugs.records import MapRecord
 
     rows = []
     for name, slug, _ in cities:
         samples, map_path = run.samples(slug), run.map(slug)
-        if not samples.exists() or not map_path.exists():
-            continue
-        frame = pd.read_parquet(samples, columns=["row", "col", "source_label", "category"])
-        with rasterio.open(map_path) as src:
-            labels = src.read(1)
-        mapped = labels[frame["row"].to_numpy(), frame["col"].to_numpy()]
-        frame = frame.assign(ugs=mapped == 1)[mapped != NODATA]
-        for (source, category), g in frame.groupby(["source_label", "category"]):
-            share = float(np.mean(g["ugs"]))
-            rows.append({"city": name, "label": source, "category": category,
-                         "pixels": len(g), "mapped UGS": share,
-                         "contradicts its label": _contradicts(source, share)})
+        record = run.map_report(slug)
+        found = (MapRecord.load(record).data.get("label_agreement")
+                 if record.exists() else None)
+        if found is None:
+            if not samples.exists() or not map_path.exists():
+                continue
+            found = label_agreement(samples, map_path)
+        rows += [{"city": name, "label": r["label"], "category": r["category"],
+                  "pixels": r["pixels"], "mapped UGS": r["mapped_ugs"],
+                  "contradicts its label": r["contradicts"]} for r in found]
     return pd.DataFrame(rows) if rows else None
 
 
