@@ -75,9 +75,12 @@ def _prefer_vector_width(bits: int):
     def prefer(typingctx):
         def codegen(context, builder, signature, args):
             attrs = builder.function.attributes
-            if not isinstance(attrs, _VectorWidthAttributes):
-                attrs.__class__ = _VectorWidthAttributes
-            attrs.add(attribute)
+            try:
+                if not isinstance(attrs, _VectorWidthAttributes):
+                    attrs.__class__ = _VectorWidthAttributes
+                attrs.add(attribute)
+            except (TypeError, ValueError):  # an llvmlite whose attribute sets differ:
+                pass                         # LLVM's default width, same values
             return context.get_dummy_value()
         return types.none(), codegen
     return prefer
