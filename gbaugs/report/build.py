@@ -214,15 +214,15 @@ def _accuracy(run: RunDir, cities, fig: Path) -> Section:
                "buildings near 0; background land use holds lawns and gardens. These "
                "pixels are the training labels' polygons, so this is agreement with the "
                f"labels ({labels}).")
-        bad = shares[shares["contradicts its label"] != ""]
-        if len(bad):
-            s.warning(f"The map contradicts {len(bad)} label categor"
-                      f"{'y' if len(bad) == 1 else 'ies'}: " + "; ".join(
-                          f"{r['city']} {r['label']}/{r['category']} {r['mapped UGS']:.0%} "
-                          "mapped UGS" for _, r in bad.iterrows())
-                      + ". The model did not learn them as labelled: their pixels were "
-                      "screened out, outnumbered, or look like the other class (see the "
-                      "samples section and the label coverage check).")
+        from gbaugs.mapping.agreement import contradiction_warning
+
+        for city, g in shares.groupby("city", sort=False):
+            said = contradiction_warning(str(city), [
+                {"label": r["label"], "category": r["category"], "pixels": r["pixels"],
+                 "mapped_ugs": r["mapped UGS"], "contradicts": r["contradicts its label"]}
+                for _, r in g.iterrows()])
+            if said is not None:  # the run's own WARNING, as its log says it
+                s.warning(said)
         s.table(shares, digits=3)
     return s
 
