@@ -644,6 +644,36 @@ def test_single_feature_rule_names_a_threshold_model():
     assert beaten_by(baselines, 0.82) == [("random_forest", 0.86)]
 
 
+def test_the_ndvi_floor_on_held_out_polygons():
+    """Each city's Otsu NDVI threshold classifies the held-out pixels; the W-SVM that does
+    not beat it is warned about, naming the cities and why it may not."""
+    from gbaugs.train.honesty import floor_warning, ndvi_floor
+    from gbaugs.train.validation import per_city
+
+    ndvi = np.array([0.8, 0.7, 0.2, 0.1, 0.6, 0.65, 0.3, 0.5])
+    y = np.array([1, 1, 0, 0, 1, 0, 0, 1])     # B: a green non-UGS and a dull UGS
+    city = np.array(["A"] * 4 + ["B"] * 4)
+    floor = ndvi_floor(ndvi, y, city, {"A": 0.4, "B": 0.4})
+    assert floor["A"]["f1"] == 1.0 and floor["B"]["f1"] == pytest.approx(0.8)
+    assert ndvi_floor(ndvi, y, city, {"A": 0.4, "B": None}) is None
+    better = per_city(y, y, city)                                  # the model gets B right
+    assert floor_warning(better, floor) is None
+    same = per_city(y, (ndvi > 0.4).astype(int), city)
+    said = floor_warning(same, floor)
+    assert "does not beat the NDVI floor" in said and "(not beaten in A, B)" in said
+    assert "label some" in said
+
+
+def test_the_demo_model_beats_its_ndvi_floor(demo_run):
+    import json
+
+    _, run = demo_run
+    polygons = json.loads((run / "model" / "validation.json").read_text())["polygons"]
+    floor, svm = polygons["ndvi_otsu"], polygons["weighted"]
+    assert set(floor) == set(svm)
+    assert svm["overall"]["f1"] > floor["overall"]["f1"]
+
+
 def test_masked_patches_tell_roofs_from_clouds():
     from gbaugs.imagery.masks import masked_patches
 

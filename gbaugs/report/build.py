@@ -31,7 +31,7 @@ from gbaugs.records import (
 )
 from gbaugs.report.html import Section, page
 from gbaugs.rundir import RunDir, read_record_if_present
-from gbaugs.train.honesty import beaten_by, describe_rule
+from gbaugs.train.honesty import beaten_by, describe_rule, floor_warning
 
 
 def _or_nan(value: float | None) -> float:
@@ -199,12 +199,19 @@ def _accuracy(run: RunDir, cities, fig: Path) -> Section:
              **({"closest one-feature rule": describe_rule(rule)} if rule and
                 rule.get("feature") else {})})
     rows = []
-    for split, label in (("polygons", "whole polygons held out"),
-                         ("blocks", "whole blocks held out")):
-        for city, m in validation.get(split, {}).get("weighted", {}).items():
+    polygons = validation.get("polygons", {})
+    for label, found in (("whole polygons held out", polygons.get("weighted", {})),
+                         ("the same, each city's Otsu NDVI threshold alone",
+                          polygons.get("ndvi_otsu", {})),
+                         ("whole blocks held out",
+                          validation.get("blocks", {}).get("weighted", {}))):
+        for city, m in found.items():
             rows.append({"validation": label, "city": city,
                          **{k: m[k] for k in ("n", "oa", "precision", "recall", "f1",
                                               "kappa")}})
+    if polygons.get("ndvi_otsu") and (said := floor_warning(polygons["weighted"],
+                                                            polygons["ndvi_otsu"])):
+        s.warning(said)  # the train stage's own WARNING
     if rows:
         s.table(pd.DataFrame(rows))
     shares = _category_shares(run, cities)

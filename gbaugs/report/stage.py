@@ -55,5 +55,5 @@ REPORT = Stage(
     run=_run,
     reads=("report", "train", "region.name", "region.year"),
     inputs=_inputs,
-    version=2,  # 2: the label-agreement WARNINGs are the run's own (mapping.agreement)
+    version=2,  # 2: the run's own label-agreement WARNINGs; the NDVI floor on the polygons
 )

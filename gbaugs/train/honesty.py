@@ -5,6 +5,10 @@
   the model *is* that threshold in effect ("a threshold on NDVI at 0.345"), whatever its
   kernel: on a real city with a park inventory and two bands the SVM reduced to exactly
   that, and the report should say so instead of presenting an RBF-SVM.
+* :func:`ndvi_floor` — the NDVI floor on the polygon hold-out: each city's Otsu threshold
+  of its own NDVI (the samples stage's, chosen without the labels) as the classifier of
+  the held-out polygons' pixels. Without a truth this is the floor a map must beat on its
+  labels; :func:`floor_warning` says when the W-SVM does not, and why it may not.
 * :func:`beaten_by` — the baselines that beat the W-SVM on the polygon hold-out (each
   refit on its training part and scored on its test part by
   :func:`gbaugs.train.baselines.run_baselines`: the spatially separated split the W-SVM
@@ -69,3 +73,36 @@ def beaten_by(baselines: dict[str, Any], w_svm_f1: float) -> list[tuple[str, flo
                    and b["polygons"]["f1"] is not None
                    and b["polygons"]["f1"] > w_svm_f1 + BEATEN_BY),
                   key=lambda t: -t[1])
+
+
+def ndvi_floor(ndvi: np.ndarray, y: np.ndarray, city: np.ndarray,
+               otsu: dict[str, float | None]) -> dict[str, Any] | None:
+    """Metrics overall and per city (:func:`~gbaugs.train.validation.per_city`) of the rule
+    ``NDVI > Otsu threshold of the pixel's city → UGS`` on held-out pixels (``ndvi``,
+    labels ``y``, ``city`` names); ``otsu``: city name → its threshold. ``None`` when a city
+    of the pixels has no threshold (no NDVI spread)."""
+    from gbaugs.train.validation import per_city
+
+    if any(otsu.get(c) is None for c in np.unique(city)):
+        return None
+    t = np.array([otsu[c] for c in city], dtype=np.float64)
+    return per_city(y, (ndvi > t).astype(np.int64), city)
+
+
+def floor_warning(svm: dict[str, Any], floor: dict[str, Any]) -> str | None:
+    """The WARNING when the W-SVM's polygon hold-out F1 does not exceed the NDVI floor's
+    (both :func:`~gbaugs.train.validation.per_city` records), naming the cities where it
+    does not and what that means; ``None`` when it beats the floor overall."""
+    f1, f0 = svm["overall"]["f1"], floor["overall"]["f1"]
+    if f1 is None or f0 is None or f1 > f0:
+        return None
+    cities = [c for c in floor if c != "overall" and c in svm
+              and (svm[c]["f1"] or 0.0) <= (floor[c]["f1"] or 0.0)]
+    return (f"on the polygon hold-out the W-SVM scores F1 {f1:.3f} and each city's Otsu "
+            f"NDVI threshold alone {f0:.3f} (not beaten in {', '.join(cities) or 'any city'}): "
+            "the map does not beat the NDVI floor on its own labels. Either the labels "
+            "separate by greenness alone — no green non-UGS (farmland, orchards, pasture) and "
+            "no UGS that is not green — so they cannot show what the model adds: label some; "
+            "or the features do not tell the classes apart better than NDVI "
+            "(model/validation.json, polygons.ndvi_otsu)")
+

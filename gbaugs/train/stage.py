@@ -41,7 +41,7 @@ from gbaugs.errors import GbaugsWarning, InputDataError
 from gbaugs.features.registry import GLCM, INDICES, SEASONAL, selected_features
 from gbaugs.io.atomic import atomic_path, sha256_file
 from gbaugs.parallel import n_workers
-from gbaugs.records import BaselinesRecord, ValidationRecord
+from gbaugs.records import BaselinesRecord, SamplesSummary, ValidationRecord
 from gbaugs.rundir import SyntheticTruth
 from gbaugs.stage import RunContext, Stage, StageResult, package_versions
 from gbaugs.train import calibration, honesty, replicates
@@ -98,6 +98,8 @@ def truth_accuracy(model: Model, stack: Path, truth: Path, ugs_classes: list[int
 def _inputs(ctx: RunContext) -> list[Path]:
     # the cities' sample tables: replicates draw their caps from them
     paths = [ctx.run.pool, *(ctx.run.samples(c.slug) for c in ctx.region.cities)]
+    if ctx.run.samples_summary.exists():  # each city's Otsu NDVI threshold (the floor)
+        paths.append(ctx.run.samples_summary)
     meta = ctx.run.synthetic_meta
     if meta.exists():
         paths.append(meta)
@@ -116,7 +118,9 @@ def _arrays(pool: pd.DataFrame, features: list[str], block_m: float, where: Path
                              where=where, hint="re-run the samples stage")
     city = pool["city"].to_numpy(str)
     xs, ys = pool["x"].to_numpy(np.float64), pool["y"].to_numpy(np.float64)
+    ndvi = pool["NDVI"].to_numpy(np.float64) if "NDVI" in pool.columns else None
     return {"x": pool[features].to_numpy(np.float64), "y": pool["label"].to_numpy(np.int64),
+            "ndvi": ndvi,
             "w": pool["weight"].to_numpy(np.float64), "city": city,
             "polygons": np.char.add(np.char.add(city, "|"), pool["osm_id"].to_numpy(str)),
             "blocks": block_ids(xs, ys, city, block_m),
@@ -194,6 +198,7 @@ def _run(ctx: RunContext) -> StageResult:
                               replicates.vote([p.predict(x[te]) for p in final])):
             raise RuntimeError("the exported model disagrees with scikit-learn (a gbaugs bug)")
         validation = _validation(d0, tr, te, held, searches, fitted, params)
+        _ndvi_floor(ctx, d0, held["polygons"][1], validation)
         if len(data) > 1:
             validation["replicates"] = replicates.summary(searches, reason, seconds,
                                                           params.replicate_cv_folds)
@@ -340,6 +345,25 @@ def _validation(d0: dict[str, Any], tr: np.ndarray, te: np.ndarray, held: dict[s
     return validation
 
 
+def _ndvi_floor(ctx: RunContext, d0: dict[str, Any], test: np.ndarray,
+                validation: dict[str, Any]) -> None:
+    """The NDVI floor on the polygon hold-out (:func:`~gbaugs.train.honesty.ndvi_floor`,
+    each city's Otsu threshold from the samples summary) into ``validation["polygons"]
+    ["ndvi_otsu"]``, and its WARNING when the W-SVM does not beat it."""
+    if d0["ndvi"] is None or not ctx.run.samples_summary.exists():
+        return
+    cities = SamplesSummary.load(ctx.run.samples_summary).cities
+    otsu = {c.name: ((cities.get(c.slug) or {}).get("screening") or {}).get(
+        "thresholds", {}).get("otsu") for c in ctx.region.cities}
+    floor = honesty.ndvi_floor(d0["ndvi"][test], d0["y"][test], d0["city"][test], otsu)
+    if floor is None:
+        return
+    validation["polygons"]["ndvi_otsu"] = floor
+    said = honesty.floor_warning(validation["polygons"]["weighted"], floor)
+    if said is not None:
+        warnings.warn(said, GbaugsWarning, stacklevel=3)
+
+
 def _truth(ctx: RunContext, model: Model, unweighted: Model) -> dict[str, Any]:
     """The weighted and the unweighted model against the synthetic truth, per city."""
     known = SyntheticTruth.load(ctx.run)
@@ -457,7 +481,7 @@ TRAIN = Stage(
     run=_run,
     reads=("train", "samples", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
-    version=6,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks;
+    version=7,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks;
     # 5: replicates tuned by replicate_cv_folds, the majority-class floor, screened extensions;
-    # 6: the confidence calibration in the model card
+    # 6: the confidence calibration in the model card; 7: the NDVI floor on the polygons
 )
