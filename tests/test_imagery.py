@@ -350,8 +350,10 @@ def test_scale_from_metadata_and_the_range_check(tmp_path):
         dst.write(refl.astype(np.float32), 1)
     default = band_scale(BandRef(floats), None, "B4", None, None)
     assert default.source == "Sentinel-2 default"
-    with pytest.raises(InputDataError, match=r"(?s)band B4 is too dark .*float reflectance: 1"):
+    with pytest.raises(InputDataError, match=r"(?s)band B4 is too dark ") as err:
         check_range("B4", BandRef(floats), default, "[imagery] scale")
+    assert "are reflectance itself" in err.value.hint and err.value.hint.endswith(
+        "set [imagery] scale = 1")
     check_range("B4", BandRef(floats), band_scale(BandRef(floats), None, "B4", 1.0, None),
                 "scale")
 

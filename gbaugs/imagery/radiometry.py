@@ -182,14 +182,17 @@ def check_range(band: str, ref: BandRef, bs: BandScale, where_scale: str) -> dic
     raw50, raw99 = (float(v) for v in np.percentile(values, [50, 99]))
     if p50 > TOO_BRIGHT_MEDIAN or p99 > TOO_BRIGHT_P99 or p99 < TOO_DARK_P99:
         verdict = "too bright" if p99 >= TOO_DARK_P99 else "too dark"
+        hint = (f"set {where_scale} to the stored value of reflectance 1.0 (Sentinel-2 "
+                "products: 10000; many exported GeoTIFFs: 65535; float reflectance: 1)")
+        if verdict == "too dark" and bs.scale != 1 and TOO_DARK_P99 <= raw99 <= TOO_BRIGHT_P99:
+            hint = (f"the stored values are reflectance itself (99th percentile {raw99:.3g}): "
+                    f"set {where_scale} = 1")
         raise InputDataError(
             f"band {band} is {verdict} for reflectance stored × {bs.scale:g}"
             f"{f' + {bs.offset:g}' if bs.offset else ''} ({bs.source}): reflectance "
             f"percentiles 1/50/99 = {p1:.3g}/{p50:.3g}/{p99:.3g} (stored values: median "
             f"{raw50:.6g}, 99th percentile {raw99:.6g})",
-            where=ref.path,
-            hint=f"set {where_scale} to the stored value of reflectance 1.0 (Sentinel-2 "
-                 "products: 10000; many exported GeoTIFFs: 65535; float reflectance: 1)")
+            where=ref.path, hint=hint)
     return {"p1": round(p1, 4), "p50": round(p50, 4), "p99": round(p99, 4)}
 
 
