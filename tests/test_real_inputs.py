@@ -241,7 +241,7 @@ def test_band_map_by_description_and_duplicates(tmp_path):
     with pytest.raises(InputDataError, match="no imagery file has"):
         find_scenes((tmp_path / "t",), {**by_name, "Band 11": "B1"})
     with pytest.raises(InputDataError, match="not Sentinel-2 bands"):
-        find_scenes((tmp_path / "t",), {"Band 1": "blue"})
+        find_scenes((tmp_path / "t",), {"Band 1": "visible"})
     _tiles(tmp_path / "d", data, duplicate=True)
     with pytest.raises(InputDataError, match="appears twice"):
         find_scenes((tmp_path / "d",), by_name)
@@ -689,3 +689,41 @@ def test_masked_patches_tell_roofs_from_clouds():
     rec = masked_patches(cloud, 100.0)
     assert rec["patches"] == 21 and rec["small_patch_share"] < 0.02 and not rec["roof_like"]
     assert masked_patches(np.full((4, 4), np.nan), 100.0)["pixels"] == 0
+
+
+def test_bands_named_by_stac_common_names(tmp_path):
+    """stackstac/odc-stac write Earth Search's asset keys as band descriptions ("blue",
+    "red", "nir", "swir16"…), and files are often saved as `<date>/<key>.tif`: both are
+    Sentinel-2 bands with no band_map, and give the same stack as the B-names."""
+    from gbaugs.imagery.sources import find_scenes
+    from gbaugs.imagery.stage import build_stack_files
+
+    keys = {"B2": "blue", "B3": "green", "B4": "red", "B5": "rededge1", "B6": "rededge2",
+            "B7": "rededge3", "B8": "nir", "B8A": "nir08", "B11": "swir16", "B12": "swir22"}
+    data = _scene(np.random.default_rng(4))
+    named = tmp_path / "named" / "S2B_33UUU_20210527_0_L2A.tif"
+    named.parent.mkdir()
+    profile = {"driver": "GTiff", "width": 60, "height": 40, "count": 10, "dtype": "uint16",
+               "crs": f"EPSG:{CRS}", "transform": from_origin(500_000, 2_500_400, 10, 10)}
+    with rasterio.open(named, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = tuple(keys[n] for n in NAMES)
+    single = tmp_path / "single" / "S2B_33UUU_20210527_0_L2A"
+    single.mkdir(parents=True)
+    for i, n in enumerate(NAMES):
+        with rasterio.open(single / f"{keys[n]}.tif", "w", **{**profile, "count": 1}) as dst:
+            dst.write(data[i], 1)
+    for folder in (named.parent, single):
+        scenes = find_scenes((folder,))
+        assert [s.date for s in scenes] == ["2021-05-27"]
+        assert set(scenes[0].bands) == {"B2", "B3", "B4", "B5", "B8", "B8A", "B11", "B12"}
+    boundary = tmp_path / "b.gpkg"
+    gpd.GeoDataFrame(geometry=[box(500_000, 2_500_000, 500_600, 2_500_400)],
+                     crs=CRS).to_file(boundary)
+    stacks = []
+    for k, folder in enumerate((named.parent, single)):
+        build_stack_files((folder,), boundary, tmp_path / f"o{k}", crs=f"EPSG:{CRS}",
+                          scale=1000, features=("NDVI", "NDWI", "MNDWI"))
+        with rasterio.open(tmp_path / f"o{k}" / "stack.tif") as src:
+            stacks.append(src.read())
+    np.testing.assert_array_equal(stacks[0], stacks[1])

@@ -6,8 +6,10 @@
   or names mapped by ``band_map``), e.g. an Earth Engine export;
 * **scenes** — Sentinel-2 bands grouped by acquisition date: single-band files whose names
   carry the band (``T33UUU_20170216T102101_B08.jp2``, ``…_B11_20m.jp2``, a SAFE folder's
-  ``IMG_DATA``), or multi-band GeoTIFFs whose band descriptions are band names (``B8`` or
-  ``B08``) and optionally ``SCL`` — or any descriptions (``Band 1``) or none, named by
+  ``IMG_DATA``, or a STAC common name: ``…_20230615/red.tif``), or multi-band GeoTIFFs
+  whose band descriptions are band names (``B8`` or ``B08``, or the STAC common names
+  stackstac and odc-stac write: ``red``, ``nir``, ``swir16``) and optionally ``SCL`` — or
+  any descriptions (``Band 1``) or none, named by
   the city's ``band_map`` (by description or 1-based position). One date is a single
   scene; several dates are a time series to mask and composite. Files of one date that
   cover different areas (tiles — in any CRS, at any pixel size) are **mosaicked**: each
@@ -59,11 +61,27 @@ def level_hint(path: Path) -> str | None:
     return None
 
 
+COMMON_NAMES = {"coastal": "B1", "blue": "B2", "green": "B3", "red": "B4",
+                "rededge1": "B5", "rededge2": "B6", "rededge3": "B7", "nir": "B8",
+                "nir08": "B8A", "nir09": "B9", "cirrus": "B10", "swir16": "B11",
+                "swir22": "B12", "scl": SCL_BAND}
+"""Sentinel-2's bands by the STAC ``eo`` extension's common names — the asset keys of
+Element 84's Earth Search collection, which stackstac and odc-stac write as band
+descriptions (``nir`` is B8, ``nir08`` B8A)."""
+_COMMON_TOKEN = re.compile(r"(?:^|[_.-])(" + "|".join(sorted(
+    (n for n in COMMON_NAMES if n != "scl"), key=len, reverse=True)) + r")(?:[_.-]|$)",
+    re.IGNORECASE)
+
+
 def normalize_band(name: str) -> str | None:
-    """``"B08"``/``"b8"`` → ``"B8"``, ``"B8A"`` → ``"B8A"``, ``"SCL"``; None otherwise."""
+    """``"B08"``/``"b8"`` → ``"B8"``, ``"B8A"`` → ``"B8A"``, ``"SCL"``, and the STAC common
+    names (``"red"`` → ``"B4"``, ``"nir08"`` → ``"B8A"``: :data:`COMMON_NAMES`); None
+    otherwise."""
     n = name.strip().upper()
     if n == SCL_BAND:
         return SCL_BAND
+    if n.lower() in COMMON_NAMES:
+        return COMMON_NAMES[n.lower()]
     m = re.fullmatch(r"B0?([1-9]|1[0-2]|8A)", n)  # Sentinel-2 MSI: B1–B12 and B8A
     if not m:
         return None
@@ -181,7 +199,7 @@ def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = No
         hint = level_hint(f)
         if hint:
             scene.level_hints.add(hint)
-        token = _BAND_TOKEN.search(f.stem)
+        token = _BAND_TOKEN.search(f.stem) or _COMMON_TOKEN.search(f.stem)
         if _SCL_TOKEN.search(f.stem):
             _put(scene, "scl", SCL_BAND, BandRef(f, 1))
             continue
@@ -217,7 +235,8 @@ def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = No
                 f"band_map maps to {', '.join(map(repr, bad))}, which are not Sentinel-2 "
                 "bands", where=", ".join(map(str, paths)),
                 hint="values are band names: B2, B3, B4, B5, B8, B8A, B11, B12 (also B1, B9, "
-                     "B10, SCL, QA60)")
+                     "B10, SCL, QA60) or their STAC common names (blue, green, red, "
+                     "rededge1, nir, nir08, swir16, swir22)")
     out = [s for s in sorted(scenes.values(), key=lambda s: s.date) if s.bands]
     if not out:
         hint = ("band files need a band in their name (…_B08.jp2) or band descriptions "
