@@ -108,6 +108,34 @@ def test_a_label_file_without_a_crs_takes_the_configured_one(tmp_path):
         Region.from_toml(toml)
 
 
+def test_a_boundary_file_without_a_crs_takes_boundary_crs(tmp_path):
+    """A city boundary shapefile without its .prj: an error naming ``boundary_crs``; with
+    it, the same boundary as the file with its .prj; one that contradicts it: an error."""
+    import geopandas as gpd
+
+    from gbaugs.boundaries import city_boundary
+    from gbaugs.config import CityConfig
+
+    outline = gpd.GeoDataFrame(geometry=[box(260_000, 280_000, 262_000, 281_500)],
+                               crs=27700)
+    outline.to_file(tmp_path / "with.shp")
+    outline.to_file(tmp_path / "bare.shp")
+    (tmp_path / "bare.prj").unlink()
+
+    def boundary(path, crs=None):
+        city = CityConfig(name="Aber", boundary=tmp_path / path, osm="online",
+                          boundary_crs=crs)
+        return city_boundary(Region(name="r", cities=(city,)), city)
+
+    with pytest.raises(InputDataError, match="the boundary file has no CRS") as exc:
+        boundary("bare.shp")
+    assert 'boundary_crs = "EPSG:' in exc.value.hint and "'Aber'" in exc.value.hint
+    got, want = boundary("bare.shp", "EPSG:27700"), boundary("with.shp")
+    assert got.crs.equals(want.crs) and got.geometry.iloc[0].equals(want.geometry.iloc[0])
+    with pytest.raises(InputDataError, match="states its CRS"):
+        boundary("with.shp", "EPSG:4326")
+
+
 def test_label_sources_and_osm_overlap_by_priority(tmp_path):
     """An inventory park outranks the OSM polygons under it except buildings; origins are
     recorded and counted."""

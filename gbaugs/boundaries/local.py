@@ -20,12 +20,15 @@ from gbaugs.config import CityConfig, EarthEngineFilter, Region, utm_epsg
 from gbaugs.errors import BackendError, GbaugsWarning, InputDataError
 
 
-def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "city"
-                  ) -> gpd.GeoDataFrame:
-    """Read a boundary file as one dissolved polygon, intersected with an urban mask."""
+def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "city",
+                  crs: str | None = None) -> gpd.GeoDataFrame:
+    """Read a boundary file as one dissolved polygon, intersected with an urban mask;
+    ``crs``: the CRS of a file that states none (the city's ``boundary_crs``)."""
     from gbaugs.io.vector import read_vector_file
 
-    gdf = read_vector_file(path, what="boundary")
+    gdf = read_vector_file(path, what="boundary", crs=crs,
+                           crs_hint=f'say which it is: boundary_crs = "EPSG:…" in city '
+                                    f'{city!r} (e.g. "EPSG:4326" for longitude/latitude)')
     geom = shapely.union_all(shapely.make_valid(gdf.geometry.values))
     if urban_mask is not None:
         mask = read_vector_file(urban_mask, what="urban mask").to_crs(gdf.crs)
@@ -103,7 +106,8 @@ def city_boundary(region: Region, city: CityConfig) -> gpd.GeoDataFrame:
     mask = region.urban_mask if isinstance(region.urban_mask, Path) else None
     if city.boundary == "imagery":
         return imagery_extent(city, urban_mask=mask)
-    return load_boundary(city.boundary, urban_mask=mask, city=city.name)
+    return load_boundary(city.boundary, urban_mask=mask, city=city.name,
+                         crs=city.boundary_crs)
 
 
 def imagery_extent(city: CityConfig, *, urban_mask: Path | None = None) -> gpd.GeoDataFrame:

@@ -84,7 +84,8 @@ BOUNDARIES = Stage(
     name="boundaries",
     description="fetch the Earth Engine boundaries and urban mask of every city",
     run=_run,
-    reads=("region.urban_mask", "cities.name", "cities.boundary"),
+    reads=("region.urban_mask", "cities.name", "cities.boundary",
+           "cities.boundary_crs"),
     applies=needs_earthengine,
     after=resolve,
 )

@@ -595,6 +595,9 @@ class CityConfig:
     """This city's imagery: stored value of reflectance 1.0, overriding ``[imagery] scale``."""
     offset: float | None = None
     """This city's imagery: additive offset, overriding ``[imagery] offset``."""
+    boundary_crs: str | None = option(None, KnownCrs())
+    """The CRS of the boundary file's coordinates where the file states none (a shapefile
+    without its ``.prj``); a file that states another is an error."""
     index_scale: float | None = option(None, _INDEX_SCALE)
     """This city's pre-made stack: stored value of index 1.0, overriding ``[imagery]
     index_scale``."""

@@ -306,6 +306,7 @@ IMAGERY = Stage(
     reads=("imagery", "samples.where", "map.where", "region.year", "region.start_date",
            "region.end_date", "region.resolution_m", "region.crs", "region.urban_mask",
            "cities.name", "cities.crs", "cities.imagery", "cities.band_map", "cities.scale",
-           "cities.offset", "cities.index_scale", "cities.index_offset", "cities.boundary"),
+           "cities.offset", "cities.index_scale", "cities.index_offset", "cities.boundary",
+           "cities.boundary_crs"),
     inputs=_inputs,
 )

@@ -140,7 +140,8 @@ MAP = Stage(
     description="predict the raw UGS map of every city (certified float32 RBF-SVM)",
     run=_run,
     reads=("map", "samples.where", "imagery.block_rows", "region.resolution_m", "region.crs",
-           "region.urban_mask", "cities.name", "cities.crs", "cities.boundary"),
+           "region.urban_mask", "cities.name", "cities.crs", "cities.boundary",
+           "cities.boundary_crs"),
     inputs=_inputs,
     version=2,  # 2: the confidence layer (maps/<city>_raw_confidence.tif)
 )

@@ -180,6 +180,7 @@ OSM = Stage(
     description="standardize OSM polygons per city (class table, inward buffer, completeness)",
     run=_run,
     reads=("osm", "region.crs", "region.urban_mask", "cities.name", "cities.crs", "cities.osm",
-           "cities.labels", "cities.boundary"),
+           "cities.labels", "cities.boundary",
+           "cities.boundary_crs"),
     inputs=_inputs,
 )
