@@ -104,27 +104,22 @@ def build_report(run_dir: str | Path, out: str | Path | None = None,
     return write_text(out, html)
 
 
-def _category_shares(run: RunDir, cities) -> pd.DataFrame | None:
-    """Per city and label category: labelled pixels, the share the cleaned map calls UGS
-    and whether that contradicts the label — the postprocess stage's ``label_agreement``
-    (:mod:`gbaugs.mapping.agreement`), computed here for a run folder that lacks it."""
+def _label_agreement(run: RunDir, cities) -> dict[str, list[dict[str, Any]]]:
+    """Per city name, the postprocess stage's ``label_agreement`` rows
+    (:mod:`gbaugs.mapping.agreement`), computed here for a run folder that lacks them."""
     from gbaugs.mapping.agreement import label_agreement
     from gbaugs.records import MapRecord
 
-    rows = []
+    out = {}
     for name, slug, _ in cities:
-        samples, map_path = run.samples(slug), run.map(slug)
-        record = run.map_report(slug)
+        samples, map_path, record = run.samples(slug), run.map(slug), run.map_report(slug)
         found = (MapRecord.load(record).data.get("label_agreement")
                  if record.exists() else None)
-        if found is None:
-            if not samples.exists() or not map_path.exists():
-                continue
+        if found is None and samples.exists() and map_path.exists():
             found = label_agreement(samples, map_path)
-        rows += [{"city": name, "label": r["label"], "category": r["category"],
-                  "pixels": r["pixels"], "mapped UGS": r["mapped_ugs"],
-                  "contradicts its label": r["contradicts"]} for r in found]
-    return pd.DataFrame(rows) if rows else None
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def _confidence(s: Section, cities: Mapping[str, Any], fig: Path) -> None:
@@ -214,8 +209,8 @@ def _accuracy(run: RunDir, cities, fig: Path) -> Section:
         s.warning(said)  # the train stage's own WARNING
     if rows:
         s.table(pd.DataFrame(rows))
-    shares = _category_shares(run, cities)
-    if shares is not None:
+    agreement = _label_agreement(run, cities)
+    if agreement:
         s.heading("Share of each label category mapped UGS (every labelled pixel)")
         s.text("UGS categories should be near 1, hard negatives (farmland, orchards…) and "
                "buildings near 0; background land use holds lawns and gardens. These "
@@ -223,14 +218,14 @@ def _accuracy(run: RunDir, cities, fig: Path) -> Section:
                f"labels ({labels}).")
         from gbaugs.mapping.agreement import contradiction_warning
 
-        for city, g in shares.groupby("city", sort=False):
-            said = contradiction_warning(str(city), [
-                {"label": r["label"], "category": r["category"], "pixels": r["pixels"],
-                 "mapped_ugs": r["mapped UGS"], "contradicts": r["contradicts its label"]}
-                for _, r in g.iterrows()])
-            if said is not None:  # the run's own WARNING, as its log says it
-                s.warning(said)
-        s.table(shares, digits=3)
+        for city, found in agreement.items():
+            if (said := contradiction_warning(city, found)) is not None:
+                s.warning(said)  # the run's own WARNING, as its log says it
+        s.table(pd.DataFrame([
+            {"city": city, "label": r["label"], "category": r["category"],
+             "pixels": r["pixels"], "mapped UGS": r["mapped_ugs"],
+             "contradicts its label": r["contradicts"]}
+            for city, found in agreement.items() for r in found]), digits=3)
     return s
 
 
