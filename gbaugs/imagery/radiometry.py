@@ -279,8 +279,8 @@ def check_index_range(name: str, ref: BandRef, band: str, isc: IndexScale,
     as an NDVI of 7,500 and every NDVI threshold of the run would be meaningless."""
     values = sample(ref)
     if values.size == 0:
-        raise InputDataError(f"band {band!r} taken as {name} has no valid value (all 0, NaN "
-                             "or nodata)", where=ref.path)
+        raise InputDataError(f"{band} taken as {name} has no valid value (all 0, NaN or "
+                             "nodata)", where=ref.path)
     p1, p50, p99 = (float(v) for v in np.percentile(isc.apply(values), [1, 50, 99]))
     if p1 >= -INDEX_LIMIT and p99 <= INDEX_LIMIT:
         return {"p1": round(p1, 4), "p50": round(p50, 4), "p99": round(p99, 4)}
