@@ -251,7 +251,8 @@ def _check_raster(path: Path, what: str, problems: list[str], boundary=None
 
         box = gpd.GeoSeries([shapely.box(*info["bounds"])], crs=info["crs"])
         city = boundary.geometry.iloc[0]
-        overlap = box.to_crs(boundary.crs).iloc[0].intersection(city).area / city.area
+        info["footprint"] = box.to_crs(boundary.crs).iloc[0].intersection(city)
+        overlap = info["footprint"].area / city.area
         info["overlap"] = overlap
         if overlap == 0:
             problems.append(f"{where}: does not overlap the city boundary (its CRS "
@@ -283,11 +284,11 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
         problems.append(f"city {city.name!r}: imagery: {exc}")
         return []
     n_before = len(problems)
-    overlaps = []
+    footprints = []
     for path in files:
         info = _check_raster(path, f"city {city.name!r}: imagery", problems, boundary)
-        if info is not None and "overlap" in info:
-            overlaps.append(info["overlap"])
+        if info is not None and "footprint" in info:
+            footprints.append(info["footprint"])
     if len(problems) > n_before:
         return []
     try:
@@ -327,5 +328,10 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
     except GbaugsError as exc:
         problems.append(f"city {city.name!r}: imagery: {exc}")
         return []
-    cover = f"; the rasters cover up to {max(overlaps):.0%} of the city" if overlaps else ""
+    cover = ""
+    if footprints:  # tiles together: the union of their footprints in the city
+        import shapely
+
+        share = shapely.union_all(footprints).area / boundary.geometry.iloc[0].area
+        cover = f"; the rasters' footprints cover {share:.0%} of the city"
     return [f"{city.name}: {len(files)} raster file(s), {what}{cover}"]
