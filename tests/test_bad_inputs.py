@@ -240,6 +240,15 @@ CASES = [
         osm=_garbage(kit, "x.osm.pbf"))], 2, "not an OSM PBF file"),
     Case("0-byte OSM file", lambda kit: ["validate", kit.local_toml(
         osm=_empty(kit, "o.gpkg"))], 2, "the file is empty (0 bytes)"),
+    Case("label file of lines", lambda kit: ["validate", kit.local_toml(
+        extra_city=f'labels = [{{ path = "{_lines(kit)}", label = "ugs" }}]')], 2,
+        "features are lines"),
+    Case("label table without coordinates", lambda kit: ["validate", kit.local_toml(
+        extra_city=f'labels = [{{ path = "{_text(kit, "t.csv", TABLE_AB)}", '
+                   'label = "ugs" }]')], 2, "without coordinate columns by a known name"),
+    Case("label table in metres, no CRS", lambda kit: ["validate", kit.local_toml(
+        extra_city=f'labels = [{{ path = "{_text(kit, "m.csv", TABLE_EN)}", '
+                   'x = "e", y = "n", label = "ugs" }]')], 2, 'crs = \"EPSG:…\"'),
     Case("buffer larger than the city", lambda kit: ["validate", kit.local_toml(
         extra="[osm]\ninward_buffer_m = 100000")], 2, "inward_buffer_m = 100000"),
     # ------------------------------------------------------------------ runs
@@ -522,6 +531,25 @@ def _folder(kit: Kit, name: str, *files: str) -> Path:
     p.mkdir(exist_ok=True)
     for f in files:
         (p / f).write_text("mine")
+    return p
+
+
+TABLE_AB, TABLE_EN = "a,b\n1,2\n", "e,n\n1,2\n"
+
+
+def _text(kit: Kit, name: str, text: str) -> Path:
+    p = kit.path(name)
+    p.write_text(text)
+    return p
+
+
+def _lines(kit: Kit) -> Path:
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    p = kit.path("hedges.gpkg")
+    gpd.GeoDataFrame(geometry=[LineString([ORIGIN, (ORIGIN[0] + 50, ORIGIN[1] - 50)])],
+                     crs=CRS).to_file(p)
     return p
 
 

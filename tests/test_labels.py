@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -205,6 +206,110 @@ def test_gbaugs_osm_with_column_and_classes(tmp_path):
                               "park=lawn"])
     assert isinstance(res.exception, ConfigError)
     assert "bad --classes pair 'park=lawn'" in str(res.exception)
+
+
+def _point_stack(tmp_path):
+    """A 40 × 40 NDVI stack of 10 m pixels (UTM 50N, origin (0, 400)): NDVI = row / 100,
+    one noisy 3 × 3 patch around pixel (30, 30)."""
+    stack = tmp_path / "stack.tif"
+    ndvi = np.repeat(np.arange(40, dtype=np.float32)[:, None] / 100, 40, axis=1)
+    ndvi[29:32, 29:32] = [[0.9, 0.1, 0.9], [0.1, 0.5, 0.1], [0.9, 0.1, 0.9]]
+    with rasterio.open(stack, "w", driver="GTiff", width=40, height=40, count=1,
+                       dtype="float32", crs=CRS,
+                       transform=rasterio.transform.from_origin(0, 400, 10, 10)) as dst:
+        dst.write(ndvi, 1)
+        dst.set_band_description(1, "NDVI")
+    return stack
+
+
+def test_label_points_label_the_pixel_they_lie_in(tmp_path):
+    """Points of a label file (and a CSV of lon/lat) each label the pixel they lie in: no
+    inward buffer, no boundary or shape indicator, homogeneity from the 3 × 3
+    neighbourhood; the CSV gives the same candidates as the GeoPackage."""
+    from gbaugs.samples.extract import extract_candidates
+
+    xy = [(55.0, 345.0), (303.0, 91.0), (108.0, 208.0), (109.0, 201.0)]  # 3rd, 4th: one px
+    pts = gpd.GeoDataFrame({"code": ["1", "2", "1", "1"]},
+                           geometry=gpd.points_from_xy(*zip(*xy, strict=True)), crs=CRS)
+    gpkg = tmp_path / "plots.gpkg"
+    pts.to_file(gpkg)
+    csv = tmp_path / "plots.csv"
+    ll = pts.to_crs(4326)
+    pd.DataFrame({"Lon": ll.geometry.x, "Lat": ll.geometry.y, "code": pts["code"]}
+                 ).to_csv(csv, index=False)
+    boundary = gpd.GeoDataFrame(geometry=[box(0, 0, 400, 400)], crs=CRS)
+    stack = _point_stack(tmp_path)
+    frames = []
+    for src in (LabelSource(gpkg, "code", {"1": "ugs", "2": "non_ugs"}),
+                LabelSource(csv, "code", {"1": "ugs", "2": "non_ugs"})):
+        labels = read_label_source(src)
+        assert labels["point"].all() and labels.attrs["label_source"]["points"] == 4
+        res = standardize(labels.to_crs(CRS), boundary, TABLE, CRS, inward_buffer_m=10)
+        polys = res.polygons
+        assert polys["point"].all() and polys["shape_index"].isna().all()
+        assert res.report["dropped"]["vanished_by_buffer"] == 0  # a point keeps its pixel
+        assert res.report["dropped"]["covered_by_other_polygons"] == 1  # two in one pixel
+        cand = extract_candidates(stack, polys, ["NDVI"], "c").frame.sort_values("row")
+        assert list(zip(cand["row"], cand["col"], strict=True)) == [(5, 5), (19, 10),
+                                                                    (30, 30)]
+        assert list(cand["label"]) == [1, 1, 0]
+        assert cand["boundary_distance_m"].isna().all()
+        # σ over the 3 × 3 pixels: rows 4–6 of a row gradient; the noisy patch
+        assert cand["ndvi_std"].iloc[0] == pytest.approx(np.std([0.04, 0.05, 0.06] * 3),
+                                                         abs=1e-6)
+        assert cand["ndvi_std"].iloc[2] == pytest.approx(
+            np.std([0.9, 0.1, 0.9, 0.1, 0.5, 0.1, 0.9, 0.1, 0.9]), abs=1e-6)
+        frames.append(cand.drop(columns=["osm_id", "origin", "polygon"]).reset_index(
+            drop=True))
+    pd.testing.assert_frame_equal(frames[0], frames[1], atol=1e-6)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"rows": "a,b\n1,2\n"}, "without coordinate columns by a known name (columns: a, b)"),
+    ({"rows": "e,n,code\n1,2,1\n", "x": "e", "y": "n"}, "the label file has no CRS"),
+    ({"rows": "lon,lat,code\n1,2,1\nx,3,1\n"}, "the first on line 3: 'x', '3'"),
+    ({"rows": "lon,lat,code\n1,2,1\n", "x": "east", "y": "lat"}, "no column 'east'"),
+    ({"lines": True}, "features are lines"),
+    ({"table": True}, "holds no geometry"),
+])
+def test_label_tables_and_lines_are_clear_errors(tmp_path, entry, message):
+    if "rows" in entry:
+        path = tmp_path / "plots.csv"
+        path.write_text(entry["rows"].replace("\\n", "\n"))
+        src = LabelSource(path, "code", {"1": "ugs"}, x=entry.get("x"), y=entry.get("y"))
+    elif "lines" in entry:
+        from shapely.geometry import LineString
+
+        path = tmp_path / "hedges.gpkg"
+        gpd.GeoDataFrame({"code": ["1"]}, geometry=[LineString([(0, 0), (50, 0)])],
+                         crs=CRS).to_file(path)
+        src = LabelSource(path, "code", {"1": "ugs"})
+    else:
+        from gbaugs.io.vector import read_vector_file
+
+        path = tmp_path / "plots.csv"
+        path.write_text("lon,lat\n1,2\n")
+        with pytest.raises(InputDataError, match=message):
+            read_vector_file(path, what="boundary")
+        return
+    with pytest.raises(InputDataError, match=re.escape(message)):
+        read_label_source(src)
+
+
+def test_label_points_in_the_configuration(tmp_path):
+    """`x` and `y` are keys of a label entry, and go together."""
+    path = tmp_path / "plots.csv"
+    path.write_text("e,n,code\n1,2,1\n")
+    base = {"region": {"name": "R"}, "imagery": {"backend": "local"},
+            "cities": [{"name": "A", "boundary": str(path), "imagery": [str(path)],
+                        "labels": [{"path": str(path), "column": "code", "x": "e", "y": "n",
+                                    "crs": "EPSG:32650", "classes": {"1": "ugs"}}]}]}
+    src = Region.from_dict(base).cities[0].labels[0]
+    assert (src.x, src.y, src.crs) == ("e", "n", "EPSG:32650")
+    del base["cities"][0]["labels"][0]["y"]
+    with pytest.raises(ConfigError, match="`x` and `y` go together") as exc:
+        Region.from_dict(base)
+    assert "cities[0].labels[0].x" in str(exc.value)
 
 
 def test_unlabelled_draw_stays_away_from_every_polygon(tmp_path):

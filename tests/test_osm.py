@@ -198,7 +198,7 @@ def test_clip_reproject_duplicates_invalid():
 
 
 def test_no_polygons_and_no_crs_are_errors():
-    with pytest.raises(InputDataError, match="no OSM polygons inside"):
+    with pytest.raises(InputDataError, match=r"no OSM polygons \(nor label polygons"):
         standardize(frame([("way/1", {"leisure": "park"}, box(5000, 5000, 5100, 5100))]),
                     boundary(), TABLE, UTM)
     nocrs = gpd.GeoDataFrame({"osm_id": ["w"], "tags": [{}]}, geometry=[box(0, 0, 1, 1)])

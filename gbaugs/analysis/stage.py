@@ -108,11 +108,14 @@ def mspa_params(region: Region) -> MspaParams:
 
 
 def park_zones(osm_parquet: Path, categories: tuple[str, ...], grow_m: float):
-    """The urban-park zones of one city (GeoSeries indexed by OSM id)."""
+    """The urban-park zones of one city (GeoSeries indexed by OSM id); a labelled point
+    (one pixel's cell) is no park's outline."""
     import geopandas as gpd
 
     osm = gpd.read_parquet(osm_parquet)
     parks = osm[osm["category"].isin(categories)]
+    if "point" in parks.columns:
+        parks = parks[~parks["point"].fillna(False).to_numpy(dtype=bool)]
     geoms = parks.geometry.buffer(grow_m, join_style="mitre") if grow_m else parks.geometry
     zones = gpd.GeoDataFrame({"osm_id": parks["osm_id"].astype(str).to_numpy()},
                              geometry=geoms.to_numpy(), crs=osm.crs)

@@ -209,6 +209,11 @@ def check_sources(city: CityConfig, keypath: tuple[str | int, ...], backend: str
                                'geojson", column = "type", classes = {park = "ugs"}}]`')
     for j, src in enumerate(city.labels):
         at = where((*keypath, "labels", j))
+        if (src.x is None) != (src.y is None):
+            raise ConfigError("`x` and `y` go together: the columns of a table of points",
+                              where=where((*keypath, "labels", j, "x" if src.x else "y")),
+                              hint='e.g. { path = "plots.csv", x = "lon", y = "lat", '
+                                   'column = "class", classes = { 1 = "ugs" } }')
         if src.label is not None:
             if src.column is not None or src.classes is not None:
                 raise ConfigError("a label source has either `label` (one label for every "

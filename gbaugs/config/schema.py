@@ -126,6 +126,12 @@ class LabelSource:
     inward buffer and sampling as OSM; in overlaps they rank at ``priority`` (lower wins;
     the shipped class table's buildings are 0, farmland 10, parks 30). ``crs`` gives the
     CRS of a file that states none.
+
+    **Points** (field plots, training points drawn in Earth Engine's Code Editor, LUCAS)
+    label the pixel each lies in, with no inward buffer. A table without geometry (a CSV)
+    is read as points from its ``x``/``y`` columns (found by name when they are called
+    ``lon``/``lat``, ``longitude``/``latitude``, ``x``/``y`` or ``easting``/``northing``;
+    longitude/latitude columns are EPSG:4326 unless ``crs`` says otherwise).
     """
 
     path: Path
@@ -138,6 +144,11 @@ class LabelSource:
     crs: str | None = option(None, KnownCrs())
     """The CRS of the file's coordinates where the file states none (a shapefile without
     its ``.prj``, a CSV-made GeoJSON); a file that states another is an error."""
+    x: str | None = None
+    """The column of a table of points (a CSV) holding the x coordinate (easting or
+    longitude, in ``crs``); with ``y``."""
+    y: str | None = None
+    """The column of a table of points holding the y coordinate (northing or latitude)."""
 
     @property
     def name(self) -> str:

@@ -35,11 +35,16 @@ def layers(path: Path) -> list[str]:
 def read_vector_file(path: str | Path, *, what: str = "OSM",
                      bbox: tuple[float, ...] | None = None, layer: str | None = None,
                      one_layer: bool = False, crs: str | None = None,
-                     crs_hint: str | None = None) -> gpd.GeoDataFrame:
+                     crs_hint: str | None = None,
+                     points: tuple[str | None, str | None] | None = None
+                     ) -> gpd.GeoDataFrame:
     """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features.
 
     ``crs``: the CRS of a file that states none (one that states another is an error);
     ``crs_hint``: what the error for a file without a CRS tells the user to do.
+    ``points``: a table without geometry (a CSV) is read as points from its ``(x, y)``
+    columns (:func:`table_points`; ``(None, None)``: found by name); without it such a
+    table is an error.
 
     ``bbox`` (in the file's CRS): GDAL's spatial filter, as for raw OSM, so every route
     leaves out the same far-away features (GeoParquet is read whole). ``layer``: the layer
@@ -83,6 +88,16 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
         raise InputDataError(f"cannot read the {what} file ({type(exc).__name__}: {exc})",
                              where=path, hint="check that the file is complete and valid"
                              ) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        if points is None:
+            raise InputDataError(f"the {what} file holds no geometry (a table of "
+                                 f"{len(gdf.columns)} columns)", where=path,
+                                 hint="give a vector file (GeoPackage, GeoJSON, Shapefile)")
+        gdf, crs = table_points(gdf, path, *points, crs=crs, what=what)
+    elif points is not None and points != (None, None):
+        raise InputDataError(f"the {what} file has geometry; `x` and `y` name the "
+                             "coordinate columns of a table without it", where=path,
+                             hint="remove `x` and `y` (the file's geometry is used)")
     if crs is not None:
         gdf = _stated_crs(gdf, crs, what, path)
     if gdf.crs is None:
@@ -94,6 +109,52 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
     gdf = _drop_non_finite(gdf, what, path)
     _check_degrees_in_metres(gdf, what, path)
     return gdf
+
+
+COORDINATE_NAMES = (("lon", "lat"), ("longitude", "latitude"), ("lng", "lat"),
+                    ("x", "y"), ("easting", "northing"))
+"""Coordinate column pairs found by name (case-insensitive) in a table of points; the
+first three are longitude/latitude (EPSG:4326 unless a CRS is configured)."""
+
+
+def table_points(table, path: Path, x: str | None, y: str | None, *, crs: str | None,
+                 what: str) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Points from a table's coordinate columns ``x``, ``y`` (or the first pair of
+    :data:`COORDINATE_NAMES` it has, in any case) and the CRS they are in: ``crs``, else
+    EPSG:4326 for longitude/latitude columns found by name, else ``None`` (the caller's
+    "no CRS" error). A value that is not a number is an error naming its line."""
+    import pandas as pd
+
+    columns = [str(c) for c in table.columns]
+    lower = {c.lower(): c for c in columns}
+    degrees = False
+    if x is None:
+        for i, (cx, cy) in enumerate(COORDINATE_NAMES):
+            if cx in lower and cy in lower:
+                x, y, degrees = lower[cx], lower[cy], i < 3
+                break
+        else:
+            raise InputDataError(
+                f"the {what} file is a table without geometry and without coordinate "
+                f"columns by a known name (columns: {', '.join(columns) or 'none'})",
+                where=path, hint='name its coordinate columns in the entry: x = "…", y = '
+                                 '"…" (with crs = "EPSG:…"), or give a vector file')
+    for key, name in (("x", x), ("y", y)):
+        if name not in table.columns:
+            raise InputDataError(f"the {what} table has no column {name!r} (`{key}`)",
+                                 where=path, hint=f"columns: {', '.join(columns)}")
+    xs = pd.to_numeric(table[x], errors="coerce").to_numpy(np.float64)
+    ys = pd.to_numeric(table[y], errors="coerce").to_numpy(np.float64)
+    bad = np.flatnonzero(~np.isfinite(xs) | ~np.isfinite(ys))
+    if len(bad):
+        raise InputDataError(
+            f"{len(bad)} row(s) of the {what} table have a coordinate that is not a number "
+            f"(columns {x!r}, {y!r}), the first on line {bad[0] + 2}: "
+            f"{table[x].iloc[bad[0]]!r}, {table[y].iloc[bad[0]]!r}", where=path,
+            hint="fix or delete those rows")
+    rest = table.drop(columns=[x, y])
+    gdf = gpd.GeoDataFrame(rest, geometry=gpd.points_from_xy(xs, ys))
+    return gdf, crs if crs is not None else ("EPSG:4326" if degrees else None)
 
 
 def _stated_crs(gdf: gpd.GeoDataFrame, crs: str, what: str, path: Path) -> gpd.GeoDataFrame:

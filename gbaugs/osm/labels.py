@@ -1,4 +1,5 @@
-"""Your own label polygons: a city's park inventory, land-use map … beside or instead of OSM.
+"""Your own labels: a city's park inventory, land-use map, field points … beside or
+instead of OSM.
 
 A label source (:class:`gbaugs.config.LabelSource`) is any vector file (or one layer of
 it) with a CRS, and either a column whose values ``classes`` maps to the labels of the
@@ -9,7 +10,9 @@ with ``label``, ``category`` or the layer's name), ``priority`` and ``origin`` (
 source's name: the file name, ``file:layer`` for a layer), so
 :func:`gbaugs.osm.standardize.standardize` treats it like OSM except that the labels are
 already decided. Ids are ``<file stem>/<row>`` (``<file stem>/<layer>/<row>`` for a
-layer; row = the feature's 0-based position).
+layer; row = the feature's 0-based position). Points (and tables of coordinates, read
+as points) carry ``point = True``: the osm stage makes each the cell of the pixel it
+lies in, without the inward buffer (:func:`gbaugs.osm.standardize.point_cells`).
 """
 
 from __future__ import annotations
@@ -57,9 +60,10 @@ def read_label_source(source: LabelSource) -> gpd.GeoDataFrame:
     value is not in ``classes`` (``unmapped``, by value).
     """
     gdf = read_vector_file(source.path, what="label", layer=source.layer, one_layer=True,
-                           crs=source.crs,
+                           crs=source.crs, points=(source.x, source.y),
                            crs_hint='say which it is in the label entry: crs = "EPSG:…" '
                                     '(e.g. "EPSG:4326" for longitude/latitude)')
+    point = point_rows(gdf.geometry.values, source.path)
     stem = Path(source.path).name.split(".")[0]
     if source.layer:
         stem = f"{stem}/{source.layer}"
@@ -97,12 +101,30 @@ def read_label_source(source: LabelSource) -> gpd.GeoDataFrame:
         "category": categories,
         "priority": np.full(len(rows), source.priority, dtype=np.int64),
         "origin": source.name,
+        "point": point[rows],
     }, geometry=gdf.geometry.values[rows], crs=gdf.crs)
     frame.attrs["label_source"] = {"path": str(source.path), "layer": source.layer,
                                    "column": source.column, "label": source.label,
                                    "name": source.name, "features": len(gdf),
-                                   "used": len(rows), "unmapped": dict(sorted(unmapped.items()))}
+                                   "used": len(rows), "points": int(point[rows].sum()),
+                                   "unmapped": dict(sorted(unmapped.items()))}
     return frame
+
+
+def point_rows(geoms: np.ndarray, path) -> np.ndarray:
+    """Which features are points (``Point``/``MultiPoint``: each labels the pixel it lies
+    in); polygons are areas; lines are an error (a line labels no area and no pixel it
+    could name: a hedge or a street's trees need polygons or points)."""
+    import shapely
+
+    kinds = shapely.get_type_id(geoms)  # -1 missing, 0 point, 1/2 lines, 4 multipoint
+    lines = np.isin(kinds, (1, 2, 5))
+    if lines.any():
+        raise InputDataError(
+            f"{int(lines.sum())} of the label file's {len(geoms)} features are lines "
+            f"(the first is row {int(np.flatnonzero(lines)[0])})", where=path,
+            hint="label areas with polygons and places with points; a line names no pixel")
+    return np.isin(kinds, (0, 4))
 
 
 def describe_origins(origins) -> str:

@@ -9,7 +9,8 @@ own label sources (``labels``), standardize them together
 ``cities/<city>/osm.parquet``  GeoParquet, working CRS: ``osm_id``, ``origin`` (``osm`` or
                                the label source's file name), ``label``,
                                ``category``, ``tags`` (JSON), ``area_m2``, ``perimeter_m``,
-                               ``shape_index``, ``refined_area_m2``, ``repaired``, geometry
+                               ``shape_index``, ``refined_area_m2``, ``repaired``,
+                               ``point`` (a label source's point: its pixel's cell), geometry
                                (the refined, inward-buffered polygon)
 ``cities/<city>/osm.json``     the city's report, with its completeness level
 
@@ -68,7 +69,8 @@ def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> Sta
                          inward_buffer_m=region.osm.inward_buffer_m, city=city.name,
                          min_polygon_area_m2=region.osm.min_polygon_area_m2,
                          buffer_by_label=region.osm.inward_buffer_by_label,
-                         judge_completeness=city.osm is not None)
+                         judge_completeness=city.osm is not None,
+                         point_cell_m=region.resolution_m)
     result.report["source"] = None if city.osm is None else str(city.osm)
     result.report.update(extra)
     if sources:
@@ -176,7 +178,7 @@ def _run(ctx: RunContext) -> StageResult:
 
 OSM = Stage(
     name="osm",
-    version=3,  # 3: raw OSM through GDAL, table keys only, label sources
+    version=4,  # 3: raw OSM through GDAL, table keys only, label sources; 4: points
     description="standardize OSM polygons per city (class table, inward buffer, completeness)",
     run=_run,
     reads=("osm", "region.crs", "region.urban_mask", "cities.name", "cities.crs", "cities.osm",

@@ -45,7 +45,7 @@ COVERAGE_REF = 0.25
 mapped as green space: about the UGS density of the GBA's greener cities in the paper)."""
 DENSITY_REF = 10.0
 """Vegetation polygons per km² at which the count half of the index saturates."""
-DECIDED = ("label", "category", "priority", "origin")
+DECIDED = ("label", "category", "priority", "origin", "point")
 """Columns a label source brings decided (:func:`gbaugs.osm.labels.read_label_source`)."""
 
 
@@ -96,7 +96,8 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
                 crs: Any, *, inward_buffer_m: float = 10.0, city: str = "city",
                 min_polygon_area_m2: float = 0.0,
                 buffer_by_label: Mapping[str, float] | None = None,
-                judge_completeness: bool = True) -> StandardizedCity:
+                judge_completeness: bool = True,
+                point_cell_m: float = 10.0) -> StandardizedCity:
     """Run steps 1–6 on one city's OSM frame (from :mod:`gbaugs.osm.readers`).
 
     Drop reasons (``report["dropped"]``): ``invalid_geometry`` (null, empty, or invalid
@@ -111,6 +112,10 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     :data:`WARN_CLASS_LOSS` of its polygons is a warning. Completeness is judged on OSM's
     polygons only (``origin == "osm"``), and not at all with ``judge_completeness=False``
     (a city labelled only by its own files: ``completeness_index`` is ``None``).
+
+    Rows with ``point = True`` (points of a label source) become the cell of the pixel
+    they lie in (:func:`point_cells`, ``point_cell_m`` = the map's pixel size) and keep it
+    whole: no inward buffer, no shape index (``NaN``).
     """
     if osm.crs is None:
         raise InputDataError("the OSM polygons have no CRS", where=f"city {city}")
@@ -121,7 +126,13 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     area_geom = shapely.union_all(shapely.make_valid(boundary.to_crs(crs).geometry.values))
     if area_geom.is_empty or area_geom.area <= 0:
         raise InputDataError("the city boundary is empty", where=f"city {city}")
-    frame = _clip(osm.to_crs(crs), area_geom, crs, report)           # 0–1
+    frame = osm.to_crs(crs)
+    point = (frame["point"].fillna(False).to_numpy(dtype=bool) if "point" in frame.columns
+             else np.zeros(len(frame), dtype=bool))
+    frame["point"] = point
+    if point.any():
+        frame = frame.set_geometry(point_cells(frame.geometry.values, point, point_cell_m))
+    frame = _clip(frame, area_geom, crs, report)                     # 0–1
     frame = _drop_duplicates(frame, report, city)                    # 2
     frame, priority = _label(frame, table)                           # 3
     classes_in = _class_keys(frame)                                  # 4
@@ -136,8 +147,27 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
                               min_polygon_area_m2)
     _summarize(frame, report, inward_buffer_m, area_geom.area, coverage, judge_completeness)
     frame = frame[["osm_id", "origin", "label", "category", "tags", "area_m2", "perimeter_m",
-                   "shape_index", "refined_area_m2", "repaired", "geometry"]]
+                   "shape_index", "refined_area_m2", "repaired", "point", "geometry"]]
     return StandardizedCity(frame, report)
+
+
+def point_cells(geoms: np.ndarray, point: np.ndarray, cell_m: float) -> np.ndarray:
+    """``geoms`` with each point (where ``point``) replaced by the cell of side ``cell_m``
+    it lies in, on the lattice of multiples of ``cell_m`` — the map grid's pixels
+    (:meth:`gbaugs.grid.Grid.around` aligns them so) —, so the point labels that pixel,
+    and two points in one pixel are one cell (the overlap rule keeps one); a
+    ``MultiPoint`` labels the pixel of each of its points. (Any square of the pixel size
+    holds exactly one pixel centre of any grid of that size, so another grid still gets
+    one pixel per point.)"""
+    out = geoms.copy()
+    for i in np.flatnonzero(point):
+        g = geoms[i]
+        if g is None or g.is_empty:
+            continue
+        xy = np.floor(shapely.get_coordinates(g) / cell_m) * cell_m
+        boxes = shapely.box(xy[:, 0], xy[:, 1], xy[:, 0] + cell_m, xy[:, 1] + cell_m)
+        out[i] = boxes[0] if len(boxes) == 1 else shapely.union_all(boxes)
+    return out
 
 
 def _clip(frame: gpd.GeoDataFrame, area_geom: Any, crs: Any, report: dict[str, Any]
@@ -177,9 +207,10 @@ def _drop_duplicates(frame: gpd.GeoDataFrame, report: dict[str, Any], city: str
     report["dropped"]["duplicates"] = int(dup.sum())
     frame = frame[~dup.values].reset_index(drop=True)
     if len(frame) == 0:
-        raise InputDataError("no OSM polygons inside the city boundary",
-                             where=f"city {city}",
-                             hint="check that the OSM extract covers the city")
+        raise InputDataError("no OSM polygons (nor label polygons or points) inside the "
+                             "city boundary", where=f"city {city}",
+                             hint="check that the OSM extract and the label files cover the "
+                                  "city")
     return frame
 
 
@@ -207,7 +238,8 @@ def _shape_metrics(frame: gpd.GeoDataFrame) -> None:
     perimeter = shapely.length(frame.geometry.values)
     frame["area_m2"] = area
     frame["perimeter_m"] = perimeter
-    frame["shape_index"] = perimeter / (2.0 * np.sqrt(np.pi * area))
+    frame["shape_index"] = np.where(frame["point"].to_numpy(dtype=bool), np.nan,
+                                    perimeter / (2.0 * np.sqrt(np.pi * area)))
 
 
 def _shrink(frame: gpd.GeoDataFrame, report: dict[str, Any], classes_in: np.ndarray,
@@ -220,6 +252,7 @@ def _shrink(frame: gpd.GeoDataFrame, report: dict[str, Any], classes_in: np.ndar
     coverage of the city (before the buffer; slivers do not count)."""
     distance = np.array([buffer_by_label.get(lab, inward_buffer_m)
                          for lab in frame["label"]], dtype=float)
+    distance[frame["point"].to_numpy(dtype=bool)] = 0.0  # a point's pixel is its label
     if (distance > 0).any():
         refined = _polygonal(shapely.buffer(frame.geometry.values, -distance,
                                             join_style="mitre"))
@@ -322,7 +355,7 @@ def _loss_warning(lossy: dict[str, dict[str, Any]], distance: np.ndarray,
         parts.append(f"{key} {sum(lost.values())} of {loss['polygons']} ({why}; {erased})")
         if lost["buffer"]:
             metres = distance[(frame["label"] == label).to_numpy()]
-            buffer = float(metres[0]) if len(metres) else default
+            buffer = float(metres.max()) if len(metres) else default  # points have 0
             remedies.append(f"{label} = {buffer / 2:g}")
     remedy = (f"where they are narrower than twice the buffer, give them a smaller one: "
               f"[osm] inward_buffer_by_label = {{ {', '.join(sorted(set(remedies)))} }}"

@@ -21,7 +21,9 @@ shape index.
 Pixels with any missing (NaN or infinite) feature are skipped and counted. Per candidate
 the polygon-level indicators are attached: the distance from the pixel centre to the
 refined polygon's boundary (m), the polygon's shape index, and the standard deviation of
-NDVI over the polygon's valid pixels.
+NDVI over the polygon's valid pixels. A point's pixel (``point`` in the refined polygons:
+the cell of a labelled point) has no boundary distance and no shape index, and its NDVI σ
+is taken over its 3 × 3 neighbourhood (:func:`neighbourhood_std`).
 """
 
 from __future__ import annotations
@@ -218,15 +220,39 @@ def extract_candidates(pixels: PixelSource | Path, polygons: gpd.GeoDataFrame,
     boundaries = shapely.boundary(polys.geometry.to_numpy())
     distance[in_poly] = shapely.distance(shapely.points(xs[in_poly], ys[in_poly]),
                                          boundaries[poly[in_poly]])
+    point = in_poly & (polys["point"].fillna(False).to_numpy(dtype=bool)[safe]
+                       if "point" in polys.columns else False)
+    distance[point] = np.nan  # a point has no boundary
     frame["boundary_distance_m"] = distance
     frame["shape_index"] = np.where(in_poly, polys["shape_index"].to_numpy()[safe], np.nan)
     frame["ndvi_std"] = frame.groupby("polygon")["NDVI"].transform("std", ddof=0)
     frame.loc[~in_poly, "ndvi_std"] = np.nan
+    if point.any():
+        frame.loc[point, "ndvi_std"] = neighbourhood_std(pixels, rows[point], cols[point])
     counts["candidates"] = len(frame)
     counts["candidates_unlabelled"] = int((~in_poly).sum())
     counts["candidates_vegetation"] = int((frame["label"] == 1).sum())
     counts["candidates_non_vegetation"] = int((frame["label"] == 0).sum())
     return Candidates(frame, crs, counts, city_ndvi, index.ravel() >= 0)
+
+
+def neighbourhood_std(pixels: PixelSource, rows: np.ndarray, cols: np.ndarray
+                      ) -> np.ndarray:
+    """σ of NDVI over the 3 × 3 pixels around each (row, col) (those inside the grid and
+    valid; population σ): a labelled point's homogeneity, where a polygon's is taken over
+    its pixels — a point in a mixed neighbourhood (a park's edge, a street tree) is a
+    less reliable label, and 10 m GPS error moves it by a pixel."""
+    grid = pixels.grid
+    dr, dc = (d.ravel() for d in np.mgrid[-1:2, -1:2])
+    rr = np.clip(rows[:, None] + dr, 0, grid.height - 1)
+    cc = np.clip(cols[:, None] + dc, 0, grid.width - 1)
+    flat = rr.astype(np.int64) * grid.width + cc
+    unique, inverse = np.unique(flat, return_inverse=True)
+    ndvi = pixels.values(unique, ["NDVI"])["NDVI"][inverse].reshape(flat.shape)
+    inside = ((rows[:, None] + dr >= 0) & (rows[:, None] + dr < grid.height)
+              & (cols[:, None] + dc >= 0) & (cols[:, None] + dc < grid.width))
+    ndvi = np.where(inside & np.isfinite(ndvi), ndvi, np.nan)
+    return np.nanstd(ndvi, axis=1)
 
 
 WARN_MASK_LOSS = 0.05

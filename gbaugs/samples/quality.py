@@ -53,9 +53,11 @@ city.
 * homogeneity: ``1 − min(1, σ_NDVI / ndvi_std_ref)`` over the polygon's pixels.
 
 The **composite score** is the mean of the four (equal weights: the paper names the
-indicators but not their combination). Scores are cut into ``low``/``medium``/``high`` at
-``score_thresholds`` or, by default, at the tertiles of the whole region's scores, and
-mapped to the reliability weights 0.9 / 0.6 / 0.2.
+indicators but not their combination), of those defined where one is not: a labelled
+point has no boundary and no shape (its homogeneity is its 3 × 3 neighbourhood's), a pixel
+drawn outside every polygon has neither, nor a homogeneity. Scores are cut into
+``low``/``medium``/``high`` at ``score_thresholds`` or, by default, at the tertiles of the
+whole region's scores, and mapped to the reliability weights 0.9 / 0.6 / 0.2.
 """
 
 from __future__ import annotations
