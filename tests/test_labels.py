@@ -137,6 +137,84 @@ def test_a_boundary_file_without_a_crs_takes_boundary_crs(tmp_path):
         boundary("with.shp", "EPSG:4326")
 
 
+def test_a_national_boundary_file_is_filtered_to_the_city(tmp_path):
+    """A GADM-like GeoPackage (a country layer, a municipality layer): the layer and the
+    units are chosen by `boundary_layer` and `boundary_filter` — text, numbers and lists
+    as the Earth Engine filter takes them; no layer, an unknown attribute and a value no
+    unit has (an accent left out) are errors that say what the file has."""
+    import geopandas as gpd
+
+    from gbaugs.boundaries import city_boundary
+    from gbaugs.config import CityConfig
+
+    gadm = tmp_path / "gadm41_COL.gpkg"
+    gpd.GeoDataFrame({"NAME_0": ["Colombia"]}, geometry=[box(0, 0, 90, 90)],
+                     crs=4326).to_file(gadm, layer="ADM_ADM_0")
+    units = [("Apartadó", 1, box(10, 10, 11, 11)), ("Turbo", 2, box(11, 10, 12, 11)),
+             ("Carepa", 3, box(12, 10, 13, 11))]
+    gpd.GeoDataFrame({"NAME_2": [u[0] for u in units], "ID_2": [u[1] for u in units]},
+                     geometry=[u[2] for u in units], crs=4326).to_file(gadm, layer="ADM_ADM_2")
+
+    def boundary(layer="ADM_ADM_2", **where):
+        city = CityConfig(name="Apartadó", boundary=gadm, osm="online",
+                          boundary_layer=layer, boundary_filter=where)
+        return city_boundary(Region(name="r", cities=(city,)), city).geometry.iloc[0]
+
+    assert boundary(NAME_2="Apartadó").equals(box(10, 10, 11, 11))
+    assert boundary(ID_2=2).equals(box(11, 10, 12, 11))
+    assert boundary(NAME_2=("Turbo", "Carepa")).equals(box(11, 10, 13, 11))
+    assert boundary(NAME_2="Turbo", ID_2=(1, 2)).equals(box(11, 10, 12, 11))
+    assert boundary().equals(box(10, 10, 13, 11))  # no filter: every unit, dissolved
+    with pytest.raises(InputDataError, match="2 layers: ADM_ADM_0, ADM_ADM_2") as exc:
+        boundary(None, NAME_2="Apartadó")
+    assert 'boundary_layer' in exc.value.hint
+    with pytest.raises(InputDataError, match="no feature of the boundary file has "
+                                             "NAME_2 = 'Apartado'") as exc:
+        boundary(NAME_2="Apartado")
+    assert "close: 'Apartadó'" in exc.value.hint
+    with pytest.raises(InputDataError, match="no attribute 'NAME_3'") as exc:
+        boundary(NAME_3="Apartadó")
+    assert "NAME_2, ID_2" in exc.value.hint
+    with pytest.raises(InputDataError, match="among those the other filters select"):
+        boundary(NAME_2="Turbo", ID_2=3)
+    region = Region.from_dict({"region": {"name": "r"}, "imagery": {"backend": "gee"},
+                               "cities": [{
+        "name": "A", "boundary": str(gadm), "osm": "online", "boundary_layer": "ADM_ADM_2",
+        "boundary_filter": {"NAME_2": ["Turbo", "Carepa"], "ID_2": 2}}]})
+    assert region.cities[0].boundary_filter == {"NAME_2": ("Turbo", "Carepa"), "ID_2": 2}
+
+
+def test_a_city_boundary_from_an_osm_extract_as_it_is(tmp_path):
+    """The administrative boundary relations of an OSM file (GDAL's `multipolygons`
+    layer), chosen by boundary_layer and boundary_filter — no conversion."""
+    from gbaugs.boundaries import city_boundary
+    from gbaugs.config import CityConfig
+
+    nodes, ways, rels = [], [], []
+    units = [("Apartadó", "6", (-76.7, 7.85, -76.6, 7.95)),
+             ("Turbo", "6", (-76.8, 7.95, -76.7, 8.1)), ("Antioquia", "4", (-77, 6, -75, 9))]
+    for k, (name, level, (x0, y0, x1, y1)) in enumerate(units):
+        ids = [4 * k + i + 1 for i in range(4)]
+        nodes += [f'<node id="{n}" lat="{y}" lon="{x}" version="1"/>' for n, (x, y) in
+                  zip(ids, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], strict=True)]
+        ways.append(f'<way id="{k + 1}" version="1">'
+                    + "".join(f'<nd ref="{n}"/>' for n in [*ids, ids[0]]) + "</way>")
+        rels.append(f'<relation id="{k + 1}" version="1"><member type="way" ref="{k + 1}" '
+                    'role="outer"/><tag k="type" v="boundary"/><tag k="boundary" '
+                    f'v="administrative"/><tag k="admin_level" v="{level}"/>'
+                    f'<tag k="name" v="{name}"/></relation>')
+    extract = tmp_path / "antioquia.osm"
+    extract.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">'
+                       + "".join(nodes + ways + rels) + "</osm>", encoding="utf-8")
+    city = CityConfig(name="Apartadó", boundary=extract, osm=extract,
+                      boundary_layer="multipolygons",
+                      boundary_filter={"boundary": "administrative", "name": "Apartadó",
+                                       "admin_level": 6})
+    got = city_boundary(Region(name="r", cities=(city,)), city)
+    assert got.crs.to_epsg() == 4326
+    assert got.geometry.iloc[0].equals(box(-76.7, 7.85, -76.6, 7.95))
+
+
 def test_label_sources_and_osm_overlap_by_priority(tmp_path):
     """An inventory park outranks the OSM polygons under it except buildings; origins are
     recorded and counted."""

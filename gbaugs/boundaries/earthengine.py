@@ -113,7 +113,8 @@ def city_boundary_from_earthengine(region: Region, city: CityConfig
                                    ".aggregate_array(PROP).getInfo()")
         geom = shapely.union_all(shapely.make_valid(gdf.geometry.values))
     elif city.boundary is not None:
-        geom = load_boundary(city.boundary, city=city.name, crs=city.boundary_crs
+        geom = load_boundary(city.boundary, city=city.name, crs=city.boundary_crs,
+                             layer=city.boundary_layer, filters=city.boundary_filter
                              ).to_crs(4326).geometry.iloc[0]
         record["boundary"] = {"file": str(city.boundary)}
     else:

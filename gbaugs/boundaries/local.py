@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -21,23 +23,87 @@ from gbaugs.errors import BackendError, GbaugsWarning, InputDataError
 
 
 def load_boundary(path: Path, *, urban_mask: Path | None = None, city: str = "city",
-                  crs: str | None = None) -> gpd.GeoDataFrame:
+                  crs: str | None = None, layer: str | None = None,
+                  filters: Mapping[str, Any] | None = None) -> gpd.GeoDataFrame:
     """Read a boundary file as one dissolved polygon, intersected with an urban mask;
-    ``crs``: the CRS of a file that states none (the city's ``boundary_crs``)."""
-    from gbaugs.io.vector import read_vector_file
-
-    gdf = read_vector_file(path, what="boundary", crs=crs,
-                           crs_hint=f'say which it is: boundary_crs = "EPSG:…" in city '
-                                    f'{city!r} (e.g. "EPSG:4326" for longitude/latitude)')
-    geom = shapely.union_all(shapely.make_valid(gdf.geometry.values))
+    ``crs``: the CRS of a file that states none (the city's ``boundary_crs``); ``layer``
+    (``boundary_layer``): the layer of a multi-layer file, which needs one; ``filters``
+    (``boundary_filter``): the features that are the city (:func:`select_features`)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = None  # the reader says what is wrong
+    geom, file_crs = _read_boundary(str(path), stamp, city, crs, layer,
+                                    tuple(sorted((filters or {}).items())))
     if urban_mask is not None:
-        mask = read_vector_file(urban_mask, what="urban mask").to_crs(gdf.crs)
+        from gbaugs.io.vector import read_vector_file
+
+        mask = read_vector_file(urban_mask, what="urban mask").to_crs(file_crs)
         geom = shapely.intersection(geom, shapely.union_all(mask.geometry.values))
     if geom.is_empty or geom.area == 0:
         raise InputDataError(f"the boundary of city {city!r} is empty"
                              + (" after intersecting it with the urban mask" if urban_mask
                                 else ""), where=path)
-    return gpd.GeoDataFrame({"name": [city]}, geometry=[geom], crs=gdf.crs)
+    return gpd.GeoDataFrame({"name": [city]}, geometry=[geom], crs=file_crs)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_boundary(path: str, stamp: tuple[int, int] | None, city: str, crs: str | None,
+                   layer: str | None, filters: tuple[tuple[str, Any], ...]):
+    """The dissolved geometry of a boundary file's (selected) features and its CRS, read
+    once per process for the same file (``stamp``: its mtime and size) and keys — every
+    stage of a run reads the boundary, and a national dataset or a country's OSM extract
+    takes GDAL a while to parse."""
+    from gbaugs.io.vector import read_vector_file
+
+    gdf = read_vector_file(path, what="boundary", crs=crs, layer=layer, one_layer=True,
+                           layer_key=f'boundary_layer = "NAME" in city {city!r}',
+                           crs_hint=f'say which it is: boundary_crs = "EPSG:…" in city '
+                                    f'{city!r} (e.g. "EPSG:4326" for longitude/latitude)')
+    if filters:
+        gdf = select_features(gdf, dict(filters), Path(path), city)
+    return shapely.union_all(shapely.make_valid(gdf.geometry.values)), gdf.crs
+
+
+def select_features(gdf: gpd.GeoDataFrame, filters: Mapping[str, Any], path: Path,
+                    city: str) -> gpd.GeoDataFrame:
+    """The rows of ``gdf`` whose attribute equals the value of every key of ``filters``
+    (any value of a list), as Earth Engine's ``ee.Filter.eq``/``inList``: numbers compare
+    as numbers, anything else as text. An unknown attribute is an error listing the
+    attributes; a filter that selects nothing names the nearest values the file has."""
+    import difflib
+
+    import pandas as pd
+
+    keep = np.ones(len(gdf), dtype=bool)
+    where = f"{path} (boundary_filter of city {city!r})"
+    for key, wanted in filters.items():
+        if key not in gdf.columns or key == gdf.geometry.name:
+            cols = ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name)
+            raise InputDataError(f"the boundary file has no attribute {key!r}", where=where,
+                                 hint=f"its attributes: {cols}")
+        values = wanted if isinstance(wanted, tuple | list) else (wanted,)
+        column = gdf[key]
+        if pd.api.types.is_numeric_dtype(column) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            hit = column.isin(values).to_numpy()
+        else:
+            hit = column.astype(str).isin([str(v) for v in values]).to_numpy()
+        if not (keep & hit).any():
+            have = sorted({str(v) for v in column[keep].dropna()})
+            near = [m for v in values for m in difflib.get_close_matches(str(v), have, n=3)]
+            raise InputDataError(
+                f"no feature of the boundary file has {key} = "
+                f"{' or '.join(repr(v) for v in values)}"
+                + (" among those the other filters select" if not keep.all() else ""),
+                where=where,
+                hint=(f"close: {', '.join(map(repr, dict.fromkeys(near)))}" if near else
+                      f"its values: {', '.join(map(repr, have[:12]))}"
+                      + (" …" if len(have) > 12 else "")) + " (case and accents count)")
+        keep &= hit
+    return gdf[keep]
 
 
 def working_crs(region: Region, city: CityConfig, boundary: gpd.GeoDataFrame) -> str:
@@ -107,7 +173,8 @@ def city_boundary(region: Region, city: CityConfig) -> gpd.GeoDataFrame:
     if city.boundary == "imagery":
         return imagery_extent(city, urban_mask=mask)
     return load_boundary(city.boundary, urban_mask=mask, city=city.name,
-                         crs=city.boundary_crs)
+                         crs=city.boundary_crs, layer=city.boundary_layer,
+                         filters=city.boundary_filter)
 
 
 def imagery_extent(city: CityConfig, *, urban_mask: Path | None = None) -> gpd.GeoDataFrame:

@@ -85,7 +85,7 @@ BOUNDARIES = Stage(
     description="fetch the Earth Engine boundaries and urban mask of every city",
     run=_run,
     reads=("region.urban_mask", "cities.name", "cities.boundary",
-           "cities.boundary_crs"),
+           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter"),
     applies=needs_earthengine,
     after=resolve,
 )

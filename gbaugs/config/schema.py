@@ -609,6 +609,15 @@ class CityConfig:
     boundary_crs: str | None = option(None, KnownCrs())
     """The CRS of the boundary file's coordinates where the file states none (a shapefile
     without its ``.prj``); a file that states another is an error."""
+    boundary_layer: str | None = None
+    """The layer of a multi-layer boundary file (a GADM GeoPackage: ``ADM_ADM_2``); a file
+    of several layers needs it (GDAL would read the first, a country's outline)."""
+    boundary_filter: Mapping[str, str | int | tuple[str | int, ...]] = field(
+        default_factory=dict)
+    """The features of the boundary file that are the city, by attribute equality
+    (``{ NAME_2 = "Apartadó" }``; a list value selects any of its values), as the Earth
+    Engine filter does: a national dataset (GADM, geoBoundaries, a census's units) is
+    used as it is. Without it every feature is the city (dissolved)."""
     index_scale: float | None = option(None, _INDEX_SCALE)
     """This city's pre-made stack: stored value of index 1.0, overriding ``[imagery]
     index_scale``."""

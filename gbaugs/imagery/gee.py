@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from gbaugs.config import EarthEngineFilter, GeeOptions, ImageryConfig
+from gbaugs.config import CityConfig, EarthEngineFilter, GeeOptions, ImageryConfig
 from gbaugs.earthengine.requests import STACK_FILL, download_stack, export_task, wait_for
 from gbaugs.earthengine.session import ee_module as _ee
 from gbaugs.earthengine.session import ensure_initialized, geojson
@@ -53,19 +53,26 @@ def feature_geometry(source: EarthEngineFilter):
     return selection(source).geometry(maxError=1)
 
 
-def local_geometry(path: Path):
-    """An ``ee.Geometry`` from a local boundary file (dissolved, WGS 84)."""
+def local_geometry(path: Path, city: CityConfig | None = None):
+    """An ``ee.Geometry`` from a local boundary file (dissolved, WGS 84); with ``city``,
+    read as that city's boundary (its ``boundary_crs``, ``boundary_layer`` and
+    ``boundary_filter``)."""
     ee = _ee()
     from gbaugs.boundaries import load_boundary
 
-    gdf = load_boundary(path).to_crs(4326)
+    keys = {} if city is None else {"city": city.name, "crs": city.boundary_crs,
+                                    "layer": city.boundary_layer,
+                                    "filters": city.boundary_filter}
+    gdf = load_boundary(path, **keys).to_crs(4326)
     return ee.Geometry(geojson(gdf.geometry.iloc[0]), geodesic=False)
 
 
-def city_geometry(boundary: EarthEngineFilter | Path, urban_mask=None):
-    """The city's geometry, intersected with the urban mask when one is given."""
+def city_geometry(boundary: EarthEngineFilter | Path, urban_mask=None,
+                  city: CityConfig | None = None):
+    """The city's geometry, intersected with the urban mask when one is given; ``city``:
+    whose boundary file it is (:func:`local_geometry`)."""
     geom = feature_geometry(boundary) if isinstance(boundary, EarthEngineFilter) else \
-        local_geometry(boundary)
+        local_geometry(boundary, city)
     if urban_mask is not None:
         mask = feature_geometry(urban_mask) if isinstance(urban_mask, EarthEngineFilter) \
             else local_geometry(urban_mask)
@@ -186,7 +193,7 @@ def download_city_stack(region, city, staging: Path, tiles: Path,
 
     ensure_initialized(region.imagery.gee.project)
     features = selected_features(region.imagery.features)
-    geometry = city_geometry(city.boundary, region.urban_mask)
+    geometry = city_geometry(city.boundary, region.urban_mask, city)
     crs, grid = city_crs_and_grid(region, city, geometry, region.resolution_m)
     start, end = (d.isoformat() for d in region.date_window)
     image = feature_stack(geometry, start, end, crs, region.imagery, features,
@@ -226,7 +233,7 @@ def describe_city_stack(region, city) -> dict[str, Any]:
     ensure_initialized(region.imagery.gee.project)
     ee = _ee()
     features = selected_features(region.imagery.features)
-    geometry = city_geometry(city.boundary, region.urban_mask)
+    geometry = city_geometry(city.boundary, region.urban_mask, city)
     crs, grid = city_crs_and_grid(region, city, geometry, region.resolution_m)
     start, end = (d.isoformat() for d in region.date_window)
     image = feature_stack(geometry, start, end, crs, region.imagery, features,
@@ -288,7 +295,7 @@ def download_preview(region, city, grid: Grid, out: Path) -> dict[str, Any]:
     from gbaugs.features.registry import selected_features
 
     features = selected_features(region.imagery.features)
-    geometry = city_geometry(city.boundary, region.urban_mask)
+    geometry = city_geometry(city.boundary, region.urban_mask, city)
     start, end = (d.isoformat() for d in region.date_window)
     rgb = ["B4", "B3", "B2"]
     image = (feature_stack(geometry, start, end, grid.crs, region.imagery, features,
@@ -328,7 +335,7 @@ def export_region(region, cities=None, *, wait: bool = False,
     start, end = (d.isoformat() for d in region.date_window)
     tasks = []
     for city in cities or region.cities:
-        geometry = city_geometry(city.boundary, region.urban_mask)
+        geometry = city_geometry(city.boundary, region.urban_mask, city)
         crs, _ = city_crs_and_grid(region, city, geometry, region.resolution_m)
         image = feature_stack(geometry, start, end, crs, region.imagery, features,
                               scale=region.resolution_m)

@@ -307,6 +307,6 @@ IMAGERY = Stage(
            "region.end_date", "region.resolution_m", "region.crs", "region.urban_mask",
            "cities.name", "cities.crs", "cities.imagery", "cities.band_map", "cities.scale",
            "cities.offset", "cities.index_scale", "cities.index_offset", "cities.boundary",
-           "cities.boundary_crs"),
+           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter"),
     inputs=_inputs,
 )

@@ -36,8 +36,8 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
                      bbox: tuple[float, ...] | None = None, layer: str | None = None,
                      one_layer: bool = False, crs: str | None = None,
                      crs_hint: str | None = None,
-                     points: tuple[str | None, str | None] | None = None
-                     ) -> gpd.GeoDataFrame:
+                     points: tuple[str | None, str | None] | None = None,
+                     layer_key: str | None = None) -> gpd.GeoDataFrame:
     """Read any vector file (GDAL formats, GeoParquet); it must have a CRS and features.
 
     ``crs``: the CRS of a file that states none (one that states another is an error);
@@ -50,7 +50,8 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
     leaves out the same far-away features (GeoParquet is read whole). ``layer``: the layer
     of a multi-layer file (a GeoPackage) to read — a name it lacks is an error listing its
     layers; ``one_layer``: a file of several layers without ``layer`` is such an error too
-    (else GDAL reads the first, silently).
+    (else GDAL reads the first, silently); ``layer_key``: how the configuration chooses
+    it, for that error (default: a label entry's ``layer``).
     """
     path = Path(path)
     if not path.exists():
@@ -69,8 +70,9 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
         if layer is None and len(names) > 1:
             raise InputDataError(
                 f"the {what} file has {len(names)} layers: {', '.join(names)}", where=path,
-                hint="choose one with `layer = \"NAME\"` (one label source per layer, e.g. "
-                     f'{{ path = "{path.name}", layer = "{names[0]}", label = "ugs" }})')
+                hint=f"choose one with {layer_key}" if layer_key else
+                "choose one with `layer = \"NAME\"` (one label source per layer, e.g. "
+                f'{{ path = "{path.name}", layer = "{names[0]}", label = "ugs" }})')
     try:
         if path.suffix.lower() in (".parquet", ".geoparquet"):
             gdf = gpd.read_parquet(path)

@@ -197,7 +197,7 @@ def map_city(region, city, model: Model, grid: Grid, out: Path,
 
     ensure_initialized(region.imagery.gee.project)
     start, end = (d.isoformat() for d in region.date_window)
-    geometry = gee.city_geometry(city.boundary, region.urban_mask)
+    geometry = gee.city_geometry(city.boundary, region.urban_mask, city)
     image = gee.feature_stack(geometry, start, end, grid.crs, region.imagery,
                               selected_features(region.imagery.features),
                               scale=region.resolution_m)

@@ -183,6 +183,6 @@ OSM = Stage(
     run=_run,
     reads=("osm", "region.crs", "region.urban_mask", "cities.name", "cities.crs", "cities.osm",
            "cities.labels", "cities.boundary",
-           "cities.boundary_crs"),
+           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter"),
     inputs=_inputs,
 )

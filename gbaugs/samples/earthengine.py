@@ -217,7 +217,7 @@ def city_pixels(region, city, grid: Grid) -> EarthEnginePixels:
 
     ensure_initialized(region.imagery.gee.project)
     features = selected_features(region.imagery.features)
-    geometry = gee.city_geometry(city.boundary, region.urban_mask)
+    geometry = gee.city_geometry(city.boundary, region.urban_mask, city)
     start, end = (d.isoformat() for d in region.date_window)
     image = gee.feature_stack(geometry, start, end, grid.crs, region.imagery, features,
                               scale=region.resolution_m)
