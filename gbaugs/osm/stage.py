@@ -181,8 +181,8 @@ OSM = Stage(
     version=4,  # 3: raw OSM through GDAL, table keys only, label sources; 4: points
     description="standardize OSM polygons per city (class table, inward buffer, completeness)",
     run=_run,
-    reads=("osm", "region.crs", "region.urban_mask", "cities.name", "cities.crs", "cities.osm",
-           "cities.labels", "cities.boundary",
+    reads=("osm", "region.crs", "region.resolution_m", "region.urban_mask", "cities.name",
+           "cities.crs", "cities.osm", "cities.labels", "cities.boundary",
            "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter"),
     inputs=_inputs,
 )
