@@ -54,7 +54,7 @@ def check_inputs(region: Region) -> tuple[list[str], list[str]]:
         if isinstance(city.osm, Path):
             _check_osm(city, problems)
         for j, src in enumerate(city.labels):
-            _check_labels(city, j, src, problems)
+            _check_labels(city, j, src, problems, bounds)
         if city.imagery:
             facts += _check_imagery(region, city, bounds, problems, allowed)
         for product, path in city.references.items():
@@ -160,8 +160,10 @@ def _check_grid_and_buffer(region: Region, city: CityConfig, boundary,
                         "uses 10 m)")
 
 
-def _check_labels(city: CityConfig, j: int, src, problems: list[str]) -> None:
-    """A label source reads, has its column, and every class table row is valid."""
+def _check_labels(city: CityConfig, j: int, src, problems: list[str], boundary=None
+                  ) -> None:
+    """A label source reads, has its column, and every class table row is valid (a
+    raster: read around the city's ``boundary`` when it is known)."""
     if not Path(src.path).is_file():
         return  # missing files are reported by Region.missing_inputs
     from gbaugs.osm.labels import load_classes, read_label_source
@@ -169,7 +171,8 @@ def _check_labels(city: CityConfig, j: int, src, problems: list[str]) -> None:
     try:
         if isinstance(src.classes, Path):
             load_classes(src.classes)
-        used = read_label_source(src).attrs["label_source"]
+        bbox = None if boundary is None else tuple(boundary.to_crs(4326).total_bounds)
+        used = read_label_source(src, bbox_wgs84=bbox).attrs["label_source"]
     except GbaugsError as exc:
         problems.append(f"city {city.name!r}: labels[{j}]: {exc}")
         return

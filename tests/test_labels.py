@@ -215,6 +215,77 @@ def test_a_city_boundary_from_an_osm_extract_as_it_is(tmp_path):
     assert got.geometry.iloc[0].equals(box(-76.7, 7.85, -76.6, 7.95))
 
 
+def _label_raster(path, codes, *, crs=CRS, dtype="uint8", nodata=0):
+    with rasterio.open(path, "w", driver="GTiff", width=codes.shape[1],
+                       height=codes.shape[0], count=1, dtype=dtype, nodata=nodata, crs=crs,
+                       transform=rasterio.transform.from_origin(0, 400, 10, 10)) as dst:
+        dst.write(codes.astype(dtype), 1)
+    return path
+
+
+def test_a_raster_of_class_codes_labels_its_pixels(tmp_path):
+    """A land-cover raster as labels: `classes` maps its codes (no `column`), each region
+    of one code a polygon; with no buffer the candidates are exactly the raster's mapped
+    pixels (the same 10 m grid); no-data and unmapped codes label nothing; `label`
+    takes a mask's non-zero pixels; the window around the city is all that is read."""
+    from gbaugs.samples.extract import extract_candidates
+
+    codes = np.zeros((40, 40), np.uint8)
+    codes[2:10, 3:12] = 10   # trees
+    codes[20:30, 20:35] = 50  # built
+    codes[5, 30] = 10        # one pixel
+    codes[35:, :5] = 80      # water, not in `classes`
+    raster = _label_raster(tmp_path / "landcover.tif", codes)
+    src = LabelSource(raster, classes={"10": "ugs", "50": "non_ugs"})
+    frame = read_label_source(src)
+    info = frame.attrs["label_source"]
+    assert info["raster"] and info["column"] == "value" and info["unmapped"] == {"80": 1}
+    assert sorted(frame["label"]) == ["non_ugs", "ugs", "ugs"]
+    boundary = gpd.GeoDataFrame(geometry=[box(0, 0, 400, 400)], crs=CRS)
+    polys = standardize(frame, boundary, TABLE, CRS, inward_buffer_m=0).polygons
+    cand = extract_candidates(_point_stack(tmp_path), polys, ["NDVI"], "c").frame
+    got = np.zeros_like(codes)
+    got[cand["row"], cand["col"]] = np.where(cand["label"] == 1, 10, 50)
+    np.testing.assert_array_equal(got, np.where(np.isin(codes, (10, 50)), codes, 0))
+    # the 10 m inward buffer takes each region's edge pixels, and the one-pixel region
+    shrunk = standardize(frame, boundary, TABLE, CRS, inward_buffer_m=10).polygons
+    assert sorted(np.round(shrunk["refined_area_m2"]).astype(int)) == [6 * 7 * 100,
+                                                                       8 * 13 * 100]
+    # a mask: every non-zero pixel one label
+    mask = read_label_source(LabelSource(raster, label="ugs", category="cover"))
+    assert len(mask) == 4 and set(mask["label"]) == {"ugs"}
+    # only the window around the city is read
+    from pyproj import Transformer
+
+    to_wgs = Transformer.from_crs(CRS, 4326, always_xy=True)
+    (w, e), (s, n) = to_wgs.transform([0, 150], [300, 400])
+    part = read_label_source(src, bbox_wgs84=(w, s, e, n))
+    assert part.attrs["label_source"]["features"] == 1 and list(part["label"]) == ["ugs"]
+    # configured without `column`: valid for a raster only
+    base = {"region": {"name": "R"}, "imagery": {"backend": "gee"},
+            "cities": [{"name": "A", "boundary": str(raster), "osm": "online",
+                        "labels": [{"path": str(raster), "classes": {"10": "ugs"}}]}]}
+    assert Region.from_dict(base).cities[0].labels[0].column is None
+    base["cities"][0]["labels"][0]["path"] = str(tmp_path / "parks.gpkg")
+    with pytest.raises(ConfigError, match="needs `column` and `classes`"):
+        Region.from_dict(base)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("fraction", "values that are not class codes: 0.5"),
+    ("no_crs", "the label raster has no CRS"),
+])
+def test_label_rasters_that_are_not_class_maps_are_errors(tmp_path, kind, message):
+    codes = np.ones((10, 10), np.float32)
+    if kind == "fraction":
+        codes[3, 3] = 0.5
+        path = _label_raster(tmp_path / "f.tif", codes, dtype="float32", nodata=None)
+    else:
+        path = _label_raster(tmp_path / "n.tif", codes, crs=None)
+    with pytest.raises(InputDataError, match=message):
+        read_label_source(LabelSource(path, classes={"1": "ugs"}))
+
+
 def test_label_sources_and_osm_overlap_by_priority(tmp_path):
     """An inventory park outranks the OSM polygons under it except buildings; origins are
     recorded and counted."""

@@ -25,6 +25,7 @@ from gbaugs.config.schema import (
     LevelWeights,
 )
 from gbaugs.errors import ConfigError
+from gbaugs.io.rasters import is_raster_file
 
 if TYPE_CHECKING:
     from gbaugs.config.region import Region
@@ -223,12 +224,13 @@ def check_sources(city: CityConfig, keypath: tuple[str | int, ...], backend: str
                                   where=where((*keypath, "labels", j, "label")),
                                   hint=f"labels: {', '.join(LABEL_SOURCE_LABELS)}")
             continue
-        if src.column is None or src.classes is None:
+        if src.classes is None or (src.column is None and not is_raster_file(src.path)):
             raise ConfigError(
                 "a label source needs `column` and `classes`, or one `label`", where=at,
                 hint='e.g. { path = "parks.gpkg", column = "type", classes = { park = "ugs" '
                      '} }, or for a file (or layer) of one class: { path = "forest.gpkg", '
-                     'label = "ugs" }')
+                     'label = "ugs" }; a raster of class codes needs only `classes` ({ path '
+                     '= "landcover.tif", classes = { 10 = "ugs", 50 = "building" } })')
         if src.category is not None:
             raise ConfigError("`category` goes with `label` (with `classes`, the column's "
                               "values are the categories)",

@@ -131,7 +131,9 @@ class LabelSource:
     label the pixel each lies in, with no inward buffer. A table without geometry (a CSV)
     is read as points from its ``x``/``y`` columns (found by name when they are called
     ``lon``/``lat``, ``longitude``/``latitude``, ``x``/``y`` or ``easting``/``northing``;
-    longitude/latitude columns are EPSG:4326 unless ``crs`` says otherwise).
+    longitude/latitude columns are EPSG:4326 unless ``crs`` says otherwise). A **raster**
+    of class codes (a land-cover map, a mask) is read as polygons of its codes:
+    ``classes`` maps the codes (no ``column``), or ``label`` takes its non-zero pixels.
     """
 
     path: Path

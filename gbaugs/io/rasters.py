@@ -12,6 +12,12 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
 """File name endings taken as rasters inside an imagery folder (case-insensitive)."""
 
 
+def is_raster_file(path: Path | str) -> bool:
+    """Whether a file named as a label source is a raster (by its name's ending:
+    :data:`RASTER_SUFFIXES` and ERDAS ``.img``), read as class codes, not as a vector."""
+    return Path(path).suffix.lower() in (*RASTER_SUFFIXES, ".img")
+
+
 def raster_files(paths: tuple[Path, ...]) -> list[Path]:
     """The raster files of ``paths``: a file as given, a folder's rasters (searched
     recursively, sorted); an error naming a path that does not exist, or when none is

@@ -17,6 +17,7 @@ lies in, without the inward buffer (:func:`gbaugs.osm.standardize.point_cells`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from gbaugs.config import LABEL_SOURCE_LABELS, LabelSource
 from gbaugs.errors import InputDataError
+from gbaugs.io.rasters import is_raster_file
 from gbaugs.io.vector import read_vector_file
 from gbaugs.osm.classes import read_csv_rows
 from gbaugs.records import OsmSummary
@@ -52,17 +54,100 @@ def load_classes(classes: Mapping[str, str] | Path) -> dict[str, tuple[str, str]
     return out
 
 
-def read_label_source(source: LabelSource) -> gpd.GeoDataFrame:
+RASTER_COLUMN = "value"
+"""The column of a label raster's polygons: the class code of their pixels, as text."""
+
+
+def raster_label_polygons(path: Path, *, crs: str | None = None,
+                          bbox_wgs84: tuple[float, ...] | None = None) -> gpd.GeoDataFrame:
+    """A raster of class codes (a land-cover map, a hand-labelled mask) as polygons: each
+    connected region of one code (4-connected) one polygon with its code in
+    :data:`RASTER_COLUMN`, in the raster's CRS (``crs`` where it states none); no-data
+    pixels label nothing. ``bbox_wgs84``: only the window around it is read (a national
+    map, a city's labels). rasterio's ``features.shapes`` (GDAL's polygonize) traces the
+    pixel edges exactly, so the osm stage's rasterization gives back the same pixels; the
+    inward buffer then drops each region's edge pixels, as it does a polygon's."""
+    import rasterio
+    from rasterio.features import shapes
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window, from_bounds
+
+    from gbaugs.io.damage import reading
+
+    with reading(path, "label raster"), rasterio.open(path) as src:
+        src_crs = src.crs
+        if src_crs is None and crs is None:
+            raise InputDataError("the label raster has no CRS", where=path,
+                                 hint='say which it is in the label entry: crs = "EPSG:…"')
+        if crs is not None:
+            from pyproj import CRS
+
+            if src_crs is not None and not CRS(src_crs.to_wkt()).equals(
+                    CRS.from_user_input(crs), ignore_axis_order=True):
+                raise InputDataError(
+                    f"the label raster states its CRS ({src_crs.to_string()}), not the "
+                    f"configured crs = {crs!r}", where=path,
+                    hint="remove `crs` (it is for files that state none)")
+            src_crs = rasterio.crs.CRS.from_user_input(crs)
+        window = Window(0, 0, src.width, src.height)
+        if bbox_wgs84 is not None:
+            left, bottom, right, top = transform_bounds("EPSG:4326", src_crs, *bbox_wgs84)
+            window = from_bounds(left, bottom, right, top, src.transform).round_offsets(
+                op="floor").round_lengths(op="ceil").intersection(window) \
+                if _overlaps(src.bounds, (left, bottom, right, top)) else None
+        if window is None:
+            return gpd.GeoDataFrame({RASTER_COLUMN: []}, geometry=[], crs=src_crs)
+        data = src.read(1, window=window, masked=True)
+        transform = src.window_transform(window)
+    codes = np.ma.filled(data.astype(np.float64), np.nan)
+    valid = np.isfinite(codes)
+    if valid.any() and not np.array_equal(codes[valid], np.round(codes[valid])):
+        frac = codes[valid][codes[valid] != np.round(codes[valid])][0]
+        raise InputDataError(f"the label raster holds values that are not class codes: "
+                             f"{frac:g}", where=path,
+                             hint="give a raster of integer classes (a land-cover map, a "
+                                  "mask), or polygons")
+    if valid.any() and np.abs(codes[valid]).max() >= 2**31:
+        raise InputDataError("the label raster's codes exceed 32-bit integers", where=path)
+    ints = np.where(valid, codes, 0).astype(np.int32)
+    geoms, values = [], []
+    for geom, value in shapes(ints, mask=valid, transform=transform, connectivity=4):
+        geoms.append(geom)
+        values.append(str(int(value)))
+    import shapely.geometry
+
+    return gpd.GeoDataFrame({RASTER_COLUMN: values},
+                            geometry=[shapely.geometry.shape(g) for g in geoms], crs=src_crs)
+
+
+def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def read_label_source(source: LabelSource, bbox_wgs84: tuple[float, ...] | None = None
+                      ) -> gpd.GeoDataFrame:
     """Read one label source into the standard frame with decided labels.
 
     ``frame.attrs["label_source"]`` holds what was read: the path, the layer, the column
     (or the single label), the number of features and of those left out because their
-    value is not in ``classes`` (``unmapped``, by value).
+    value is not in ``classes`` (``unmapped``, by value). A raster
+    (:func:`gbaugs.io.rasters.is_raster_file`) is
+    read as polygons of its class codes (:func:`raster_label_polygons`, only around
+    ``bbox_wgs84`` when given): ``classes`` maps its codes, or ``label`` labels every
+    pixel whose code is not 0.
     """
-    gdf = read_vector_file(source.path, what="label", layer=source.layer, one_layer=True,
-                           crs=source.crs, points=(source.x, source.y),
-                           crs_hint='say which it is in the label entry: crs = "EPSG:…" '
-                                    '(e.g. "EPSG:4326" for longitude/latitude)')
+    raster = is_raster_file(source.path)
+    if raster:
+        gdf = raster_label_polygons(source.path, crs=source.crs, bbox_wgs84=bbox_wgs84)
+        if source.label is not None:  # a mask: its non-zero pixels
+            gdf = gdf[gdf[RASTER_COLUMN] != "0"].reset_index(drop=True)
+        else:
+            source = dataclasses.replace(source, column=source.column or RASTER_COLUMN)
+    else:
+        gdf = read_vector_file(source.path, what="label", layer=source.layer, one_layer=True,
+                               crs=source.crs, points=(source.x, source.y),
+                               crs_hint='say which it is in the label entry: crs = '
+                                        '"EPSG:…" (e.g. "EPSG:4326" for longitude/latitude)')
     point = point_rows(gdf.geometry.values, source.path)
     stem = Path(source.path).name.split(".")[0]
     if source.layer:
@@ -107,6 +192,7 @@ def read_label_source(source: LabelSource) -> gpd.GeoDataFrame:
                                    "column": source.column, "label": source.label,
                                    "name": source.name, "features": len(gdf),
                                    "used": len(rows), "points": int(point[rows].sum()),
+                                   "raster": raster,
                                    "unmapped": dict(sorted(unmapped.items()))}
     return frame
 

@@ -60,7 +60,7 @@ def standardize_city(region: Region, city: CityConfig, table: ClassTable) -> Sta
             extra[key] = frames[0].attrs[key]
     sources = []
     for src in city.labels:
-        frame = read_label_source(src)
+        frame = read_label_source(src, bbox_wgs84=tuple(wgs.total_bounds))
         sources.append(frame.attrs["label_source"])
         frames.append(frame)
     frame = gpd.GeoDataFrame(pd.concat([f.to_crs(crs) for f in frames], ignore_index=True),
