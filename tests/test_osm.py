@@ -242,6 +242,57 @@ def test_apartado_gdal_schema(shared_data):
 
 
 @pytest.mark.shared
+def test_apartado_as_an_overpass_turbo_export(shared_data, tmp_path):
+    """The same OSM polygons as overpass turbo's GeoJSON export (every tag its own
+    property, `@id` = "way/123", `@relations`): the same ids, tags and standardized
+    polygons as GDAL's schema."""
+    from gbaugs.osm.readers import GDAL_TAG_COLUMNS
+
+    shp = gpd.read_file(shared_data / "apartado_co001/OSM/CO_001.shp")
+    features = []
+    for _, r in shp.iterrows():
+        ref = (f"way/{r.osm_way_id}" if isinstance(r.osm_way_id, str) and r.osm_way_id
+               else f"relation/{r.osm_id}")
+        props = {"@id": ref, "@relations": None, **parse_hstore(r.other_tags)}
+        props.update({c: r[c] for c in (*GDAL_TAG_COLUMNS, "name")
+                      if isinstance(r.get(c), str) and r[c]})
+        features.append({"type": "Feature", "id": ref, "properties": props,
+                         "geometry": r.geometry.__geo_interface__})
+    turbo = tmp_path / "export.geojson"
+    turbo.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    a = read_osm(shared_data / "apartado_co001/OSM/CO_001.shp", TABLE)
+    b = read_osm(turbo, TABLE)
+    assert list(b["osm_id"]) == list(a["osm_id"])
+    assert [{k: v for k, v in t.items() if k != "name"} for t in b["tags"]] == \
+        [{k: v for k, v in t.items() if k != "name"} for t in a["tags"]]
+    bound = boundary(box(*a.to_crs(32618).total_bounds), 32618)
+    pa, pb = (standardize(f, bound, TABLE, 32618).polygons for f in (a, b))
+    assert list(pa["label"]) == list(pb["label"]) and pa.geometry.equals(pb.geometry)
+
+
+def test_tags_as_columns_from_turbo_osmnx_and_quickosm(tmp_path):
+    """Files whose every attribute is a tag: each tool's id columns are read as the OSM
+    id, its metadata are not tags, and a key GDAL's schema would bury in other_tags (a
+    class table's own `garden:type`) is a tag."""
+    geoms = [box(0, 0, 1, 1), box(2, 0, 3, 1)]
+    cases = {
+        "turbo.geojson": {"@id": ["way/5", "relation/7"], "@timestamp": ["x", "y"]},
+        "osmnx2.gpkg": {"element": ["way", "relation"], "id": [5, 7]},
+        "osmnx1.gpkg": {"element_type": ["way", "relation"], "osmid": [5, 7]},
+        "quickosm.gpkg": {"osm_type": ["way", "relation"], "osm_id": ["5", "7"]},
+    }
+    for name, ids in cases.items():
+        gdf = gpd.GeoDataFrame({**ids, "leisure": ["park", None],
+                                "landuse": [None, "grass"], "garden:type": ["community", None]},
+                               geometry=geoms, crs=4326)
+        gdf.to_file(tmp_path / name)
+        got = read_osm(tmp_path / name, TABLE)
+        assert list(got["osm_id"]) == ["way/5", "relation/7"], name
+        assert list(got["tags"]) == [{"leisure": "park", "garden:type": "community"},
+                                     {"landuse": "grass"}], name
+
+
+@pytest.mark.shared
 def test_havelland_geofabrik_schema(shared_data):
     path = (shared_data / "havelland_s2l1c_t33uuu"
             / "gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg")

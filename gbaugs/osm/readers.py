@@ -8,9 +8,10 @@ without a CRS is an error, not a guess.
 Supported here:
 
 - vector files (GeoPackage, GeoJSON, Shapefile, FlatGeobuf via GDAL; GeoParquet via pyarrow)
-  in GDAL's OSM ``multipolygons`` schema (tag columns + an ``other_tags`` hstore) or the
+  in GDAL's OSM ``multipolygons`` schema (tag columns + an ``other_tags`` hstore), the
   Geofabrik free-shapefile schema (``fclass``, mapped to tags by
-  ``tables/geofabrik_fclass.csv``);
+  ``tables/geofabrik_fclass.csv``), or with every tag its own column (overpass turbo's
+  GeoJSON export, QuickOSM, osmnx's frames saved to a file: :func:`_from_tag_columns`);
 - raw OSM, ``.osm.pbf`` and ``.osm`` XML, through GDAL's OSM driver (:func:`read_raw_osm`):
   the same assembler that converts them to GeoPackage, so every route gives the same
   polygons (the policy for incomplete geometry is in that function's docstring);
@@ -96,8 +97,10 @@ def read_vector(path: str | Path, *, bbox_wgs84: tuple[float, ...] | None = None
     cols = set(gdf.columns)
     if "fclass" in cols:
         return _from_geofabrik(gdf, path)
-    if "other_tags" in cols or cols & {"building", "landuse", "leisure", "natural"}:
+    if "other_tags" in cols:
         return _from_gdal(gdf)
+    if cols & {"building", "landuse", "leisure", "natural"}:
+        return _from_tag_columns(gdf)
     raise InputDataError(
         "unknown OSM schema: no `other_tags`/tag columns (GDAL) and no `fclass` (Geofabrik)",
         where=path, hint=f"columns found: {', '.join(sorted(cols - {'geometry'}))}; for "
@@ -172,6 +175,49 @@ def _from_gdal(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             if _present(v):
                 t[c] = str(v)
         tags.append(_clean(t))
+    return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=gdf.geometry.values,
+                            crs=gdf.crs)
+
+
+META_COLUMNS = {"osm_id", "osm_way_id", "osm_type", "id", "fid", "osmid", "element",
+                "element_type", "nodes", "ways", "members", "z_order", "geometry"}
+"""Columns of a tags-as-columns export that are not OSM tags: ids (overpass turbo's
+``@id``/``id``, osmnx's ``element``/``id`` — ``element_type``/``osmid`` before osmnx 2 —,
+QuickOSM's ``osm_id``/``osm_type``), member lists and GDAL's ``z_order``; overpass
+turbo's ``@…`` metadata columns (``@relations``, ``@timestamp``) too."""
+_ELEMENT_ID = re.compile(r"(node|way|relation)/(\d+)")
+
+
+def _from_tag_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A file whose every attribute is an OSM tag — overpass turbo's GeoJSON export,
+    QuickOSM's layers, osmnx's ``features_from_*`` saved to a file: the tags are all the
+    columns but ids and metadata (:data:`META_COLUMNS`, ``@…``), whatever their keys (a
+    class table of your own may use keys GDAL's schema keeps in ``other_tags``); the id is
+    ``@id``/``id`` when it reads ``way/123``, else osmnx's element and id, else QuickOSM's
+    ``osm_type``/``osm_id``, else the row."""
+    names = [c for c in gdf.columns if str(c) not in META_COLUMNS and not str(c).startswith("@")
+             and c != gdf.geometry.name]
+    columns = {c: _column(gdf, c) for c in names}
+    refs = [_column(gdf, c) for c in ("@id", "id")]
+    pairs = [(_column(gdf, e), _column(gdf, n)) for e, n in
+             (("element", "id"), ("element_type", "osmid"), ("osm_type", "osm_id"))]
+    ids, tags = [], []
+    for i in range(len(gdf)):
+        found = None
+        for ref in refs:
+            m = _ELEMENT_ID.fullmatch(str(ref[i])) if _present(ref[i]) else None
+            if m:
+                found = f"{m.group(1)}/{m.group(2)}"
+                break
+        if found is None:
+            for element, number in pairs:
+                if _present(element[i]) and _present(number[i]) and str(element[i]) in (
+                        "node", "way", "relation"):
+                    found = f"{element[i]}/{_int_str(number[i])}"
+                    break
+        ids.append(found or f"row/{i}")
+        tags.append(_clean({str(c): str(v[i]) for c, v in columns.items()
+                            if _present(v[i]) and not isinstance(v[i], list | dict | tuple)}))
     return gpd.GeoDataFrame({"osm_id": ids, "tags": tags}, geometry=gdf.geometry.values,
                             crs=gdf.crs)
 
