@@ -482,3 +482,63 @@ def test_a_stack_of_scaled_indices_is_read_as_stated(tmp_path):
         assert -1 <= report["index_percentiles"]["NDWI"]["p1"] < 0
     with pytest.raises(InputDataError, match=r"reads .* as \(stored \+ 0\) / 100 \(config"):
         build(x10k, "o4", index_scale=100)
+
+
+def test_a_stack_in_tiles_or_one_file_per_band_is_the_single_file(tmp_path):
+    """A pre-made stack split into tiles as Earth Engine's Drive export names them
+    (``name-0000000000-0000000000.tif``, every tile describing its bands), or written one
+    file per band without descriptions (``city_ndvi.tif``, ``city_B8.tif``): the stack
+    the run makes is the single file's, byte for byte. The same feature twice over one
+    extent is an error."""
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    from gbaugs.imagery.sources import as_stack
+
+    rng = np.random.default_rng(5)
+    names = ("NDVI", "NDWI", "B4", "B8")
+    data = rng.uniform(-0.5, 0.9, (4, 40, 50)).astype("float32")
+    data[2:] = rng.uniform(0.01, 0.4, (2, 40, 50))
+    data[0] = (data[3] - data[2]) / (data[3] + data[2])  # NDVI consistent with its bands
+    gpd.GeoDataFrame(geometry=[shapely.box(500_000, 2_499_600, 500_500, 2_500_000)],
+                     crs=32650).to_file(tmp_path / "b.gpkg")
+    profile = {"driver": "GTiff", "dtype": "float32", "crs": "EPSG:32650"}
+
+    def write(path, window, bands, described=True):
+        path.parent.mkdir(exist_ok=True)
+        t = from_origin(500_000 + 10 * window.col_off, 2_500_000 - 10 * window.row_off, 10, 10)
+        with rasterio.open(path, "w", width=window.width, height=window.height,
+                           count=len(bands), transform=t, **profile) as dst:
+            for i, b in enumerate(bands, start=1):
+                dst.write(data[names.index(b), window.row_off:window.row_off + window.height,
+                               window.col_off:window.col_off + window.width], i)
+                if described:
+                    dst.set_band_description(i, b)
+
+    write(tmp_path / "one" / "city.tif", Window(0, 0, 50, 40), names)
+    for r0, h in ((0, 25), (25, 15)):
+        for c0, w in ((0, 30), (30, 20)):
+            write(tmp_path / "tiles" / f"city-{r0:010d}-{c0:010d}.tif", Window(c0, r0, w, h),
+                  names)
+    for b in names:
+        write(tmp_path / "bands" / f"city_{b.lower() if b[0] == 'N' else b}.tif",
+              Window(0, 0, 50, 40), (b,), described=False)
+
+    def build(folder, band_map):
+        city = CityConfig(name="s", boundary=tmp_path / "b.gpkg", osm="online",
+                          imagery=(tmp_path / folder,), band_map=band_map)
+        region = Region(name="r", cities=(city,),
+                        imagery=ImageryConfig(features=("NDVI", "NDWI")))
+        report = build_city_stack(region, city, tmp_path / f"out_{folder}")
+        return report, (tmp_path / f"out_{folder}" / "stack.tif").read_bytes()
+
+    _, ref = build("one", {})
+    tiles, got = build("tiles", {})
+    assert got == ref and len(tiles["files"]) == 4
+    assert tiles["index_checks"]["NDVI"].startswith("consistent")
+    bands, got = build("bands", {"ndvi": "NDVI", "ndwi": "NDWI"})
+    assert got == ref and len(bands["files"]) == 4 and bands["bands"] == ["B4", "B8"]
+    # the same feature twice over one extent
+    write(tmp_path / "bands" / "copy_ndvi.tif", Window(0, 0, 50, 40), ("NDVI",), False)
+    with pytest.raises(InputDataError, match="give NDVI over the same extent"):
+        as_stack((tmp_path / "bands",), {"ndvi": "NDVI", "ndwi": "NDWI"})

@@ -31,7 +31,7 @@ from gbaugs.imagery.radiometry import (
     product_level,
     stores_integers,
 )
-from gbaugs.imagery.sources import BandRef, Scene, StackSource, in_window, read_side_by_side
+from gbaugs.imagery.sources import Scene, StackSource, in_window, read_side_by_side
 from gbaugs.io.rasters import resolution_m
 
 COARSE_FACTOR = 1.5
@@ -166,14 +166,14 @@ def stack_index_scales(source: StackSource, features: Sequence[str], scale: floa
     percentiles. Run by the imagery stage and by ``gbaugs validate``."""
     import rasterio
 
-    with rasterio.open(source.path) as src:
-        desc = src.descriptions
     scales, ranges = {}, {}
     for name in features:
-        if name in ND_FEATURES and name in source.names:
-            ref = BandRef(source.path, source.names[name])
-            band = (f"band {desc[ref.index - 1]!r}" if desc[ref.index - 1]
-                    else f"band #{ref.index}")
+        if name in ND_FEATURES and name in source.refs:
+            ref = source.refs[name]
+            with rasterio.open(ref.path) as src:
+                desc = src.descriptions[ref.index - 1]
+            band = (f"band {desc!r}" if desc else f"band #{ref.index}"
+                    + (f" of {ref.path.name}" if ref.path != source.path else ""))
             scales[name] = index_scale(ref, scale, offset)
             ranges[name] = check_index_range(name, ref, band, scales[name], where_scale)
     return scales, ranges

@@ -539,8 +539,8 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
     names = [*bands, *features]
     stats = {"inside_pixels": 0, "covered_pixels": 0, "valid_pixels": 0}
     with contextlib.ExitStack() as stack:
-        readers = {n: stack.enter_context(_warped(BandRef(source.path, source.names[n]), grid,
-                                                  "nearest", None, index_scales.get(n)))
+        readers = {n: stack.enter_context(_warped(source.refs[n], grid, "nearest", None,
+                                                  index_scales.get(n)))
                    for n in names}
         with atomic_path(out) as tmp, rasterio.open(tmp, "w", **_profile(grid, len(names))
                                                     ) as dst:
@@ -548,7 +548,8 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
                 dst.set_band_description(i, name)
             for r0, r1 in _blocks(grid.height, opts.block_rows):
                 inside = _inside(boundary, grid, r0, r1)
-                covered = inside & _footprint(source.path, grid, r0, r1)
+                covered = inside & np.any([_footprint(f, grid, r0, r1)
+                                           for f in source.files or (source.path,)], axis=0)
                 data = {n: readers[n](r0, r1) for n in names}
                 keep = covered & np.all([np.isfinite(data[f]) for f in features], axis=0)
                 for i, name in enumerate(names, start=1):
@@ -558,11 +559,25 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
                 stats["covered_pixels"] += int(covered.sum())
                 stats["valid_pixels"] += int(keep.sum())
                 advance(1)
-    return {"source": "stack", "path": str(source.path), "bands": bands,
+    return {"source": "stack", "path": str(source.path),
+            "files": [str(f) for f in source.files or (source.path,)], "bands": bands,
             "composite": "pre-made feature stack (acquisition dates not recorded in it)",
             "features": list(features), "index_checks": checks,
             "index_scaling": {n: isc.record() for n, isc in index_scales.items()},
             "unmatched_bands": list(source.unmatched), **stats}
+
+
+def _read_band(ref: BandRef) -> tuple[np.ndarray, str]:
+    """One band of a stack (its first tile) as float64 with its no data as NaN, and how
+    messages name it (its description, else its file and position)."""
+    import rasterio
+
+    with rasterio.open(ref.path) as src:
+        data = src.read(ref.index).astype(np.float64)
+        if src.nodata is not None:
+            data[data == src.nodata] = np.nan
+        name = src.descriptions[ref.index - 1] or f"{ref.path.name} #{ref.index}"
+    return data, name
 
 
 def verify_indices(source: StackSource, features: Sequence[str] | None = None,
@@ -580,38 +595,35 @@ def verify_indices(source: StackSource, features: Sequence[str] | None = None,
     error naming the band. Indices whose bands are not in the stack cannot be checked and
     are reported ``unverified`` (taken as declared).
     """
-    import rasterio
-
     out: dict[str, str] = {}
-    with rasterio.open(source.path) as src:
-        desc = src.descriptions
-        for name, idx in INDICES.items():
-            if name not in source.names or (features is not None and name not in features):
-                continue
-            if idx.a not in source.names or idx.b not in source.names:
-                out[name] = f"unverified: the stack lacks {idx.a} or {idx.b}"
-                continue
-            claimed = src.read(source.names[name]).astype(np.float64)
-            if src.nodata is not None:
-                claimed[claimed == src.nodata] = np.nan
-            if name in (index_scales or {}):
-                claimed = index_scales[name].apply(claimed)
-            expect = idx.compute(src.read(source.names[idx.a]).astype(np.float64),
-                                 src.read(source.names[idx.b]).astype(np.float64))
-            ok = np.isfinite(claimed) & np.isfinite(expect)
-            if ok.sum() == 0:
-                out[name] = "unverified: no pixel where both are valid"
-                continue
-            diff = np.abs(claimed[ok] - expect[ok])
-            med, worst = float(np.median(diff)), float(diff.max())
-            if med > tolerance:
-                band = desc[source.names[name] - 1]
-                raise InputDataError(
-                    f"band {band!r} taken as {name} does not match ND({idx.a}, {idx.b}) of "
-                    f"the stack's own bands (median difference {med:.3f})",
-                    where=source.path,
-                    hint=f"it is another formula: remove it from band_map and leave {name} "
-                         "out of [imagery] features, or supply the real index")
-            out[name] = (f"consistent with ND({idx.a}, {idx.b}): median difference "
-                         f"{med:.3g}, max {worst:.3g}")
+    for name, idx in INDICES.items():
+        if name not in source.refs or (features is not None and name not in features):
+            continue
+        if idx.a not in source.refs or idx.b not in source.refs:
+            out[name] = f"unverified: the stack lacks {idx.a} or {idx.b}"
+            continue
+        # a tiled stack is checked on its first tile: the formula is the same in every one
+        (claimed, band), (a, _), (b, _) = (_read_band(source.refs[n])
+                                           for n in (name, idx.a, idx.b))
+        if not claimed.shape == a.shape == b.shape:
+            out[name] = "unverified: its bands are in files of different grids"
+            continue
+        if name in (index_scales or {}):
+            claimed = index_scales[name].apply(claimed)
+        expect = idx.compute(a, b)
+        ok = np.isfinite(claimed) & np.isfinite(expect)
+        if ok.sum() == 0:
+            out[name] = "unverified: no pixel where both are valid"
+            continue
+        diff = np.abs(claimed[ok] - expect[ok])
+        med, worst = float(np.median(diff)), float(diff.max())
+        if med > tolerance:
+            raise InputDataError(
+                f"band {band!r} taken as {name} does not match ND({idx.a}, {idx.b}) of "
+                f"the stack's own bands (median difference {med:.3f})",
+                where=source.refs[name].path,
+                hint=f"it is another formula: remove it from band_map and leave {name} "
+                     "out of [imagery] features, or supply the real index")
+        out[name] = (f"consistent with ND({idx.a}, {idx.b}): median difference "
+                     f"{med:.3g}, max {worst:.3g}")
     return out

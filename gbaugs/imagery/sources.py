@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -122,16 +123,26 @@ class Scene:
 
 @dataclass(frozen=True)
 class StackSource:
-    """A pre-made feature stack and the registry name of each of its bands it provides."""
+    """A pre-made feature stack — one file, its tiles (Earth Engine's Drive export splits
+    a large image into ``name-0000000000-0000000000.tif`` tiles), or one file per band —
+    and the registry name of each of its bands it provides."""
 
     path: Path
-    names: dict[str, int]
-    """Registry name → 1-based band index."""
+    """Its first file (where messages point)."""
+    refs: dict[str, BandRef]
+    """Registry name → the band (with its tiles: :attr:`BandRef.tiles`)."""
     unmatched: tuple[str, ...]
     """Descriptions that are neither registry names nor mapped."""
     lookalikes: dict[str, str] = field(default_factory=dict)
     """Unmatched descriptions equal to a registry name but for case (``ndvi`` → ``NDVI``):
     never taken silently, only suggested for ``band_map``."""
+    files: tuple[Path, ...] = ()
+    """Every file of the stack."""
+
+    @property
+    def names(self) -> dict[str, int]:
+        """Registry name → 1-based band index in its (first) file."""
+        return {n: r.index for n, r in self.refs.items()}
 
 
 def _descriptions(path: Path) -> tuple[str | None, ...]:
@@ -144,31 +155,64 @@ def _descriptions(path: Path) -> tuple[str | None, ...]:
         raise InputDataError(f"cannot read the raster ({exc})", where=path) from None
 
 
+_STEM_TOKEN = re.compile(r"[_.\-]+")
+
+
+def _band_labels(path: Path, desc: tuple[str | None, ...], band_map: Mapping[str, str],
+                 known: set[str]) -> list[str | None]:
+    """What each band of a stack file is called: its description, else — a single-band
+    file without one (``CO_001_ndvi.tif``, ``NDVI.tif``, ``CO_001_B8.tif``) — the last
+    token of its name that ``band_map`` maps or that names a feature or a band."""
+    labels = list(desc)
+    if len(desc) == 1 and not desc[0]:
+        tokens = [t for t in _STEM_TOKEN.split(path.name.split(".")[0]) if t]
+        for t in reversed(tokens):
+            if t in band_map or t in known or normalize_band(t) in BANDS:
+                labels[0] = t
+                break
+    return labels
+
+
 def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource | None:
-    """The stack source if ``paths`` is one GeoTIFF describing features, else None."""
+    """The stack source if ``paths`` hold a feature stack (bands described — or
+    single-band files named — by feature: :func:`_band_labels`), else None. Files giving
+    the same feature are tiles of one mosaic (:attr:`BandRef.tiles`, first file first); a
+    feature in two files of the same extent is an error."""
     files = raster_files(paths)
-    if len(files) != 1:
-        return None
-    desc = _descriptions(files[0])
     known = set(feature_names())
-    names: dict[str, int] = {}
-    unmatched = []
-    for i, d in enumerate(desc, start=1):
-        name = band_map.get(d or "", band_map.get(str(i), d))
-        if name is None:
-            continue
-        if name in known or normalize_band(name) in BANDS:
-            names[normalize_band(name) or name] = i
-        else:
-            unmatched.append(d)
+    found: dict[str, list[BandRef]] = {}
+    unmatched: list[str] = []
+    seen: list[str] = []
+    for f in files:
+        desc = _descriptions(f)
+        labels = _band_labels(f, desc, band_map, known)
+        seen += [str(x) for x in labels if x]
+        for i, d in enumerate(labels, start=1):
+            name = band_map.get(d or "", band_map.get(str(i), d))
+            if name is None:
+                continue
+            if name in known or normalize_band(name) in BANDS:
+                found.setdefault(normalize_band(name) or name, []).append(BandRef(f, i))
+            elif d not in unmatched:
+                unmatched.append(d)
     lookalikes = {d: f for d in unmatched for f in known if d.lower() == f.lower()}
-    if not any(n in known for n in names) and not lookalikes:
+    if not any(n in known for n in found) and not lookalikes:
         return None
+    positions = {str(i) for f in files[:1] for i in range(1, len(_descriptions(f)) + 1)}
     for key in band_map:
-        if key not in desc and key not in {str(i) for i in range(1, len(desc) + 1)}:
+        if key not in seen and key not in positions:
             raise InputDataError(f"band_map names a band {key!r} the stack does not have",
-                                 where=files[0], hint=f"its bands: {', '.join(map(str, desc))}")
-    return StackSource(files[0], names, tuple(unmatched), lookalikes)
+                                 where=files[0], hint=f"its bands: {', '.join(seen)}")
+    refs = {}
+    for name, parts in found.items():
+        for a, b in itertools.combinations(parts, 2):
+            if _grid_facts(a.path)[1] == _grid_facts(b.path)[1]:
+                raise InputDataError(
+                    f"two files of the feature stack give {name} over the same extent",
+                    where=f"{a.path}, {b.path}",
+                    hint="keep one of them (tiles of a stack cover different areas)")
+        refs[name] = BandRef(parts[0].path, parts[0].index, tuple(parts[1:]))
+    return StackSource(files[0], refs, tuple(unmatched), lookalikes, tuple(files))
 
 
 def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = None
