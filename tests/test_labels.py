@@ -413,6 +413,21 @@ def test_label_points_label_the_pixel_they_lie_in(tmp_path):
     pd.testing.assert_frame_equal(frames[0], frames[1], atol=1e-6)
 
 
+def test_label_points_are_grouped_by_200_m_blocks_for_the_folds():
+    """Grouped folds and the polygon hold-out keep a polygon whole and the points of one
+    200 m block (20 pixels) together, so neighbouring plots never test each other."""
+    from gbaugs.train.stage import label_groups
+
+    pool = pd.DataFrame({"osm_id": ["park/0", "park/0", "plots/0", "plots/1", "plots/2"],
+                         "point": [False, False, True, True, True],
+                         "row": [1, 2, 3, 19, 20], "col": [1, 1, 5, 6, 6]})
+    groups = label_groups(pool, np.array(["A"] * 5))
+    assert list(groups) == ["A|park/0", "A|park/0", "A|points:0:0", "A|points:0:0",
+                            "A|points:1:0"]
+    old = pool.drop(columns="point")  # a pool of polygons only, as before points
+    assert list(label_groups(old, np.array(["A"] * 5))) == [f"A|{i}" for i in old["osm_id"]]
+
+
 @pytest.mark.parametrize("entry, message", [
     ({"rows": "a,b\n1,2\n"}, "without coordinate columns by a known name (columns: a, b)"),
     ({"rows": "e,n,code\n1,2,1\n", "x": "e", "y": "n"}, "the label file has no CRS"),

@@ -98,7 +98,8 @@ class Candidates:
     frame: pd.DataFrame
     """One row per candidate pixel: row, col, x, y, polygon, osm_id, origin, source_label,
     category,
-    label, the features, boundary_distance_m, shape_index, ndvi_std."""
+    label, the features, point (a labelled point's pixel), boundary_distance_m,
+    shape_index, ndvi_std."""
     crs: Any
     counts: dict[str, int] = field(default_factory=dict)
     city_ndvi: NdviDistribution = field(default_factory=lambda: ArrayNdvi(np.empty(0)))
@@ -223,6 +224,7 @@ def extract_candidates(pixels: PixelSource | Path, polygons: gpd.GeoDataFrame,
     point = in_poly & (polys["point"].fillna(False).to_numpy(dtype=bool)[safe]
                        if "point" in polys.columns else False)
     distance[point] = np.nan  # a point has no boundary
+    frame["point"] = point
     frame["boundary_distance_m"] = distance
     frame["shape_index"] = np.where(in_poly, polys["shape_index"].to_numpy()[safe], np.nan)
     frame["ndvi_std"] = frame.groupby("polygon")["NDVI"].transform("std", ddof=0)

@@ -166,6 +166,7 @@ SAMPLES = Stage(
     reads=("samples", "imagery.features", "imagery.block_rows", "region.seed", "cities.name",
            "map.where"),
     inputs=_inputs,
-    version=6,  # 3: source screening; 4: unlabelled negatives; 5: mask loss, label coverage;
-    # 6: the draws as permutation prefixes (same pixels from a stack or from Earth Engine)
+    version=7,  # 3: source screening; 4: unlabelled negatives; 5: mask loss, label coverage;
+    # 6: the draws as permutation prefixes (same pixels from a stack or from Earth Engine);
+    # 7: labelled points (the `point` column)
 )

@@ -107,6 +107,24 @@ def _inputs(ctx: RunContext) -> list[Path]:
     return paths
 
 
+def label_groups(pool: pd.DataFrame, city: np.ndarray) -> np.ndarray:
+    """The label group of each sample, what grouped folds and the polygon hold-out keep
+    whole: its polygon (``city|osm_id``), but for a labelled point its 200 m block
+    (``city|points:<row block>:<col block>``, the unlabelled draws' blocks) — points a
+    few metres apart (20 plots in one field) would otherwise train and test each other."""
+    from gbaugs.samples.extract import UNLABELLED_BLOCK_PX
+
+    groups = np.char.add(np.char.add(city, "|"), pool["osm_id"].to_numpy(str))
+    if "point" not in pool.columns or not pool["point"].fillna(False).any():
+        return groups
+    point = pool["point"].fillna(False).to_numpy(bool)
+    rows = pool["row"].to_numpy(np.int64) // UNLABELLED_BLOCK_PX
+    cols = pool["col"].to_numpy(np.int64) // UNLABELLED_BLOCK_PX
+    blocks = np.array([f"{c}|points:{r}:{k}" for c, r, k in zip(city, rows, cols,
+                                                               strict=True)])
+    return np.where(point, blocks, groups)
+
+
 def _arrays(pool: pd.DataFrame, features: list[str], block_m: float, where: Path
             ) -> dict[str, np.ndarray]:
     """What training and validation need of a pool (read from ``where``): features ``x``,
@@ -122,7 +140,7 @@ def _arrays(pool: pd.DataFrame, features: list[str], block_m: float, where: Path
     return {"x": pool[features].to_numpy(np.float64), "y": pool["label"].to_numpy(np.int64),
             "ndvi": ndvi,
             "w": pool["weight"].to_numpy(np.float64), "city": city,
-            "polygons": np.char.add(np.char.add(city, "|"), pool["osm_id"].to_numpy(str)),
+            "polygons": label_groups(pool, city),
             "blocks": block_ids(xs, ys, city, block_m),
             "key": np.array([f"{c}|{a!r}|{b!r}" for c, a, b in zip(city, xs, ys,
                                                                   strict=True)])}
@@ -481,7 +499,8 @@ TRAIN = Stage(
     run=_run,
     reads=("train", "samples", "imagery.features", "region.seed", "cities.name"),
     inputs=_inputs,
-    version=7,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks;
+    version=8,  # 2: polygon-grouped folds, grid edge; 3: replicates; 4: honesty checks;
     # 5: replicates tuned by replicate_cv_folds, the majority-class floor, screened extensions;
-    # 6: the confidence calibration in the model card; 7: the NDVI floor on the polygons
+    # 6: the confidence calibration in the model card; 7: the NDVI floor on the polygons;
+    # 8: labelled points grouped by 200 m blocks
 )
