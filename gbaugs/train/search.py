@@ -101,8 +101,10 @@ def make_cv(y: np.ndarray, groups: np.ndarray | None, params: TrainParams, seed:
     if groups is not None and params.cv_groups == "polygons":
         per_class = [len(np.unique(groups[y == c])) for c in np.unique(y)]
         if min(per_class) >= params.cv_folds:
+            points = any("|points:" in str(g) for g in np.unique(groups))
             return (StratifiedGroupKFold(params.cv_folds, shuffle=True, random_state=seed),
-                    f"{params.cv_folds}-fold stratified, polygons kept whole", groups)
+                    f"{params.cv_folds}-fold stratified, polygons kept whole"
+                    + (" (points by 200 m blocks)" if points else ""), groups)
         warnings.warn(f"only {min(per_class)} label polygons in one class: tuning falls back "
                       f"to {params.cv_folds}-fold stratified folds of pixels, which reward "
                       "memorizing polygons", GbaugsWarning, stacklevel=3)
