@@ -214,10 +214,11 @@ def _check_osm(city: CityConfig, problems: list[str]) -> None:
         problems.append(f"{where}: cannot be read as a vector file ({exc})")
 
 
-def _check_raster(path: Path, what: str, problems: list[str], boundary=None
-                  ) -> dict | None:
+def _check_raster(path: Path, what: str, problems: list[str], boundary=None,
+                  crs: str | None = None) -> dict | None:
     """Open ``path``, read it on a decimated grid; its description, or None (problem noted).
-    With ``boundary`` (a GeoDataFrame) the raster must overlap it."""
+    With ``boundary`` (a GeoDataFrame) the raster must overlap it; ``crs``: the CRS of a
+    file that states none (the city's ``imagery_crs``)."""
     import rasterio
 
     where = f"{what} {path}"
@@ -233,13 +234,14 @@ def _check_raster(path: Path, what: str, problems: list[str], boundary=None
                 problems.append(f"{where}: the file is {src.driver}, not what its "
                                 f"{path.suffix} suffix says ({expected})")
                 return None
-            if src.crs is None:
-                problems.append(f"{where}: the raster has no CRS (georeference it, e.g. "
-                                "gdal_edit.py -a_srs EPSG:…)")
+            if src.crs is None and crs is None:
+                problems.append(f"{where}: the raster has no CRS (say which it is: "
+                                'imagery_crs = "EPSG:…" in its city, or georeference the '
+                                "file)")
                 return None
             f = max(1, max(src.height, src.width) // 256)
             src.read(out_shape=(src.count, max(1, src.height // f), max(1, src.width // f)))
-            info = {"bands": src.count, "crs": src.crs, "bounds": src.bounds}
+            info = {"bands": src.count, "crs": src.crs or crs, "bounds": src.bounds}
     except Exception as exc:
         from gbaugs.io.damage import gdal_reason, is_read_failure
 
@@ -289,14 +291,15 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
     n_before = len(problems)
     footprints = []
     for path in files:
-        info = _check_raster(path, f"city {city.name!r}: imagery", problems, boundary)
+        info = _check_raster(path, f"city {city.name!r}: imagery", problems, boundary,
+                             city.imagery_crs)
         if info is not None and "footprint" in info:
             footprints.append(info["footprint"])
     if len(problems) > n_before:
         return []
     try:
         features = selected_features(region.imagery.features)
-        stack = as_stack(city.imagery, dict(city.band_map))
+        stack = as_stack(city.imagery, dict(city.band_map), city.imagery_crs)
         if stack is not None:
             what = f"a feature stack with {len(stack.names)} recognized bands"
             allowed[city.name] = features_allowed(stack)
@@ -316,7 +319,8 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
 
             # the imagery stage's own inspection (window, level, every band's scale on a
             # decimated read), so a scale the run would refuse is refused here
-            found = inspect_scenes(find_scenes(city.imagery, city.band_map), region, city)
+            found = inspect_scenes(
+                find_scenes(city.imagery, city.band_map, city.imagery_crs), region, city)
             scenes = found.scenes
             for text in found.warnings:  # what the imagery stage would WARN, said now
                 warnings.warn(text, GbaugsWarning, stacklevel=2)

@@ -229,7 +229,7 @@ CASES = [
     Case("PNG named .tif", lambda kit: ["validate", kit.local_toml(
         imagery=[_png_as_tif(kit)])], 2, "the file is PNG, not what its .tif suffix says"),
     Case("imagery without CRS", lambda kit: ["validate", kit.local_toml(
-        imagery=[_no_crs(kit)])], 2, "the raster has no CRS"),
+        imagery=[_no_crs(kit)])], 2, 'the raster has no CRS (say which it is: imagery_crs'),
     Case("imagery elsewhere", lambda kit: ["validate", kit.local_toml(
         imagery=[_far_scene(kit)])], 2, "does not overlap the city boundary"),
     Case("imagery folder without rasters", lambda kit: ["validate", kit.local_toml(

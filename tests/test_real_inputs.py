@@ -335,6 +335,57 @@ def test_validate_says_what_the_tiles_cover_together(tmp_path):
     assert "the rasters' footprints cover 50% of the city" in facts[0], facts
 
 
+def test_tiles_without_a_crs_take_imagery_crs(tmp_path):
+    """Tiles written without their CRS (and without band descriptions, mapped by position,
+    B6/B7 among them): an error naming `imagery_crs` in the run, in `validate` and for
+    boundary = "imagery"; with it, the stack the same tiles with their CRS give, byte for
+    byte."""
+    from gbaugs.boundaries import city_boundary
+    from gbaugs.imagery.stage import build_city_stack
+    from gbaugs.inputcheck import check_inputs
+
+    data = _scene(np.random.default_rng(6))
+    _tiles(tmp_path / "with", data)
+    (tmp_path / "bare").mkdir()
+    for f in sorted((tmp_path / "with").glob("*.tif")):
+        with rasterio.open(f) as src:
+            profile = {k: v for k, v in src.profile.items() if k != "crs"}
+            with rasterio.open(tmp_path / "bare" / f.name, "w", **profile) as dst:
+                dst.write(src.read())
+    gpd.GeoDataFrame(geometry=[box(500_000, 2_500_000, 500_600, 2_500_400)],
+                     crs=CRS).to_file(tmp_path / "b.gpkg")
+
+    def city(folder, boundary=tmp_path / "b.gpkg", **keys):
+        return CityConfig(name="C", boundary=boundary, imagery=(tmp_path / folder,),
+                          band_map=BAND_MAP, scale=1000,
+                          labels=(LabelSource(tmp_path / "b.gpkg", label="ugs"),), **keys)
+
+    def build(c, out):
+        region = Region(name="R", year=2021, cities=(c,),
+                        imagery=ImageryConfig(features=("NDVI", "NDWI")))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GbaugsWarning)
+            build_city_stack(region, c, tmp_path / out)
+        return (tmp_path / out / "stack.tif").read_bytes()
+
+    with pytest.raises(InputDataError, match="the raster has no CRS") as exc:
+        build(city("bare"), "o0")
+    assert 'imagery_crs = "EPSG:' in exc.value.hint
+    problems, _ = check_inputs(Region(name="R", year=2021, cities=(city("bare"),)))
+    assert any("imagery_crs" in p for p in problems), problems
+    with pytest.raises(InputDataError, match="the raster has no CRS"):
+        c = city("bare", boundary="imagery")
+        city_boundary(Region(name="R", cities=(c,)), c)
+    stated = city("bare", imagery_crs=f"EPSG:{CRS}")
+    assert build(stated, "o1") == build(city("with"), "o2")
+    problems, facts = check_inputs(Region(name="R", year=2021, cities=(stated,)))
+    assert not problems and "footprints cover 100%" in facts[0], (problems, facts)
+    c = city("bare", boundary="imagery", imagery_crs=f"EPSG:{CRS}")
+    got = city_boundary(Region(name="R", cities=(c,)), c)
+    assert got.crs.to_epsg() == CRS
+    assert got.geometry.iloc[0].equals(box(500_000, 2_500_000, 500_600, 2_500_400))
+
+
 def test_cloud_rule_by_level_and_water_spares_bright_roofs():
     from gbaugs.imagery.local import cloud_rule
     from gbaugs.imagery.masks import water_mndwi_ndvi

@@ -184,19 +184,16 @@ def imagery_extent(city: CityConfig, *, urban_mask: Path | None = None) -> gpd.G
     import rasterio
     from rasterio.warp import transform_bounds
 
-    from gbaugs.io.rasters import raster_files
+    from gbaugs.io.rasters import raster_crs, raster_files
 
     files = raster_files(city.imagery)
     boxes, crs = [], None
     for f in files:
         try:
             with rasterio.open(f) as src:
-                if src.crs is None:
-                    raise InputDataError("the raster has no CRS, so boundary = \"imagery\" "
-                                         "cannot place it", where=f,
-                                         hint="georeference it, or give a boundary file")
-                crs = crs or src.crs
-                boxes.append(shapely.box(*transform_bounds(src.crs, crs, *src.bounds)))
+                own = raster_crs(src, city.imagery_crs, f)  # the city's key, or an error
+                crs = crs or own
+                boxes.append(shapely.box(*transform_bounds(own, crs, *src.bounds)))
         except rasterio.RasterioIOError as exc:
             raise InputDataError(f"cannot read the raster ({exc})", where=f) from None
     frame = gpd.GeoDataFrame({"name": [city.name]}, geometry=[shapely.union_all(boxes)],

@@ -611,6 +611,10 @@ class CityConfig:
     boundary_crs: str | None = option(None, KnownCrs())
     """The CRS of the boundary file's coordinates where the file states none (a shapefile
     without its ``.prj``); a file that states another is an error."""
+    imagery_crs: str | None = option(None, KnownCrs())
+    """The CRS of imagery files that state none (a GeoTIFF written by a script without
+    its CRS, a raster with a world file but no ``.prj``), instead of editing the files;
+    files with their own CRS keep it."""
     boundary_layer: str | None = None
     """The layer of a multi-layer boundary file (a GADM GeoPackage: ``ADM_ADM_2``); a file
     of several layers needs it (GDAL would read the first, a country's outline)."""

@@ -62,6 +62,7 @@ from gbaugs.imagery.radiometry import BandScale, IndexScale, band_scale
 from gbaugs.imagery.sources import BandRef, Scene, StackSource, read_side_by_side
 from gbaugs.io.atomic import atomic_path
 from gbaugs.io.damage import reading
+from gbaugs.io.rasters import raster_crs
 
 SCL_WATER = 6
 
@@ -114,15 +115,14 @@ def _warped_file(ref: BandRef, grid: Grid, resampling: str, nodata: float | None
     except rasterio.RasterioIOError as exc:
         raise InputDataError(f"cannot read the raster ({exc})", where=ref.path) from None
     with src:
-        if src.crs is None:
-            raise InputDataError("the raster has no CRS", where=ref.path,
-                                 hint="georeference it (e.g. gdal_edit.py -a_srs)")
+        src_crs = raster_crs(src, ref.crs, ref.path)
         src_nodata = nodata if nodata is not None else src.nodata
         if src_nodata is None and np.issubdtype(np.dtype(src.dtypes[ref.index - 1]),
                                                 np.floating):
             src_nodata = float("nan")
-        rows, cols = _footprint_window(src, grid)
-        with WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
+        rows, cols = _footprint_window(src, grid, crs=src_crs)
+        with WarpedVRT(src, src_crs=src_crs, crs=grid.crs, transform=grid.transform,
+                       width=grid.width,
                        height=grid.height, resampling=Resampling[resampling],
                        src_nodata=src_nodata, nodata=src_nodata, dtype="float64") as vrt:
 
@@ -143,14 +143,14 @@ def _warped_file(ref: BandRef, grid: Grid, resampling: str, nodata: float | None
             yield read
 
 
-def _footprint_window(src, grid: Grid, margin: int = 2) -> tuple[tuple[int, int],
-                                                                    tuple[int, int]]:
+def _footprint_window(src, grid: Grid, margin: int = 2, crs=None
+                      ) -> tuple[tuple[int, int], tuple[int, int]]:
     """The rows and columns of ``grid`` that the open dataset ``src`` can reach: its
     bounds (densified, in the grid's CRS) plus ``margin`` pixels for the resampling
-    kernel, clipped to the grid."""
+    kernel, clipped to the grid; ``crs``: the file's CRS (default its own)."""
     from rasterio.warp import transform_bounds
 
-    left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds,
+    left, bottom, right, top = transform_bounds(crs or src.crs, grid.crs, *src.bounds,
                                                 densify_pts=21)
     inv = ~grid.transform
     c0, r0 = inv * (left, top)
@@ -162,8 +162,10 @@ def _footprint_window(src, grid: Grid, margin: int = 2) -> tuple[tuple[int, int]
     return rows, cols
 
 
-def _footprint(path: Path, grid: Grid, r0: int, r1: int) -> np.ndarray:
-    """Pixels of rows ``r0:r1`` of ``grid`` inside the source file's bounds."""
+def _footprint(path: Path, grid: Grid, r0: int, r1: int, crs: str | None = None
+               ) -> np.ndarray:
+    """Pixels of rows ``r0:r1`` of ``grid`` inside the source file's bounds (``crs``: the
+    CRS of a file that states none)."""
     import rasterio
     import shapely
     from rasterio.warp import transform_geom
@@ -171,7 +173,8 @@ def _footprint(path: Path, grid: Grid, r0: int, r1: int) -> np.ndarray:
     with rasterio.open(path) as src:
         box = shapely.segmentize(shapely.box(*src.bounds),
                                  max(src.res) * max(src.width, src.height) / 64)
-        geom = transform_geom(src.crs, grid.crs, shapely.geometry.mapping(box))
+        geom = transform_geom(raster_crs(src, crs, path), grid.crs,
+                              shapely.geometry.mapping(box))
     return _inside(shapely.geometry.shape(geom), grid, r0, r1)
 
 
@@ -548,7 +551,7 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
                 dst.set_band_description(i, name)
             for r0, r1 in _blocks(grid.height, opts.block_rows):
                 inside = _inside(boundary, grid, r0, r1)
-                covered = inside & np.any([_footprint(f, grid, r0, r1)
+                covered = inside & np.any([_footprint(f, grid, r0, r1, source.crs)
                                            for f in source.files or (source.path,)], axis=0)
                 data = {n: readers[n](r0, r1) for n in names}
                 keep = covered & np.all([np.isfinite(data[f]) for f in features], axis=0)

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -97,11 +98,19 @@ class BandRef:
     index: int = 1
     tiles: tuple[BandRef, ...] = ()
     """The same band in the other tiles of the same date (a mosaic), in file order."""
+    crs: str | None = None
+    """The CRS of the file's coordinates where the file states none (the city's
+    ``imagery_crs``); a file's own CRS always wins."""
 
     @property
     def parts(self) -> tuple[BandRef, ...]:
         """Every tile of this band: this file first, then :attr:`tiles`."""
-        return (BandRef(self.path, self.index), *self.tiles)
+        return (BandRef(self.path, self.index, crs=self.crs), *self.tiles)
+
+    def stated(self, crs: str | None) -> BandRef:
+        """This band and its tiles with ``crs`` for files that state none."""
+        return dataclasses.replace(self, crs=crs,
+                                   tiles=tuple(t.stated(crs) for t in self.tiles))
 
 
 @dataclass
@@ -138,6 +147,8 @@ class StackSource:
     never taken silently, only suggested for ``band_map``."""
     files: tuple[Path, ...] = ()
     """Every file of the stack."""
+    crs: str | None = None
+    """The CRS of its files where they state none (the city's ``imagery_crs``)."""
 
     @property
     def names(self) -> dict[str, int]:
@@ -173,11 +184,13 @@ def _band_labels(path: Path, desc: tuple[str | None, ...], band_map: Mapping[str
     return labels
 
 
-def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource | None:
+def as_stack(paths: tuple[Path, ...], band_map: dict[str, str], crs: str | None = None
+             ) -> StackSource | None:
     """The stack source if ``paths`` hold a feature stack (bands described — or
     single-band files named — by feature: :func:`_band_labels`), else None. Files giving
     the same feature are tiles of one mosaic (:attr:`BandRef.tiles`, first file first); a
-    feature in two files of the same extent is an error."""
+    feature in two files of the same extent is an error. ``crs``: the CRS of files that
+    state none (:attr:`BandRef.crs`)."""
     files = raster_files(paths)
     known = set(feature_names())
     found: dict[str, list[BandRef]] = {}
@@ -193,8 +206,8 @@ def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource |
                 continue
             if name in known or normalize_band(name) in BANDS:
                 found.setdefault(normalize_band(name) or name, []).append(BandRef(f, i))
-            elif d not in unmatched:
-                unmatched.append(d)
+            elif (d or str(i)) not in unmatched:  # an undescribed band: its position
+                unmatched.append(d or str(i))
     lookalikes = {d: f for d in unmatched for f in known if d.lower() == f.lower()}
     if not any(n in known for n in found) and not lookalikes:
         return None
@@ -211,12 +224,12 @@ def as_stack(paths: tuple[Path, ...], band_map: dict[str, str]) -> StackSource |
                     f"two files of the feature stack give {name} over the same extent",
                     where=f"{a.path}, {b.path}",
                     hint="keep one of them (tiles of a stack cover different areas)")
-        refs[name] = BandRef(parts[0].path, parts[0].index, tuple(parts[1:]))
-    return StackSource(files[0], refs, tuple(unmatched), lookalikes, tuple(files))
+        refs[name] = BandRef(parts[0].path, parts[0].index, tuple(parts[1:])).stated(crs)
+    return StackSource(files[0], refs, tuple(unmatched), lookalikes, tuple(files), crs)
 
 
-def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = None
-                ) -> list[Scene]:
+def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = None,
+                crs: str | None = None) -> list[Scene]:
     """Group band files by date into scenes (sorted by date).
 
     A band present at several resolutions (a SAFE folder's R10m/R20m/R60m) is taken at the
@@ -224,7 +237,8 @@ def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = No
     of multi-band files whose descriptions are not band names: description (``"Band 1"``)
     or 1-based position (``"1"``) → band (``"B2"``, ``"SCL"``, ``"QA60"``). Inside a
     ``.SAFE`` folder, the product metadata's ``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET`` per
-    band (processing baseline ≥ 04.00) is read into :attr:`Scene.offsets`.
+    band (processing baseline ≥ 04.00) is read into :attr:`Scene.offsets`. ``crs``: the
+    CRS of files that state none (:attr:`BandRef.crs`).
     """
     band_map = dict(band_map or {})
     files = raster_files(paths)
@@ -282,6 +296,12 @@ def find_scenes(paths: tuple[Path, ...], band_map: Mapping[str, str] | None = No
                      "B10, SCL, QA60) or their STAC common names (blue, green, red, "
                      "rededge1, nir, nir08, swir16, swir22)")
     out = [s for s in sorted(scenes.values(), key=lambda s: s.date) if s.bands]
+    if crs is not None:
+        for s in out:
+            s.bands = {n: r.stated(crs) for n, r in s.bands.items()}
+            s.aux = {n: r.stated(crs) for n, r in s.aux.items()}
+            s.scl = s.scl.stated(crs) if s.scl is not None else None
+            s.qa60 = s.qa60.stated(crs) if s.qa60 is not None else None
     if not out:
         hint = ("band files need a band in their name (…_B08.jp2) or band descriptions "
                 "(B8/B08, SCL); a feature stack needs feature names as descriptions")

@@ -65,13 +65,14 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
     # Built under a temporary name and published only once it is known to be usable.
     staging = folder / f".stack{TMP_MARKER}build.tif"
     try:
-        stack = as_stack(city.imagery, dict(city.band_map))
+        stack = as_stack(city.imagery, dict(city.band_map), city.imagery_crs)
         if stack is not None:
             found = inspect_stack(stack, region, city)
             report = copy_stack(stack, geom, grid, staging, region.imagery, advance,
                                 found.index_scales)
         else:
-            found = inspect_scenes(find_scenes(city.imagery, city.band_map), region, city)
+            found = inspect_scenes(
+                find_scenes(city.imagery, city.band_map, city.imagery_crs), region, city)
             report = composite_stack(found.scenes, geom, grid, staging, region.imagery,
                                      advance, found.scales,
                                      level=found.record["product_level"])
@@ -274,9 +275,10 @@ def _check_features_allowed(region: Region) -> None:
     for city in region.cities:
         if not city.imagery:
             return  # an Earth Engine or synthetic city computes every feature
-        stack = as_stack(city.imagery, dict(city.band_map))
+        stack = as_stack(city.imagery, dict(city.band_map), city.imagery_crs)
         allowed[city.name] = features_allowed(
-            stack if stack is not None else find_scenes(city.imagery, city.band_map))
+            stack if stack is not None
+            else find_scenes(city.imagery, city.band_map, city.imagery_crs))
     problem = common_features_problem(selected_features(region.imagery.features), allowed)
     if problem is not None:
         raise InputDataError(problem, where=region.source,
@@ -307,6 +309,7 @@ IMAGERY = Stage(
            "region.end_date", "region.resolution_m", "region.crs", "region.urban_mask",
            "cities.name", "cities.crs", "cities.imagery", "cities.band_map", "cities.scale",
            "cities.offset", "cities.index_scale", "cities.index_offset", "cities.boundary",
-           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter"),
+           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter",
+           "cities.imagery_crs"),
     inputs=_inputs,
 )

@@ -18,6 +18,21 @@ def is_raster_file(path: Path | str) -> bool:
     return Path(path).suffix.lower() in (*RASTER_SUFFIXES, ".img")
 
 
+def raster_crs(src, stated: str | None, path: Path | str):
+    """The CRS of an open raster: its own, else ``stated`` (the city's ``imagery_crs``, for
+    files written without one — a GeoTIFF from a script, a world file's ``.tfw``); a file
+    with neither is an error naming the key."""
+    if src.crs is not None:
+        return src.crs
+    if stated is None:
+        raise InputDataError("the raster has no CRS", where=path,
+                             hint='say which it is: imagery_crs = "EPSG:…" in its city (e.g. '
+                                  '"EPSG:32650" for UTM 50N), or georeference the file')
+    from rasterio.crs import CRS
+
+    return CRS.from_user_input(stated)
+
+
 def raster_files(paths: tuple[Path, ...]) -> list[Path]:
     """The raster files of ``paths``: a file as given, a folder's rasters (searched
     recursively, sorted); an error naming a path that does not exist, or when none is

@@ -141,7 +141,8 @@ MAP = Stage(
     run=_run,
     reads=("map", "samples.where", "imagery.block_rows", "region.resolution_m", "region.crs",
            "region.urban_mask", "cities.name", "cities.crs", "cities.boundary",
-           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter"),
+           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter",
+           "cities.imagery_crs"),
     inputs=_inputs,
     version=2,  # 2: the confidence layer (maps/<city>_raw_confidence.tif)
 )

@@ -183,6 +183,7 @@ OSM = Stage(
     run=_run,
     reads=("osm", "region.crs", "region.resolution_m", "region.urban_mask", "cities.name",
            "cities.crs", "cities.osm", "cities.labels", "cities.boundary",
-           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter"),
+           "cities.boundary_crs", "cities.boundary_layer", "cities.boundary_filter",
+           "cities.imagery_crs"),
     inputs=_inputs,
 )
