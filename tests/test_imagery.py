@@ -402,6 +402,13 @@ def test_thinly_observed_pixels_are_counted_and_warned_about():
         record, _ = observation_findings(src, seasonal)
     assert record["clear_observations"]["min"] == 8 and record["clear_observations"][
         "thin_share"] == 0.0
+    # one layer: one date, or one undated file that may be a composite made elsewhere
+    from gbaugs.imagery.inspect import observation_counts_findings
+
+    one = observation_counts_findings([0, 120], ["B2", "NDVI_p10", VALID_OBS], seasonal)[1]
+    assert one[0].startswith("a single clear observation per pixel (one date)")
+    undated = observation_counts_findings([0, 120], ["B2", VALID_OBS], seasonal, True)[1]
+    assert "one undated file: one scene, or a composite made elsewhere" in undated[0]
 
 
 def test_source_resolution_is_on_the_ground(tmp_path):

@@ -234,14 +234,16 @@ def _band_order(band: str) -> tuple[int, str]:
     return (order.index(band) if band in order else len(order), band)
 
 
-def observation_findings(stack, seasonal: set[str], block_rows: int = 512
-                         ) -> tuple[dict[str, Any], list[str]]:
+def observation_findings(stack, seasonal: set[str], block_rows: int = 512,
+                         undated: bool = False) -> tuple[dict[str, Any], list[str]]:
     """How many clear observations the valid pixels of a feature stack (an open rasterio
     dataset with a ``valid_obs`` band; valid = its first band finite) rest on — a record
     for ``stack.json`` (``None`` without the band; ``thin_share``: the share with fewer
     than ``thin_below`` = :data:`MIN_CLEAR_OBS`) and a WARNING when more than
     :data:`WARN_FEW_OBS_SHARE` of them have fewer than :data:`MIN_CLEAR_OBS`. ``seasonal``:
-    the names of seasonal-percentile features (the warning names those in the stack)."""
+    the names of seasonal-percentile features (the warning names those in the stack);
+    ``undated``: the one layer is an undated file (a scene, or a composite made
+    elsewhere), which the warning says."""
     import numpy as np
     from rasterio.windows import Window
 
@@ -259,11 +261,11 @@ def observation_findings(stack, seasonal: set[str], block_rows: int = 512
         new = np.bincount(obs, minlength=len(counts))
         new[:len(counts)] += counts
         counts = new
-    return observation_counts_findings(counts, names, seasonal)
+    return observation_counts_findings(counts, names, seasonal, undated)
 
 
-def observation_counts_findings(counts, names: list[str], seasonal: set[str]
-                                ) -> tuple[dict[str, Any], list[str]]:
+def observation_counts_findings(counts, names: list[str], seasonal: set[str],
+                                undated: bool = False) -> tuple[dict[str, Any], list[str]]:
     """:func:`observation_findings` from ``counts`` — the valid pixels per number of clear
     observations (index = observations) — and the stack's band ``names``: what a source
     that gives only that histogram (Earth Engine) can be judged by."""
@@ -288,7 +290,9 @@ def observation_counts_findings(counts, names: list[str], seasonal: set[str]
     if record["max"] <= 1:
         used = [n for n in names if n in seasonal]
         warnings.append(
-            "a single clear observation per pixel (one date): "
+            "a single clear observation per pixel ("
+            + ("one undated file: one scene, or a composite made elsewhere whose dates and "
+               "phenology are not in it" if undated else "one date") + "): "
             + (f"the seasonal percentiles ({', '.join(used)}) equal that date's own indices, "
                "so they carry no phenology — " if used else "")
             + "crops green on that date look like grass (expect farmland mapped as UGS "

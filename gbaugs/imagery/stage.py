@@ -82,7 +82,8 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
             raise InputDataError(f"city {city.name!r}: the feature stack has no valid pixel",
                                  where=", ".join(map(str, city.imagery)),
                                  hint="check that the imagery covers the city boundary")
-        obs_record, obs_warnings = _observations(staging, region)
+        obs_record, obs_warnings = _observations(
+            staging, region, set(report.get("cloud_mask", {})) == {"undated"})
         report.update(obs_record)
         warnings = found.warnings + coverage_warnings + _mask_warnings(report) + obs_warnings
         report.update({"city": city.name, "crs": crs, "width": grid.width,
@@ -99,13 +100,14 @@ def _build_local(region: Region, city: CityConfig, folder: Path, geom, grid: Gri
     return report
 
 
-def _observations(stack: Path, region: Region) -> tuple[dict[str, Any], list[str]]:
+def _observations(stack: Path, region: Region, undated: bool = False
+                  ) -> tuple[dict[str, Any], list[str]]:
     import rasterio
 
     from gbaugs.features.registry import SEASONAL
 
     with rasterio.open(stack) as src:
-        return observation_findings(src, set(SEASONAL), region.imagery.block_rows)
+        return observation_findings(src, set(SEASONAL), region.imagery.block_rows, undated)
 
 
 def _mask_warnings(report: dict[str, Any]) -> list[str]:
@@ -120,7 +122,10 @@ def _mask_warnings(report: dict[str, Any]) -> list[str]:
         out.append(f"no cloud mask for scene(s) {', '.join(unmasked)} ({why}): clouds "
                    "and their shadows stay in the composite — use a clear date or a time "
                    "series, or set [imagery] cloud_mask = \"spectral\" to mask blue "
-                   "reflectance above toa_cloud_blue anyway")
+                   "reflectance above toa_cloud_blue anyway"
+                   + (" (an undated file that is a composite made elsewhere — an Earth "
+                      "Engine median of the year — had its clouds masked where it was made: "
+                      "then this does not apply)" if "undated" in unmasked else ""))
     patches = report.get("spectral_mask_patches")
     if patches and patches["roof_like"]:
         out.append(f"on a single date the spectral cloud rule masked {patches['pixels']} "
