@@ -629,14 +629,16 @@ def test_aberystwyth_from_a_csv_of_points(shared_data, tmp_path):
     ll = gpd.GeoSeries(pts.values, crs=hand.crs).to_crs(4326)
     pd.DataFrame({"lon": ll.x, "lat": ll.y, "code": hand.loc[pts.index, "code"].to_numpy()}
                  ).to_csv(tmp_path / "plots.csv", index=False)
-    toml = ABER_TOML.split("labels = [")[0].format(data=data) + (
+    toml = ABER_TOML.split("labels = [")[0].format(data=data).replace(
+        "baselines = false", "baselines = false\nreplicates = 1") + (
         f'labels = [{{ path = "{tmp_path / "plots.csv"}", column = "code", classes = '
         '{ 1 = "ugs", 2 = "ugs", 3 = "non_ugs", 4 = "non_ugs" } }]\n')
     (tmp_path / "points.toml").write_text(toml)
     run = tmp_path / "run"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GbaugsWarning)
-        run_region(Region.from_toml(tmp_path / "points.toml"), run)
+        run_region(Region.from_toml(tmp_path / "points.toml"), run,
+                   only=("osm", "imagery", "samples", "train", "map", "postprocess"))
     osm = json.loads((run / "cities" / "aberystwyth" / "osm.json").read_text())
     assert osm["label_sources"][0]["points"] == 800
     assert osm["dropped"]["vanished_by_buffer"] == 0
