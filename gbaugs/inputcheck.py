@@ -301,7 +301,7 @@ def _check_imagery(region: Region, city: CityConfig, boundary, problems: list[st
         features = selected_features(region.imagery.features)
         stack = as_stack(city.imagery, dict(city.band_map), city.imagery_crs)
         if stack is not None:
-            what = f"a feature stack with {len(stack.names)} recognized bands"
+            what = f"a feature stack with {len(stack.refs)} recognized bands"
             allowed[city.name] = features_allowed(stack)
             check_stack_features(stack, features)
             from gbaugs.imagery.inspect import inspect_stack

@@ -112,10 +112,11 @@ def park_zones(osm_parquet: Path, categories: tuple[str, ...], grow_m: float):
     (one pixel's cell) is no park's outline."""
     import geopandas as gpd
 
+    from gbaugs.osm.standardize import is_point
+
     osm = gpd.read_parquet(osm_parquet)
     parks = osm[osm["category"].isin(categories)]
-    if "point" in parks.columns:
-        parks = parks[~parks["point"].fillna(False).to_numpy(dtype=bool)]
+    parks = parks[~is_point(parks)]
     geoms = parks.geometry.buffer(grow_m, join_style="mitre") if grow_m else parks.geometry
     zones = gpd.GeoDataFrame({"osm_id": parks["osm_id"].astype(str).to_numpy()},
                              geometry=geoms.to_numpy(), crs=osm.crs)

@@ -478,9 +478,9 @@ def check_stack_features(source: StackSource, features: Sequence[str]) -> None:
     """The pre-made stack has every one of ``features``; else an error naming the missing
     ones, the ``band_map`` for look-alike names and the features it has. Run by the imagery
     stage and by ``gbaugs validate``."""
-    missing = [f for f in features if f not in source.names]
+    missing = [f for f in features if f not in source.refs]
     if missing:
-        available = [f for f in feature_names() if f in source.names]
+        available = [f for f in feature_names() if f in source.refs]
         suggestion = ", ".join(f'{d} = "{f}"' for d, f in source.lookalikes.items())
         hint = (f"if these bands are the registry's features, map them: band_map = "
                 f"{{ {suggestion} }} (check their formulas first); " if suggestion else "")
@@ -496,7 +496,7 @@ def features_allowed(source: StackSource | Sequence[Scene]) -> tuple[str, ...]:
     """The registry features a city's imagery can give: a pre-made stack's own features
     (none is computed from its bands), or those the bands every scene has suffice for."""
     if isinstance(source, StackSource):
-        return tuple(f for f in feature_names() if f in source.names)
+        return tuple(f for f in feature_names() if f in source.refs)
     common = [b for b in BANDS if all(b in s.bands for s in source)]
     return features_from_bands(common)
 
@@ -538,7 +538,7 @@ def copy_stack(source: StackSource, boundary, grid: Grid, out: Path, opts: Image
 
             warnings.warn(f"{source.path}: {name} is taken as declared ({verdict})",
                           GbaugsWarning, stacklevel=2)
-    bands = [b for b in BANDS if b in source.names]
+    bands = [b for b in BANDS if b in source.refs]
     names = [*bands, *features]
     stats = {"inside_pixels": 0, "covered_pixels": 0, "valid_pixels": 0}
     with contextlib.ExitStack() as stack:

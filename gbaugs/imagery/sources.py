@@ -150,11 +150,6 @@ class StackSource:
     crs: str | None = None
     """The CRS of its files where they state none (the city's ``imagery_crs``)."""
 
-    @property
-    def names(self) -> dict[str, int]:
-        """Registry name → 1-based band index in its (first) file."""
-        return {n: r.index for n, r in self.refs.items()}
-
 
 def _descriptions(path: Path) -> tuple[str | None, ...]:
     import rasterio
@@ -196,8 +191,10 @@ def as_stack(paths: tuple[Path, ...], band_map: dict[str, str], crs: str | None 
     found: dict[str, list[BandRef]] = {}
     unmatched: list[str] = []
     seen: list[str] = []
+    positions: set[str] = set()  # band_map keys by position: of the first file
     for f in files:
         desc = _descriptions(f)
+        positions = positions or {str(i) for i in range(1, len(desc) + 1)}
         labels = _band_labels(f, desc, band_map, known)
         seen += [str(x) for x in labels if x]
         for i, d in enumerate(labels, start=1):
@@ -211,7 +208,6 @@ def as_stack(paths: tuple[Path, ...], band_map: dict[str, str], crs: str | None 
     lookalikes = {d: f for d in unmatched for f in known if d.lower() == f.lower()}
     if not any(n in known for n in found) and not lookalikes:
         return None
-    positions = {str(i) for f in files[:1] for i in range(1, len(_descriptions(f)) + 1)}
     for key in band_map:
         if key not in seen and key not in positions:
             raise InputDataError(f"band_map names a band {key!r} the stack does not have",

@@ -101,7 +101,7 @@ def read_vector_file(path: str | Path, *, what: str = "OSM",
                              "coordinate columns of a table without it", where=path,
                              hint="remove `x` and `y` (the file's geometry is used)")
     if crs is not None:
-        gdf = _stated_crs(gdf, crs, what, path)
+        gdf = stated_crs(gdf, crs, what, path)
     if gdf.crs is None:
         raise InputDataError(f"the {what} file has no CRS", where=path,
                              hint=crs_hint or "set one (OSM data is EPSG:4326), e.g. with "
@@ -159,7 +159,7 @@ def table_points(table, path: Path, x: str | None, y: str | None, *, crs: str | 
     return gdf, crs if crs is not None else ("EPSG:4326" if degrees else None)
 
 
-def _stated_crs(gdf: gpd.GeoDataFrame, crs: str, what: str, path: Path) -> gpd.GeoDataFrame:
+def stated_crs(gdf: gpd.GeoDataFrame, crs: str, what: str, path: Path) -> gpd.GeoDataFrame:
     """``gdf`` in the configured ``crs`` where the file states none; an error where it
     states another (reprojecting would hide which one the coordinates are in)."""
     from pyproj import CRS

@@ -27,7 +27,7 @@ import numpy as np
 from gbaugs.config import LABEL_SOURCE_LABELS, LabelSource
 from gbaugs.errors import InputDataError
 from gbaugs.io.rasters import is_raster_file
-from gbaugs.io.vector import read_vector_file
+from gbaugs.io.vector import read_vector_file, stated_crs
 from gbaugs.osm.classes import read_csv_rows
 from gbaugs.records import OsmSummary
 
@@ -68,6 +68,7 @@ def raster_label_polygons(path: Path, *, crs: str | None = None,
     pixel edges exactly, so the osm stage's rasterization gives back the same pixels; the
     inward buffer then drops each region's edge pixels, as it does a polygon's."""
     import rasterio
+    import shapely.geometry
     from rasterio.features import shapes
     from rasterio.warp import transform_bounds
     from rasterio.windows import Window, from_bounds
@@ -75,20 +76,11 @@ def raster_label_polygons(path: Path, *, crs: str | None = None,
     from gbaugs.io.damage import reading
 
     with reading(path, "label raster"), rasterio.open(path) as src:
-        src_crs = src.crs
-        if src_crs is None and crs is None:
+        own = src.crs  # a stated `crs` that contradicts it: stated_crs's error, below
+        src_crs = own or (rasterio.crs.CRS.from_user_input(crs) if crs is not None else None)
+        if src_crs is None:
             raise InputDataError("the label raster has no CRS", where=path,
                                  hint='say which it is in the label entry: crs = "EPSG:…"')
-        if crs is not None:
-            from pyproj import CRS
-
-            if src_crs is not None and not CRS(src_crs.to_wkt()).equals(
-                    CRS.from_user_input(crs), ignore_axis_order=True):
-                raise InputDataError(
-                    f"the label raster states its CRS ({src_crs.to_string()}), not the "
-                    f"configured crs = {crs!r}", where=path,
-                    hint="remove `crs` (it is for files that state none)")
-            src_crs = rasterio.crs.CRS.from_user_input(crs)
         window = Window(0, 0, src.width, src.height)
         if bbox_wgs84 is not None:
             left, bottom, right, top = transform_bounds("EPSG:4326", src_crs, *bbox_wgs84)
@@ -96,7 +88,8 @@ def raster_label_polygons(path: Path, *, crs: str | None = None,
                 op="floor").round_lengths(op="ceil").intersection(window) \
                 if _overlaps(src.bounds, (left, bottom, right, top)) else None
         if window is None:
-            return gpd.GeoDataFrame({RASTER_COLUMN: []}, geometry=[], crs=src_crs)
+            return _with_stated_crs(gpd.GeoDataFrame({RASTER_COLUMN: []}, geometry=[],
+                                                     crs=own), crs, path)
         data = src.read(1, window=window, masked=True)
         transform = src.window_transform(window)
     codes = np.ma.filled(data.astype(np.float64), np.nan)
@@ -114,10 +107,15 @@ def raster_label_polygons(path: Path, *, crs: str | None = None,
     for geom, value in shapes(ints, mask=valid, transform=transform, connectivity=4):
         geoms.append(geom)
         values.append(str(int(value)))
-    import shapely.geometry
+    return _with_stated_crs(gpd.GeoDataFrame(
+        {RASTER_COLUMN: values}, geometry=[shapely.geometry.shape(g) for g in geoms],
+        crs=own), crs, path)
 
-    return gpd.GeoDataFrame({RASTER_COLUMN: values},
-                            geometry=[shapely.geometry.shape(g) for g in geoms], crs=src_crs)
+
+def _with_stated_crs(gdf: gpd.GeoDataFrame, crs: str | None, path: Path) -> gpd.GeoDataFrame:
+    """The label file rule for a raster's polygons too: ``crs`` where it states none, an
+    error where it states another (:func:`gbaugs.io.vector.stated_crs`)."""
+    return gdf if crs is None else stated_crs(gdf, crs, "label", path)
 
 
 def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

@@ -127,8 +127,7 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     if area_geom.is_empty or area_geom.area <= 0:
         raise InputDataError("the city boundary is empty", where=f"city {city}")
     frame = osm.to_crs(crs)
-    point = (frame["point"].fillna(False).to_numpy(dtype=bool) if "point" in frame.columns
-             else np.zeros(len(frame), dtype=bool))
+    point = is_point(frame)
     frame["point"] = point
     if point.any():
         frame = frame.set_geometry(point_cells(frame.geometry.values, point, point_cell_m))
@@ -149,6 +148,15 @@ def standardize(osm: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame, table: ClassT
     frame = frame[["osm_id", "origin", "label", "category", "tags", "area_m2", "perimeter_m",
                    "shape_index", "refined_area_m2", "repaired", "point", "geometry"]]
     return StandardizedCity(frame, report)
+
+
+def is_point(frame) -> np.ndarray:
+    """Which rows of a frame of labels (``osm.parquet``, candidates, a pool) are labelled
+    points: its ``point`` column (missing values and a frame without the column — OSM,
+    outputs written before points — are polygons)."""
+    if "point" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["point"].fillna(False).to_numpy(dtype=bool)
 
 
 def point_cells(geoms: np.ndarray, point: np.ndarray, cell_m: float) -> np.ndarray:

@@ -41,6 +41,7 @@ import shapely
 from gbaugs.errors import InputDataError
 from gbaugs.features.registry import VALID_OBS
 from gbaugs.osm.classes import is_water
+from gbaugs.osm.standardize import is_point
 from gbaugs.samples.pixels import (
     ArrayNdvi,
     NdviDistribution,
@@ -221,8 +222,7 @@ def extract_candidates(pixels: PixelSource | Path, polygons: gpd.GeoDataFrame,
     boundaries = shapely.boundary(polys.geometry.to_numpy())
     distance[in_poly] = shapely.distance(shapely.points(xs[in_poly], ys[in_poly]),
                                          boundaries[poly[in_poly]])
-    point = in_poly & (polys["point"].fillna(False).to_numpy(dtype=bool)[safe]
-                       if "point" in polys.columns else False)
+    point = in_poly & is_point(polys)[safe]
     distance[point] = np.nan  # a point has no boundary
     frame["point"] = point
     frame["boundary_distance_m"] = distance

@@ -112,12 +112,13 @@ def label_groups(pool: pd.DataFrame, city: np.ndarray) -> np.ndarray:
     whole: its polygon (``city|osm_id``), but for a labelled point its 200 m block
     (``city|points:<row block>:<col block>``, the unlabelled draws' blocks) — points a
     few metres apart (20 plots in one field) would otherwise train and test each other."""
+    from gbaugs.osm.standardize import is_point
     from gbaugs.samples.extract import UNLABELLED_BLOCK_PX
 
     groups = np.char.add(np.char.add(city, "|"), pool["osm_id"].to_numpy(str))
-    if "point" not in pool.columns or not pool["point"].fillna(False).any():
+    point = is_point(pool)
+    if not point.any():
         return groups
-    point = pool["point"].fillna(False).to_numpy(bool)
     rows = pool["row"].to_numpy(np.int64) // UNLABELLED_BLOCK_PX
     cols = pool["col"].to_numpy(np.int64) // UNLABELLED_BLOCK_PX
     blocks = np.array([f"{c}|points:{r}:{k}" for c, r, k in zip(city, rows, cols,
